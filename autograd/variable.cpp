@@ -1,0 +1,93 @@
+#include "autograd/variable.h"
+
+#include <stdexcept>
+#include <unordered_set>
+
+#include "tensor/ops/elementwise.h"
+
+namespace clipgrad {
+
+static thread_local bool g_grad_enabled = true;
+
+bool grad_enabled() { return g_grad_enabled; }
+NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+
+Variable::Variable(Tensor value, bool requires_grad) : node_(std::make_shared<VariableNode>()) {
+  node_->value = std::move(value);
+  node_->requires_grad = requires_grad;
+}
+
+void Variable::set_requires_grad(bool flag) {
+  if (!is_leaf()) throw std::logic_error("set_requires_grad on a non-leaf variable");
+  node_->requires_grad = flag;
+}
+
+void Variable::add_grad(const Tensor& g) {
+  Tensor& grad = node_->grad;
+  if (g.shape() != node_->value.shape())
+    throw std::logic_error("add_grad: gradient shape " + shape_str(g.shape()) + " for a variable of shape " +
+                           shape_str(node_->value.shape()));
+  if (!grad.defined()) {
+    grad = g;  // shared, not copied: copy on the next write
+  } else if (grad.storage_unique()) {
+    ops::add_inplace(grad, g);
+  } else {
+    grad = ops::add(grad, g);
+  }
+}
+
+Variable make_result(Tensor value, std::vector<Variable> inputs, BackwardFn backward) {
+  Variable result(std::move(value), false);
+  if (!g_grad_enabled) return result;
+  bool any = false;
+  for (const Variable& input : inputs) any = any || input.requires_grad();
+  if (!any) return result;
+  result.node_->requires_grad = true;
+  result.node_->inputs = std::move(inputs);
+  result.node_->backward = std::move(backward);
+  return result;
+}
+
+void Variable::backward(bool keep_graph) {
+  if (numel() != 1)
+    throw std::invalid_argument("backward() without a seed needs a single-element result, got shape " +
+                                shape_str(shape()));
+  backward(Tensor::full(shape(), 1.0, dtype()), keep_graph);
+}
+
+void Variable::backward(const Tensor& seed, bool keep_graph) {
+  if (!requires_grad()) throw std::logic_error("backward() on a variable that does not require grad");
+  // Iterative post-order DFS: order holds every node after all of its inputs.
+  // It holds owning pointers: releasing a node's inputs below must not free
+  // a node that is still to run.
+  std::vector<std::shared_ptr<VariableNode>> order;
+  std::unordered_set<VariableNode*> visited;
+  std::vector<std::pair<std::shared_ptr<VariableNode>, size_t>> stack{{node_, 0}};
+  visited.insert(node_.get());
+  while (!stack.empty()) {
+    auto& [node, next_input] = stack.back();
+    if (next_input < node->inputs.size()) {
+      std::shared_ptr<VariableNode> input = node->inputs[next_input++].node_;
+      if (input && input->requires_grad && input->backward && visited.insert(input.get()).second)
+        stack.push_back({std::move(input), 0});
+    } else {
+      order.push_back(node);
+      stack.pop_back();
+    }
+  }
+  add_grad(seed);
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    VariableNode* node = it->get();
+    Tensor grad_output = node->grad;
+    if (!grad_output.defined()) continue;
+    node->backward(grad_output, node->inputs);
+    node->grad = Tensor();  // non-leaf gradients are transient
+    if (!keep_graph) {
+      node->backward = nullptr;
+      node->inputs.clear();
+    }
+  }
+}
+
+}  // namespace clipgrad

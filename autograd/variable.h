@@ -1,0 +1,91 @@
+// Variable: a tensor in the define-by-run graph.
+//
+// Each differentiable op makes its result with make_result(value, inputs,
+// backward): the backward closure holds what the op saved from its forward and
+// adds the gradient of each input that requires one (Variable::add_grad).
+// backward() sorts the graph topologically and runs the closures in reverse;
+// once a node's closure has run, its saved tensors are released unless the
+// caller asks to keep the graph.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace clipgrad {
+
+class Variable;
+
+// grad_output has the shape of the op's result. The closure reads inputs[i]
+// (to ask requires_grad()) and calls inputs[i].add_grad(...).
+using BackwardFn = std::function<void(const Tensor& grad_output, std::vector<Variable>& inputs)>;
+
+struct VariableNode {
+  Tensor value;
+  Tensor grad;
+  bool requires_grad = false;
+  std::vector<Variable> inputs;  // empty for leaves
+  BackwardFn backward;           // null for leaves
+};
+
+class Variable {
+ public:
+  Variable() = default;  // undefined
+  explicit Variable(Tensor value, bool requires_grad = false);
+
+  bool defined() const { return node_ != nullptr; }
+  const Tensor& value() const { return node_->value; }
+  Tensor& value() { return node_->value; }
+  const Shape& shape() const { return node_->value.shape(); }
+  int64_t dim() const { return node_->value.dim(); }
+  int64_t size(int64_t d) const { return node_->value.size(d); }
+  int64_t numel() const { return node_->value.numel(); }
+  DType dtype() const { return node_->value.dtype(); }
+
+  bool requires_grad() const { return node_ && node_->requires_grad; }
+  void set_requires_grad(bool flag);
+  bool is_leaf() const { return !node_->backward; }
+
+  // The accumulated gradient; undefined until backward reaches this variable.
+  const Tensor& grad() const { return node_->grad; }
+  bool has_grad() const { return node_->grad.defined(); }
+  void zero_grad() { node_->grad = Tensor(); }
+  // Accumulates: grad += g (shape must match). g may be shared with other
+  // variables: accumulation never writes into a tensor someone else holds.
+  void add_grad(const Tensor& g);
+
+  // Reverse-mode sweep from this variable; with no seed it must hold one element.
+  void backward(bool keep_graph = false);
+  void backward(const Tensor& seed, bool keep_graph = false);
+
+  // Same value, cut from the graph.
+  Variable detach() const { return Variable(node_->value, false); }
+
+  const VariableNode* node() const { return node_.get(); }
+
+ private:
+  std::shared_ptr<VariableNode> node_;
+  friend Variable make_result(Tensor, std::vector<Variable>, BackwardFn);
+};
+
+// Makes an op's result. If grad mode is off or no input requires a gradient,
+// the result is a plain leaf and the closure is dropped.
+Variable make_result(Tensor value, std::vector<Variable> inputs, BackwardFn backward);
+
+// Disables graph recording in its scope (evaluation, optimizer steps).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+bool grad_enabled();
+
+}  // namespace clipgrad

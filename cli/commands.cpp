@@ -1,0 +1,11 @@
+#include "cli/commands.h"
+
+namespace clipgrad::cli {
+
+// One line per subcommand, each defined in cli/cmd_<name>.cpp.
+
+void register_commands(CLI::App& app) {
+  (void)app;
+}
+
+}  // namespace clipgrad::cli

@@ -1,0 +1,11 @@
+// Each subcommand registers itself on the app; its callback does the work and
+// throws on error (cli/app.cpp turns that into one line on stderr).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace clipgrad::cli {
+
+void register_commands(CLI::App& app);
+
+}  // namespace clipgrad::cli

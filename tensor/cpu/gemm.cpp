@@ -1,0 +1,32 @@
+#include <cblas.h>
+
+#include "tensor/ops/gemm.h"
+
+namespace clipgrad::ops {
+
+static void gemm_one(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                     const float* b, float beta, float* c) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a,
+              ta ? m : k, b, tb ? k : n, beta, c, n);
+}
+
+static void gemm_one(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
+                     const double* b, double beta, double* c) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a,
+              ta ? m : k, b, tb ? k : n, beta, c, n);
+}
+
+template <class T>
+void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t n, int64_t k, T alpha,
+                  const T* a, int64_t stride_a, const T* b, int64_t stride_b, T beta, T* c, int64_t stride_c) {
+  if (m == 0 || n == 0) return;
+  for (int64_t i = 0; i < batch; ++i)
+    gemm_one(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, b + i * stride_b, beta, c + i * stride_c);
+}
+
+template void gemm_batched<float>(bool, bool, int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                                  const float*, int64_t, float, float*, int64_t);
+template void gemm_batched<double>(bool, bool, int64_t, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                                   const double*, int64_t, double, double*, int64_t);
+
+}  // namespace clipgrad::ops

@@ -1,0 +1,257 @@
+#include "tensor/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <sstream>
+#include <stdexcept>
+
+#ifdef CLIPGRAD_HAVE_CUDA
+#include "cuda/runtime.h"
+#endif
+
+namespace clipgrad {
+
+size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return 4;
+    case DType::F64: return 8;
+    case DType::I32: return 4;
+    case DType::U8: return 1;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return "f32";
+    case DType::F64: return "f64";
+    case DType::I32: return "i32";
+    case DType::U8: return "u8";
+  }
+  return "?";
+}
+
+const char* device_name(Device device) { return device == Device::CPU ? "cpu" : "cuda"; }
+
+std::string shape_str(const Shape& shape) {
+  std::ostringstream out;
+  out << '[';
+  for (size_t i = 0; i < shape.size(); ++i) out << (i ? "," : "") << shape[i];
+  out << ']';
+  return out.str();
+}
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw std::invalid_argument("negative dimension in shape " + shape_str(shape));
+    n *= d;
+  }
+  return n;
+}
+
+// ---- Storage ----
+
+constexpr size_t kHostAlignment = 64;
+
+Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
+  if (device == Device::CPU) {
+    size_t rounded = (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
+    data_ = std::aligned_alloc(kHostAlignment, rounded == 0 ? kHostAlignment : rounded);
+    if (!data_) throw std::bad_alloc();
+  } else {
+#ifdef CLIPGRAD_HAVE_CUDA
+    data_ = cuda::device_malloc(bytes == 0 ? 1 : bytes);
+#else
+    throw std::runtime_error("this clipgrad was built without CUDA (configure with -DCLIPGRAD_CUDA=ON)");
+#endif
+  }
+}
+
+Storage::~Storage() {
+  if (device_ == Device::CPU) {
+    std::free(data_);
+  } else {
+#ifdef CLIPGRAD_HAVE_CUDA
+    cuda::device_free(data_);
+#endif
+  }
+}
+
+// ---- Tensor ----
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  Tensor t;
+  t.shape_ = shape;
+  t.numel_ = shape_numel(shape);
+  t.dtype_ = dtype;
+  t.device_ = device;
+  t.storage_ = std::make_shared<Storage>(t.nbytes(), device);
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  if (device == Device::CPU) {
+    std::memset(t.raw_data(), 0, t.nbytes());
+  } else {
+#ifdef CLIPGRAD_HAVE_CUDA
+    cuda::device_memset_zero(t.raw_data(), t.nbytes());
+#endif
+  }
+  return t;
+}
+
+Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  t.fill(value);
+  return t;
+}
+
+Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype); }
+
+int64_t Tensor::size(int64_t d) const {
+  int64_t n = dim();
+  int64_t k = d < 0 ? d + n : d;
+  if (k < 0 || k >= n)
+    throw std::out_of_range("dimension " + std::to_string(d) + " out of range for shape " + shape_str(shape_));
+  return shape_[k];
+}
+
+void* Tensor::raw_data() const {
+  if (!storage_) throw std::logic_error("access to an undefined tensor");
+  return static_cast<char*>(storage_->data()) + offset_bytes_;
+}
+
+void Tensor::check_dtype(DType expected) const {
+  if (!storage_) throw std::logic_error("access to an undefined tensor");
+  if (dtype_ != expected)
+    throw std::invalid_argument(std::string("tensor has dtype ") + dtype_name(dtype_) + ", accessed as " +
+                                dtype_name(expected));
+  if (device_ != Device::CPU) throw std::logic_error("host access to a CUDA tensor; copy it with to(Device::CPU)");
+}
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  Shape resolved = shape;
+  int64_t known = 1, infer = -1;
+  for (size_t i = 0; i < resolved.size(); ++i) {
+    if (resolved[i] == -1) {
+      if (infer >= 0) throw std::invalid_argument("reshape: more than one -1 in " + shape_str(shape));
+      infer = static_cast<int64_t>(i);
+    } else {
+      known *= resolved[i];
+    }
+  }
+  if (infer >= 0 && known > 0 && numel_ % known == 0) resolved[infer] = numel_ / known;
+  if (shape_numel(resolved) != numel_)
+    throw std::invalid_argument("reshape: cannot view " + shape_str(shape_) + " as " + shape_str(shape));
+  Tensor view = *this;
+  view.shape_ = resolved;
+  return view;
+}
+
+Tensor Tensor::rows(int64_t begin, int64_t end) const {
+  if (dim() == 0 || begin < 0 || end < begin || end > shape_[0])
+    throw std::out_of_range("rows(" + std::to_string(begin) + "," + std::to_string(end) + ") of shape " +
+                            shape_str(shape_));
+  Tensor view = *this;
+  int64_t row_numel = shape_[0] == 0 ? 0 : numel_ / shape_[0];
+  view.shape_[0] = end - begin;
+  view.numel_ = row_numel * (end - begin);
+  view.offset_bytes_ += begin * row_numel * dtype_size(dtype_);
+  return view;
+}
+
+Tensor Tensor::clone() const {
+  Tensor copy = empty(shape_, dtype_, device_);
+  copy.copy_from(*this);
+  return copy;
+}
+
+void Tensor::copy_from(const Tensor& source) {
+  if (source.shape_ != shape_ || source.dtype_ != dtype_)
+    throw std::invalid_argument("copy_from: " + shape_str(source.shape_) + " " + dtype_name(source.dtype_) +
+                                " into " + shape_str(shape_) + " " + dtype_name(dtype_));
+  if (device_ == Device::CPU && source.device_ == Device::CPU) {
+    std::memcpy(raw_data(), source.raw_data(), nbytes());
+    return;
+  }
+#ifdef CLIPGRAD_HAVE_CUDA
+  cuda::memcpy(raw_data(), device_ == Device::CUDA, source.raw_data(), source.device_ == Device::CUDA, nbytes());
+#else
+  throw std::runtime_error("this clipgrad was built without CUDA");
+#endif
+}
+
+template <class To, class From>
+static void convert(To* out, const From* in, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<To>(in[i]);
+}
+
+template <class To>
+static void convert_from(To* out, const Tensor& in) {
+  int64_t n = in.numel();
+  switch (in.dtype()) {
+    case DType::F32: convert(out, in.data<float>(), n); break;
+    case DType::F64: convert(out, in.data<double>(), n); break;
+    case DType::I32: convert(out, in.data<int32_t>(), n); break;
+    case DType::U8: convert(out, in.data<uint8_t>(), n); break;
+  }
+}
+
+Tensor Tensor::to(DType dtype) const {
+  Tensor host = to(Device::CPU);
+  Tensor out = empty(shape_, dtype);
+  switch (dtype) {
+    case DType::F32: convert_from(out.data<float>(), host); break;
+    case DType::F64: convert_from(out.data<double>(), host); break;
+    case DType::I32: convert_from(out.data<int32_t>(), host); break;
+    case DType::U8: convert_from(out.data<uint8_t>(), host); break;
+  }
+  return out.to(device_);
+}
+
+Tensor Tensor::to(Device device) const {
+  if (device == device_) return *this;
+  Tensor out = empty(shape_, dtype_, device);
+  out.copy_from(*this);
+  return out;
+}
+
+void Tensor::fill(double value) {
+  Tensor host = device_ == Device::CPU ? *this : empty(shape_, dtype_);
+  int64_t n = numel_;
+  switch (dtype_) {
+    case DType::F32: { float* p = host.data<float>(); for (int64_t i = 0; i < n; ++i) p[i] = float(value); break; }
+    case DType::F64: { double* p = host.data<double>(); for (int64_t i = 0; i < n; ++i) p[i] = value; break; }
+    case DType::I32: { int32_t* p = host.data<int32_t>(); for (int64_t i = 0; i < n; ++i) p[i] = int32_t(value); break; }
+    case DType::U8: { uint8_t* p = host.data<uint8_t>(); for (int64_t i = 0; i < n; ++i) p[i] = uint8_t(value); break; }
+  }
+  if (device_ != Device::CPU) copy_from(host);
+}
+
+double Tensor::item() const {
+  if (numel_ != 1) throw std::invalid_argument("item() of a tensor with shape " + shape_str(shape_));
+  Tensor host = to(Device::CPU);
+  switch (dtype_) {
+    case DType::F32: return host.data<float>()[0];
+    case DType::F64: return host.data<double>()[0];
+    case DType::I32: return host.data<int32_t>()[0];
+    case DType::U8: return host.data<uint8_t>()[0];
+  }
+  return 0;
+}
+
+void check_same_shape(const Tensor& a, const Tensor& b, const char* op) {
+  if (a.shape() != b.shape())
+    throw std::invalid_argument(std::string(op) + ": shapes differ, " + shape_str(a.shape()) + " vs " +
+                                shape_str(b.shape()));
+}
+
+void check_floating(const Tensor& t, const char* op) {
+  if (t.dtype() != DType::F32 && t.dtype() != DType::F64)
+    throw std::invalid_argument(std::string(op) + ": expected f32 or f64, got " + dtype_name(t.dtype()));
+}
+
+}  // namespace clipgrad
