@@ -55,7 +55,7 @@ class Module {
 
  private:
   bool training_ = true;
-  // Deques would also do; unique_ptr keeps the addresses stable.
+  // unique_ptr keeps the addresses that layers hold as references stable.
   std::vector<std::pair<std::string, std::unique_ptr<Variable>>> parameters_;
   std::vector<std::pair<std::string, std::unique_ptr<Tensor>>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
