@@ -1,7 +1,10 @@
-// The CleanCLIP objective (Bansal et al., ICCV 2023):
-//   total = lambda1 * L_clip(image, text) + lambda2 * L_inmodal
-//   L_inmodal = (L(image, aug_image) + L(text, aug_text)) / 2
-// where each L is CLIP's symmetric contrastive loss with the shared logit scale.
+// The CleanCLIP objective (Bansal et al., ICCV 2023), as its reference code
+// computes it:
+//   total   = lambda_clip * L_clip + lambda_inmodal * L_inmodal
+//   L_clip  = CLIP's symmetric contrastive loss of (image, text)
+//   L_inmodal = (CE(s * image @ aug_image^T) + CE(s * text @ aug_text^T)) / 2
+// with embeddings L2-normalised, s = exp(logit_scale) shared, and the in-modal
+// terms one-directional (each original against the augmented batch).
 #pragma once
 
 #include "clip/loss.h"

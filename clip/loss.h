@@ -5,14 +5,20 @@
 
 namespace clipgrad::clip {
 
+// a [N, E], b [M, E] unnormalised embeddings; logit_scale [] or [1], the log of
+// the inverse temperature -> [N, M] = exp(logit_scale) * normalize(a) @ normalize(b)^T
+Variable scaled_cosine_logits(const Variable& a, const Variable& b, const Variable& logit_scale);
+
+// i32 [n] = 0, 1, ..., n-1: row i's positive is column i.
+Tensor diagonal_targets(int64_t n);
+
 struct ContrastiveOutput {
   Variable loss;    // []
-  Variable logits;  // [N, N] = exp(logit_scale) * normalize(a) @ normalize(b)^T
+  Variable logits;  // [N, N] scaled_cosine_logits(a, b)
 };
 
-// a, b [N, E] unnormalised embeddings whose row i belong together;
-// logit_scale [] or [1], the log of the inverse temperature.
-// loss = (cross_entropy(logits, arange N) + cross_entropy(logits^T, arange N)) / 2
+// Rows i of a and b belong together.
+// loss = (cross_entropy(logits, diag) + cross_entropy(logits^T, diag)) / 2
 ContrastiveOutput contrastive_loss(const Variable& a, const Variable& b, const Variable& logit_scale);
 
 }  // namespace clipgrad::clip
