@@ -1,5 +1,7 @@
 #include <cblas.h>
 
+#include <atomic>
+
 #include "tensor/ops/gemm.h"
 
 namespace clipgrad::ops {
@@ -16,10 +18,15 @@ static void gemm_one(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double a
               ta ? m : k, b, tb ? k : n, beta, c, n);
 }
 
+static std::atomic<uint64_t> g_flops{0};
+
+uint64_t gemm_flops_issued() { return g_flops.load(std::memory_order_relaxed); }
+
 template <class T>
 void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t n, int64_t k, T alpha,
                   const T* a, int64_t stride_a, const T* b, int64_t stride_b, T beta, T* c, int64_t stride_c) {
   if (m == 0 || n == 0) return;
+  g_flops.fetch_add(static_cast<uint64_t>(2 * batch * m * n * k), std::memory_order_relaxed);
   for (int64_t i = 0; i < batch; ++i)
     gemm_one(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, b + i * stride_b, beta, c + i * stride_c);
 }

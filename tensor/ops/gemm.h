@@ -14,6 +14,10 @@ template <class T>
 void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t n, int64_t k, T alpha,
                   const T* a, int64_t stride_a, const T* b, int64_t stride_b, T beta, T* c, int64_t stride_c);
 
+// Floating-point operations (2*m*n*k per matrix) issued through gemm_batched
+// since start-up; benchmarks read it to report achieved GFLOP/s.
+uint64_t gemm_flops_issued();
+
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, const T* b, T beta,
           T* c) {
