@@ -52,7 +52,10 @@ StateDict Module::state_dict() const {
 }
 
 // Copies source into target, converting between dtypes when they differ.
+// Loading a model's own state_dict() hands back the very same memory, which
+// must not be copied onto itself.
 static void assign(Tensor& target, const Tensor& source) {
+  if (source.dtype() == target.dtype() && source.raw_data() == target.raw_data()) return;
   target.copy_from(source.dtype() == target.dtype() ? source : source.to(target.dtype()));
 }
 

@@ -27,8 +27,14 @@ class AdamW {
   double lr() const { return lr_; }
   int64_t step_count() const { return step_; }
 
-  // Optimizer state for checkpoints: "step" and, per parameter index i over
-  // all groups in order, "exp_avg.i" and "exp_avg_sq.i".
+  // Optimizer state for checkpoints: "step" (calls of step(), i32 []) and, per
+  // parameter index i over all groups in order, "step.i" (the updates that
+  // parameter received, i32 []: as in torch, each parameter counts its own
+  // steps for the bias corrections, so one that skipped steps for lack of a
+  // gradient continues exactly) and, once it has been updated, its f32 moments
+  // "exp_avg.i" and "exp_avg_sq.i" (parameter shape). load_state takes a state
+  // of an optimizer over parameters of the same shapes, and throws naming any
+  // entry that is missing, unknown or of the wrong shape.
   std::vector<std::pair<std::string, Tensor>> state() const;
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state);
 
@@ -36,7 +42,10 @@ class AdamW {
   std::vector<ParamGroup> groups_;
   double lr_, beta1_, beta2_, eps_;
   int64_t step_ = 0;
-  std::vector<Tensor> exp_avg_, exp_avg_sq_;  // one per parameter, groups in order
+  // One entry per parameter, groups in order. Moments stay undefined until a
+  // parameter's first update, so frozen parameters cost no state memory.
+  std::vector<int64_t> param_steps_;
+  std::vector<Tensor> exp_avg_, exp_avg_sq_;  // f32, parameter shape
 };
 
 // CLIP's no-decay rule: gains, biases, norms and logit_scale (any parameter
@@ -49,6 +58,19 @@ std::vector<ParamGroup> clip_param_groups(const std::vector<std::pair<std::strin
 // warmup base_lr * (step + 1) / warmup_steps while step < warmup_steps, then
 // cosine 0.5 * (1 + cos(pi * t)) * base_lr with t going from 0 at the first
 // step after warmup to 1 at the last step (total_steps - 1).
+// Edge cases: warmup_steps = 0 starts the cosine at step 0. When warmup_steps
+// >= total_steps the whole run is warmup (the rate climbs towards base_lr and
+// reaches it only if warmup_steps == total_steps). A cosine phase of a single
+// step (total_steps = warmup_steps + 1, e.g. total_steps = 1 without warmup)
+// has nowhere to decay to and uses t = 0, i.e. base_lr. Throws unless
+// 0 <= step < total_steps and warmup_steps >= 0.
 double warmup_cosine_lr(double base_lr, int64_t step, int64_t warmup_steps, int64_t total_steps);
+
+// Scales all gradients by max_norm / (total_norm + 1e-6) when that is below 1,
+// as torch.nn.utils.clip_grad_norm_ with norm type 2; total_norm is the 2-norm
+// of all gradients together (parameters without a gradient are skipped) and is
+// returned. A non-finite norm leaves the gradients as they are, so the caller
+// can see it and skip the step.
+double clip_grad_norm(const std::vector<Variable>& params, double max_norm);
 
 }  // namespace clipgrad::nn
