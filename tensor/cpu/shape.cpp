@@ -1,0 +1,383 @@
+#include "tensor/ops/shape.h"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+
+namespace clipgrad::ops {
+
+namespace {
+
+// Below this many bytes a copy runs on one thread: waking the team costs more.
+constexpr int64_t kParallelBytes = 1 << 18;
+constexpr int64_t kTile = 32;
+
+std::string dims_str(const std::vector<int64_t>& dims) { return shape_str(Shape(dims.begin(), dims.end())); }
+
+void check_cpu(const Tensor& t, const char* op) {
+  if (t.device() != Device::CPU)
+    throw std::invalid_argument(std::string(op) + ": expected a CPU tensor; copy it with to(Device::CPU)");
+}
+
+void check_index_tensor(const Tensor& t, const char* op, const char* what) {
+  check_cpu(t, op);
+  if (t.dtype() != DType::I32)
+    throw std::invalid_argument(std::string(op) + ": " + what + " must be i32, got " + dtype_name(t.dtype()));
+}
+
+// A permutation reduced to its essentials: size-1 dims dropped (they do not
+// move data) and runs of input dims that stay adjacent in the output merged,
+// so [N,L,H,hd] -> [N,H,L,hd] keeps hd as one contiguous run and a batched
+// transpose becomes a 3-d [B, M, K] -> [B, K, M].
+struct Collapsed {
+  Shape sizes;                // input sizes after merging
+  std::vector<int64_t> perm;  // output dim i reads merged input dim perm[i]
+};
+
+Collapsed collapse(const Shape& shape, const std::vector<int64_t>& dims) {
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  std::vector<int64_t> kept_index(rank, -1);
+  Shape kept_sizes;
+  for (int64_t d = 0; d < rank; ++d)
+    if (shape[d] != 1) {
+      kept_index[d] = static_cast<int64_t>(kept_sizes.size());
+      kept_sizes.push_back(shape[d]);
+    }
+  std::vector<int64_t> kept_perm;
+  for (int64_t i = 0; i < rank; ++i)
+    if (kept_index[dims[i]] >= 0) kept_perm.push_back(kept_index[dims[i]]);
+
+  // Runs in output order whose input dims are consecutive.
+  std::vector<std::pair<int64_t, int64_t>> runs;  // [first, last] input dim
+  for (size_t i = 0; i < kept_perm.size(); ++i) {
+    if (i > 0 && kept_perm[i] == runs.back().second + 1)
+      runs.back().second = kept_perm[i];
+    else
+      runs.push_back({kept_perm[i], kept_perm[i]});
+  }
+  std::vector<int64_t> by_first(runs.size());
+  std::iota(by_first.begin(), by_first.end(), 0);
+  std::sort(by_first.begin(), by_first.end(), [&](int64_t a, int64_t b) { return runs[a].first < runs[b].first; });
+  Collapsed result;
+  result.perm.assign(runs.size(), 0);
+  for (size_t rank_in = 0; rank_in < by_first.size(); ++rank_in) {
+    const auto& run = runs[by_first[rank_in]];
+    int64_t size = 1;
+    for (int64_t d = run.first; d <= run.second; ++d) size *= kept_sizes[d];
+    result.sizes.push_back(size);
+    result.perm[by_first[rank_in]] = static_cast<int64_t>(rank_in);
+  }
+  return result;
+}
+
+// Output dims walked by an outer loop: size, input stride, output stride.
+struct OuterDims {
+  std::vector<int64_t> sizes, in_strides, out_strides;
+  // Offsets of the outer index `linear` (row-major over sizes).
+  void offsets(int64_t linear, int64_t& in_offset, int64_t& out_offset) const {
+    in_offset = out_offset = 0;
+    for (int64_t i = static_cast<int64_t>(sizes.size()) - 1; i >= 0; --i) {
+      int64_t index = linear % sizes[i];
+      linear /= sizes[i];
+      in_offset += index * in_strides[i];
+      out_offset += index * out_strides[i];
+    }
+  }
+};
+
+template <class E>  // E: an unsigned integer of the element's size; permute only moves bits
+void permute_kernel(const E* in, E* out, const Collapsed& c, int64_t numel) {
+  const int64_t m = static_cast<int64_t>(c.sizes.size());
+  if (m == 0) {
+    if (numel > 0) out[0] = in[0];
+    return;
+  }
+  Shape in_strides(m, 1), out_sizes(m), out_strides(m, 1);
+  for (int64_t d = m - 2; d >= 0; --d) in_strides[d] = in_strides[d + 1] * c.sizes[d + 1];
+  for (int64_t i = 0; i < m; ++i) out_sizes[i] = c.sizes[c.perm[i]];
+  for (int64_t i = m - 2; i >= 0; --i) out_strides[i] = out_strides[i + 1] * out_sizes[i + 1];
+  const bool parallel = numel * static_cast<int64_t>(sizeof(E)) > kParallelBytes;
+
+  if (c.perm[m - 1] == m - 1) {
+    // The innermost run stays innermost: copy it whole (the head split/merge case).
+    const int64_t inner = c.sizes[m - 1];
+    OuterDims outer;
+    for (int64_t i = 0; i < m - 1; ++i) {
+      outer.sizes.push_back(out_sizes[i]);
+      outer.in_strides.push_back(in_strides[c.perm[i]]);
+      outer.out_strides.push_back(out_strides[i]);
+    }
+    const int64_t rows = numel / inner;
+#pragma omp parallel for if (parallel)
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t in_offset, out_offset;
+      outer.offsets(r, in_offset, out_offset);
+      std::memcpy(out + out_offset, in + in_offset, inner * sizeof(E));
+    }
+    return;
+  }
+
+  // The input's contiguous dim lands at output position j, the output's
+  // contiguous dim reads input dim perm[m-1] with a stride: a tiled 2-d
+  // transpose between those two, repeated over the remaining dims.
+  const int64_t j = std::find(c.perm.begin(), c.perm.end(), m - 1) - c.perm.begin();
+  const int64_t a_size = out_sizes[j], a_out_stride = out_strides[j];
+  const int64_t b_size = out_sizes[m - 1], b_in_stride = in_strides[c.perm[m - 1]];
+  OuterDims outer;
+  for (int64_t i = 0; i < m - 1; ++i) {
+    if (i == j) continue;
+    outer.sizes.push_back(out_sizes[i]);
+    outer.in_strides.push_back(in_strides[c.perm[i]]);
+    outer.out_strides.push_back(out_strides[i]);
+  }
+  const int64_t a_tiles = (a_size + kTile - 1) / kTile, b_tiles = (b_size + kTile - 1) / kTile;
+  const int64_t tasks = numel / (a_size * b_size) * a_tiles * b_tiles;
+#pragma omp parallel for if (parallel)
+  for (int64_t task = 0; task < tasks; ++task) {
+    const int64_t b_tile = task % b_tiles, a_tile = task / b_tiles % a_tiles, outer_index = task / b_tiles / a_tiles;
+    int64_t in_offset, out_offset;
+    outer.offsets(outer_index, in_offset, out_offset);
+    const int64_t a_end = std::min(a_size, (a_tile + 1) * kTile), b_end = std::min(b_size, (b_tile + 1) * kTile);
+    for (int64_t a = a_tile * kTile; a < a_end; ++a) {
+      const E* src = in + in_offset + a;
+      E* dst = out + out_offset + a * a_out_stride;
+      for (int64_t b = b_tile * kTile; b < b_end; ++b) dst[b] = src[b * b_in_stride];
+    }
+  }
+}
+
+// Copies `rows` blocks of `row_bytes` from src (block r at r * src_pitch) to
+// dst (block r at r * dst_pitch): the common kernel of narrow and concat.
+void copy_rows(const char* src, int64_t src_pitch, char* dst, int64_t dst_pitch, int64_t rows, int64_t row_bytes) {
+#pragma omp parallel for if (rows * row_bytes > kParallelBytes && rows > 1)
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * dst_pitch, src + r * src_pitch, row_bytes);
+}
+
+int64_t product(const Shape& shape, int64_t begin, int64_t end) {
+  int64_t p = 1;
+  for (int64_t d = begin; d < end; ++d) p *= shape[d];
+  return p;
+}
+
+}  // namespace
+
+int64_t normalize_dim(int64_t dim, int64_t rank, const char* op) {
+  int64_t d = dim < 0 ? dim + rank : dim;
+  if (d < 0 || d >= rank)
+    throw std::out_of_range(std::string(op) + ": dim " + std::to_string(dim) + " is out of range for a rank-" +
+                            std::to_string(rank) + " tensor");
+  return d;
+}
+
+std::vector<int64_t> inverse_permutation(const std::vector<int64_t>& dims) {
+  std::vector<int64_t> inverse(dims.size());
+  for (size_t i = 0; i < dims.size(); ++i) inverse[dims[i]] = static_cast<int64_t>(i);
+  return inverse;
+}
+
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
+  check_cpu(x, "permute");
+  const int64_t rank = x.dim();
+  std::vector<int64_t> normalized(dims.size());
+  std::vector<bool> seen(rank, false);
+  bool valid = static_cast<int64_t>(dims.size()) == rank;
+  for (size_t i = 0; valid && i < dims.size(); ++i) {
+    int64_t d = dims[i] < 0 ? dims[i] + rank : dims[i];
+    valid = d >= 0 && d < rank && !seen[d];
+    if (valid) seen[d] = true;
+    normalized[i] = d;
+  }
+  if (!valid)
+    throw std::invalid_argument("permute: dims " + dims_str(dims) + " are not a permutation of the " +
+                                std::to_string(rank) + " dims of shape " + shape_str(x.shape()));
+  Shape out_shape(rank);
+  for (int64_t i = 0; i < rank; ++i) out_shape[i] = x.shape()[normalized[i]];
+  Tensor out = Tensor::empty(out_shape, x.dtype());
+  if (x.numel() == 0) return out;
+  Collapsed c = collapse(x.shape(), normalized);
+  switch (dtype_size(x.dtype())) {
+    case 1:
+      permute_kernel(static_cast<const uint8_t*>(x.raw_data()), static_cast<uint8_t*>(out.raw_data()), c, x.numel());
+      break;
+    case 4:
+      permute_kernel(static_cast<const uint32_t*>(x.raw_data()), static_cast<uint32_t*>(out.raw_data()), c, x.numel());
+      break;
+    case 8:
+      permute_kernel(static_cast<const uint64_t*>(x.raw_data()), static_cast<uint64_t*>(out.raw_data()), c, x.numel());
+      break;
+    default:
+      throw std::invalid_argument(std::string("permute: unsupported dtype ") + dtype_name(x.dtype()));
+  }
+  return out;
+}
+
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
+  if (xs.empty()) throw std::invalid_argument("concat: no tensors given");
+  const Tensor& first = xs[0];
+  const int64_t d = normalize_dim(dim, first.dim(), "concat");
+  Shape out_shape = first.shape();
+  out_shape[d] = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    check_cpu(xs[i], "concat");
+    bool compatible = xs[i].dtype() == first.dtype() && xs[i].dim() == first.dim();
+    for (int64_t k = 0; compatible && k < first.dim(); ++k) compatible = k == d || xs[i].shape()[k] == first.shape()[k];
+    if (!compatible)
+      throw std::invalid_argument("concat along dim " + std::to_string(dim) + ": tensor " + std::to_string(i) +
+                                  " has shape " + shape_str(xs[i].shape()) + " " + dtype_name(xs[i].dtype()) +
+                                  ", tensor 0 has " + shape_str(first.shape()) + " " + dtype_name(first.dtype()) +
+                                  "; all sizes but dim " + std::to_string(d) + " and the dtype must match");
+    out_shape[d] += xs[i].shape()[d];
+  }
+  Tensor out = Tensor::empty(out_shape, first.dtype());
+  const int64_t esize = static_cast<int64_t>(dtype_size(first.dtype()));
+  const int64_t outer = product(out_shape, 0, d), inner = product(out_shape, d + 1, first.dim()) * esize;
+  char* dst = static_cast<char*>(out.raw_data());
+  int64_t offset = 0;
+  for (const Tensor& x : xs) {
+    const int64_t row_bytes = x.shape()[d] * inner;
+    if (row_bytes > 0)
+      copy_rows(static_cast<const char*>(x.raw_data()), row_bytes, dst + offset, out_shape[d] * inner, outer,
+                row_bytes);
+    offset += row_bytes;
+  }
+  return out;
+}
+
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
+  check_cpu(x, "narrow");
+  const int64_t d = normalize_dim(dim, x.dim(), "narrow");
+  const int64_t size = x.shape()[d];
+  if (start < 0 || length < 0 || start + length > size)
+    throw std::out_of_range("narrow: range [" + std::to_string(start) + ", " + std::to_string(start + length) +
+                            ") of dim " + std::to_string(d) + " is outside shape " + shape_str(x.shape()));
+  Shape out_shape = x.shape();
+  out_shape[d] = length;
+  Tensor out = Tensor::empty(out_shape, x.dtype());
+  const int64_t esize = static_cast<int64_t>(dtype_size(x.dtype()));
+  const int64_t outer = product(x.shape(), 0, d), inner = product(x.shape(), d + 1, x.dim()) * esize;
+  if (out.numel() > 0)
+    copy_rows(static_cast<const char*>(x.raw_data()) + start * inner, size * inner, static_cast<char*>(out.raw_data()),
+              length * inner, outer, length * inner);
+  return out;
+}
+
+Tensor narrow_backward(const Tensor& grad, const Shape& input_shape, int64_t dim, int64_t start) {
+  check_cpu(grad, "narrow_backward");
+  const int64_t rank = static_cast<int64_t>(input_shape.size());
+  const int64_t d = normalize_dim(dim, rank, "narrow_backward");
+  Shape expected = input_shape;
+  expected[d] = grad.dim() == rank ? grad.shape()[d] : -1;
+  if (grad.shape() != expected || start < 0 || start + grad.shape()[d] > input_shape[d])
+    throw std::invalid_argument("narrow_backward: gradient " + shape_str(grad.shape()) + " at offset " +
+                                std::to_string(start) + " of dim " + std::to_string(d) + " does not fit input shape " +
+                                shape_str(input_shape));
+  Tensor out = Tensor::zeros(input_shape, grad.dtype());
+  const int64_t esize = static_cast<int64_t>(dtype_size(grad.dtype()));
+  const int64_t outer = product(input_shape, 0, d), inner = product(input_shape, d + 1, rank) * esize;
+  const int64_t length = grad.shape()[d];
+  if (grad.numel() > 0)
+    copy_rows(static_cast<const char*>(grad.raw_data()), length * inner,
+              static_cast<char*>(out.raw_data()) + start * inner, input_shape[d] * inner, outer, length * inner);
+  return out;
+}
+
+Tensor embedding(const Tensor& ids, const Tensor& weight) {
+  check_index_tensor(ids, "embedding", "ids");
+  check_cpu(weight, "embedding");
+  if (weight.dim() != 2)
+    throw std::invalid_argument("embedding: weight must be [V, D], got " + shape_str(weight.shape()));
+  const int64_t vocab = weight.shape()[0], features = weight.shape()[1];
+  const int32_t* id = ids.data<int32_t>();
+  for (int64_t i = 0; i < ids.numel(); ++i)
+    if (id[i] < 0 || id[i] >= vocab)
+      throw std::out_of_range("embedding: id " + std::to_string(id[i]) + " at flat position " + std::to_string(i) +
+                              " is outside the vocabulary [0, " + std::to_string(vocab) + ")");
+  Shape out_shape = ids.shape();
+  out_shape.push_back(features);
+  Tensor out = Tensor::empty(out_shape, weight.dtype());
+  const int64_t row_bytes = features * static_cast<int64_t>(dtype_size(weight.dtype()));
+  const char* table = static_cast<const char*>(weight.raw_data());
+  char* dst = static_cast<char*>(out.raw_data());
+  const int64_t count = ids.numel();
+#pragma omp parallel for if (count * row_bytes > kParallelBytes)
+  for (int64_t i = 0; i < count; ++i) std::memcpy(dst + i * row_bytes, table + id[i] * row_bytes, row_bytes);
+  return out;
+}
+
+Tensor embedding_backward(const Tensor& ids, const Tensor& grad, int64_t vocab) {
+  check_index_tensor(ids, "embedding_backward", "ids");
+  check_cpu(grad, "embedding_backward");
+  Shape expected = ids.shape();
+  expected.push_back(grad.dim() > 0 ? grad.shape().back() : -1);
+  if (grad.shape() != expected)
+    throw std::invalid_argument("embedding_backward: gradient " + shape_str(grad.shape()) + " does not match ids " +
+                                shape_str(ids.shape()) + " plus a feature dim");
+  const int64_t features = expected.back(), count = ids.numel();
+  Tensor out = Tensor::zeros({vocab, features}, grad.dtype());
+  dispatch_floating(grad.dtype(), "embedding_backward", [&]<class T>() {
+    const int32_t* id = ids.data<int32_t>();
+    const T* g = grad.data<T>();
+    T* table = out.data<T>();
+    // Threads own disjoint column blocks, so repeated ids never race and the
+    // summation order (ids in sequence) is the same on any thread count.
+    constexpr int64_t kBlock = 64;
+    const int64_t blocks = (features + kBlock - 1) / kBlock;
+#pragma omp parallel for if (count * features > (1 << 16) && blocks > 1)
+    for (int64_t block = 0; block < blocks; ++block) {
+      const int64_t begin = block * kBlock, end = std::min(features, begin + kBlock);
+      for (int64_t i = 0; i < count; ++i) {
+        T* dst = table + id[i] * features;
+        const T* src = g + i * features;
+        for (int64_t f = begin; f < end; ++f) dst[f] += src[f];
+      }
+    }
+  });
+  return out;
+}
+
+static void check_gather_index(const Tensor& index, int64_t batch, int64_t length, const char* op) {
+  check_index_tensor(index, op, "index");
+  if (index.dim() != 1 || index.shape()[0] != batch)
+    throw std::invalid_argument(std::string(op) + ": index must be i32 [" + std::to_string(batch) + "], got " +
+                                shape_str(index.shape()));
+  const int32_t* row = index.data<int32_t>();
+  for (int64_t n = 0; n < batch; ++n)
+    if (row[n] < 0 || row[n] >= length)
+      throw std::out_of_range(std::string(op) + ": index[" + std::to_string(n) + "] = " + std::to_string(row[n]) +
+                              " is outside [0, " + std::to_string(length) + ")");
+}
+
+Tensor gather_rows(const Tensor& x, const Tensor& index) {
+  check_cpu(x, "gather_rows");
+  if (x.dim() != 3) throw std::invalid_argument("gather_rows: x must be [N, L, D], got " + shape_str(x.shape()));
+  const int64_t batch = x.shape()[0], length = x.shape()[1], features = x.shape()[2];
+  check_gather_index(index, batch, length, "gather_rows");
+  Tensor out = Tensor::empty({batch, features}, x.dtype());
+  const int64_t row_bytes = features * static_cast<int64_t>(dtype_size(x.dtype()));
+  const int32_t* row = index.data<int32_t>();
+  const char* src = static_cast<const char*>(x.raw_data());
+  char* dst = static_cast<char*>(out.raw_data());
+  for (int64_t n = 0; n < batch; ++n)
+    std::memcpy(dst + n * row_bytes, src + (n * length + row[n]) * row_bytes, row_bytes);
+  return out;
+}
+
+Tensor gather_rows_backward(const Tensor& grad, const Tensor& index, int64_t length) {
+  check_cpu(grad, "gather_rows_backward");
+  if (grad.dim() != 2)
+    throw std::invalid_argument("gather_rows_backward: gradient must be [N, D], got " + shape_str(grad.shape()));
+  const int64_t batch = grad.shape()[0], features = grad.shape()[1];
+  check_gather_index(index, batch, length, "gather_rows_backward");
+  Tensor out = Tensor::zeros({batch, length, features}, grad.dtype());
+  const int64_t row_bytes = features * static_cast<int64_t>(dtype_size(grad.dtype()));
+  const int32_t* row = index.data<int32_t>();
+  const char* src = static_cast<const char*>(grad.raw_data());
+  char* dst = static_cast<char*>(out.raw_data());
+  for (int64_t n = 0; n < batch; ++n)
+    std::memcpy(dst + (n * length + row[n]) * row_bytes, src + n * row_bytes, row_bytes);
+  return out;
+}
+
+}  // namespace clipgrad::ops

@@ -1,0 +1,38 @@
+// Shape and indexing raw ops on CPU tensors: permute, concat, narrow, and the
+// row gathers behind embeddings and EOT pooling, each with the scatter-add
+// that is its backward. f32 and f64 (permute, concat and narrow copy any dtype).
+#pragma once
+
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace clipgrad::ops {
+
+// Normalises a possibly negative dim of a rank-`rank` tensor; throws naming `op`.
+int64_t normalize_dim(int64_t dim, int64_t rank, const char* op);
+
+// x [s0, ..., s(n-1)] -> [s(dims[0]), ..., s(dims[n-1])]; dims is a permutation.
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
+// The permutation that undoes `dims`: permute(permute(x, dims), inverse) == x.
+std::vector<int64_t> inverse_permutation(const std::vector<int64_t>& dims);
+
+// xs: same dtype and rank, equal sizes except along dim -> sizes summed along dim.
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
+
+// x [..., S, ...] -> [..., length, ...]: the range [start, start + length) of dim.
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
+// grad [..., length, ...] -> zeros of input_shape [..., S, ...] with grad at [start, start + length).
+Tensor narrow_backward(const Tensor& grad, const Shape& input_shape, int64_t dim, int64_t start);
+
+// ids i32 [...], weight [V, D] -> [..., D]; ids must lie in [0, V).
+Tensor embedding(const Tensor& ids, const Tensor& weight);
+// ids i32 [...], grad [..., D] -> [V, D]: row v sums the grad rows of every id equal to v.
+Tensor embedding_backward(const Tensor& ids, const Tensor& grad, int64_t vocab);
+
+// x [N, L, D], index i32 [N] with values in [0, L) -> [N, D]: row index[n] of x[n].
+Tensor gather_rows(const Tensor& x, const Tensor& index);
+// grad [N, D], index i32 [N] -> [N, L, D]: zeros with grad[n] at row index[n] of batch n.
+Tensor gather_rows_backward(const Tensor& grad, const Tensor& index, int64_t length);
+
+}  // namespace clipgrad::ops
