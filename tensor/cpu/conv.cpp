@@ -1,0 +1,296 @@
+#include "tensor/ops/conv.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "tensor/ops/gemm.h"
+
+namespace clipgrad::ops {
+
+namespace {
+
+// im2col buffers are sized to hold this many bytes at most, so a large batch
+// is processed in chunks of images instead of one huge [N, K, P] buffer.
+constexpr int64_t kColumnBytes = int64_t{32} << 20;
+// Element count above which a loop pays for waking the OpenMP team.
+constexpr int64_t kParallelElements = 1 << 15;
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+void check_cpu_floating(const Tensor& t, const char* op, const char* what) {
+  if (t.device() != Device::CPU)
+    throw std::invalid_argument(std::string(op) + ": " + what + " must be a CPU tensor; copy it with to(Device::CPU)");
+  check_floating(t, op);
+}
+
+// The shapes of one convolution; K and P are the im2col matrix's [K, P].
+struct ConvGeometry {
+  int64_t batch, channels, height, width, out_channels, kernel_h, kernel_w, stride, padding, out_h, out_w;
+  int64_t K() const { return channels * kernel_h * kernel_w; }
+  int64_t P() const { return out_h * out_w; }
+  // A 1x1, stride-1, unpadded convolution reads x itself as its [C, H*W] column matrix.
+  bool direct() const { return kernel_h == 1 && kernel_w == 1 && stride == 1 && padding == 0; }
+  int64_t chunk(size_t element_bytes) const {
+    const int64_t per_image = std::max<int64_t>(1, K() * P() * static_cast<int64_t>(element_bytes));
+    return std::clamp<int64_t>(kColumnBytes / per_image, 1, batch);
+  }
+};
+
+ConvGeometry conv_geometry(const Tensor& x, const Tensor& weight, int64_t stride, int64_t padding) {
+  check_cpu_floating(x, "conv2d", "x");
+  check_cpu_floating(weight, "conv2d", "weight");
+  if (x.dim() != 4 || weight.dim() != 4 || weight.shape()[1] != x.shape()[1] || x.dtype() != weight.dtype())
+    throw std::invalid_argument("conv2d: x must be [N, C, H, W] and weight [O, C, kh, kw] of the same dtype, got x " +
+                                shape_str(x.shape()) + " " + dtype_name(x.dtype()) + " and weight " +
+                                shape_str(weight.shape()) + " " + dtype_name(weight.dtype()));
+  if (stride < 1 || padding < 0)
+    throw std::invalid_argument("conv2d: stride must be >= 1 and padding >= 0, got stride " + str(stride) +
+                                " padding " + str(padding));
+  const Shape& xs = x.shape();
+  const Shape& ws = weight.shape();
+  ConvGeometry g{xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], stride, padding, 0, 0};
+  const int64_t span_h = g.height + 2 * padding - g.kernel_h, span_w = g.width + 2 * padding - g.kernel_w;
+  if (span_h < 0 || span_w < 0)
+    throw std::invalid_argument("conv2d: kernel " + str(g.kernel_h) + "x" + str(g.kernel_w) +
+                                " does not fit the padded input of x " + shape_str(x.shape()) + " with padding " +
+                                str(padding));
+  g.out_h = span_h / stride + 1;
+  g.out_w = span_w / stride + 1;
+  return g;
+}
+
+// The output columns [lo, hi) whose input column ox * stride - padding + k lies in [0, size).
+void valid_range(int64_t size, int64_t out_size, int64_t stride, int64_t padding, int64_t k, int64_t& lo, int64_t& hi) {
+  const int64_t first = padding - k;  // input index = ox * stride - first
+  lo = first > 0 ? (first + stride - 1) / stride : 0;
+  const int64_t last = size - 1 + first;
+  hi = last >= 0 ? std::min(out_size, last / stride + 1) : 0;
+  lo = std::min(lo, hi);
+}
+
+// The rows of the column matrix that channel c of one image owns:
+// x_image [C, H, W] -> col [K, P], rows c*kh*kw .. (c+1)*kh*kw - 1.
+template <class T>
+void im2col_channel(const ConvGeometry& g, const T* x_image, T* col, int64_t c) {
+  const int64_t P = g.P();
+  for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
+    int64_t y_lo, y_hi;
+    valid_range(g.height, g.out_h, g.stride, g.padding, ki, y_lo, y_hi);
+    for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
+      int64_t x_lo, x_hi;
+      valid_range(g.width, g.out_w, g.stride, g.padding, kj, x_lo, x_hi);
+      T* dst = col + ((c * g.kernel_h + ki) * g.kernel_w + kj) * P;
+      for (int64_t oy = 0; oy < g.out_h; ++oy) {
+        T* row = dst + oy * g.out_w;
+        if (oy < y_lo || oy >= y_hi) {
+          std::fill(row, row + g.out_w, T(0));
+          continue;
+        }
+        const T* src = x_image + (c * g.height + oy * g.stride - g.padding + ki) * g.width - g.padding + kj;
+        std::fill(row, row + x_lo, T(0));
+        for (int64_t ox = x_lo; ox < x_hi; ++ox) row[ox] = src[ox * g.stride];
+        std::fill(row + x_hi, row + g.out_w, T(0));
+      }
+    }
+  }
+}
+
+// The adjoint of im2col_channel: col [K, P] -> dx_image [C, H, W] (channel c), accumulating.
+template <class T>
+void col2im_channel(const ConvGeometry& g, const T* col, T* dx_image, int64_t c) {
+  const int64_t P = g.P();
+  for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
+    int64_t y_lo, y_hi;
+    valid_range(g.height, g.out_h, g.stride, g.padding, ki, y_lo, y_hi);
+    for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
+      int64_t x_lo, x_hi;
+      valid_range(g.width, g.out_w, g.stride, g.padding, kj, x_lo, x_hi);
+      const T* src = col + ((c * g.kernel_h + ki) * g.kernel_w + kj) * P;
+      for (int64_t oy = y_lo; oy < y_hi; ++oy) {
+        const T* row = src + oy * g.out_w;
+        T* dst = dx_image + (c * g.height + oy * g.stride - g.padding + ki) * g.width - g.padding + kj;
+        for (int64_t ox = x_lo; ox < x_hi; ++ox) dst[ox * g.stride] += row[ox];
+      }
+    }
+  }
+}
+
+// col [count, K, P] <- images first .. first+count-1 of x [N, C, H, W].
+template <class T>
+void im2col_chunk(const ConvGeometry& g, const T* x, T* col, int64_t first, int64_t count) {
+  const int64_t image = g.channels * g.height * g.width, K = g.K(), P = g.P();
+#pragma omp parallel for collapse(2) if (count * K * P > kParallelElements)
+  for (int64_t n = 0; n < count; ++n)
+    for (int64_t c = 0; c < g.channels; ++c) im2col_channel(g, x + (first + n) * image, col + n * K * P, c);
+}
+
+template <class T>
+void conv2d_forward_kernel(const ConvGeometry& g, const T* x, const T* weight, const T* bias, T* out) {
+  const int64_t K = g.K(), P = g.P(), O = g.out_channels, image = g.channels * g.height * g.width;
+  if (g.direct()) {
+    gemm_batched<T>(false, false, g.batch, O, P, K, T(1), weight, 0, x, image, T(0), out, O * P);
+  } else {
+    const int64_t chunk = g.chunk(sizeof(T));
+    Tensor col = Tensor::empty({chunk, K, P}, dtype_of<T>());  // [chunk, K, P]
+    for (int64_t first = 0; first < g.batch; first += chunk) {
+      const int64_t count = std::min(chunk, g.batch - first);
+      im2col_chunk(g, x, col.data<T>(), first, count);
+      gemm_batched<T>(false, false, count, O, P, K, T(1), weight, 0, col.data<T>(), K * P, T(0), out + first * O * P,
+                      O * P);
+    }
+  }
+  if (bias == nullptr) return;
+#pragma omp parallel for if (g.batch * O * P > kParallelElements)
+  for (int64_t plane = 0; plane < g.batch * O; ++plane) {
+    T* dst = out + plane * P;
+    const T b = bias[plane % O];
+    for (int64_t p = 0; p < P; ++p) dst[p] += b;
+  }
+}
+
+template <class T>
+void conv2d_backward_kernel(const ConvGeometry& g, const T* grad, const T* x, const T* weight, T* grad_x,
+                            T* grad_weight, T* grad_bias) {
+  const int64_t K = g.K(), P = g.P(), O = g.out_channels, image = g.channels * g.height * g.width;
+  if (grad_bias != nullptr) {
+#pragma omp parallel for if (g.batch * O * P > kParallelElements)
+    for (int64_t o = 0; o < O; ++o) {
+      T total = 0;
+      for (int64_t n = 0; n < g.batch; ++n) {
+        const T* src = grad + (n * O + o) * P;
+        for (int64_t p = 0; p < P; ++p) total += src[p];
+      }
+      grad_bias[o] = total;
+    }
+  }
+  if (grad_weight == nullptr && grad_x == nullptr) return;
+  if (g.direct()) {
+    // grad_weight [O, C] = sum_n grad[n] [O, P] @ x[n]^T; grad_x[n] [C, P] = weight^T @ grad[n].
+    for (int64_t n = 0; grad_weight != nullptr && n < g.batch; ++n)
+      gemm<T>(false, true, O, K, P, T(1), grad + n * O * P, x + n * image, T(1), grad_weight);
+    if (grad_x != nullptr)
+      gemm_batched<T>(true, false, g.batch, K, P, O, T(1), weight, 0, grad, O * P, T(0), grad_x, image);
+    return;
+  }
+  const int64_t chunk = g.chunk(sizeof(T));
+  Tensor col = Tensor::empty({chunk, K, P}, dtype_of<T>());  // [chunk, K, P]: im2col of x, then d(col)
+  for (int64_t first = 0; first < g.batch; first += chunk) {
+    const int64_t count = std::min(chunk, g.batch - first);
+    const T* grad_chunk = grad + first * O * P;  // [count, O, P]
+    if (grad_weight != nullptr) {
+      im2col_chunk(g, x, col.data<T>(), first, count);
+      for (int64_t n = 0; n < count; ++n)
+        gemm<T>(false, true, O, K, P, T(1), grad_chunk + n * O * P, col.data<T>() + n * K * P, T(1), grad_weight);
+    }
+    if (grad_x != nullptr) {
+      gemm_batched<T>(true, false, count, K, P, O, T(1), weight, 0, grad_chunk, O * P, T(0), col.data<T>(), K * P);
+      T* dx = grad_x + first * image;
+#pragma omp parallel for collapse(2) if (count * K * P > kParallelElements)
+      for (int64_t n = 0; n < count; ++n)
+        for (int64_t c = 0; c < g.channels; ++c) col2im_channel(g, col.data<T>() + n * K * P, dx + n * image, c);
+    }
+  }
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding) {
+  const ConvGeometry g = conv_geometry(x, weight, stride, padding);
+  if (bias.defined() && (bias.shape() != Shape{g.out_channels} || bias.dtype() != x.dtype()))
+    throw std::invalid_argument("conv2d: bias must be [" + str(g.out_channels) + "] " + dtype_name(x.dtype()) +
+                                ", got " + shape_str(bias.shape()) + " " + dtype_name(bias.dtype()));
+  Tensor out = Tensor::empty({g.batch, g.out_channels, g.out_h, g.out_w}, x.dtype());
+  if (out.numel() == 0) return out;
+  dispatch_floating(x.dtype(), "conv2d", [&]<class T>() {
+    conv2d_forward_kernel<T>(g, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
+                             out.data<T>());
+  });
+  return out;
+}
+
+Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, int64_t stride, int64_t padding,
+                            bool need_x, bool need_weight, bool need_bias) {
+  const ConvGeometry g = conv_geometry(x, weight, stride, padding);
+  const Shape out_shape{g.batch, g.out_channels, g.out_h, g.out_w};
+  if (grad.shape() != out_shape || grad.dtype() != x.dtype())
+    throw std::invalid_argument("conv2d_backward: gradient " + shape_str(grad.shape()) + " " +
+                                dtype_name(grad.dtype()) + " does not match the output " + shape_str(out_shape));
+  Conv2dGrads grads;
+  // Zeros: col2im and the per-image weight GEMMs accumulate into them.
+  if (need_x) grads.x = Tensor::zeros(x.shape(), x.dtype());
+  if (need_weight) grads.weight = Tensor::zeros(weight.shape(), x.dtype());
+  if (need_bias) grads.bias = Tensor::zeros({g.out_channels}, x.dtype());
+  if (grad.numel() == 0) return grads;
+  dispatch_floating(x.dtype(), "conv2d_backward", [&]<class T>() {
+    conv2d_backward_kernel<T>(g, grad.data<T>(), x.data<T>(), weight.data<T>(), need_x ? grads.x.data<T>() : nullptr,
+                              need_weight ? grads.weight.data<T>() : nullptr,
+                              need_bias ? grads.bias.data<T>() : nullptr);
+  });
+  return grads;
+}
+
+static void check_pool(const Shape& input_shape, int64_t kernel, const char* op) {
+  if (input_shape.size() != 4 || kernel < 1 || input_shape[2] < kernel || input_shape[3] < kernel)
+    throw std::invalid_argument(std::string(op) + ": needs x [N, C, H, W] with H, W >= kernel >= 1, got x " +
+                                shape_str(input_shape) + " and kernel " + str(kernel));
+}
+
+Tensor avg_pool2d(const Tensor& x, int64_t kernel) {
+  check_cpu_floating(x, "avg_pool2d", "x");
+  check_pool(x.shape(), kernel, "avg_pool2d");
+  const int64_t planes = x.shape()[0] * x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+  const int64_t out_h = H / kernel, out_w = W / kernel;
+  Tensor out = Tensor::empty({x.shape()[0], x.shape()[1], out_h, out_w}, x.dtype());
+  dispatch_floating(x.dtype(), "avg_pool2d", [&]<class T>() {
+    const T* src = x.data<T>();
+    T* dst = out.data<T>();
+    const T inv_area = T(1) / T(kernel * kernel);
+#pragma omp parallel for if (x.numel() > kParallelElements)
+    for (int64_t plane = 0; plane < planes; ++plane) {
+      const T* in = src + plane * H * W;
+      T* o = dst + plane * out_h * out_w;
+      for (int64_t oy = 0; oy < out_h; ++oy) {
+        T* row = o + oy * out_w;
+        std::fill(row, row + out_w, T(0));
+        for (int64_t ky = 0; ky < kernel; ++ky) {
+          const T* line = in + (oy * kernel + ky) * W;
+          for (int64_t ox = 0; ox < out_w; ++ox)
+            for (int64_t kx = 0; kx < kernel; ++kx) row[ox] += line[ox * kernel + kx];
+        }
+        for (int64_t ox = 0; ox < out_w; ++ox) row[ox] *= inv_area;
+      }
+    }
+  });
+  return out;
+}
+
+Tensor avg_pool2d_backward(const Tensor& grad, const Shape& input_shape, int64_t kernel) {
+  check_cpu_floating(grad, "avg_pool2d_backward", "gradient");
+  check_pool(input_shape, kernel, "avg_pool2d_backward");
+  const int64_t planes = input_shape[0] * input_shape[1], H = input_shape[2], W = input_shape[3];
+  const int64_t out_h = H / kernel, out_w = W / kernel;
+  if (grad.shape() != Shape{input_shape[0], input_shape[1], out_h, out_w})
+    throw std::invalid_argument("avg_pool2d_backward: gradient " + shape_str(grad.shape()) +
+                                " does not match the pooled shape of " + shape_str(input_shape));
+  Tensor dx = Tensor::zeros(input_shape, grad.dtype());  // dropped trailing rows/columns get no gradient
+  dispatch_floating(grad.dtype(), "avg_pool2d_backward", [&]<class T>() {
+    const T* g = grad.data<T>();
+    T* d = dx.data<T>();
+    const T inv_area = T(1) / T(kernel * kernel);
+#pragma omp parallel for if (dx.numel() > kParallelElements)
+    for (int64_t plane = 0; plane < planes; ++plane) {
+      const T* gp = g + plane * out_h * out_w;
+      T* dp = d + plane * H * W;
+      for (int64_t iy = 0; iy < out_h * kernel; ++iy) {
+        const T* grow = gp + (iy / kernel) * out_w;
+        T* drow = dp + iy * W;
+        for (int64_t ix = 0; ix < out_w * kernel; ++ix) drow[ix] = grow[ix / kernel] * inv_area;
+      }
+    }
+  });
+  return dx;
+}
+
+}  // namespace clipgrad::ops
