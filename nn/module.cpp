@@ -5,8 +5,10 @@
 
 namespace clipgrad::nn {
 
+// Either side may be empty: the root module's own path is "".
 static std::string join(const std::string& prefix, const std::string& name) {
-  return prefix.empty() ? name : prefix + "." + name;
+  if (prefix.empty()) return name;
+  return name.empty() ? prefix : prefix + "." + name;
 }
 
 std::vector<std::pair<std::string, Module*>> Module::named_modules() const {
