@@ -53,7 +53,11 @@ static void reset_weight_and_bias(Variable& weight, Variable* bias, Generator& g
   }
 }
 
-void reset_parameters(Linear& layer, Generator& generator) { reset_weight_and_bias(layer.weight, layer.bias, generator); }
-void reset_parameters(Conv2d& layer, Generator& generator) { reset_weight_and_bias(layer.weight, layer.bias, generator); }
+void reset_parameters(Linear& layer, Generator& generator) {
+  reset_weight_and_bias(layer.weight, layer.bias, generator);
+}
+void reset_parameters(Conv2d& layer, Generator& generator) {
+  reset_weight_and_bias(layer.weight, layer.bias, generator);
+}
 
 }  // namespace clipgrad::nn::init
