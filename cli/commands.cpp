@@ -6,6 +6,7 @@ namespace clipgrad::cli {
 
 void register_commands(CLI::App& app) {
   (void)app;
+  register_tokenize(app);
 }
 
 }  // namespace clipgrad::cli

@@ -8,4 +8,6 @@ namespace clipgrad::cli {
 
 void register_commands(CLI::App& app);
 
+void register_tokenize(CLI::App& app);  // cli/cmd_tokenize.cpp
+
 }  // namespace clipgrad::cli

@@ -1,0 +1,59 @@
+// `clipgrad tokenize` end to end: the built binary, stdin in, ids out.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+
+namespace {
+
+struct CommandResult {
+  std::string output;  // stdout and stderr together
+  int exit_code = -1;
+};
+
+// Runs `clipgrad ARGS < (file holding input)`.
+CommandResult run_clipgrad(const std::string& args, const std::string& input) {
+  std::string input_path = ::testing::TempDir() + "tokenize_cli_input_XXXXXX";
+  const int fd = mkstemp(input_path.data());
+  EXPECT_GE(fd, 0) << "cannot create a temp file in " << ::testing::TempDir();
+  close(fd);
+  std::ofstream(input_path, std::ios::binary) << input;
+  const std::string command = std::string("'") + CLIPGRAD_BINARY + "' " + args + " < '" + input_path + "' 2>&1";
+  CommandResult result;
+  FILE* pipe = popen(command.c_str(), "r");
+  EXPECT_NE(pipe, nullptr) << command;
+  if (pipe) {
+    char buffer[4096];
+    size_t got;
+    while ((got = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, got);
+    const int status = pclose(pipe);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  std::remove(input_path.c_str());
+  return result;
+}
+
+TEST(TokenizeCli, PrintsIdsPerLine) {
+  const CommandResult result = run_clipgrad("tokenize", "a photo of a cat.\nA PHOTO OF A Dog\n");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(result.output,
+            "49406 320 1125 539 320 2368 269 49407\n"
+            "49406 320 1125 539 320 1929 49407\n");
+}
+
+TEST(TokenizeCli, TruncatesToContextKeepingEndOfText) {
+  const CommandResult result = run_clipgrad("tokenize --context 4", "a photo of a cat.\n\n");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(result.output, "49406 320 1125 49407\n49406 49407\n");
+}
+
+TEST(TokenizeCli, MissingBpeFileIsAClearError) {
+  const CommandResult result = run_clipgrad("tokenize --bpe /nonexistent/vocab.txt.gz", "a\n");
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_NE(result.output.find("/nonexistent/vocab.txt.gz"), std::string::npos) << result.output;
+}
+
+}  // namespace
