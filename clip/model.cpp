@@ -1,0 +1,105 @@
+// The CLIP model: the image encoder, the causal text transformer, and
+// OpenAI's initialisation.
+#include "clip/model.h"
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "nn/init.h"
+
+namespace clipgrad::clip {
+
+ClipModel::ClipModel(const ClipConfig& config)
+    : config_(config.resolved()),
+      positional_embedding(register_parameter(
+          "positional_embedding", Tensor::zeros({config_.context_length, config_.transformer_width}))),
+      text_projection(
+          register_parameter("text_projection", Tensor::zeros({config_.transformer_width, config_.embed_dim}))),
+      logit_scale(register_parameter("logit_scale", Tensor::scalar(std::log(1 / 0.07)))) {
+  const ClipConfig& c = config_;
+  if (c.is_resnet()) {
+    visual = register_module("visual", std::make_shared<ModifiedResNet>(c.vision_layers, c.embed_dim, c.vision_heads,
+                                                                        c.image_resolution, c.vision_width));
+  } else {
+    visual = register_module(
+        "visual", std::make_shared<VisionTransformer>(c.image_resolution, c.vision_patch_size, c.vision_width,
+                                                      c.vision_layers[0], c.vision_heads, c.embed_dim, c.activation,
+                                                      c.layer_norm_eps));
+  }
+  transformer = register_module("transformer",
+                                std::make_shared<Transformer>(c.transformer_width, c.transformer_layers,
+                                                              c.transformer_heads, c.activation, c.layer_norm_eps));
+  token_embedding = register_module("token_embedding", std::make_shared<nn::Embedding>(c.vocab_size, c.transformer_width));
+  ln_final = register_module("ln_final", std::make_shared<nn::LayerNorm>(c.transformer_width, c.layer_norm_eps));
+}
+
+Variable ClipModel::encode_image(const Variable& pixels) { return visual->forward(pixels); }
+
+// [length, length] additive mask: each token sees itself and the tokens before it.
+static Tensor causal_mask(int64_t length, DType dtype) {
+  Tensor mask = Tensor::zeros({length, length}, dtype);
+  dispatch_floating(dtype, "causal_mask", [&]<class T>() {
+    T* values = mask.data<T>();
+    for (int64_t row = 0; row < length; ++row)
+      for (int64_t col = row + 1; col < length; ++col)
+        values[row * length + col] = -std::numeric_limits<T>::infinity();
+  });
+  return mask;
+}
+
+static void check_tokens(const Tensor& tokens, int64_t context_length) {
+  if (tokens.dtype() != DType::I32 || tokens.dim() != 2 || tokens.size(1) < 1 || tokens.size(1) > context_length)
+    throw std::invalid_argument("encode_text: tokens must be i32 [N, L] with 1 <= L <= " +
+                                std::to_string(context_length) + " (the context length), got " +
+                                dtype_name(tokens.dtype()) + " " + shape_str(tokens.shape()));
+}
+
+Tensor ClipModel::eot_positions(const Tensor& tokens) const {
+  check_tokens(tokens, config_.context_length);
+  int64_t batch = tokens.size(0), length = tokens.size(1);
+  Tensor host = tokens.to(Device::CPU);
+  const int32_t* ids = host.data<int32_t>();
+  std::vector<int32_t> positions(batch, 0);
+  for (int64_t n = 0; n < batch; ++n) {
+    const int32_t* row = ids + n * length;
+    if (config_.eos_token_id < 0) {
+      // OpenAI: text.argmax(dim=-1), the first largest id (EOT is the largest).
+      for (int64_t i = 1; i < length; ++i)
+        if (row[i] > row[positions[n]]) positions[n] = static_cast<int32_t>(i);
+    } else {
+      // Hugging Face: the first eos id; a row without one pools position 0.
+      for (int64_t i = 0; i < length; ++i)
+        if (row[i] == config_.eos_token_id) {
+          positions[n] = static_cast<int32_t>(i);
+          break;
+        }
+    }
+  }
+  return Tensor::from_vector<int32_t>({batch}, positions);
+}
+
+Variable ClipModel::encode_text(const Tensor& tokens) {
+  check_tokens(tokens, config_.context_length);
+  int64_t length = tokens.size(1);
+  Variable x = token_embedding->forward(tokens);  // [N, L, Dt]
+  Variable positions =
+      length == config_.context_length ? positional_embedding : fn::narrow(positional_embedding, 0, 0, length);
+  x = fn::add(x, positions);
+  x = ln_final->forward(transformer->forward(x, causal_mask(length, x.dtype())));
+  return fn::matmul(fn::gather_rows(x, eot_positions(tokens)), text_projection);
+}
+
+void ClipModel::init_openai(Generator& generator) {
+  nn::init::normal_(token_embedding->weight, 0.02, generator);
+  nn::init::normal_(positional_embedding, 0.01, generator);
+  visual->init_openai(generator);
+  transformer->init_default(generator);
+  transformer->init_openai(generator);
+  nn::init::ones_(ln_final->weight);
+  nn::init::zeros_(ln_final->bias);
+  nn::init::normal_(text_projection, std::pow(static_cast<double>(config_.transformer_width), -0.5), generator);
+  logit_scale.value().fill(std::log(1 / 0.07));
+}
+
+}  // namespace clipgrad::clip
