@@ -7,6 +7,7 @@ namespace clipgrad::cli {
 void register_commands(CLI::App& app) {
   (void)app;
   register_tokenize(app);
+  register_dump(app);
 }
 
 }  // namespace clipgrad::cli

@@ -9,5 +9,6 @@ namespace clipgrad::cli {
 void register_commands(CLI::App& app);
 
 void register_tokenize(CLI::App& app);  // cli/cmd_tokenize.cpp
+void register_dump(CLI::App& app);  // cli/cmd_dump.cpp
 
 }  // namespace clipgrad::cli

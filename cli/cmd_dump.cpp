@@ -1,0 +1,32 @@
+// `clipgrad dump`: one CLIP training step (or the CleanCLIP objective alone)
+// with every intermediate the PyTorch parity tests compare; see cli/dump.h.
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/dump.h"
+
+namespace clipgrad::cli {
+
+void register_dump(CLI::App& app) {
+  struct Options {
+    std::string model, inputs, out;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* command = app.add_subcommand(
+      "dump",
+      "Run one train step (eval features, train features, logits, loss, every parameter gradient, BatchNorm "
+      "statistics) on given inputs and write it all as safetensors; without --model, evaluate the CleanCLIP "
+      "objective on given embeddings");
+  command->add_option("--model", options->model,
+                      "OpenAI-layout .safetensors or Hugging Face CLIPModel directory; inputs: input.pixels f32 "
+                      "[N,3,R,R], input.text i32 [N,L]");
+  command->add_option("--inputs", options->inputs,
+                      "safetensors with the inputs (without --model: input.image, input.text, input.aug_image, "
+                      "input.aug_text [N,E], input.logit_scale [1], input.lambda [2])")
+      ->required();
+  command->add_option("--out", options->out, "safetensors file to write")->required();
+  command->callback([options] { run_dump(options->model, options->inputs, options->out); });
+}
+
+}  // namespace clipgrad::cli

@@ -1,0 +1,135 @@
+#include "cli/dump.h"
+
+#include <stdexcept>
+
+#include "cleanclip/objective.h"
+#include "clip/checkpoint.h"
+#include "clip/loss.h"
+#include "clip/safetensors.h"
+
+namespace clipgrad::cli {
+
+namespace {
+
+std::invalid_argument bad_inputs(const std::string& path, const std::string& what) {
+  return std::invalid_argument("bad inputs '" + path + "': " + what);
+}
+
+// The tensor `name` of `file`, checked to have `dtype` and `rank` dims.
+const Tensor& input(const std::string& path, const SafetensorsFile& file, const std::string& name, DType dtype,
+                    int64_t rank) {
+  if (!file.contains(name)) throw bad_inputs(path, "missing tensor '" + name + "'");
+  const Tensor& value = file.tensors.at(name).value;
+  if (value.dtype() != dtype)
+    throw bad_inputs(path, "tensor '" + name + "' is " + file.tensors.at(name).stored_dtype + ", expected " +
+                               dtype_name(dtype));
+  if (value.dim() != rank)
+    throw bad_inputs(path, "tensor '" + name + "' has shape " + shape_str(value.shape()) + ", expected " +
+                               std::to_string(rank) + " dims");
+  return value;
+}
+
+Tensor as_vector(const Tensor& scalar) { return scalar.reshape({1}); }
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+TensorMap dump_model(const std::string& model_path, const std::string& inputs_path) {
+  clip::LoadedClip loaded = clip::load_clip(model_path);
+  clip::ClipModel& model = *loaded.model;
+  const clip::ClipConfig& config = loaded.config;
+
+  SafetensorsFile inputs = read_safetensors(inputs_path);
+  const Tensor& pixels = input(inputs_path, inputs, "input.pixels", DType::F32, 4);
+  const Tensor& text = input(inputs_path, inputs, "input.text", DType::I32, 2);
+  int64_t resolution = config.image_resolution;
+  const Shape& pixel_shape = pixels.shape();
+  if (pixel_shape[0] < 1 || pixel_shape[1] != 3 || pixel_shape[2] != resolution || pixel_shape[3] != resolution)
+    throw bad_inputs(inputs_path, "tensor 'input.pixels' has shape " + shape_str(pixel_shape) +
+                                      ", the model expects [N,3," + std::to_string(resolution) + "," +
+                                      std::to_string(resolution) + "]");
+  if (text.size(0) != pixel_shape[0] || text.size(1) < 1 || text.size(1) > config.context_length)
+    throw bad_inputs(inputs_path, "tensor 'input.text' has shape " + shape_str(text.shape()) + ", expected [" +
+                                      std::to_string(pixel_shape[0]) + ",L] (one row per image) with 1 <= L <= " +
+                                      std::to_string(config.context_length));
+  const int32_t* ids = text.data<int32_t>();
+  for (int64_t i = 0; i < text.numel(); ++i)
+    if (ids[i] < 0 || ids[i] >= config.vocab_size)
+      throw bad_inputs(inputs_path, "tensor 'input.text' holds token id " + std::to_string(ids[i]) +
+                                        ", outside the model's vocabulary [0, " + std::to_string(config.vocab_size) +
+                                        ")");
+
+  TensorMap out;
+  {
+    NoGradGuard no_grad;
+    model.eval();
+    out["eval.image_features"] = model.encode_image(Variable(pixels)).value();
+    out["eval.text_features"] = model.encode_text(text).value();
+  }
+
+  model.train();
+  model.zero_grad();
+  Variable image_features = model.encode_image(Variable(pixels));
+  Variable text_features = model.encode_text(text);
+  clip::ContrastiveOutput result = clip::contrastive_loss(image_features, text_features, model.logit_scale);
+  result.loss.backward();
+  out["train.image_features"] = image_features.value();
+  out["train.text_features"] = text_features.value();
+  out["train.logits"] = result.logits.value();
+  out["train.loss"] = as_vector(result.loss.value());
+
+  TensorMap grads;
+  for (const auto& [name, parameter] : model.named_parameters())
+    grads[name] = parameter.has_grad() ? parameter.grad() : Tensor::zeros(parameter.shape(), parameter.dtype());
+  if (loaded.layout == clip::CheckpointLayout::HuggingFace) grads = clip::to_hf_layout(grads);
+  for (const auto& [name, grad] : grads) out["grad." + name] = grad;
+  for (const auto& [name, buffer] : model.named_buffers())
+    if (ends_with(name, ".running_mean") || ends_with(name, ".running_var")) out["after." + name] = buffer->clone();
+  return out;
+}
+
+TensorMap dump_objective(const std::string& inputs_path) {
+  SafetensorsFile inputs = read_safetensors(inputs_path);
+  const char* embeddings[] = {"image", "text", "aug_image", "aug_text"};
+  std::vector<Variable> variables;
+  for (const char* name : embeddings) {
+    const Tensor& value = input(inputs_path, inputs, std::string("input.") + name, DType::F32, 2);
+    const Tensor& first = inputs.tensors.at("input.image").value;
+    if (value.shape() != first.shape() || first.size(0) < 1)
+      throw bad_inputs(inputs_path, std::string("tensor 'input.") + name + "' has shape " + shape_str(value.shape()) +
+                                        ", expected the non-empty shape of input.image " + shape_str(first.shape()));
+    variables.emplace_back(value.clone(), true);
+  }
+  const Tensor& scale = input(inputs_path, inputs, "input.logit_scale", DType::F32, 1);
+  const Tensor& lambda = input(inputs_path, inputs, "input.lambda", DType::F32, 1);
+  if (scale.numel() != 1)
+    throw bad_inputs(inputs_path, "tensor 'input.logit_scale' has shape " + shape_str(scale.shape()) + ", expected [1]");
+  if (lambda.numel() != 2)
+    throw bad_inputs(inputs_path, "tensor 'input.lambda' has shape " + shape_str(lambda.shape()) +
+                                      ", expected [2] (clip weight, in-modal weight)");
+  Variable logit_scale(scale.clone(), true);
+  cleanclip::ObjectiveOutput result =
+      cleanclip::cleanclip_objective(variables[0], variables[1], variables[2], variables[3],
+                                     fn::reshape(logit_scale, {}), lambda.data<float>()[0], lambda.data<float>()[1]);
+  result.total.backward();
+
+  TensorMap out;
+  out["loss.clip"] = as_vector(result.clip.value());
+  out["loss.inmodal"] = as_vector(result.inmodal.value());
+  out["loss.total"] = as_vector(result.total.value());
+  for (size_t i = 0; i < variables.size(); ++i)
+    out[std::string("grad.") + embeddings[i]] =
+        variables[i].has_grad() ? variables[i].grad() : Tensor::zeros(variables[i].shape());
+  out["grad.logit_scale"] = logit_scale.has_grad() ? logit_scale.grad() : Tensor::zeros({1});
+  return out;
+}
+
+void run_dump(const std::string& model_path, const std::string& inputs_path, const std::string& out_path) {
+  TensorMap out = model_path.empty() ? dump_objective(inputs_path) : dump_model(model_path, inputs_path);
+  write_safetensors(out_path, out, {{"producer", "clipgrad dump"}});
+}
+
+}  // namespace clipgrad::cli
