@@ -72,7 +72,7 @@ Tensor naive_conv(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t 
 
 }  // namespace
 
-TEST(Conv2d, ForwardMatchesNaiveLoops) {
+TEST(FnConv2d, ForwardMatchesNaiveLoops) {
   for (const ConvCase& c : conv_grid()) {
     Tensor x = random_f64(c.x, 1), w = random_f64(c.weight, 2);
     Tensor b = c.bias ? random_f64({c.weight[0]}, 3) : Tensor();
@@ -83,7 +83,7 @@ TEST(Conv2d, ForwardMatchesNaiveLoops) {
   }
 }
 
-TEST(Conv2d, GradcheckOverStridePaddingKernelAndBias) {
+TEST(FnConv2d, GradcheckOverStridePaddingKernelAndBias) {
   for (const ConvCase& c : conv_grid()) {
     SCOPED_TRACE(describe(c));
     std::vector<Tensor> inputs{random_f64(c.x, 4), random_f64(c.weight, 5)};
@@ -96,7 +96,7 @@ TEST(Conv2d, GradcheckOverStridePaddingKernelAndBias) {
   }
 }
 
-TEST(Conv2d, BackwardComputesOnlyWhatIsAsked) {
+TEST(FnConv2d, BackwardComputesOnlyWhatIsAsked) {
   Variable x(random_f64({1, 2, 4, 4}, 1), false), w(random_f64({3, 2, 3, 3}, 2), true), b(random_f64({3}, 3), false);
   Variable y = fn::conv2d(x, w, b, 1, 1);
   y.backward(random_f64(y.shape(), 4));
@@ -109,7 +109,7 @@ TEST(Conv2d, BackwardComputesOnlyWhatIsAsked) {
 // Images whose im2col matrix takes 12 MB are processed two per chunk, so
 // three of them make a full and a partial chunk; the chunked backward must
 // equal the naive adjoint of the forward loops.
-TEST(Conv2d, ChunkedLargeImagesMatchNaive) {
+TEST(FnConv2d, ChunkedLargeImagesMatchNaive) {
   const Shape x_shape{3, 32, 72, 72}, w_shape{1, 32, 3, 3};
   Tensor x = random_f64(x_shape, 1), w = random_f64(w_shape, 2), b = random_f64({1}, 3);
   Tensor y = ops::conv2d(x, w, b, 1, 1);
@@ -125,7 +125,7 @@ TEST(Conv2d, ChunkedLargeImagesMatchNaive) {
   EXPECT_LE(relative_error(grads.weight, dw), 1e-12);
 }
 
-TEST(Conv2d, RejectsMismatchedShapes) {
+TEST(FnConv2d, RejectsMismatchedShapes) {
   Variable x(random_f64({1, 2, 4, 4}, 1)), w(random_f64({3, 3, 3, 3}, 2));
   EXPECT_THROW(fn::conv2d(x, w, Variable(), 1, 0), std::invalid_argument);
   Variable big(random_f64({3, 2, 5, 5}, 3));
@@ -133,7 +133,7 @@ TEST(Conv2d, RejectsMismatchedShapes) {
   EXPECT_THROW(fn::conv2d(x, Variable(random_f64({3, 2, 1, 1}, 4)), Variable(), 0, 0), std::invalid_argument);
 }
 
-TEST(AvgPool2d, ForwardMatchesNaiveAndGradcheck) {
+TEST(FnAvgPool2d, ForwardMatchesNaiveAndGradcheck) {
   Tensor x = random_f64({2, 3, 7, 6}, 1);  // kernel 3 drops the seventh row
   Tensor y = fn::avg_pool2d(Variable(x), 3).value();
   ASSERT_EQ(y.shape(), (Shape{2, 3, 2, 2}));
@@ -180,7 +180,7 @@ void channel_moments(const Tensor& x, std::vector<double>& mean, std::vector<dou
 
 }  // namespace
 
-TEST(BatchNorm, TrainingNormalisesWithBatchStatsAndUpdatesRunningStats) {
+TEST(FnBatchNorm, TrainingNormalisesWithBatchStatsAndUpdatesRunningStats) {
   Tensor x = random_f64({3, 2, 4, 5}, 1, 2.0), w = random_f64({2}, 2), b = random_f64({2}, 3);
   Tensor running_mean = random_f64({2}, 4), running_var = Tensor::from_vector<double>({2}, {0.5, 2.0});
   const std::vector<double> old_mean = running_mean.to_vector<double>(), old_var = running_var.to_vector<double>();
@@ -198,7 +198,7 @@ TEST(BatchNorm, TrainingNormalisesWithBatchStatsAndUpdatesRunningStats) {
   }
 }
 
-TEST(BatchNorm, EvalUsesRunningStatsAndLeavesThemAlone) {
+TEST(FnBatchNorm, EvalUsesRunningStatsAndLeavesThemAlone) {
   Tensor x = random_f64({2, 3, 2, 2}, 1), w = random_f64({3}, 2), b = random_f64({3}, 3);
   Tensor running_mean = random_f64({3}, 4), running_var = Tensor::from_vector<double>({3}, {0.5, 1.5, 3.0});
   Tensor y = fn::batch_norm(Variable(x), Variable(w), Variable(b), running_mean, running_var, false).value();
@@ -208,7 +208,7 @@ TEST(BatchNorm, EvalUsesRunningStatsAndLeavesThemAlone) {
   EXPECT_EQ(running_var.to_vector<double>(), (std::vector<double>{0.5, 1.5, 3.0}));
 }
 
-TEST(BatchNorm, GradcheckInTrainingAndEval) {
+TEST(FnBatchNorm, GradcheckInTrainingAndEval) {
   Tensor running_mean = random_f64({3}, 9), running_var = Tensor::from_vector<double>({3}, {0.7, 1.2, 2.5});
   for (bool training : {true, false}) {
     SCOPED_TRACE(training ? "training" : "eval");
@@ -220,7 +220,7 @@ TEST(BatchNorm, GradcheckInTrainingAndEval) {
   }
 }
 
-TEST(BatchNorm, NeedsMoreThanOneValuePerChannelToTrain) {
+TEST(FnBatchNorm, NeedsMoreThanOneValuePerChannelToTrain) {
   Tensor running_mean = Tensor::zeros({2}, DType::F64), running_var = Tensor::full({2}, 1.0, DType::F64);
   Variable x(random_f64({1, 2, 1, 1}, 1)), w(random_f64({2}, 2)), b(random_f64({2}, 3));
   EXPECT_THROW(fn::batch_norm(x, w, b, running_mean, running_var, true), std::invalid_argument);
@@ -228,7 +228,7 @@ TEST(BatchNorm, NeedsMoreThanOneValuePerChannelToTrain) {
   EXPECT_THROW(fn::batch_norm(x, w, Variable(), running_mean, running_var, false), std::invalid_argument);
 }
 
-TEST(ConvOps, F32MatchesF64) {
+TEST(FnConv, F32MatchesF64) {
   expect_f32_matches_f64(
       [](const std::vector<Variable>& v) { return fn::avg_pool2d(fn::conv2d(v[0], v[1], v[2], 2, 1), 2); },
       {random_f64({2, 3, 9, 9}, 1), random_f64({4, 3, 3, 3}, 2), random_f64({4}, 3)});

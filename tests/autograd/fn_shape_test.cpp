@@ -45,7 +45,7 @@ Tensor ids_tensor(const Shape& shape, const std::vector<int32_t>& ids) { return 
 
 }  // namespace
 
-TEST(Permute, MatchesNaiveOnFastAndGeneralPaths) {
+TEST(FnPermute, MatchesNaiveOnFastAndGeneralPaths) {
   struct Case {
     Shape shape;
     std::vector<int64_t> dims;
@@ -73,7 +73,7 @@ TEST(Permute, MatchesNaiveOnFastAndGeneralPaths) {
   }
 }
 
-TEST(Permute, RandomPermutationsOfRandomShapes) {
+TEST(FnPermute, RandomPermutationsOfRandomShapes) {
   Generator generator(7);
   for (int trial = 0; trial < 60; ++trial) {
     const int64_t rank = 1 + static_cast<int64_t>(generator.below(5));
@@ -88,7 +88,7 @@ TEST(Permute, RandomPermutationsOfRandomShapes) {
   }
 }
 
-TEST(Permute, CopiesIntegerTensorsAndRejectsBadDims) {
+TEST(FnPermute, CopiesIntegerTensorsAndRejectsBadDims) {
   Tensor ids = ids_tensor({2, 3}, {0, 1, 2, 3, 4, 5});
   EXPECT_EQ(ops::permute(ids, {1, 0}).to_vector<int32_t>(), (std::vector<int32_t>{0, 3, 1, 4, 2, 5}));
   Variable x(random_f64({2, 3}, 1), true);
@@ -97,7 +97,7 @@ TEST(Permute, CopiesIntegerTensorsAndRejectsBadDims) {
   EXPECT_THROW(fn::transpose(x, 0, 2), std::out_of_range);
 }
 
-TEST(Shape, ReshapeIsAViewWithGradient) {
+TEST(FnShape, ReshapeIsAViewWithGradient) {
   Variable x(random_f64({2, 3, 4}, 1), true);
   Variable y = fn::reshape(x, {6, -1});
   EXPECT_EQ(y.shape(), (Shape{6, 4}));
@@ -106,7 +106,7 @@ TEST(Shape, ReshapeIsAViewWithGradient) {
                    {random_f64({2, 3, 4}, 2)});
 }
 
-TEST(Shape, PermuteAndTransposeGradcheck) {
+TEST(FnShape, PermuteAndTransposeGradcheck) {
   expect_gradcheck([](const std::vector<Variable>& v) { return fn::permute(v[0], {0, 2, 1, 3}); },
                    {random_f64({2, 4, 3, 2}, 3)});
   expect_gradcheck([](const std::vector<Variable>& v) { return fn::permute(v[0], {2, 0, 1}); },
@@ -117,7 +117,7 @@ TEST(Shape, PermuteAndTransposeGradcheck) {
                    {random_f64({4, 1, 3}, 6)});
 }
 
-TEST(Shape, ConcatForwardAndGradcheck) {
+TEST(FnShape, ConcatForwardAndGradcheck) {
   Tensor a = random_f64({2, 1, 3}, 1), b = random_f64({2, 2, 3}, 2);
   Tensor joined = fn::concat({Variable(a), Variable(b)}, 1).value();
   ASSERT_EQ(joined.shape(), (Shape{2, 3, 3}));
@@ -135,7 +135,7 @@ TEST(Shape, ConcatForwardAndGradcheck) {
                std::invalid_argument);
 }
 
-TEST(Shape, NarrowForwardAndGradcheck) {
+TEST(FnShape, NarrowForwardAndGradcheck) {
   Tensor x = random_f64({3, 5, 2}, 1);
   Tensor slice = fn::narrow(Variable(x), 1, 1, 3).value();
   ASSERT_EQ(slice.shape(), (Shape{3, 3, 2}));
@@ -150,7 +150,7 @@ TEST(Shape, NarrowForwardAndGradcheck) {
   EXPECT_THROW(fn::narrow(Variable(x), 1, 3, 3), std::out_of_range);
 }
 
-TEST(Shape, EmbeddingForwardAndGradcheck) {
+TEST(FnShape, EmbeddingForwardAndGradcheck) {
   Tensor weight = random_f64({5, 3}, 1);
   Tensor ids = ids_tensor({2, 3}, {4, 0, 4, 2, 2, 1});  // repeats accumulate
   Tensor rows = fn::embedding(ids, Variable(weight)).value();
@@ -172,7 +172,7 @@ TEST(Shape, EmbeddingForwardAndGradcheck) {
   EXPECT_THROW(fn::embedding(ids_tensor({1}, {-1}), Variable(weight)), std::out_of_range);
 }
 
-TEST(Shape, GatherRowsForwardAndGradcheck) {
+TEST(FnShape, GatherRowsForwardAndGradcheck) {
   Tensor x = random_f64({3, 4, 2}, 1);
   Tensor index = ids_tensor({3}, {3, 0, 3});
   Tensor rows = fn::gather_rows(Variable(x), index).value();
@@ -185,7 +185,7 @@ TEST(Shape, GatherRowsForwardAndGradcheck) {
   EXPECT_THROW(fn::gather_rows(Variable(x), ids_tensor({2}, {0, 1})), std::invalid_argument);
 }
 
-TEST(Shape, F32MatchesF64) {
+TEST(FnShape, F32MatchesF64) {
   Tensor ids = ids_tensor({2, 2}, {1, 3, 3, 0});
   Tensor index = ids_tensor({2}, {2, 1});
   expect_f32_matches_f64(
