@@ -37,7 +37,7 @@ std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out_shap
 
 // True when `shape` without its leading 1s is a suffix of out_shape, so the
 // operand repeats once per leading index (a bias [D] on [N, L, D], a mask
-// [Lq, Lk] on [N, H, Lq, Lk], a scalar anywhere).
+// [Lq, Lk] on [N, H, Lq, Lk]).
 bool is_trailing(const Shape& shape, const Shape& out_shape) {
   size_t first = 0;
   while (first < shape.size() && shape[first] == 1) ++first;
@@ -59,6 +59,18 @@ void binary_into(const Tensor& a, const Tensor& b, Tensor& out, Op op) {
   if (a_full && b_full) {
 #pragma omp parallel for simd if (n > kParallelElements)
     for (int64_t i = 0; i < n; ++i) z[i] = op(x[i], y[i]);
+    return;
+  }
+  if (a_full && b.numel() == 1) {
+    const T scalar = y[0];
+#pragma omp parallel for simd if (n > kParallelElements)
+    for (int64_t i = 0; i < n; ++i) z[i] = op(x[i], scalar);
+    return;
+  }
+  if (b_full && a.numel() == 1) {
+    const T scalar = x[0];
+#pragma omp parallel for simd if (n > kParallelElements)
+    for (int64_t i = 0; i < n; ++i) z[i] = op(scalar, y[i]);
     return;
   }
   if (a_full && is_trailing(b.shape(), out.shape())) {
@@ -212,7 +224,7 @@ Tensor sum_to_shape(const Tensor& x, const Shape& shape) {
   const int64_t n = x.numel(), m = shape_numel(shape);
   if (m == 1) return sum_all(x).reshape(shape);
   Tensor out = Tensor::zeros(shape, x.dtype());
-  if (m == 0) return out;
+  if (m == 0 || n == 0) return out;
   dispatch_floating(x.dtype(), "sum_to_shape", [&]<class T>() {
     const T* in = x.data<T>();
     T* z = out.data<T>();

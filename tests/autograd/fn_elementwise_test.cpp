@@ -172,13 +172,14 @@ TEST(FnElementwise, LargeBroadcastMatchesElementLoop) {
   // Past the OpenMP threshold: the parallel paths agree with a plain loop.
   const int64_t rows = 300, cols = 301;
   Tensor x = random_f64({rows, cols}, 500), bias = random_f64({cols}, 501), factor = random_f64({rows, 1}, 502);
-  Tensor sum = ops::add(x, bias), product = ops::mul(x, factor);
+  Tensor sum = ops::add(x, bias), product = ops::mul(x, factor), halved = ops::div(x, Tensor::scalar(2.0, DType::F64));
   Tensor column_sum = ops::sum_to_shape(x, {cols}), row_sum = ops::sum_to_shape(x, {rows, 1});
   const double* p = x.data<double>();
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) {
       ASSERT_EQ(sum.data<double>()[r * cols + c], p[r * cols + c] + bias.data<double>()[c]);
       ASSERT_EQ(product.data<double>()[r * cols + c], p[r * cols + c] * factor.data<double>()[r]);
+      ASSERT_EQ(halved.data<double>()[r * cols + c], p[r * cols + c] / 2);
     }
   for (int64_t c = 0; c < cols; ++c) {
     double expected = 0;
@@ -190,4 +191,14 @@ TEST(FnElementwise, LargeBroadcastMatchesElementLoop) {
     for (int64_t c = 0; c < cols; ++c) expected += p[r * cols + c];
     EXPECT_NEAR(row_sum.data<double>()[r], expected, 1e-10);
   }
+}
+
+TEST(FnElementwise, ZeroSizeTensorsGiveEmptyResultsAndZeroGradients) {
+  Variable empty(Tensor::zeros({3, 0}, DType::F64), true);
+  Variable column(random_f64({3, 1}, 600), true);
+  Variable sum = fn::add(empty, column);
+  EXPECT_EQ(sum.shape(), (Shape{3, 0}));
+  sum.backward(Tensor::zeros({3, 0}, DType::F64));
+  expect_values(column.grad(), {3, 1}, {0, 0, 0});
+  EXPECT_EQ(fn::gelu(empty).shape(), (Shape{3, 0}));
 }

@@ -2,6 +2,7 @@
 // random shapes along every dim, hand-computed (PyTorch) values, stability on
 // extreme inputs, f32 vs f64 agreement of values and gradients.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <functional>
@@ -178,4 +179,34 @@ TEST(FnReduce, LargeInputsMatchSmallLoops) {
     EXPECT_NEAR(row_means.data<double>()[r], expected / cols, 1e-12);
   }
   EXPECT_NEAR(fn::sum_all(input).value().item(), fn::sum_all(Variable(column_sums)).value().item(), 1e-9);
+}
+
+TEST(FnReduce, ZeroSizeDims) {
+  Variable empty(Tensor::zeros({2, 0}, DType::F64), true);
+  expect_values(fn::sum(empty, 1).value(), {2}, {0, 0});
+  EXPECT_EQ(fn::sum(empty, 0).shape(), (Shape{0}));
+  EXPECT_EQ(fn::softmax(empty).shape(), (Shape{2, 0}));
+  Variable total = fn::sum_all(empty);
+  expect_values(total.value(), {}, {0});
+  total.backward();
+  EXPECT_EQ(empty.grad().shape(), empty.shape());
+}
+
+TEST(FnReduce, GradientsDoNotDependOnThreadCount) {
+  // Bit-for-bit reproducible training on CPU: every sum has a fixed order.
+  Tensor x = random_f64({200, 3, 130}, 150).to(DType::F32);
+  Tensor weight = random_f64({130}, 151).to(DType::F32), bias = random_f64({130}, 152).to(DType::F32);
+  Tensor seed = random_f64({200, 3, 130}, 153).to(DType::F32);
+  auto gradients = [&](int threads) {
+    const int previous = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Variable input(x, true), w(weight, true), b(bias, true);
+    Variable y = fn::add(fn::layer_norm(input, w, b), fn::softmax(input, 1));
+    fn::mul(y, fn::sum_all(y)).backward(seed);
+    omp_set_num_threads(previous);
+    return std::vector<Tensor>{input.grad(), w.grad(), b.grad()};
+  };
+  std::vector<Tensor> one = gradients(1), two = gradients(2);
+  for (size_t i = 0; i < one.size(); ++i)
+    EXPECT_EQ(one[i].to_vector<float>(), two[i].to_vector<float>()) << "gradient " << i;
 }
