@@ -84,20 +84,25 @@ void matmul_grad_b(const MatmulDims& d, bool ta, bool tb, const T* a, const T* g
     }
     return;
   }
-  const int64_t count = d.b_shared ? d.batch : 1;
-  const int64_t batch = d.b_shared ? 1 : d.batch;
-  const int64_t stride_out = d.b_shared ? 0 : d.k * d.n;
+  if (!d.b_shared) {
+    if (!tb) {
+      ops::gemm_batched<T>(!ta, false, d.batch, d.k, d.n, d.m, T(1), a, d.m * d.k, g, d.m * d.n, T(0), grad_b,
+                           d.k * d.n);
+    } else {
+      ops::gemm_batched<T>(true, ta, d.batch, d.n, d.k, d.m, T(1), g, d.m * d.n, a, d.m * d.k, T(0), grad_b,
+                           d.n * d.k);
+    }
+    return;
+  }
   // A shared b with transposed a cannot stack rows: accumulate one product per batch entry.
-  for (int64_t i = 0; i < count; ++i) {
-    const T* a_i = a + i * d.m * d.k;
-    const T* g_i = g + i * d.m * d.n;
+  for (int64_t i = 0; i < d.batch; ++i) {
+    const T* a_i = a + i * d.m * d.k;  // [K, M]
+    const T* g_i = g + i * d.m * d.n;  // [M, N]
     const T beta = i == 0 ? T(0) : T(1);
     if (!tb) {
-      ops::gemm_batched<T>(!ta, false, batch, d.k, d.n, d.m, T(1), a_i, d.m * d.k, g_i, d.m * d.n, beta, grad_b,
-                           stride_out);
+      ops::gemm<T>(false, false, d.k, d.n, d.m, T(1), a_i, g_i, beta, grad_b);
     } else {
-      ops::gemm_batched<T>(true, ta, batch, d.n, d.k, d.m, T(1), g_i, d.m * d.n, a_i, d.m * d.k, beta, grad_b,
-                           stride_out);
+      ops::gemm<T>(true, true, d.n, d.k, d.m, T(1), g_i, a_i, beta, grad_b);
     }
   }
 }
