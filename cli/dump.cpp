@@ -29,6 +29,17 @@ const Tensor& input(const std::string& path, const SafetensorsFile& file, const 
   return value;
 }
 
+// The reader words its errors for checkpoints; these files are inputs.
+SafetensorsFile read_inputs(const std::string& path) {
+  try {
+    return read_safetensors(path);
+  } catch (const SafetensorsError& error) {
+    std::string message = error.what(), prefix = "bad checkpoint '" + path + "': ";
+    if (message.rfind(prefix, 0) == 0) throw bad_inputs(path, message.substr(prefix.size()));
+    throw;
+  }
+}
+
 Tensor as_vector(const Tensor& scalar) { return scalar.reshape({1}); }
 
 bool ends_with(const std::string& text, const std::string& suffix) {
@@ -42,7 +53,7 @@ TensorMap dump_model(const std::string& model_path, const std::string& inputs_pa
   clip::ClipModel& model = *loaded.model;
   const clip::ClipConfig& config = loaded.config;
 
-  SafetensorsFile inputs = read_safetensors(inputs_path);
+  SafetensorsFile inputs = read_inputs(inputs_path);
   const Tensor& pixels = input(inputs_path, inputs, "input.pixels", DType::F32, 4);
   const Tensor& text = input(inputs_path, inputs, "input.text", DType::I32, 2);
   int64_t resolution = config.image_resolution;
@@ -92,7 +103,7 @@ TensorMap dump_model(const std::string& model_path, const std::string& inputs_pa
 }
 
 TensorMap dump_objective(const std::string& inputs_path) {
-  SafetensorsFile inputs = read_safetensors(inputs_path);
+  SafetensorsFile inputs = read_inputs(inputs_path);
   const char* embeddings[] = {"image", "text", "aug_image", "aug_text"};
   std::vector<Variable> variables;
   for (const char* name : embeddings) {

@@ -191,6 +191,8 @@ TEST(DumpCommand, BadInputsEndWithOneLine) {
                                                           {"input.text", expect.at("input.text")}});
   expect_one_line_error(model, inputs, "tensor 'input.pixels' has shape [4,3,16,16], the model expects [N,3,32,32]");
 
+  expect_one_line_error(model, "/nonexistent/inputs.safetensors", "bad inputs '/nonexistent/inputs.safetensors'");
+
   std::string out = temp_path("never.safetensors");
   CommandResult result = run_clipgrad("dump --inputs '" + inputs + "' --out '" + out + "'");
   EXPECT_NE(result.exit_code, 0);
