@@ -1,0 +1,147 @@
+#include "tensor/ops/attention.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "tensor/ops/gemm.h"
+#include "tensor/ops/shape.h"
+
+namespace clipgrad::ops {
+
+namespace {
+
+constexpr int64_t kParallelElements = 1 << 14;
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+void check_heads_tensor(const Tensor& t, const char* op, const char* what) {
+  if (t.device() != Device::CPU) throw std::invalid_argument(std::string(op) + ": " + what + " must be a CPU tensor");
+  check_floating(t, op);
+  if (t.dim() != 3)
+    throw std::invalid_argument(std::string(op) + ": " + what + " must be 3-d, got " + shape_str(t.shape()));
+}
+
+}  // namespace
+
+Tensor split_heads(const Tensor& x, int64_t heads) {
+  check_heads_tensor(x, "split_heads", "x");
+  const int64_t batch = x.shape()[0], length = x.shape()[1], features = x.shape()[2];
+  if (heads < 1 || features % heads != 0)
+    throw std::invalid_argument("split_heads: " + str(features) + " features of x " + shape_str(x.shape()) +
+                                " do not split into " + str(heads) + " heads");
+  const int64_t head_dim = features / heads;
+  if (heads == 1) return x;
+  return permute(x.reshape({batch, length, heads, head_dim}), {0, 2, 1, 3}).reshape({batch * heads, length, head_dim});
+}
+
+Tensor merge_heads(const Tensor& x, int64_t heads) {
+  check_heads_tensor(x, "merge_heads", "x");
+  const int64_t batch_heads = x.shape()[0], length = x.shape()[1], head_dim = x.shape()[2];
+  if (heads < 1 || batch_heads % heads != 0)
+    throw std::invalid_argument("merge_heads: leading dim of x " + shape_str(x.shape()) + " is not a multiple of " +
+                                str(heads) + " heads");
+  if (heads == 1) return x;
+  const int64_t batch = batch_heads / heads;
+  return permute(x.reshape({batch, heads, length, head_dim}), {0, 2, 1, 3}).reshape({batch, length, heads * head_dim});
+}
+
+Tensor attention_heads(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double scale,
+                       Tensor& probs) {
+  check_heads_tensor(q, "attention", "q");
+  check_heads_tensor(k, "attention", "k");
+  check_heads_tensor(v, "attention", "v");
+  const int64_t B = q.shape()[0], Lq = q.shape()[1], hd = q.shape()[2], Lk = k.shape()[1];
+  if (k.shape() != Shape{B, Lk, hd} || v.shape() != k.shape() || k.dtype() != q.dtype() || v.dtype() != q.dtype() ||
+      Lq < 1 || Lk < 1)
+    throw std::invalid_argument(
+        "attention: expected q [B, Lq, hd], k and v [B, Lk, hd] of one dtype with Lq, Lk >= 1, "
+        "got q " +
+        shape_str(q.shape()) + ", k " + shape_str(k.shape()) + ", v " + shape_str(v.shape()));
+  Tensor additive;  // [Lq, Lk] in q's dtype
+  if (mask.defined()) {
+    if (mask.shape() != Shape{Lq, Lk} || mask.device() != Device::CPU)
+      throw std::invalid_argument("attention: mask must be a CPU tensor [" + str(Lq) + ", " + str(Lk) + "], got " +
+                                  shape_str(mask.shape()));
+    check_floating(mask, "attention mask");
+    additive = mask.dtype() == q.dtype() ? mask : mask.to(q.dtype());
+  }
+  probs = Tensor::empty({B, Lq, Lk}, q.dtype());
+  Tensor out = Tensor::empty({B, Lq, hd}, q.dtype());
+  std::atomic<int64_t> blocked_row{-1};
+  dispatch_floating(q.dtype(), "attention", [&]<class T>() {
+    T* p = probs.data<T>();
+    gemm_batched<T>(false, true, B, Lq, Lk, hd, T(scale), q.data<T>(), Lq * hd, k.data<T>(), Lk * hd, T(0), p, Lq * Lk);
+    const T* add = additive.defined() ? additive.data<T>() : nullptr;
+    const int64_t rows = B * Lq;
+#pragma omp parallel for if (rows * Lk > kParallelElements)
+    for (int64_t r = 0; r < rows; ++r) {
+      T* row = p + r * Lk;
+      const T* mask_row = add ? add + (r % Lq) * Lk : nullptr;
+      T max = -std::numeric_limits<T>::infinity();
+      for (int64_t j = 0; j < Lk; ++j) {
+        if (mask_row) row[j] += mask_row[j];
+        max = std::max(max, row[j]);
+      }
+      if (max == -std::numeric_limits<T>::infinity()) {
+        blocked_row = r % Lq;  // no exception may leave an OpenMP region
+        continue;
+      }
+      T total = 0;
+      for (int64_t j = 0; j < Lk; ++j) {
+        row[j] = std::exp(row[j] - max);
+        total += row[j];
+      }
+      const T inverse = T(1) / total;
+      for (int64_t j = 0; j < Lk; ++j) row[j] *= inverse;
+    }
+    if (blocked_row >= 0)
+      throw std::invalid_argument("attention: mask row " + str(blocked_row) +
+                                  " is -inf for every key, so its softmax is undefined; let each query see a key");
+    gemm_batched<T>(false, false, B, Lq, hd, Lk, T(1), p, Lq * Lk, v.data<T>(), Lk * hd, T(0), out.data<T>(), Lq * hd);
+  });
+  return out;
+}
+
+void attention_heads_backward(const Tensor& grad, const Tensor& q, const Tensor& k, const Tensor& v,
+                              const Tensor& probs, double scale, Tensor* grad_q, Tensor* grad_k, Tensor* grad_v) {
+  const int64_t B = q.shape()[0], Lq = q.shape()[1], hd = q.shape()[2], Lk = k.shape()[1];
+  check_same_shape(grad, q, "attention_backward");
+  if (probs.shape() != Shape{B, Lq, Lk})
+    throw std::invalid_argument("attention_backward: saved probabilities " + shape_str(probs.shape()) +
+                                " do not match q " + shape_str(q.shape()) + " and k " + shape_str(k.shape()));
+  if (grad_q) check_same_shape(*grad_q, q, "attention_backward grad_q");
+  if (grad_k) check_same_shape(*grad_k, k, "attention_backward grad_k");
+  if (grad_v) check_same_shape(*grad_v, v, "attention_backward grad_v");
+  dispatch_floating(q.dtype(), "attention_backward", [&]<class T>() {
+    const T* p = probs.data<T>();
+    const T* dout = grad.data<T>();
+    if (grad_v)  // dv = p^T dout
+      gemm_batched<T>(true, false, B, Lk, hd, Lq, T(1), p, Lq * Lk, dout, Lq * hd, T(0), grad_v->data<T>(), Lk * hd);
+    if (!grad_q && !grad_k) return;
+    // ds = p * (dp - rowsum(p * dp)) with dp = dout v^T: the softmax Jacobian.
+    Tensor scores_grad = Tensor::empty({B, Lq, Lk}, q.dtype());  // [B, Lq, Lk]
+    T* ds = scores_grad.data<T>();
+    gemm_batched<T>(false, true, B, Lq, Lk, hd, T(1), dout, Lq * hd, v.data<T>(), Lk * hd, T(0), ds, Lq * Lk);
+    const int64_t rows = B * Lq;
+#pragma omp parallel for if (rows * Lk > kParallelElements)
+    for (int64_t r = 0; r < rows; ++r) {
+      T* ds_row = ds + r * Lk;
+      const T* p_row = p + r * Lk;
+      T dot = 0;
+      for (int64_t j = 0; j < Lk; ++j) dot += p_row[j] * ds_row[j];
+      for (int64_t j = 0; j < Lk; ++j) ds_row[j] = p_row[j] * (ds_row[j] - dot);
+    }
+    if (grad_q)  // dq = scale * ds k
+      gemm_batched<T>(false, false, B, Lq, hd, Lk, T(scale), ds, Lq * Lk, k.data<T>(), Lk * hd, T(0), grad_q->data<T>(),
+                      Lq * hd);
+    if (grad_k)  // dk = scale * ds^T q
+      gemm_batched<T>(true, false, B, Lk, hd, Lq, T(scale), ds, Lq * Lk, q.data<T>(), Lq * hd, T(0), grad_k->data<T>(),
+                      Lk * hd);
+  });
+}
+
+}  // namespace clipgrad::ops
