@@ -6,7 +6,11 @@ namespace clipgrad::cli {
 
 void register_commands(CLI::App& app) {
   (void)app;
+  register_data(app);
   register_tokenize(app);
+  register_train(app);
+  register_eval(app);
+  register_probe(app);
   register_dump(app);
 }
 

@@ -8,7 +8,11 @@ namespace clipgrad::cli {
 
 void register_commands(CLI::App& app);
 
+void register_data(CLI::App& app);  // cli/cmd_data.cpp
 void register_tokenize(CLI::App& app);  // cli/cmd_tokenize.cpp
+void register_train(CLI::App& app);  // cli/cmd_train.cpp
+void register_eval(CLI::App& app);  // cli/cmd_eval.cpp
+void register_probe(CLI::App& app);  // cli/cmd_probe.cpp
 void register_dump(CLI::App& app);  // cli/cmd_dump.cpp
 
 }  // namespace clipgrad::cli

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "clip/checkpoint.h"
 #include "clip/loader.h"
 #include "clip/loss.h"
 #include "clip/safetensors.h"
@@ -89,7 +90,6 @@ static Generator::State parse_generator_state(const std::string& text) {
 
 void Trainer::save_checkpoint() const {
   std::map<std::string, StoredTensor> tensors;
-  std::map<std::string, Tensor> model_only;
   for (const auto& [name, value] : model_->state_dict()) {
     // BatchNorm's counter is an I64 in PyTorch's files.
     std::string stored = value.dtype() == DType::I32 ? "I64" : "";
@@ -104,12 +104,7 @@ void Trainer::save_checkpoint() const {
       {"rng_state", generator_state_string(generator_)}};
   write_safetensors((fs::path(run_dir_) / kCheckpoint).string(), tensors, metadata);
 
-  std::map<std::string, StoredTensor> model_tensors;
-  for (const auto& [name, value] : model_->state_dict())
-    model_tensors[name] = {value, value.dtype() == DType::I32 ? "I64" : ""};
-  write_safetensors((fs::path(run_dir_) / kModel).string(), model_tensors,
-                    {{"format", "openai"}, {"clip_config", config.dump()},
-                     {"activation", activation_name(model_->config().activation)}});
+  save_clip(*model_, (fs::path(run_dir_) / kModel).string(), CheckpointLayout::OpenAI);
 }
 
 Trainer Trainer::resume(const std::string& run_dir) {

@@ -1,0 +1,64 @@
+// clipgrad eval: zero-shot top-1/top-5 and per-class accuracy.
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "clip/checkpoint.h"
+#include "clip/zeroshot.h"
+
+namespace clipgrad::cli {
+
+namespace {
+
+struct EvalArgs {
+  std::string model, labels, classes, json, image_key = "image", label_key = "label";
+  int workers = 2;
+  bool strict = false;
+};
+
+nlohmann::json accuracy_json(const clip::Accuracy& accuracy, const clip::ClassNames& names) {
+  nlohmann::json per_class = nlohmann::json::object();
+  for (size_t c = 0; c < names.classes.size(); ++c)
+    per_class[names.classes[c]] = std::isnan(accuracy.per_class[c]) ? nlohmann::json(nullptr)
+                                                                    : nlohmann::json(accuracy.per_class[c]);
+  return {{"top1", accuracy.top1}, {"top5", accuracy.top5}, {"per_class", per_class}, {"n", accuracy.n},
+          {"skipped", accuracy.skipped}};
+}
+
+void evaluate(const EvalArgs& args) {
+  auto model = clip::load_clip(args.model).model;
+  auto names = clip::ClassNames::from_json(args.classes);
+  auto data = clip::LabelledDataset::from_csv(args.labels, args.image_key, args.label_key);
+  clip::Accuracy accuracy = clip::evaluate_zero_shot(*model, clip::Tokenizer(), names, data, args.workers, args.strict);
+  for (size_t c = 0; c < names.classes.size(); ++c)
+    std::printf("  %-20s %6.2f%%  (%lld images)\n", names.classes[c].c_str(), 100 * accuracy.per_class[c],
+                static_cast<long long>(accuracy.per_class_count[c]));
+  std::printf("zero-shot top-1 %.4f  top-5 %.4f  on %lld images", accuracy.top1, accuracy.top5,
+              static_cast<long long>(accuracy.n));
+  if (accuracy.skipped) std::printf(" (%lld skipped)", static_cast<long long>(accuracy.skipped));
+  std::printf("\n");
+  if (!args.json.empty()) std::ofstream(args.json) << accuracy_json(accuracy, names).dump(2) << "\n";
+}
+
+}  // namespace
+
+void register_eval(CLI::App& app) {
+  auto args = std::make_shared<EvalArgs>();
+  CLI::App* command = app.add_subcommand("eval", "Zero-shot classification accuracy of a CLIP checkpoint");
+  command->add_option("--model", args->model, "checkpoint (.safetensors, OpenAI layout, or HF directory)")
+      ->required();
+  command->add_option("--labels", args->labels, "labelled CSV (image,label)")->required();
+  command->add_option("--classes", args->classes, "classes JSON (class names and prompt templates)")->required();
+  command->add_option("--json", args->json, "also write the result as JSON here");
+  command->add_option("--workers", args->workers, "image decoding threads")->capture_default_str();
+  command->add_option("--image-key", args->image_key)->capture_default_str();
+  command->add_option("--label-key", args->label_key)->capture_default_str();
+  command->add_flag("--strict", args->strict, "fail on a missing or corrupt image instead of skipping it");
+  command->callback([args] { evaluate(*args); });
+}
+
+}  // namespace clipgrad::cli

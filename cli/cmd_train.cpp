@@ -1,0 +1,81 @@
+// clipgrad train: contrastive training from a named config or a checkpoint.
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/progress.h"
+#include "clip/checkpoint.h"
+#include "clip/trainer.h"
+
+namespace clipgrad::cli {
+
+namespace {
+
+struct TrainArgs {
+  std::string data, model = "vit-tiny-28", out = "runs/train", resume, device = "cpu";
+  std::string delimiter = ",";
+  clip::TrainOptions options;
+};
+
+std::shared_ptr<clip::ClipModel> make_model(const std::string& model, uint64_t seed) {
+  const auto names = clip::ClipConfig::names();
+  if (std::find(names.begin(), names.end(), model) != names.end()) {
+    auto created = std::make_shared<clip::ClipModel>(clip::ClipConfig::named(model));
+    Generator generator(seed);
+    created->init_openai(generator);
+    return created;
+  }
+  if (!std::filesystem::exists(model))
+    throw std::runtime_error("--model '" + model + "' is neither a named config nor a checkpoint path");
+  return clip::load_clip(model).model;
+}
+
+void train(const TrainArgs& args) {
+  if (args.device != "cpu")
+    throw std::runtime_error("--device " + args.device + ": training runs on the CPU in this version");
+  Progress progress;
+  if (!args.resume.empty()) {
+    clip::Trainer trainer = clip::Trainer::resume(args.resume);
+    std::cerr << "resuming " << args.resume << " after epoch " << trainer.completed_epochs() << "\n";
+    trainer.run(progress);
+    std::cout << "model: " << (std::filesystem::path(args.resume) / "model.safetensors").string() << "\n";
+    return;
+  }
+  if (args.data.empty()) throw std::runtime_error("train: --data CSV is required (or --resume RUN_DIR)");
+  if (args.delimiter.size() != 1) throw std::runtime_error("--delimiter must be one character");
+  clip::TrainOptions options = args.options;
+  options.delimiter = args.delimiter[0];
+  clip::Trainer trainer(make_model(args.model, options.seed), args.data, options, args.out);
+  trainer.run(progress);
+  std::cout << "model: " << (std::filesystem::path(args.out) / "model.safetensors").string() << "\n";
+}
+
+}  // namespace
+
+void register_train(CLI::App& app) {
+  auto args = std::make_shared<TrainArgs>();
+  CLI::App* command = app.add_subcommand("train", "Train CLIP contrastively on an image,caption CSV");
+  command->add_option("--data", args->data, "training CSV (image,caption; paths relative to the CSV)");
+  command->add_option("--model", args->model,
+                      "named config (vit-tiny-28, rn-tiny, vit-b-32, rn50, ...) or checkpoint to start from")
+      ->capture_default_str();
+  command->add_option("--out", args->out, "run directory (checkpoints, metrics.jsonl)")->capture_default_str();
+  command->add_option("--resume", args->resume, "continue the run in this directory");
+  command->add_option("--epochs", args->options.epochs)->capture_default_str();
+  command->add_option("--batch-size", args->options.batch_size)->capture_default_str();
+  command->add_option("--lr", args->options.lr, "peak learning rate")->capture_default_str();
+  command->add_option("--wd", args->options.weight_decay, "AdamW weight decay")->capture_default_str();
+  command->add_option("--warmup", args->options.warmup_steps, "linear warmup steps")->capture_default_str();
+  command->add_option("--grad-clip", args->options.grad_clip_norm, "max gradient norm (0: off)")
+      ->capture_default_str();
+  command->add_option("--seed", args->options.seed)->capture_default_str();
+  command->add_option("--workers", args->options.workers, "image decoding threads")->capture_default_str();
+  command->add_option("--device", args->device, "cpu")->capture_default_str();
+  command->add_flag("--strict", args->options.strict, "fail on a missing or corrupt image instead of skipping it");
+  command->add_option("--delimiter", args->delimiter, "CSV delimiter")->capture_default_str();
+  command->add_option("--image-key", args->options.image_key, "image column")->capture_default_str();
+  command->add_option("--caption-key", args->options.caption_key, "caption column")->capture_default_str();
+  command->callback([args] { train(*args); });
+}
+
+}  // namespace clipgrad::cli
