@@ -1,9 +1,11 @@
 // `clipgrad tokenize`: OpenAI CLIP token ids for each line of stdin, e.g. to
 // check captions against the Python tokenizer or feed another tool.
+#include <cstdint>
 #include <iostream>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "clip/tokenizer.h"

@@ -2,8 +2,9 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
-#include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <shared_mutex>
