@@ -202,7 +202,26 @@ TEST(ClipModelTest, TinyConfigsInitialiseAndRun) {
     EXPECT_EQ(model.encode_text(tokens).shape(), (Shape{batch, config.embed_dim})) << name;
     EXPECT_THROW(model.encode_image(Variable(Tensor::zeros({1, 3, resolution + 1, resolution}))),
                  std::invalid_argument);
+
+    // Causal attention: a shorter context that still holds the EOT gives the same features.
+    std::vector<int32_t> short_ids;
+    for (int64_t n = 0; n < batch; ++n)
+      short_ids.insert(short_ids.end(), ids.begin() + n * config.context_length,
+                       ids.begin() + n * config.context_length + 6);
+    std::vector<float> full = model.encode_text(tokens).value().to_vector<float>();
+    std::vector<float> cut = model.encode_text(Tensor::from_vector<int32_t>({batch, 6}, short_ids)).value().to_vector<float>();
+    for (size_t i = 0; i < full.size(); ++i) EXPECT_NEAR(cut[i], full[i], 1e-5) << name;
   }
+}
+
+TEST(ClipModelTest, HuggingFacePoolsAtTheFirstEos) {
+  ClipConfig config = ClipConfig::named("rn-tiny");
+  config.eos_token_id = 5;
+  ClipModel model(config);
+  Tensor tokens = Tensor::from_vector<int32_t>({2, 4}, {1, 5, 9, 5, 7, 8, 9, 3});
+  EXPECT_EQ(model.eot_positions(tokens).to_vector<int32_t>(), (std::vector<int32_t>{1, 0}));
+  config.eos_token_id = -1;
+  EXPECT_EQ(ClipModel(config).eot_positions(tokens).to_vector<int32_t>(), (std::vector<int32_t>{2, 2}));
 }
 
 TEST(ClipCheckpointErrors, NameTheFileAndTheTensor) {
