@@ -21,9 +21,10 @@ void register_dump(CLI::App& app) {
   command->add_option("--model", options->model,
                       "OpenAI-layout .safetensors or Hugging Face CLIPModel directory; inputs: input.pixels f32 "
                       "[N,3,R,R], input.text i32 [N,L]");
-  command->add_option("--inputs", options->inputs,
-                      "safetensors with the inputs (without --model: input.image, input.text, input.aug_image, "
-                      "input.aug_text [N,E], input.logit_scale [1], input.lambda [2])")
+  command
+      ->add_option("--inputs", options->inputs,
+                   "safetensors with the inputs (without --model: input.image, input.text, input.aug_image, "
+                   "input.aug_text [N,E], input.logit_scale [1], input.lambda [2])")
       ->required();
   command->add_option("--out", options->out, "safetensors file to write")->required();
   command->callback([options] { run_dump(options->model, options->inputs, options->out); });

@@ -21,8 +21,8 @@ const Tensor& input(const std::string& path, const SafetensorsFile& file, const 
   if (!file.contains(name)) throw bad_inputs(path, "missing tensor '" + name + "'");
   const Tensor& value = file.tensors.at(name).value;
   if (value.dtype() != dtype)
-    throw bad_inputs(path, "tensor '" + name + "' is " + file.tensors.at(name).stored_dtype + ", expected " +
-                               dtype_name(dtype));
+    throw bad_inputs(
+        path, "tensor '" + name + "' is " + file.tensors.at(name).stored_dtype + ", expected " + dtype_name(dtype));
   if (value.dim() != rank)
     throw bad_inputs(path, "tensor '" + name + "' has shape " + shape_str(value.shape()) + ", expected " +
                                std::to_string(rank) + " dims");
@@ -117,7 +117,8 @@ TensorMap dump_objective(const std::string& inputs_path) {
   const Tensor& scale = input(inputs_path, inputs, "input.logit_scale", DType::F32, 1);
   const Tensor& lambda = input(inputs_path, inputs, "input.lambda", DType::F32, 1);
   if (scale.numel() != 1)
-    throw bad_inputs(inputs_path, "tensor 'input.logit_scale' has shape " + shape_str(scale.shape()) + ", expected [1]");
+    throw bad_inputs(inputs_path,
+                     "tensor 'input.logit_scale' has shape " + shape_str(scale.shape()) + ", expected [1]");
   if (lambda.numel() != 2)
     throw bad_inputs(inputs_path, "tensor 'input.lambda' has shape " + shape_str(lambda.shape()) +
                                       ", expected [2] (clip weight, in-modal weight)");

@@ -44,8 +44,8 @@ static void check_tensors(const std::string& path, const std::map<std::string, T
       problems.push_back("tensor '" + name + "' has shape " + shape_str(found->second.shape()) +
                          ", the model expects " + shape_str(target.shape()));
     } else if (is_floating(target.dtype()) != is_floating(found->second.dtype())) {
-      problems.push_back("tensor '" + name + "' has dtype " + dtype_name(found->second.dtype()) + ", the model expects " +
-                         dtype_name(target.dtype()));
+      problems.push_back("tensor '" + name + "' has dtype " + dtype_name(found->second.dtype()) +
+                         ", the model expects " + dtype_name(target.dtype()));
     }
   }
   for (const auto& [name, value] : given)
@@ -122,11 +122,13 @@ static LoadedClip load_hf(const std::string& path) {
   fs::path config_path = fs::path(path) / "config.json";
   fs::path weights_path = fs::path(path) / "model.safetensors";
   if (!fs::exists(config_path))
-    throw bad(path, "no config.json in this directory; a Hugging Face CLIPModel directory holds config.json and "
-                    "model.safetensors");
+    throw bad(path,
+              "no config.json in this directory; a Hugging Face CLIPModel directory holds config.json and "
+              "model.safetensors");
   if (!fs::exists(weights_path))
-    throw bad(path, "no model.safetensors in this directory (sharded and PyTorch .bin weights are not read; convert "
-                    "them to one model.safetensors)");
+    throw bad(path,
+              "no model.safetensors in this directory (sharded and PyTorch .bin weights are not read; convert "
+              "them to one model.safetensors)");
   nlohmann::json json;
   {
     std::ifstream in(config_path);
@@ -172,8 +174,8 @@ static void write_text_atomically(const fs::path& path, const std::string& text)
   fs::rename(temporary, path, error);
   if (error) {
     fs::remove(temporary);
-    throw std::runtime_error("cannot rename '" + temporary.string() + "' to '" + path.string() + "': " +
-                             error.message());
+    throw std::runtime_error("cannot rename '" + temporary.string() + "' to '" + path.string() +
+                             "': " + error.message());
   }
 }
 

@@ -11,10 +11,9 @@
 
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "clip/model.h"
 
@@ -22,7 +21,7 @@ namespace clipgrad::clip {
 
 enum class CheckpointLayout { OpenAI, HuggingFace };
 
-const char* layout_name(CheckpointLayout layout);  // "openai" or "hf"
+const char* layout_name(CheckpointLayout layout);        // "openai" or "hf"
 CheckpointLayout parse_layout(const std::string& name);  // throws listing the valid names
 
 // Every problem with a checkpoint's contents: "bad checkpoint 'PATH': what".

@@ -7,9 +7,7 @@
 
 namespace clipgrad::clip {
 
-const char* activation_name(Activation activation) {
-  return activation == Activation::Gelu ? "gelu" : "quick_gelu";
-}
+const char* activation_name(Activation activation) { return activation == Activation::Gelu ? "gelu" : "quick_gelu"; }
 
 Activation parse_activation(const std::string& name) {
   if (name == "quick_gelu") return Activation::QuickGelu;
@@ -63,8 +61,7 @@ ClipConfig ClipConfig::resolved() const {
       fail("the attention pool width " + std::to_string(vision_width * 32) + " is not divisible by vision_heads " +
            std::to_string(config.vision_heads));
   } else {
-    fail("vision_layers must be one count (ViT) or four (ModifiedResNet), got " +
-         std::to_string(vision_layers.size()));
+    fail("vision_layers must be one count (ViT) or four (ModifiedResNet), got " + std::to_string(vision_layers.size()));
   }
   return config;
 }
@@ -97,8 +94,7 @@ static int64_t integer_key(const nlohmann::json& json, const char* key) {
   if (!json.contains(key)) throw std::invalid_argument(std::string("clip_config has no key '") + key + "'");
   const nlohmann::json& value = json.at(key);
   if (!value.is_number_integer())
-    throw std::invalid_argument(std::string("clip_config key '") + key + "' must be an integer, got " +
-                                value.dump());
+    throw std::invalid_argument(std::string("clip_config key '") + key + "' must be an integer, got " + value.dump());
   return value.get<int64_t>();
 }
 
@@ -118,8 +114,10 @@ ClipConfig ClipConfig::from_json(const nlohmann::json& json) {
     if (json.contains("vision_patch_size") && !json.at("vision_patch_size").is_null())
       throw std::invalid_argument("clip_config: a ModifiedResNet (list vision_layers) needs vision_patch_size null");
   } else {
-    throw std::invalid_argument("clip_config key 'vision_layers' must be an integer (ViT) or a list of four "
-                                "integers (ModifiedResNet), got " + layers.dump());
+    throw std::invalid_argument(
+        "clip_config key 'vision_layers' must be an integer (ViT) or a list of four "
+        "integers (ModifiedResNet), got " +
+        layers.dump());
   }
   config.vision_width = integer_key(json, "vision_width");
   config.context_length = integer_key(json, "context_length");

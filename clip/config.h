@@ -5,10 +5,9 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tensor/tensor.h"
 
@@ -16,7 +15,7 @@ namespace clipgrad::clip {
 
 enum class Activation { QuickGelu, Gelu };
 
-const char* activation_name(Activation activation);  // "quick_gelu" or "gelu"
+const char* activation_name(Activation activation);    // "quick_gelu" or "gelu"
 Activation parse_activation(const std::string& name);  // throws listing the valid names
 
 struct ClipConfig {

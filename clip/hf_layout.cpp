@@ -49,10 +49,14 @@ constexpr Rename kTowers[] = {
 
 // Inside one block, after "<index>.".
 constexpr Rename kBlock[] = {
-    {"layer_norm1.weight", "ln_1.weight"},       {"layer_norm1.bias", "ln_1.bias"},
-    {"layer_norm2.weight", "ln_2.weight"},       {"layer_norm2.bias", "ln_2.bias"},
-    {"mlp.fc1.weight", "mlp.c_fc.weight"},       {"mlp.fc1.bias", "mlp.c_fc.bias"},
-    {"mlp.fc2.weight", "mlp.c_proj.weight"},     {"mlp.fc2.bias", "mlp.c_proj.bias"},
+    {"layer_norm1.weight", "ln_1.weight"},
+    {"layer_norm1.bias", "ln_1.bias"},
+    {"layer_norm2.weight", "ln_2.weight"},
+    {"layer_norm2.bias", "ln_2.bias"},
+    {"mlp.fc1.weight", "mlp.c_fc.weight"},
+    {"mlp.fc1.bias", "mlp.c_fc.bias"},
+    {"mlp.fc2.weight", "mlp.c_proj.weight"},
+    {"mlp.fc2.bias", "mlp.c_proj.bias"},
     {"self_attn.out_proj.weight", "attn.out_proj.weight"},
     {"self_attn.out_proj.bias", "attn.out_proj.bias"},
 };
@@ -65,8 +69,7 @@ bool starts_with(const std::string& text, const std::string& prefix) { return te
 
 Tensor transposed(const std::string& name, const Tensor& matrix) {
   if (matrix.dim() != 2)
-    throw std::invalid_argument("tensor '" + name + "' has shape " + shape_str(matrix.shape()) +
-                                ", expected a matrix");
+    throw std::invalid_argument("tensor '" + name + "' has shape " + shape_str(matrix.shape()) + ", expected a matrix");
   return ops::permute(matrix, {1, 0});
 }
 
@@ -127,8 +130,7 @@ std::map<std::string, Tensor> to_openai_layout(const std::map<std::string, Tenso
             Pack& pack = packs[block + "attn.in_proj_" + kind];
             if (pack.parts.empty()) {
               pack.parts.resize(3);
-              for (const char* qkv : kQkv)
-                pack.hf_names.push_back(tower.hf + index + ".self_attn." + qkv + "." + kind);
+              for (const char* qkv : kQkv) pack.hf_names.push_back(tower.hf + index + ".self_attn." + qkv + "." + kind);
             }
             pack.parts[part] = value;
             mapped = true;
@@ -204,8 +206,8 @@ T value_or(const nlohmann::json& json, const std::string& where, const char* key
   if (!json.contains(key) || json.at(key).is_null()) return fallback;
   const nlohmann::json& value = json.at(key);
   bool ok = std::is_same_v<T, std::string> ? value.is_string()
-            : std::is_integral_v<T>         ? value.is_number_integer()
-                                            : value.is_number();
+            : std::is_integral_v<T>        ? value.is_number_integer()
+                                           : value.is_number();
   if (!ok) throw std::invalid_argument("config.json: '" + where + key + "' has the wrong type: " + value.dump());
   return value.get<T>();
 }
@@ -227,8 +229,8 @@ Tower read_tower(const nlohmann::json& json, const std::string& where, int64_t h
               value_or<double>(json, where, "layer_norm_eps", 1e-5)};
   if (tower.intermediate != 4 * tower.hidden)
     throw std::invalid_argument("config.json: '" + where + "intermediate_size' is " +
-                                std::to_string(tower.intermediate) + ", but CLIP's MLP is 4 x hidden_size = " +
-                                std::to_string(4 * tower.hidden));
+                                std::to_string(tower.intermediate) +
+                                ", but CLIP's MLP is 4 x hidden_size = " + std::to_string(4 * tower.hidden));
   return tower;
 }
 
@@ -250,11 +252,13 @@ ClipConfig config_from_hf_json(const nlohmann::json& json) {
   Tower text = read_tower(text_json, "text_config.", 512, 2048, 12, 8);
   Tower vision = read_tower(vision_json, "vision_config.", 768, 3072, 12, 12);
   if (text.act != vision.act)
-    throw std::invalid_argument("config.json: text_config.hidden_act '" + text.act + "' and vision_config.hidden_act '" +
-                                vision.act + "' differ; clipgrad's CLIP uses one activation");
+    throw std::invalid_argument("config.json: text_config.hidden_act '" + text.act +
+                                "' and vision_config.hidden_act '" + vision.act +
+                                "' differ; clipgrad's CLIP uses one activation");
   if (text.eps != vision.eps)
-    throw std::invalid_argument("config.json: text_config.layer_norm_eps and vision_config.layer_norm_eps differ; "
-                                "clipgrad's CLIP uses one eps");
+    throw std::invalid_argument(
+        "config.json: text_config.layer_norm_eps and vision_config.layer_norm_eps differ; "
+        "clipgrad's CLIP uses one eps");
   int64_t channels = value_or<int64_t>(vision_json, "vision_config.", "num_channels", 3);
   if (channels != 3)
     throw std::invalid_argument("config.json: 'vision_config.num_channels' is " + std::to_string(channels) +
@@ -281,7 +285,8 @@ ClipConfig config_from_hf_json(const nlohmann::json& json) {
 
 nlohmann::json config_to_hf_json(const ClipConfig& config) {
   if (config.is_resnet())
-    throw std::invalid_argument("a ModifiedResNet CLIP has no Hugging Face CLIPModel form; save it in the OpenAI layout");
+    throw std::invalid_argument(
+        "a ModifiedResNet CLIP has no Hugging Face CLIPModel form; save it in the OpenAI layout");
   ClipConfig c = config.resolved();
   const char* act = activation_name(c.activation);
   nlohmann::json text = {

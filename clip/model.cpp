@@ -12,8 +12,8 @@ namespace clipgrad::clip {
 
 ClipModel::ClipModel(const ClipConfig& config)
     : config_(config.resolved()),
-      positional_embedding(register_parameter(
-          "positional_embedding", Tensor::zeros({config_.context_length, config_.transformer_width}))),
+      positional_embedding(register_parameter("positional_embedding",
+                                              Tensor::zeros({config_.context_length, config_.transformer_width}))),
       text_projection(
           register_parameter("text_projection", Tensor::zeros({config_.transformer_width, config_.embed_dim}))),
       logit_scale(register_parameter("logit_scale", Tensor::scalar(std::log(1 / 0.07)))) {
@@ -22,15 +22,15 @@ ClipModel::ClipModel(const ClipConfig& config)
     visual = register_module("visual", std::make_shared<ModifiedResNet>(c.vision_layers, c.embed_dim, c.vision_heads,
                                                                         c.image_resolution, c.vision_width));
   } else {
-    visual = register_module(
-        "visual", std::make_shared<VisionTransformer>(c.image_resolution, c.vision_patch_size, c.vision_width,
-                                                      c.vision_layers[0], c.vision_heads, c.embed_dim, c.activation,
-                                                      c.layer_norm_eps));
+    visual = register_module("visual", std::make_shared<VisionTransformer>(
+                                           c.image_resolution, c.vision_patch_size, c.vision_width, c.vision_layers[0],
+                                           c.vision_heads, c.embed_dim, c.activation, c.layer_norm_eps));
   }
-  transformer = register_module("transformer",
-                                std::make_shared<Transformer>(c.transformer_width, c.transformer_layers,
-                                                              c.transformer_heads, c.activation, c.layer_norm_eps));
-  token_embedding = register_module("token_embedding", std::make_shared<nn::Embedding>(c.vocab_size, c.transformer_width));
+  transformer = register_module(
+      "transformer", std::make_shared<Transformer>(c.transformer_width, c.transformer_layers, c.transformer_heads,
+                                                   c.activation, c.layer_norm_eps));
+  token_embedding =
+      register_module("token_embedding", std::make_shared<nn::Embedding>(c.vocab_size, c.transformer_width));
   ln_final = register_module("ln_final", std::make_shared<nn::LayerNorm>(c.transformer_width, c.layer_norm_eps));
 }
 
@@ -42,17 +42,16 @@ static Tensor causal_mask(int64_t length, DType dtype) {
   dispatch_floating(dtype, "causal_mask", [&]<class T>() {
     T* values = mask.data<T>();
     for (int64_t row = 0; row < length; ++row)
-      for (int64_t col = row + 1; col < length; ++col)
-        values[row * length + col] = -std::numeric_limits<T>::infinity();
+      for (int64_t col = row + 1; col < length; ++col) values[row * length + col] = -std::numeric_limits<T>::infinity();
   });
   return mask;
 }
 
 static void check_tokens(const Tensor& tokens, int64_t context_length) {
   if (tokens.dtype() != DType::I32 || tokens.dim() != 2 || tokens.size(1) < 1 || tokens.size(1) > context_length)
-    throw std::invalid_argument("encode_text: tokens must be i32 [N, L] with 1 <= L <= " +
-                                std::to_string(context_length) + " (the context length), got " +
-                                dtype_name(tokens.dtype()) + " " + shape_str(tokens.shape()));
+    throw std::invalid_argument(
+        "encode_text: tokens must be i32 [N, L] with 1 <= L <= " + std::to_string(context_length) +
+        " (the context length), got " + dtype_name(tokens.dtype()) + " " + shape_str(tokens.shape()));
 }
 
 Tensor ClipModel::eot_positions(const Tensor& tokens) const {

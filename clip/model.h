@@ -75,9 +75,9 @@ class VisionTransformer : public VisionEncoder {
   void init_openai(Generator& generator) override;
 
   int64_t resolution, patch_size, width;
-  Variable& class_embedding;       // [W]
-  Variable& positional_embedding;  // [(R / P)^2 + 1, W]
-  Variable& proj;                  // [W, E]
+  Variable& class_embedding;          // [W]
+  Variable& positional_embedding;     // [(R / P)^2 + 1, W]
+  Variable& proj;                     // [W, E]
   std::shared_ptr<nn::Conv2d> conv1;  // weight [W, 3, P, P], no bias
   std::shared_ptr<nn::LayerNorm> ln_pre;
   std::shared_ptr<Transformer> transformer;
@@ -158,7 +158,6 @@ class ClipModel : public nn::Module {
   std::shared_ptr<Transformer> transformer;
   std::shared_ptr<nn::Embedding> token_embedding;  // [vocab, Dt]
   std::shared_ptr<nn::LayerNorm> ln_final;
-
 };
 
 }  // namespace clipgrad::clip

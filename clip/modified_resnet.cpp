@@ -39,7 +39,8 @@ Variable Bottleneck::forward(const Variable& x) {
 // ---- AttentionPool2d ----
 
 AttentionPool2d::AttentionPool2d(int64_t spacial_dim, int64_t embed_dim, int64_t heads, int64_t output_dim)
-    : spacial_dim(spacial_dim), heads(heads),
+    : spacial_dim(spacial_dim),
+      heads(heads),
       positional_embedding(
           register_parameter("positional_embedding", Tensor::zeros({spacial_dim * spacial_dim + 1, embed_dim}))),
       k_proj(register_module("k_proj", std::make_shared<nn::Linear>(embed_dim, embed_dim))),
@@ -50,7 +51,7 @@ AttentionPool2d::AttentionPool2d(int64_t spacial_dim, int64_t embed_dim, int64_t
 Variable AttentionPool2d::forward(const Variable& x) const {
   int64_t batch = x.size(0), channels = x.size(1);
   Variable tokens = fn::transpose(fn::reshape(x, {batch, channels, -1}), 1, 2);  // [N, S*S, C]
-  tokens = fn::concat({fn::mean(tokens, 1, true), tokens}, 1);                     // [N, S*S + 1, C]
+  tokens = fn::concat({fn::mean(tokens, 1, true), tokens}, 1);                   // [N, S*S + 1, C]
   tokens = fn::add(tokens, positional_embedding);
   // Only the mean token queries: one output token per image.
   Variable query = q_proj->forward(fn::narrow(tokens, 1, 0, 1));  // [N, 1, C]
@@ -78,8 +79,8 @@ ModifiedResNet::ModifiedResNet(const std::vector<int64_t>& layers, int64_t outpu
     for (int64_t i = 1; i < layers[stage]; ++i) blocks->push_back(std::make_shared<Bottleneck>(inplanes, planes, 1));
     stages.push_back(register_module("layer" + std::to_string(stage + 1), blocks));
   }
-  attnpool = register_module("attnpool",
-                             std::make_shared<AttentionPool2d>(resolution / 32, width * 32, heads, output_dim));
+  attnpool =
+      register_module("attnpool", std::make_shared<AttentionPool2d>(resolution / 32, width * 32, heads, output_dim));
 }
 
 Variable ModifiedResNet::forward(const Variable& pixels) {

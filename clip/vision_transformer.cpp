@@ -31,7 +31,8 @@ Variable ResidualAttentionBlock::forward(const Variable& x, const Tensor& mask) 
 }
 
 Transformer::Transformer(int64_t width, int64_t layers, int64_t heads, Activation activation, double eps)
-    : width(width), layers(layers),
+    : width(width),
+      layers(layers),
       resblocks(register_module("resblocks", std::make_shared<ModuleList<ResidualAttentionBlock>>())) {
   for (int64_t i = 0; i < layers; ++i)
     resblocks->push_back(std::make_shared<ResidualAttentionBlock>(width, heads, activation, eps));
@@ -81,7 +82,9 @@ void Transformer::init_openai(Generator& generator) {
 
 VisionTransformer::VisionTransformer(int64_t resolution, int64_t patch_size, int64_t width, int64_t layers,
                                      int64_t heads, int64_t output_dim, Activation activation, double eps)
-    : resolution(resolution), patch_size(patch_size), width(width),
+    : resolution(resolution),
+      patch_size(patch_size),
+      width(width),
       class_embedding(register_parameter("class_embedding", Tensor::zeros({width}))),
       positional_embedding(register_parameter(
           "positional_embedding", Tensor::zeros({(resolution / patch_size) * (resolution / patch_size) + 1, width}))),
@@ -102,7 +105,7 @@ void check_pixels(const Variable& pixels, int64_t resolution, const char* encode
 Variable VisionTransformer::forward(const Variable& pixels) {
   check_pixels(pixels, resolution, "VisionTransformer");
   int64_t batch = pixels.size(0);
-  Variable patches = conv1->forward(pixels);  // [N, W, g, g]
+  Variable patches = conv1->forward(pixels);                                // [N, W, g, g]
   patches = fn::transpose(fn::reshape(patches, {batch, width, -1}), 1, 2);  // [N, g*g, W]
   Variable cls = fn::broadcast_to(fn::reshape(class_embedding, {1, 1, width}), {batch, 1, width});
   Variable tokens = fn::add(fn::concat({cls, patches}, 1), positional_embedding);  // [N, g*g + 1, W]

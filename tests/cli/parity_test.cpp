@@ -121,8 +121,8 @@ CommandResult run_clipgrad(const std::string& args) {
 TEST(DumpCommand, WritesTheDumpOfAFixture) {
   std::string out = temp_path("dump.safetensors");
   std::string expect = kFixtures + "/tiny_vit_expect.safetensors";
-  CommandResult result =
-      run_clipgrad("dump --model '" + kFixtures + "/tiny_vit_model.safetensors' --inputs '" + expect + "' --out '" + out + "'");
+  CommandResult result = run_clipgrad("dump --model '" + kFixtures + "/tiny_vit_model.safetensors' --inputs '" +
+                                      expect + "' --out '" + out + "'");
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_EQ(result.stderr_text, "");
   TensorMap got;
@@ -168,8 +168,9 @@ TEST(DumpCommand, BadCheckpointsEndWithOneLine) {
   expect_one_line_error(missing, inputs,
                         "bad checkpoint '" + missing + "': missing tensor 'transformer.resblocks.1.mlp.c_fc.bias'");
   std::string shaped = edited("shaped", [](auto& t) { t["ln_final.weight"].value = Tensor::zeros({65}); });
-  expect_one_line_error(shaped, inputs,
-                        "bad checkpoint '" + shaped + "': tensor 'ln_final.weight' has shape [65], the model expects [64]");
+  expect_one_line_error(
+      shaped, inputs,
+      "bad checkpoint '" + shaped + "': tensor 'ln_final.weight' has shape [65], the model expects [64]");
   std::string extra = edited("extra", [](auto& t) { t["visual.attnpool.k_proj.bias"].value = Tensor::zeros({4}); });
   expect_one_line_error(extra, inputs,
                         "bad checkpoint '" + extra + "': unexpected tensor 'visual.attnpool.k_proj.bias'");

@@ -124,7 +124,8 @@ TEST(ClipCheckpoint, LayoutMappingsAreInverse) {
 TEST(ClipCheckpoint, InferredConfigMatchesMetadata) {
   for (const std::string& source : {kVit, kResNet}) {
     ClipConfig from_metadata = load_clip(source).config;
-    std::string stripped = edited_copy(source, "stripped", [](auto&) {}, false);
+    std::string stripped = edited_copy(
+        source, "stripped", [](auto&) {}, false);
     ClipConfig inferred = load_clip(stripped).config;
     // Head counts are not in the shapes: OpenAI's build_model takes width / 64
     // (the fixtures use 2 text heads of width 32, which it cannot recover).
@@ -209,7 +210,8 @@ TEST(ClipModelTest, TinyConfigsInitialiseAndRun) {
       short_ids.insert(short_ids.end(), ids.begin() + n * config.context_length,
                        ids.begin() + n * config.context_length + 6);
     std::vector<float> full = model.encode_text(tokens).value().to_vector<float>();
-    std::vector<float> cut = model.encode_text(Tensor::from_vector<int32_t>({batch, 6}, short_ids)).value().to_vector<float>();
+    std::vector<float> cut =
+        model.encode_text(Tensor::from_vector<int32_t>({batch, 6}, short_ids)).value().to_vector<float>();
     for (size_t i = 0; i < full.size(); ++i) EXPECT_NEAR(cut[i], full[i], 1e-5) << name;
   }
 }
@@ -232,8 +234,7 @@ TEST(ClipCheckpointErrors, NameTheFileAndTheTensor) {
 
   std::string shaped = edited_copy(kVit, "shaped", [](auto& t) { t["visual.proj"].value = Tensor::zeros({64, 32}); });
   message = load_error(shaped);
-  EXPECT_NE(message.find("'visual.proj' has shape [64,32], the model expects [128,32]"), std::string::npos)
-      << message;
+  EXPECT_NE(message.find("'visual.proj' has shape [64,32], the model expects [128,32]"), std::string::npos) << message;
 
   std::string extra = edited_copy(kVit, "extra", [](auto& t) { t["visual.extra"].value = Tensor::zeros({2}); });
   message = load_error(extra);
