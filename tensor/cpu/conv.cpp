@@ -14,6 +14,8 @@ namespace {
 // im2col buffers are sized to hold this many bytes at most, so a large batch
 // is processed in chunks of images instead of one huge [N, K, P] buffer.
 constexpr int64_t kColumnBytes = int64_t{32} << 20;
+// Outputs with fewer pixels per image than this are convolved a chunk of images per GEMM.
+constexpr int64_t kWidePixels = 1024;
 // Element count above which a loop pays for waking the OpenMP team.
 constexpr int64_t kParallelElements = 1 << 15;
 
@@ -30,12 +32,22 @@ struct ConvGeometry {
   int64_t batch, channels, height, width, out_channels, kernel_h, kernel_w, stride, padding, out_h, out_w;
   int64_t K() const { return channels * kernel_h * kernel_w; }
   int64_t P() const { return out_h * out_w; }
-  // A 1x1, stride-1, unpadded convolution reads x itself as its [C, H*W] column matrix.
-  bool direct() const { return kernel_h == 1 && kernel_w == 1 && stride == 1 && padding == 0; }
+  // Small outputs (H' * W' = 7 * 7 in a ResNet's last stage) make thin
+  // per-image GEMMs, so a chunk of images becomes one wide [K, count * P]
+  // column matrix and one GEMM, at the cost of reordering the output block.
+  // Large outputs run one GEMM per image straight into the output.
+  bool wide() const { return P() < kWidePixels; }
+  // A 1x1, stride-1, unpadded convolution reads x itself as its per-image [C, H * W] column matrix.
+  bool direct() const { return kernel_h == 1 && kernel_w == 1 && stride == 1 && padding == 0 && !wide(); }
+  // Images per chunk, so that the column matrix (and the wide output block) fit kColumnBytes.
   int64_t chunk(size_t element_bytes) const {
-    const int64_t per_image = std::max<int64_t>(1, K() * P() * static_cast<int64_t>(element_bytes));
+    const int64_t rows = K() + (wide() ? out_channels : 0);
+    const int64_t per_image = std::max<int64_t>(1, rows * P() * static_cast<int64_t>(element_bytes));
     return std::clamp<int64_t>(kColumnBytes / per_image, 1, batch);
   }
+  // Where image n of a chunk of `count` starts in the column matrix, and the distance between its rows.
+  int64_t column_offset(int64_t n) const { return wide() ? n * P() : n * K() * P(); }
+  int64_t column_pitch(int64_t count) const { return wide() ? count * P() : P(); }
 };
 
 ConvGeometry conv_geometry(const Tensor& x, const Tensor& weight, int64_t stride, int64_t padding) {
@@ -70,18 +82,18 @@ void valid_range(int64_t size, int64_t out_size, int64_t stride, int64_t padding
   lo = std::min(lo, hi);
 }
 
-// The rows of the column matrix that channel c of one image owns:
-// x_image [C, H, W] -> col [K, P], rows c*kh*kw .. (c+1)*kh*kw - 1.
+// The rows of the column matrix that channel c of one image owns, rows
+// c*kh*kw .. (c+1)*kh*kw - 1: x_image [C, H, W] -> col, whose row r starts at
+// col + r * pitch and holds this image's P = H' * W' columns.
 template <class T>
-void im2col_channel(const ConvGeometry& g, const T* x_image, T* col, int64_t c) {
-  const int64_t P = g.P();
+void im2col_channel(const ConvGeometry& g, const T* x_image, T* col, int64_t pitch, int64_t c) {
   for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
     int64_t y_lo, y_hi;
     valid_range(g.height, g.out_h, g.stride, g.padding, ki, y_lo, y_hi);
     for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
       int64_t x_lo, x_hi;
       valid_range(g.width, g.out_w, g.stride, g.padding, kj, x_lo, x_hi);
-      T* dst = col + ((c * g.kernel_h + ki) * g.kernel_w + kj) * P;
+      T* dst = col + ((c * g.kernel_h + ki) * g.kernel_w + kj) * pitch;
       for (int64_t oy = 0; oy < g.out_h; ++oy) {
         T* row = dst + oy * g.out_w;
         if (oy < y_lo || oy >= y_hi) {
@@ -97,17 +109,16 @@ void im2col_channel(const ConvGeometry& g, const T* x_image, T* col, int64_t c) 
   }
 }
 
-// The adjoint of im2col_channel: col [K, P] -> dx_image [C, H, W] (channel c), accumulating.
+// The adjoint of im2col_channel: col -> dx_image [C, H, W] (channel c), accumulating.
 template <class T>
-void col2im_channel(const ConvGeometry& g, const T* col, T* dx_image, int64_t c) {
-  const int64_t P = g.P();
+void col2im_channel(const ConvGeometry& g, const T* col, int64_t pitch, T* dx_image, int64_t c) {
   for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
     int64_t y_lo, y_hi;
     valid_range(g.height, g.out_h, g.stride, g.padding, ki, y_lo, y_hi);
     for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
       int64_t x_lo, x_hi;
       valid_range(g.width, g.out_w, g.stride, g.padding, kj, x_lo, x_hi);
-      const T* src = col + ((c * g.kernel_h + ki) * g.kernel_w + kj) * P;
+      const T* src = col + ((c * g.kernel_h + ki) * g.kernel_w + kj) * pitch;
       for (int64_t oy = y_lo; oy < y_hi; ++oy) {
         const T* row = src + oy * g.out_w;
         T* dst = dx_image + (c * g.height + oy * g.stride - g.padding + ki) * g.width - g.padding + kj;
@@ -117,13 +128,32 @@ void col2im_channel(const ConvGeometry& g, const T* col, T* dx_image, int64_t c)
   }
 }
 
-// col [count, K, P] <- images first .. first+count-1 of x [N, C, H, W].
+// The column matrix of images first .. first+count-1 of x [N, C, H, W]:
+// [count, K, P], or [K, count * P] when the geometry is wide.
 template <class T>
 void im2col_chunk(const ConvGeometry& g, const T* x, T* col, int64_t first, int64_t count) {
-  const int64_t image = g.channels * g.height * g.width, K = g.K(), P = g.P();
-#pragma omp parallel for collapse(2) if (count * K * P > kParallelElements)
+  const int64_t image = g.channels * g.height * g.width, pitch = g.column_pitch(count);
+#pragma omp parallel for collapse(2) if (count * g.K() * g.P() > kParallelElements)
   for (int64_t n = 0; n < count; ++n)
-    for (int64_t c = 0; c < g.channels; ++c) im2col_channel(g, x + (first + n) * image, col + n * K * P, c);
+    for (int64_t c = 0; c < g.channels; ++c)
+      im2col_channel(g, x + (first + n) * image, col + g.column_offset(n), pitch, c);
+}
+
+// dx [count, C, H, W] += the adjoint of im2col_chunk applied to col.
+template <class T>
+void col2im_chunk(const ConvGeometry& g, const T* col, T* dx, int64_t count) {
+  const int64_t image = g.channels * g.height * g.width, pitch = g.column_pitch(count);
+#pragma omp parallel for collapse(2) if (count * g.K() * g.P() > kParallelElements)
+  for (int64_t n = 0; n < count; ++n)
+    for (int64_t c = 0; c < g.channels; ++c) col2im_channel(g, col + g.column_offset(n), pitch, dx + n * image, c);
+}
+
+// src [a, b, p] -> dst [b, a, p]: between per-image [count, O, P] and a wide block [O, count * P].
+template <class T>
+void swap_leading(const T* src, T* dst, int64_t a, int64_t b, int64_t p) {
+#pragma omp parallel for if (a * b * p > kParallelElements)
+  for (int64_t row = 0; row < a * b; ++row)
+    std::copy(src + row * p, src + (row + 1) * p, dst + (row % b * a + row / b) * p);
 }
 
 template <class T>
@@ -133,12 +163,18 @@ void conv2d_forward_kernel(const ConvGeometry& g, const T* x, const T* weight, c
     gemm_batched<T>(false, false, g.batch, O, P, K, T(1), weight, 0, x, image, T(0), out, O * P);
   } else {
     const int64_t chunk = g.chunk(sizeof(T));
-    Tensor col = Tensor::empty({chunk, K, P}, dtype_of<T>());  // [chunk, K, P]
+    Tensor col = Tensor::empty({chunk * K * P}, dtype_of<T>());  // [chunk, K, P] or [K, chunk * P]
+    Tensor block = g.wide() ? Tensor::empty({O, chunk * P}, dtype_of<T>()) : Tensor();  // [O, chunk * P]
     for (int64_t first = 0; first < g.batch; first += chunk) {
       const int64_t count = std::min(chunk, g.batch - first);
       im2col_chunk(g, x, col.data<T>(), first, count);
-      gemm_batched<T>(false, false, count, O, P, K, T(1), weight, 0, col.data<T>(), K * P, T(0), out + first * O * P,
-                      O * P);
+      if (g.wide()) {
+        gemm<T>(false, false, O, count * P, K, T(1), weight, col.data<T>(), T(0), block.data<T>());
+        swap_leading(block.data<T>(), out + first * O * P, O, count, P);
+      } else {
+        gemm_batched<T>(false, false, count, O, P, K, T(1), weight, 0, col.data<T>(), K * P, T(0), out + first * O * P,
+                        O * P);
+      }
     }
   }
   if (bias == nullptr) return;
@@ -175,21 +211,26 @@ void conv2d_backward_kernel(const ConvGeometry& g, const T* grad, const T* x, co
     return;
   }
   const int64_t chunk = g.chunk(sizeof(T));
-  Tensor col = Tensor::empty({chunk, K, P}, dtype_of<T>());  // [chunk, K, P]: im2col of x, then d(col)
+  Tensor col = Tensor::empty({chunk * K * P}, dtype_of<T>());                         // im2col of x, then d(col)
+  Tensor block = g.wide() ? Tensor::empty({O, chunk * P}, dtype_of<T>()) : Tensor();  // [O, chunk * P]
   for (int64_t first = 0; first < g.batch; first += chunk) {
     const int64_t count = std::min(chunk, g.batch - first);
     const T* grad_chunk = grad + first * O * P;  // [count, O, P]
+    if (g.wide()) swap_leading(grad_chunk, block.data<T>(), count, O, P);
     if (grad_weight != nullptr) {
       im2col_chunk(g, x, col.data<T>(), first, count);
-      for (int64_t n = 0; n < count; ++n)
-        gemm<T>(false, true, O, K, P, T(1), grad_chunk + n * O * P, col.data<T>() + n * K * P, T(1), grad_weight);
+      if (g.wide())
+        gemm<T>(false, true, O, K, count * P, T(1), block.data<T>(), col.data<T>(), T(1), grad_weight);
+      else
+        for (int64_t n = 0; n < count; ++n)
+          gemm<T>(false, true, O, K, P, T(1), grad_chunk + n * O * P, col.data<T>() + n * K * P, T(1), grad_weight);
     }
     if (grad_x != nullptr) {
-      gemm_batched<T>(true, false, count, K, P, O, T(1), weight, 0, grad_chunk, O * P, T(0), col.data<T>(), K * P);
-      T* dx = grad_x + first * image;
-#pragma omp parallel for collapse(2) if (count * K * P > kParallelElements)
-      for (int64_t n = 0; n < count; ++n)
-        for (int64_t c = 0; c < g.channels; ++c) col2im_channel(g, col.data<T>() + n * K * P, dx + n * image, c);
+      if (g.wide())
+        gemm<T>(true, false, K, count * P, O, T(1), weight, block.data<T>(), T(0), col.data<T>());
+      else
+        gemm_batched<T>(true, false, count, K, P, O, T(1), weight, 0, grad_chunk, O * P, T(0), col.data<T>(), K * P);
+      col2im_chunk(g, col.data<T>(), grad_x + first * image, count);
     }
   }
 }

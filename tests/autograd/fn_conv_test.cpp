@@ -106,24 +106,35 @@ TEST(FnConv2d, BackwardComputesOnlyWhatIsAsked) {
   EXPECT_EQ(w.grad().shape(), w.shape());
 }
 
-// Images whose im2col matrix takes 12 MB are processed two per chunk, so
-// three of them make a full and a partial chunk; the chunked backward must
-// equal the naive adjoint of the forward loops.
-TEST(FnConv2d, ChunkedLargeImagesMatchNaive) {
-  const Shape x_shape{3, 32, 72, 72}, w_shape{1, 32, 3, 3};
-  Tensor x = random_f64(x_shape, 1), w = random_f64(w_shape, 2), b = random_f64({1}, 3);
-  Tensor y = ops::conv2d(x, w, b, 1, 1);
-  EXPECT_LE(relative_error(y, naive_conv(x, w, b, 1, 1)), 1e-12);
+namespace {
+
+// Forward, and the backward against the naive adjoint of the forward loops.
+void expect_conv_matches_naive(const Shape& x_shape, const Shape& w_shape, int64_t stride, int64_t padding) {
+  Tensor x = random_f64(x_shape, 1), w = random_f64(w_shape, 2), b = random_f64({w_shape[0]}, 3);
+  Tensor y = ops::conv2d(x, w, b, stride, padding);
+  EXPECT_LE(relative_error(y, naive_conv(x, w, b, stride, padding)), 1e-12);
   Tensor grad = random_f64(y.shape(), 4);
-  ops::Conv2dGrads grads = ops::conv2d_backward(grad, x, w, 1, 1, true, true, true);
+  ops::Conv2dGrads grads = ops::conv2d_backward(grad, x, w, stride, padding, true, true, true);
   Tensor dx = Tensor::zeros(x_shape, DType::F64), dw = Tensor::zeros(w_shape, DType::F64);
-  for_each_tap(x_shape, w_shape, 1, 1, [&](int64_t yi, int64_t xi, int64_t wi) {
+  for_each_tap(x_shape, w_shape, stride, padding, [&](int64_t yi, int64_t xi, int64_t wi) {
     dx.data<double>()[xi] += grad.data<double>()[yi] * w.data<double>()[wi];
     dw.data<double>()[wi] += grad.data<double>()[yi] * x.data<double>()[xi];
   });
   EXPECT_LE(relative_error(grads.x, dx), 1e-12);
   EXPECT_LE(relative_error(grads.weight, dw), 1e-12);
 }
+
+}  // namespace
+
+// Large outputs: one GEMM per image. Images whose column matrix takes 12 MB
+// are processed two per chunk, so three make a full and a partial chunk.
+TEST(FnConv2d, PerImageChunksMatchNaive) { expect_conv_matches_naive({3, 32, 72, 72}, {1, 32, 3, 3}, 1, 1); }
+
+// Small outputs: one wide GEMM per chunk, again a full and a partial chunk.
+TEST(FnConv2d, WideChunksMatchNaive) { expect_conv_matches_naive({3, 222, 28, 28}, {1, 222, 3, 3}, 1, 1); }
+
+// A 1x1 convolution with 32 x 32 outputs runs one GEMM per image on x itself.
+TEST(FnConv2d, PointwiseOnInputMatchesNaive) { expect_conv_matches_naive({3, 5, 32, 32}, {4, 5, 1, 1}, 1, 0); }
 
 TEST(FnConv2d, RejectsMismatchedShapes) {
   Variable x(random_f64({1, 2, 4, 4}, 1)), w(random_f64({3, 3, 3, 3}, 2));
