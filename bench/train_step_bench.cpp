@@ -13,6 +13,7 @@
 #include "clip/loss.h"
 #include "clip/model.h"
 #include "nn/optim.h"
+#include "tensor/blas.h"
 #include "tensor/ops/gemm.h"
 
 using namespace clipgrad;
@@ -91,4 +92,11 @@ BENCHMARK(BM_TrainStep)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  use_fast_blas_kernels(argv);  // tensor/blas.h: as the clipgrad binary does
+  benchmark::AddCustomContext("openblas_kernel", blas_kernel_name());
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

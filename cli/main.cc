@@ -1,3 +1,7 @@
 #include "cli/app.h"
+#include "tensor/blas.h"
 
-int main(int argc, char** argv) { return clipgrad::cli::run(argc, argv); }
+int main(int argc, char** argv) {
+  clipgrad::use_fast_blas_kernels(argv);
+  return clipgrad::cli::run(argc, argv);
+}

@@ -3,7 +3,7 @@
 # nothing when they are all present. Run as root (or with sudo available).
 set -euo pipefail
 
-packages=(cmake make g++ pkg-config libopenblas-dev nlohmann-json3-dev libcli11-dev libstb-dev zlib1g-dev
+packages=(cmake make g++ pkg-config libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev libstb-dev zlib1g-dev
           libgtest-dev libgmock-dev libbenchmark-dev dataset-fashion-mnist wordnet-base)
 
 missing=()

@@ -1,0 +1,44 @@
+// GEMM through OpenBLAS against a naive loop, for every transpose and for the
+// kernels this process runs (the same ones the clipgrad binary selects).
+#include <gtest/gtest.h>
+
+#include "tensor/blas.h"
+#include "tensor/ops/gemm.h"
+#include "tensor/random.h"
+
+using namespace clipgrad;
+
+TEST(Blas, ReportsItsKernel) {
+  EXPECT_FALSE(blas_kernel_name().empty());
+  std::string best = blas_kernel_for_this_cpu();
+  if (!best.empty() && !std::getenv("OPENBLAS_CORETYPE")) {
+    // After use_fast_blas_kernels (tests/test_main.cpp) a generic fallback is gone.
+    EXPECT_NE(blas_kernel_name(), "Prescott");
+  }
+}
+
+TEST(Blas, GemmMatchesNaiveLoopForEveryTranspose) {
+  Generator generator(3);
+  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {7, 5, 3}, {64, 33, 130}, {200, 96, 257}}) {
+    for (bool ta : {false, true}) {
+      for (bool tb : {false, true}) {
+        Tensor a = Tensor::empty({m * k}), b = Tensor::empty({k * n}), c = Tensor::full({m * n}, 0.5f);
+        fill_normal(a, 0, 1, generator);
+        fill_normal(b, 0, 1, generator);
+        Tensor expected = c.clone();
+        const float *pa = a.data<float>(), *pb = b.data<float>();
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            double sum = 0;
+            for (int64_t p = 0; p < k; ++p)
+              sum += double(ta ? pa[p * m + i] : pa[i * k + p]) * (tb ? pb[j * k + p] : pb[p * n + j]);
+            expected.data<float>()[i * n + j] = float(2.0 * sum + 0.25 * 0.5);
+          }
+        ops::gemm<float>(ta, tb, m, n, k, 2.0f, pa, pb, 0.25f, c.data<float>());
+        for (int64_t e = 0; e < m * n; ++e)
+          ASSERT_NEAR(c.data<float>()[e], expected.data<float>()[e], 1e-3 * (1 + std::abs(expected.data<float>()[e])))
+              << "m=" << m << " n=" << n << " k=" << k << " trans_a=" << ta << " trans_b=" << tb;
+      }
+    }
+  }
+}
