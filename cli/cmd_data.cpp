@@ -214,9 +214,12 @@ void prepare_fashion_mnist(const FashionMnistOptions& options) {
     const FashionClass& fashion_class = fashion_classes()[train_labels[i]];
     const std::string& prompt_template = templates[generator.below(templates.size())];
     const char* name = fashion_class.caption_names[generator.below(fashion_class.caption_names.size())];
-    train_rows.push_back({"images/train/" + image_name(i), clip::fill_template(prompt_template, name)});
+    train_rows.push_back({"images/train/" + image_name(i), clip::fill_template(prompt_template, name),
+                          std::to_string(train_labels[i])});
   }
-  clip::write_csv((out / "train.csv").string(), {"image", "caption"}, train_rows);
+  // The label column is extra for training; it makes train.csv a labelled set
+  // too (linear probes, supervised fine-tuning).
+  clip::write_csv((out / "train.csv").string(), {"image", "caption", "label"}, train_rows);
 
   std::vector<std::vector<std::string>> test_rows;
   test_rows.reserve(test_count);
@@ -243,7 +246,8 @@ void register_data(CLI::App& app) {
 
   auto options = std::make_shared<FashionMnistOptions>();
   CLI::App* fashion = data->add_subcommand(
-      "fashion-mnist", "Fashion-MNIST as PNGs + train.csv (image,caption), test.csv (image,label), classes.json");
+      "fashion-mnist",
+      "Fashion-MNIST as PNGs + train.csv (image,caption,label), test.csv (image,label), classes.json");
   fashion->add_option("--out", options->out, "Output folder")->required();
   fashion->add_option("--source", options->source, "Folder with the IDX .gz files")->capture_default_str();
   fashion->add_option("--train-limit", options->train_limit, "Keep only the first N training images")

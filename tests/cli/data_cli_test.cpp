@@ -102,6 +102,8 @@ TEST_F(DataCli, FashionMnistWritesPngsCsvsAndClassNames) {
   std::vector<uint8_t> test_labels = idx_payload(std::string(kSource) + "/t10k-labels-idx1-ubyte.gz", 8, 20);
   for (size_t i = 0; i < test.size(); ++i) EXPECT_EQ(test[i].label, test_labels[i]) << i;
   std::vector<uint8_t> train_labels = idx_payload(std::string(kSource) + "/train-labels-idx1-ubyte.gz", 8, 50);
+  auto train_labelled = LabelledDataset::from_csv((out_ / "train.csv").string());  // its extra label column
+  for (size_t i = 0; i < train_labelled.size(); ++i) EXPECT_EQ(train_labelled[i].label, train_labels[i]) << i;
   const std::vector<std::vector<std::string>> names = {
       {"t-shirt", "top", "tee"}, {"trousers", "pants"}, {"pullover", "sweater", "jumper"}, {"dress"},
       {"coat", "jacket"},        {"sandal"},            {"shirt", "button-up shirt"},     {"sneaker", "running shoe", "trainer"},
