@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <sstream>
 #include <string>
 
+#include "cli/run_clipgrad.h"
 #include "clip/dataset.h"
 #include "clip/image.h"
 #include "clip/templates.h"
@@ -24,25 +26,8 @@ namespace fs = std::filesystem;
 
 const char* kSource = "/usr/share/datasets/fashion-mnist";
 
-struct CommandResult {
-  std::string output;  // stdout and stderr together
-  int exit_code = -1;
-};
-
-CommandResult run_clipgrad(const std::string& args) {
-  const std::string command = std::string("'") + CLIPGRAD_BINARY + "' " + args + " 2>&1";
-  CommandResult result;
-  FILE* pipe = popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr) << command;
-  if (pipe) {
-    char buffer[4096];
-    size_t got;
-    while ((got = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, got);
-    const int status = pclose(pipe);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-  return result;
-}
+using clipgrad::testing::CommandResult;
+using clipgrad::testing::run_clipgrad;
 
 // The first `bytes` bytes after the IDX header of a gzipped IDX file.
 std::vector<uint8_t> idx_payload(const std::string& path, size_t header_bytes, size_t bytes) {
@@ -119,9 +104,12 @@ TEST_F(DataCli, FashionMnistWritesPngsCsvsAndClassNames) {
   EXPECT_GT(distinct.size(), 25u);  // varied, not one caption per class
 
   ClassNames classes = ClassNames::from_json((out_ / "classes.json").string());
-  EXPECT_EQ(classes.classes, (std::vector<std::string>{"t-shirt", "trouser", "pullover", "dress", "coat", "sandal",
+  EXPECT_EQ(classes.classes, (std::vector<std::string>{"t-shirt", "trousers", "pullover", "dress", "coat", "sandal",
                                                         "shirt", "sneaker", "bag", "ankle boot"}));
   EXPECT_EQ(classes.templates, imagenet_templates());
+  // The zero-shot name of each class is a word its captions use, so training sees it.
+  for (size_t c = 0; c < classes.classes.size(); ++c)
+    EXPECT_NE(std::find(names[c].begin(), names[c].end(), classes.classes[c]), names[c].end()) << classes.classes[c];
 
   // Same seed, same captions.
   std::string first = slurp(out_ / "train.csv");

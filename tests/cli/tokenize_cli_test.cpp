@@ -7,12 +7,11 @@
 #include <string>
 #include <unistd.h>
 
+#include "cli/run_clipgrad.h"
+
 namespace {
 
-struct CommandResult {
-  std::string output;  // stdout and stderr together
-  int exit_code = -1;
-};
+using clipgrad::testing::CommandResult;
 
 // Runs `clipgrad ARGS < (file holding input)`.
 CommandResult run_clipgrad(const std::string& args, const std::string& input) {
@@ -21,17 +20,7 @@ CommandResult run_clipgrad(const std::string& args, const std::string& input) {
   EXPECT_GE(fd, 0) << "cannot create a temp file in " << ::testing::TempDir();
   close(fd);
   std::ofstream(input_path, std::ios::binary) << input;
-  const std::string command = std::string("'") + CLIPGRAD_BINARY + "' " + args + " < '" + input_path + "' 2>&1";
-  CommandResult result;
-  FILE* pipe = popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr) << command;
-  if (pipe) {
-    char buffer[4096];
-    size_t got;
-    while ((got = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, got);
-    const int status = pclose(pipe);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
+  CommandResult result = clipgrad::testing::run_clipgrad(args + " < '" + input_path + "'");
   std::remove(input_path.c_str());
   return result;
 }

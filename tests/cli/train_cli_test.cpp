@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/run_clipgrad.h"
 #include "clip/image.h"
 
 namespace fs = std::filesystem;
@@ -41,7 +42,7 @@ fs::path make_dataset() {
   return dir;
 }
 
-int run(const std::string& arguments) { return std::system((std::string(CLIPGRAD_BINARY) + " " + arguments).c_str()); }
+int run(const std::string& arguments) { return clipgrad::testing::run_clipgrad(arguments).exit_code; }
 
 std::vector<std::string> losses(const fs::path& run_dir) {
   std::vector<std::string> out;
