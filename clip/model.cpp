@@ -2,6 +2,7 @@
 // OpenAI's initialisation.
 #include "clip/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -78,15 +79,30 @@ Tensor ClipModel::eot_positions(const Tensor& tokens) const {
   return Tensor::from_vector<int32_t>({batch}, positions);
 }
 
+// tokens i32 [N, L] -> [N, length]: the first `length` columns.
+static Tensor leading_columns(const Tensor& tokens, int64_t length) {
+  int64_t batch = tokens.size(0), full = tokens.size(1);
+  Tensor out = Tensor::empty({batch, length}, DType::I32);
+  for (int64_t n = 0; n < batch; ++n)
+    std::copy_n(tokens.data<int32_t>() + n * full, length, out.data<int32_t>() + n * length);
+  return out;
+}
+
 Variable ClipModel::encode_text(const Tensor& tokens) {
   check_tokens(tokens, config_.context_length);
-  int64_t length = tokens.size(1);
-  Variable x = token_embedding->forward(tokens);  // [N, L, Dt]
+  Tensor eot = eot_positions(tokens);
+  // The text transformer is causal: positions after the batch's last EOT reach
+  // no pooled feature, so they are not computed (exact, and it halves the text
+  // tower's work for short captions in a long context).
+  const int32_t* eot_ids = eot.data<int32_t>();
+  int64_t length = 1 + *std::max_element(eot_ids, eot_ids + eot.numel());
+  Tensor used = length < tokens.size(1) ? leading_columns(tokens.to(Device::CPU), length) : tokens;
+  Variable x = token_embedding->forward(used);  // [N, length, Dt]
   Variable positions =
       length == config_.context_length ? positional_embedding : fn::narrow(positional_embedding, 0, 0, length);
   x = fn::add(x, positions);
   x = ln_final->forward(transformer->forward(x, causal_mask(length, x.dtype())));
-  return fn::matmul(fn::gather_rows(x, eot_positions(tokens)), text_projection);
+  return fn::matmul(fn::gather_rows(x, eot), text_projection);
 }
 
 void ClipModel::init_openai(Generator& generator) {
