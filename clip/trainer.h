@@ -26,7 +26,7 @@
 namespace clipgrad::clip {
 
 struct TrainOptions {
-  int64_t epochs = 10;
+  int64_t epochs = 5;
   int64_t batch_size = 256;
   double lr = 5e-4;
   double weight_decay = 0.1;

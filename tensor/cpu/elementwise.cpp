@@ -1,5 +1,7 @@
 #include "tensor/ops/elementwise.h"
 
+#include "tensor/cpu/fast_exp.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numbers>
@@ -293,7 +295,7 @@ Tensor gelu(const Tensor& x) {
 Tensor quick_gelu(const Tensor& x) {
   return unary(x, "quick_gelu", [](auto v) {
     using T = decltype(v);
-    return v / (T(1) + std::exp(-T(kQuickGeluAlpha) * v));
+    return v / (T(1) + exp_vectorisable(-T(kQuickGeluAlpha) * v));
   });
 }
 
@@ -326,7 +328,7 @@ Tensor quick_gelu_backward(const Tensor& grad_output, const Tensor& x) {
   // y = x s(a x): y' = s + a x s (1 - s)
   return unary_backward(grad_output, x, "quick_gelu_backward", [](auto g, auto s) {
     using T = decltype(s);
-    const T sig = T(1) / (T(1) + std::exp(-T(kQuickGeluAlpha) * s));
+    const T sig = T(1) / (T(1) + exp_vectorisable(-T(kQuickGeluAlpha) * s));
     return g * (sig + T(kQuickGeluAlpha) * s * sig * (T(1) - sig));
   });
 }
