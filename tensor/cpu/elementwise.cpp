@@ -1,6 +1,7 @@
 #include "tensor/ops/elementwise.h"
 
 #include "tensor/cpu/fast_exp.h"
+#include "tensor/cpu/row_sums.h"
 
 #include <algorithm>
 #include <cmath>
@@ -231,21 +232,13 @@ Tensor sum_to_shape(const Tensor& x, const Shape& shape) {
     const T* in = x.data<T>();
     T* z = out.data<T>();
     if (is_trailing(shape, x.shape())) {
-      // z[j] = sum over rows of in[row, j]. Threads split the columns, so
-      // every column is summed in the same order whatever the thread count.
-      constexpr int64_t kBlock = 256;
-      const int64_t rows = n / m, blocks = (m + kBlock - 1) / kBlock;
-#pragma omp parallel for if (n > kParallelElements)
-      for (int64_t block = 0; block < blocks; ++block) {
-        const int64_t begin = block * kBlock, width = std::min(kBlock, m - begin);
-        double acc[kBlock] = {};
-        for (int64_t r = 0; r < rows; ++r) {
-          const T* row = in + r * m + begin;
+      // z[j] = sum over rows of in[row, j].
+      std::vector<double> sums = sum_rows_in_chunks(n / m, m, [&](int64_t r, double* acc) {
+        const T* row = in + r * m;
 #pragma omp simd
-          for (int64_t j = 0; j < width; ++j) acc[j] += row[j];
-        }
-        for (int64_t j = 0; j < width; ++j) z[begin + j] = static_cast<T>(acc[j]);
-      }
+        for (int64_t j = 0; j < m; ++j) acc[j] += row[j];
+      });
+      for (int64_t j = 0; j < m; ++j) z[j] = static_cast<T>(sums[j]);
       return;
     }
     // General case (e.g. [N, L, D] -> [N, L, 1]): one pass over x, each

@@ -1,5 +1,7 @@
 #include "tensor/ops/reduce.h"
 
+#include "tensor/cpu/row_sums.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -348,28 +350,19 @@ LayerNormGrads layer_norm_backward(const Tensor& grad_output, const Tensor& x, c
       }
     }
     if (!need_weight && !need_bias) return;
-    // dweight = sum over rows of g xhat, dbias = sum of g. Threads split the
-    // columns, so each sum runs in row order on any number of threads.
-    T* dweight = need_weight ? grads.weight.data<T>() : nullptr;
-    T* dbias = need_bias ? grads.bias.data<T>() : nullptr;
-    constexpr int64_t kBlock = 128;
-    const int64_t blocks = (features + kBlock - 1) / kBlock;
-#pragma omp parallel for if (x.numel() > kParallelElements)
-    for (int64_t block = 0; block < blocks; ++block) {
-      const int64_t begin = block * kBlock, width = std::min(kBlock, features - begin);
-      double acc_weight[kBlock] = {}, acc_bias[kBlock] = {};
-      for (int64_t r = 0; r < rows; ++r) {
-        const T* gr = g + r * features + begin;
-        const T* p = in + r * features + begin;
-        for (int64_t j = 0; j < width; ++j) {
-          acc_weight[j] += gr[j] * ((p[j] - mu[r]) * rs[r]);
-          acc_bias[j] += gr[j];
-        }
+    // dweight = sum over rows of g xhat, dbias = sum of g: [0, D) and [D, 2D) of the sums.
+    std::vector<double> sums = sum_rows_in_chunks(rows, 2 * features, [&](int64_t r, double* acc) {
+      const T* gr = g + r * features;
+      const T* p = in + r * features;
+#pragma omp simd
+      for (int64_t j = 0; j < features; ++j) {
+        acc[j] += gr[j] * ((p[j] - mu[r]) * rs[r]);
+        acc[features + j] += gr[j];
       }
-      for (int64_t j = 0; j < width; ++j) {
-        if (dweight) dweight[begin + j] = static_cast<T>(acc_weight[j]);
-        if (dbias) dbias[begin + j] = static_cast<T>(acc_bias[j]);
-      }
+    });
+    for (int64_t j = 0; j < features; ++j) {
+      if (need_weight) grads.weight.data<T>()[j] = static_cast<T>(sums[j]);
+      if (need_bias) grads.bias.data<T>()[j] = static_cast<T>(sums[features + j]);
     }
   });
   return grads;
