@@ -5,6 +5,7 @@
 
 #include "autograd/functional.h"
 #include "nn/optim.h"
+#include "tensor/ops/shape.h"
 
 namespace clipgrad::clip {
 
@@ -12,15 +13,6 @@ namespace clipgrad::clip {
 static Tensor normalized(const Tensor& features) {
   NoGradGuard no_grad;
   return fn::l2_normalize(Variable(features), -1).value();
-}
-
-// Rows `rows` of x [n, E] -> [rows.size(), E].
-static Tensor take_rows(const Tensor& x, const std::vector<int64_t>& rows) {
-  int64_t e = x.size(1);
-  Tensor out = Tensor::empty({static_cast<int64_t>(rows.size()), e});
-  for (size_t i = 0; i < rows.size(); ++i)
-    std::copy_n(x.data<float>() + rows[i] * e, e, out.data<float>() + i * e);
-  return out;
 }
 
 static Tensor label_tensor(const std::vector<int64_t>& labels, const std::vector<int64_t>& rows) {
@@ -51,7 +43,7 @@ ProbeResult linear_probe(const Tensor& train_features, const std::vector<int64_t
     for (int64_t b = 0; b < batches; ++b) {
       std::vector<int64_t> rows(order.begin() + b * options.batch_size,
                                 order.begin() + std::min(n, (b + 1) * options.batch_size));
-      Variable logits = fn::linear(Variable(take_rows(train, rows)), weight, bias);
+      Variable logits = fn::linear(Variable(ops::index_rows(train, rows)), weight, bias);
       Variable loss = fn::cross_entropy(logits, label_tensor(train_labels, rows));
       optimizer.zero_grad();
       loss.backward();

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "nn/init.h"
+#include "tensor/ops/shape.h"
 
 namespace clipgrad::clip {
 
@@ -79,15 +80,6 @@ Tensor ClipModel::eot_positions(const Tensor& tokens) const {
   return Tensor::from_vector<int32_t>({batch}, positions);
 }
 
-// tokens i32 [N, L] -> [N, length]: the first `length` columns.
-static Tensor leading_columns(const Tensor& tokens, int64_t length) {
-  int64_t batch = tokens.size(0), full = tokens.size(1);
-  Tensor out = Tensor::empty({batch, length}, DType::I32);
-  for (int64_t n = 0; n < batch; ++n)
-    std::copy_n(tokens.data<int32_t>() + n * full, length, out.data<int32_t>() + n * length);
-  return out;
-}
-
 Variable ClipModel::encode_text(const Tensor& tokens) {
   check_tokens(tokens, config_.context_length);
   Tensor eot = eot_positions(tokens);
@@ -96,7 +88,7 @@ Variable ClipModel::encode_text(const Tensor& tokens) {
   // tower's work for short captions in a long context).
   const int32_t* eot_ids = eot.data<int32_t>();
   int64_t length = 1 + *std::max_element(eot_ids, eot_ids + eot.numel());
-  Tensor used = length < tokens.size(1) ? leading_columns(tokens.to(Device::CPU), length) : tokens;
+  Tensor used = length < tokens.size(1) ? ops::narrow(tokens.to(Device::CPU), 1, 0, length) : tokens;
   Variable x = token_embedding->forward(used);  // [N, length, Dt]
   Variable positions =
       length == config_.context_length ? positional_embedding : fn::narrow(positional_embedding, 0, 0, length);

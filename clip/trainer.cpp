@@ -11,6 +11,7 @@
 #include "clip/loader.h"
 #include "clip/loss.h"
 #include "clip/safetensors.h"
+#include "tensor/ops/shape.h"
 
 namespace clipgrad::clip {
 
@@ -161,15 +162,6 @@ double Trainer::train_step(const Tensor& pixels, const Tensor& tokens) {
   return loss.value().item();
 }
 
-// Rows `indices` of the caption tokens -> i32 [B, context_length].
-static Tensor gather_tokens(const Tensor& tokens, const std::vector<int64_t>& indices) {
-  int64_t context = tokens.size(1);
-  Tensor out = Tensor::empty({static_cast<int64_t>(indices.size()), context}, DType::I32);
-  for (size_t i = 0; i < indices.size(); ++i)
-    std::copy_n(tokens.data<int32_t>() + indices[i] * context, context, out.data<int32_t>() + i * context);
-  return out;
-}
-
 void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
   int image_size = static_cast<int>(model_->config().image_resolution);
   LoaderOptions loader_options{.batch_size = options_.batch_size, .image_size = image_size,
@@ -193,7 +185,7 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
       if (batch.indices.size() < 2) continue;  // skipped images left too few for a contrastive batch
       double lr = nn::warmup_cosine_lr(options_.lr, step_, options_.warmup_steps, total_steps);
       optimizer_->set_lr(lr);
-      double loss = train_step(batch.pixels, gather_tokens(tokens_, batch.indices));
+      double loss = train_step(batch.pixels, ops::index_rows(tokens_, batch.indices));
       samples += static_cast<int64_t>(batch.indices.size());
       double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
       StepReport report{.epoch = epoch_ + 1, .epochs = options_.epochs, .batch = batch.number + 1,

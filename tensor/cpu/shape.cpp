@@ -263,6 +263,25 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   return out;
 }
 
+Tensor index_rows(const Tensor& x, const std::vector<int64_t>& rows) {
+  check_cpu(x, "index_rows");
+  if (x.dim() == 0) throw std::invalid_argument("index_rows: x must have a leading dim, got shape []");
+  Shape out_shape = x.shape();
+  out_shape[0] = static_cast<int64_t>(rows.size());
+  Tensor out = Tensor::empty(out_shape, x.dtype());
+  const int64_t count = x.shape()[0];
+  const size_t row_bytes = count == 0 ? 0 : x.nbytes() / count;
+  const char* in = static_cast<const char*>(x.raw_data());
+  char* o = static_cast<char*>(out.raw_data());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i] < 0 || rows[i] >= count)
+      throw std::out_of_range("index_rows: row " + std::to_string(rows[i]) + " outside shape " +
+                              shape_str(x.shape()));
+    std::memcpy(o + i * row_bytes, in + rows[i] * row_bytes, row_bytes);
+  }
+  return out;
+}
+
 Tensor narrow_backward(const Tensor& grad, const Shape& input_shape, int64_t dim, int64_t start) {
   check_cpu(grad, "narrow_backward");
   const int64_t rank = static_cast<int64_t>(input_shape.size());

@@ -25,6 +25,10 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
 // grad [..., length, ...] -> zeros of input_shape [..., S, ...] with grad at [start, start + length).
 Tensor narrow_backward(const Tensor& grad, const Shape& input_shape, int64_t dim, int64_t start);
 
+// x [R, ...] -> [rows.size(), ...]: x[rows[0]], x[rows[1]], ... (a copy, any dtype);
+// each row index must lie in [0, R).
+Tensor index_rows(const Tensor& x, const std::vector<int64_t>& rows);
+
 // ids i32 [...], weight [V, D] -> [..., D]; ids must lie in [0, V).
 Tensor embedding(const Tensor& ids, const Tensor& weight);
 // ids i32 [...], grad [..., D] -> [V, D]: row v sums the grad rows of every id equal to v.
