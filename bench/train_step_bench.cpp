@@ -10,10 +10,10 @@
 
 #include <vector>
 
-#include "clip/loss.h"
-#include "clip/model.h"
+#include "clip/train/loss.h"
+#include "clip/model/model.h"
 #include "nn/optim.h"
-#include "tensor/blas.h"
+#include "tensor/cpu/blas.h"
 #include "tensor/ops/gemm.h"
 
 using namespace clipgrad;

@@ -7,7 +7,7 @@
 // terms one-directional (each original against the augmented batch).
 #pragma once
 
-#include "clip/loss.h"
+#include "clip/train/loss.h"
 
 namespace clipgrad::cleanclip {
 

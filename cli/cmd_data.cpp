@@ -17,10 +17,10 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "clip/csv.h"
-#include "clip/dataset.h"
-#include "clip/image.h"
-#include "clip/templates.h"
+#include "io/csv.h"
+#include "clip/data/dataset.h"
+#include "io/image.h"
+#include "clip/data/templates.h"
 #include "tensor/random.h"
 
 namespace clipgrad::cli {
@@ -166,7 +166,7 @@ void write_pngs(const IdxImages& images, const fs::path& out_dir, const std::str
   for (int64_t i = 0; i < count; ++i) {
     try {
       std::string path = (out_dir / "images" / split / image_name(i)).string();
-      clip::write_png(path, images.cols, images.rows, 1, images.pixels.data() + i * image_bytes);
+      io::write_png(path, images.cols, images.rows, 1, images.pixels.data() + i * image_bytes);
     } catch (...) {
       std::lock_guard lock(failure_mutex);
       if (!failure) failure = std::current_exception();
@@ -222,13 +222,13 @@ void prepare_fashion_mnist(const FashionMnistOptions& options) {
   }
   // The label column is extra for training; it makes train.csv a labelled set
   // too (linear probes, supervised fine-tuning).
-  clip::write_csv((out / "train.csv").string(), {"image", "caption", "label"}, train_rows);
+  io::write_csv((out / "train.csv").string(), {"image", "caption", "label"}, train_rows);
 
   std::vector<std::vector<std::string>> test_rows;
   test_rows.reserve(test_count);
   for (int64_t i = 0; i < test_count; ++i)
     test_rows.push_back({"images/test/" + image_name(i), std::to_string(test_labels[i])});
-  clip::write_csv((out / "test.csv").string(), {"image", "label"}, test_rows);
+  io::write_csv((out / "test.csv").string(), {"image", "label"}, test_rows);
 
   clip::ClassNames class_names;
   for (const auto& fashion_class : fashion_classes()) class_names.classes.emplace_back(fashion_class.name);

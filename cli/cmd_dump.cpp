@@ -1,10 +1,11 @@
 // `clipgrad dump`: one CLIP training step (or the CleanCLIP objective alone)
-// with every intermediate the PyTorch parity tests compare; see cli/dump.h.
+// with every intermediate the PyTorch parity tests compare; see clip/eval/parity_dump.h.
 #include <memory>
 #include <string>
 
 #include "cli/commands.h"
-#include "cli/dump.h"
+#include "cleanclip/objective_dump.h"
+#include "clip/eval/parity_dump.h"
 
 namespace clipgrad::cli {
 
@@ -27,7 +28,10 @@ void register_dump(CLI::App& app) {
                    "input.aug_text [N,E], input.logit_scale [1], input.lambda [2])")
       ->required();
   command->add_option("--out", options->out, "safetensors file to write")->required();
-  command->callback([options] { run_dump(options->model, options->inputs, options->out); });
+  command->callback([options] {
+    clip::write_dump(options->out, options->model.empty() ? cleanclip::dump_objective(options->inputs)
+                                                          : clip::dump_model(options->model, options->inputs));
+  });
 }
 
 }  // namespace clipgrad::cli

@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "clip/checkpoint.h"
-#include "clip/zeroshot.h"
+#include "clip/checkpoint/checkpoint.h"
+#include "clip/eval/zeroshot.h"
 
 namespace clipgrad::cli {
 

@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "clip/checkpoint.h"
-#include "clip/linear_probe.h"
+#include "clip/checkpoint/checkpoint.h"
+#include "clip/eval/linear_probe.h"
 
 namespace clipgrad::cli {
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "clip/tokenizer.h"
+#include "clip/text/tokenizer.h"
 
 namespace clipgrad::cli {
 namespace {

@@ -4,8 +4,8 @@
 
 #include "cli/commands.h"
 #include "cli/progress.h"
-#include "clip/checkpoint.h"
-#include "clip/trainer.h"
+#include "clip/checkpoint/checkpoint.h"
+#include "clip/train/trainer.h"
 
 namespace clipgrad::cli {
 

@@ -1,5 +1,5 @@
 #include "cli/app.h"
-#include "tensor/blas.h"
+#include "tensor/cpu/blas.h"
 
 int main(int argc, char** argv) {
   clipgrad::use_fast_blas_kernels(argv);

@@ -60,4 +60,17 @@ void reset_parameters(Conv2d& layer, Generator& generator) {
   reset_weight_and_bias(layer.weight, layer.bias, generator);
 }
 
+void reset_parameters(LayerNorm& layer) {
+  ones_(layer.weight);
+  zeros_(layer.bias);
+}
+
+void reset_parameters(BatchNorm2d& layer) {
+  ones_(layer.weight);
+  zeros_(layer.bias);
+  zeros_(layer.running_mean);
+  ones_(layer.running_var);
+  layer.num_batches_tracked.fill(0);
+}
+
 }  // namespace clipgrad::nn::init

@@ -34,5 +34,9 @@ void kaiming_uniform_(Variable& weight, double a, Generator& generator);
 // U(+-1/sqrt(fan_in)) (0 bound when fan_in is 0).
 void reset_parameters(Linear& layer, Generator& generator);
 void reset_parameters(Conv2d& layer, Generator& generator);
+// PyTorch's reset_parameters() of nn.LayerNorm (weight 1, bias 0) and
+// nn.BatchNorm2d (also running mean 0, running variance 1, counter 0).
+void reset_parameters(LayerNorm& layer);
+void reset_parameters(BatchNorm2d& layer);
 
 }  // namespace clipgrad::nn::init

@@ -2,7 +2,7 @@
 // (tensor/blas.h), so the parity tests check the code path users run.
 #include <gtest/gtest.h>
 
-#include "tensor/blas.h"
+#include "tensor/cpu/blas.h"
 
 int main(int argc, char** argv) {
   clipgrad::use_fast_blas_kernels(argv);

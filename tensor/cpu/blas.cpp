@@ -1,4 +1,4 @@
-#include "tensor/blas.h"
+#include "tensor/cpu/blas.h"
 
 #include <cblas.h>
 #include <unistd.h>

@@ -15,9 +15,9 @@
 #include <string>
 
 #include "cli/run_clipgrad.h"
-#include "clip/dataset.h"
-#include "clip/image.h"
-#include "clip/templates.h"
+#include "clip/data/dataset.h"
+#include "io/image.h"
+#include "clip/data/templates.h"
 
 namespace clipgrad::clip {
 namespace {
@@ -80,7 +80,7 @@ TEST_F(DataCli, FashionMnistWritesPngsCsvsAndClassNames) {
   EXPECT_EQ(height, 28);
   EXPECT_EQ(channels, 1);
   std::vector<uint8_t> pixels = idx_payload(std::string(kSource) + "/train-images-idx3-ubyte.gz", 16, 28 * 28);
-  Image decoded = decode_image(train[0].image_path);
+  io::Image decoded = io::decode_image(train[0].image_path);
   for (int i = 0; i < 28 * 28; ++i) ASSERT_EQ(decoded.rgb[i * 3], pixels[i]) << i;
 
   // Labels match the IDX labels; captions are a template filled with a name of the class.

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/run_clipgrad.h"
-#include "clip/image.h"
+#include "io/image.h"
 
 namespace fs = std::filesystem;
 
@@ -33,7 +33,7 @@ fs::path make_dataset() {
     std::vector<uint8_t> pixels(28 * 28 * 3);
     for (size_t p = 0; p < pixels.size(); ++p) pixels[p] = static_cast<uint8_t>(colours[c][p % 3] + (p * 7 + i) % 13);
     std::string name = "images/" + std::to_string(i) + ".png";
-    clipgrad::clip::write_png((dir / name).string(), 28, 28, 3, pixels.data());
+    clipgrad::io::write_png((dir / name).string(), 28, 28, 3, pixels.data());
     train << name << ",\"a photo of a " << names[c] << " square, " << i << "\"\n";
     test << name << "," << c << "\n";
   }

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "clip/safetensors.h"
+#include "io/safetensors.h"
 
 namespace {
 
@@ -23,12 +23,12 @@ clipgrad::DType expected_dtype(const std::string& stored) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    const clipgrad::SafetensorsFile file = clipgrad::parse_safetensors("fuzz-input", data, size);
+    const clipgrad::io::SafetensorsFile file = clipgrad::io::parse_safetensors("fuzz-input", data, size);
     for (const auto& [name, stored] : file.tensors) {
       if (!stored.value.defined() || stored.value.dtype() != expected_dtype(stored.stored_dtype))
         throw std::logic_error("tensor '" + name + "' came back in the wrong dtype");
     }
-  } catch (const clipgrad::SafetensorsError&) {
+  } catch (const clipgrad::io::SafetensorsError&) {
   }
   return 0;
 }

@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "tensor/blas.h"
+#include "tensor/cpu/blas.h"
 #include "tensor/ops/gemm.h"
 #include "tensor/random.h"
 

@@ -1,0 +1,77 @@
+// CLIP checkpoints in the two layouts people share them in:
+//   OpenAI: one .safetensors file holding the state dict of OpenAI's CLIP
+//     module (the names open_clip and the CleanCLIP code use too), with our
+//     config in its metadata (`clip_config`; inferred from the shapes when
+//     absent, as OpenAI's build_model does).
+//   Hugging Face: a CLIPModel directory, config.json + model.safetensors.
+// The model always holds OpenAI names; HF names are mapped on load and back
+// on save by to_openai_layout / to_hf_layout, which work on any name->tensor
+// dict, so gradients map to HF names the same way as weights.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+
+#include "clip/model/model.h"
+
+namespace clipgrad::clip {
+
+enum class CheckpointLayout { OpenAI, HuggingFace };
+
+const char* layout_name(CheckpointLayout layout);        // "openai" or "hf"
+CheckpointLayout parse_layout(const std::string& name);  // throws listing the valid names
+
+// Every problem with a checkpoint's contents: "bad checkpoint 'PATH': what".
+class CheckpointError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct LoadedClip {
+  std::shared_ptr<ClipModel> model;
+  CheckpointLayout layout;
+  ClipConfig config;
+};
+
+// PATH: an OpenAI-layout .safetensors file, or a Hugging Face CLIPModel
+// directory. Strict: any missing, unexpected or wrong-shaped tensor (named in
+// the checkpoint's own layout) or bad config throws CheckpointError (a file
+// that is not valid safetensors throws SafetensorsError, same message form).
+// PyTorch's leniencies are kept: a BatchNorm without num_batches_tracked
+// (older PyTorch) loads with the counter at 0, the scalars OpenAI's JIT
+// archives add (input_resolution, context_length, vocab_size) and HF's
+// position_ids buffers are dropped.
+LoadedClip load_clip(const std::string& path);
+
+// Writes atomically. OpenAI: PATH is the .safetensors file, with metadata
+// format=openai, clip_config and activation; BatchNorm counters stored as I64
+// as PyTorch does. HuggingFace: PATH is a directory (created if needed) that
+// gets config.json and model.safetensors; a ModifiedResNet has no HF form and
+// throws std::invalid_argument.
+void save_clip(const ClipModel& model, const std::string& path, CheckpointLayout layout);
+
+// ---- the Hugging Face mapping (clip/hf_layout.cpp) ----
+
+// HF CLIPModel names -> OpenAI names: q/k/v_proj concatenated into
+// in_proj_weight [3D, D] / in_proj_bias [3D], visual_projection.weight [E, W]
+// and text_projection.weight [E, W] transposed to visual.proj and
+// text_projection [W, E]; position_ids buffers dropped. Throws
+// std::invalid_argument naming a tensor with no OpenAI counterpart, or a
+// q/k/v set with a member missing.
+std::map<std::string, Tensor> to_openai_layout(const std::map<std::string, Tensor>& hf);
+// The inverse; throws std::invalid_argument naming a tensor HF's CLIPModel
+// does not have (every ModifiedResNet tensor).
+std::map<std::string, Tensor> to_hf_layout(const std::map<std::string, Tensor>& openai);
+
+// CLIPModel's config.json <-> ClipConfig. Keys HF leaves out take
+// transformers' defaults; an MLP other than 4 x hidden_size, other than 3
+// channels or different activations/eps for text and vision throw
+// std::invalid_argument naming the key. HF's eos_token_id 2 (its legacy value)
+// means OpenAI's argmax pooling, as in transformers.
+ClipConfig config_from_hf_json(const nlohmann::json& json);
+nlohmann::json config_to_hf_json(const ClipConfig& config);
+
+}  // namespace clipgrad::clip

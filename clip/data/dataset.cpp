@@ -1,0 +1,129 @@
+#include "clip/data/dataset.h"
+
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "clip/data/templates.h"
+
+namespace clipgrad::clip {
+
+const std::string& CsvRecords::value(size_t row, std::string_view name) const {
+  if (row >= table_.size())
+    throw std::out_of_range(source() + ": row " + std::to_string(row) + " out of range (" +
+                            std::to_string(table_.size()) + " rows)");
+  return table_.rows[row][table_.require_column(name)];
+}
+
+std::vector<std::string> CsvRecords::column(std::string_view name) const {
+  int index = table_.require_column(name);
+  std::vector<std::string> values;
+  values.reserve(table_.size());
+  for (const auto& row : table_.rows) values.push_back(row[index]);
+  return values;
+}
+
+namespace {
+
+std::string resolve_image_path(const std::filesystem::path& folder, const std::string& image,
+                               const io::CsvTable& table, size_t row) {
+  if (image.empty()) throw std::runtime_error(table.where(row) + ": empty image path");
+  std::filesystem::path path(image);
+  if (path.is_absolute() || folder.empty()) return path.string();
+  return (folder / path).string();
+}
+
+}  // namespace
+
+ImageCaptionDataset ImageCaptionDataset::from_csv(const std::string& path, const std::string& image_key,
+                                                  const std::string& caption_key, char delimiter) {
+  ImageCaptionDataset dataset;
+  dataset.table_ = io::read_csv(path, delimiter);
+  const io::CsvTable& table = dataset.table_;
+  int image_column = table.require_column(image_key);
+  int caption_column = table.require_column(caption_key);
+  std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  dataset.rows_.reserve(table.size());
+  for (size_t r = 0; r < table.size(); ++r)
+    dataset.rows_.push_back({resolve_image_path(folder, table.rows[r][image_column], table, r),
+                             table.rows[r][caption_column], table.lines[r]});
+  return dataset;
+}
+
+LabelledDataset LabelledDataset::from_csv(const std::string& path, const std::string& image_key,
+                                          const std::string& label_key, char delimiter) {
+  LabelledDataset dataset;
+  dataset.table_ = io::read_csv(path, delimiter);
+  const io::CsvTable& table = dataset.table_;
+  int image_column = table.require_column(image_key);
+  int label_column = table.require_column(label_key);
+  std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  dataset.rows_.reserve(table.size());
+  for (size_t r = 0; r < table.size(); ++r) {
+    const std::string& text = table.rows[r][label_column];
+    int64_t label = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), label);
+    if (error != std::errc() || end != text.data() + text.size() || label < 0)
+      throw std::runtime_error(table.where(r) + ": label '" + text + "' in column '" + label_key +
+                               "' is not a class index (a non-negative integer)");
+    dataset.rows_.push_back({resolve_image_path(folder, table.rows[r][image_column], table, r), label,
+                             table.lines[r]});
+  }
+  return dataset;
+}
+
+ClassNames ClassNames::from_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot open class-names file '" + path + "'");
+  nlohmann::json document;
+  try {
+    document = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& error) {
+    throw std::runtime_error("class-names file '" + path + "' is not valid JSON: " + error.what());
+  }
+  auto strings = [&](const char* key) {
+    const auto& array = document.at(key);
+    if (!array.is_array() || array.empty())
+      throw std::runtime_error("class-names file '" + path + "': \"" + key + "\" must be a non-empty array of strings");
+    std::vector<std::string> values;
+    for (const auto& item : array) {
+      if (!item.is_string() || item.get<std::string>().empty())
+        throw std::runtime_error("class-names file '" + path + "': \"" + key + "\" holds " + item.dump() +
+                                 ", expected non-empty strings");
+      values.push_back(item.get<std::string>());
+    }
+    return values;
+  };
+  if (!document.is_object() || !document.contains("classes"))
+    throw std::runtime_error("class-names file '" + path +
+                             "' needs an object with \"classes\": [...] (and optionally \"templates\")");
+  ClassNames names;
+  names.classes = strings("classes");
+  if (document.contains("templates")) {
+    names.templates = strings("templates");
+    for (const auto& prompt_template : names.templates)
+      if (prompt_template.find("{}") == std::string::npos)
+        throw std::runtime_error("class-names file '" + path + "': template '" + prompt_template +
+                                 "' has no '{}' to put the class name in");
+  } else {
+    names.templates = imagenet_templates();
+  }
+  return names;
+}
+
+void ClassNames::save_json(const std::string& path) const {
+  nlohmann::json document = {{"classes", classes}, {"templates", templates}};
+  io::write_file_atomic(path, document.dump(2) + "\n");
+}
+
+std::vector<std::string> ClassNames::prompts(size_t class_index) const {
+  const std::string& name = classes.at(class_index);
+  std::vector<std::string> filled;
+  filled.reserve(templates.size());
+  for (const auto& prompt_template : templates) filled.push_back(fill_template(prompt_template, name));
+  return filled;
+}
+
+}  // namespace clipgrad::clip

@@ -1,0 +1,251 @@
+#include "clip/data/loader.h"
+
+#include <condition_variable>
+#include <exception>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+namespace clipgrad::clip {
+
+std::vector<LoaderItem> loader_items(const ImageCaptionDataset& dataset) {
+  std::vector<LoaderItem> items;
+  items.reserve(dataset.size());
+  for (size_t row = 0; row < dataset.size(); ++row)
+    items.push_back({dataset[row].image_path, static_cast<int64_t>(row), dataset.where(row)});
+  return items;
+}
+
+std::vector<LoaderItem> loader_items(const LabelledDataset& dataset) {
+  std::vector<LoaderItem> items;
+  items.reserve(dataset.size());
+  for (size_t row = 0; row < dataset.size(); ++row)
+    items.push_back({dataset[row].image_path, static_cast<int64_t>(row), dataset.where(row)});
+  return items;
+}
+
+std::vector<LoaderItem> loader_items(const std::vector<std::string>& image_paths) {
+  std::vector<LoaderItem> items;
+  items.reserve(image_paths.size());
+  for (size_t i = 0; i < image_paths.size(); ++i) items.push_back({image_paths[i], static_cast<int64_t>(i), ""});
+  return items;
+}
+
+namespace {
+
+uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+void warn_skipped(const LoaderItem& item, const std::string& reason) {
+  static std::mutex stderr_mutex;
+  std::lock_guard lock(stderr_mutex);
+  std::cerr << "clipgrad: warning: skipping " << (item.origin.empty() ? "image" : item.origin) << ": " << reason
+            << "\n";
+}
+
+}  // namespace
+
+uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index) {
+  return mix64(mix64(mix64(seed) ^ static_cast<uint64_t>(epoch)) ^ static_cast<uint64_t>(index));
+}
+
+struct Loader::State {
+  std::vector<LoaderItem> items;
+  LoaderOptions options;
+  ImageTransform transform;
+
+  // A finished batch, or the error that stopped it.
+  struct Slot {
+    Batch batch;
+    std::exception_ptr error;
+  };
+
+  std::mutex mutex;
+  std::condition_variable work_ready;   // workers: a batch may be claimed, or stop
+  std::condition_variable batch_ready;  // consumer: a slot was filled
+  bool stopping = false;
+  bool started = false;
+  uint64_t generation = 0;  // bumped by start_epoch; results of older generations are dropped
+  int64_t epoch = 0;
+  std::shared_ptr<const std::vector<int64_t>> order;  // [items] item of each epoch position
+  int64_t next_claim = 0;   // next batch number a worker will build
+  int64_t next_yield = 0;   // next batch number next() returns
+  std::map<int64_t, Slot> done;
+  std::exception_ptr failure;  // a strict-mode or transform error, rethrown until restart
+  int64_t pending_skipped = 0;
+  int64_t skipped_in_epoch = 0;
+  std::vector<std::thread> workers;
+
+  int64_t batches_per_epoch() const {
+    int64_t n = static_cast<int64_t>(items.size());
+    return options.drop_last ? n / options.batch_size : (n + options.batch_size - 1) / options.batch_size;
+  }
+
+  // Decodes, transforms and preprocesses batch `number`; reads only immutable state.
+  Batch build_batch(const std::vector<int64_t>& epoch_order, int64_t batch_epoch, int64_t number) const {
+    const int64_t size = options.image_size;
+    const int64_t begin = number * options.batch_size;
+    const int64_t end = std::min<int64_t>(begin + options.batch_size, static_cast<int64_t>(epoch_order.size()));
+    const int64_t sample_numel = 3 * size * size;
+    Batch batch;
+    batch.number = number;
+    Tensor pixels = Tensor::empty({end - begin, 3, size, size});  // [B, 3, S, S]
+    float* out = pixels.data<float>();
+    for (int64_t position = begin; position < end; ++position) {
+      const LoaderItem& item = items[epoch_order[position]];
+      io::Image image;
+      try {
+        image = io::decode_image(item.image_path);
+      } catch (const std::exception& error) {
+        if (options.strict)
+          throw std::runtime_error((item.origin.empty() ? "" : item.origin + ": ") + error.what() +
+                                   " (strict loading; fix or remove the row)");
+        warn_skipped(item, error.what());
+        ++batch.skipped;
+        continue;
+      }
+      if (transform) {
+        Generator generator(sample_seed(options.seed, batch_epoch, item.index));
+        transform(image, item.index, generator);
+      }
+      io::preprocess(image, options.image_size, kClipNormalization, out + static_cast<int64_t>(batch.indices.size()) * sample_numel);
+      batch.indices.push_back(item.index);
+    }
+    if (!batch.indices.empty()) batch.pixels = pixels.rows(0, static_cast<int64_t>(batch.indices.size()));
+    return batch;
+  }
+
+  void worker_loop() {
+    std::unique_lock lock(mutex);
+    while (true) {
+      work_ready.wait(lock, [&] {
+        return stopping ||
+               (started && next_claim < batches_per_epoch() && next_claim < next_yield + options.prefetch);
+      });
+      if (stopping) return;
+      const int64_t number = next_claim++;
+      const uint64_t claimed_generation = generation;
+      const int64_t claimed_epoch = epoch;
+      std::shared_ptr<const std::vector<int64_t>> claimed_order = order;
+      lock.unlock();
+      Slot slot;
+      try {
+        slot.batch = build_batch(*claimed_order, claimed_epoch, number);
+      } catch (...) {
+        slot.error = std::current_exception();
+      }
+      lock.lock();
+      if (claimed_generation == generation) {
+        done.emplace(number, std::move(slot));
+        batch_ready.notify_all();
+      }
+    }
+  }
+
+  // Takes batch `next_yield`, built on this thread when there are no workers.
+  Slot take_next(std::unique_lock<std::mutex>& lock) {
+    if (options.workers == 0) {
+      Slot slot;
+      try {
+        slot.batch = build_batch(*order, epoch, next_yield);
+      } catch (...) {
+        slot.error = std::current_exception();
+      }
+      return slot;
+    }
+    batch_ready.wait(lock, [&] { return done.count(next_yield) > 0; });
+    auto found = done.find(next_yield);
+    Slot slot = std::move(found->second);
+    done.erase(found);
+    return slot;
+  }
+};
+
+Loader::Loader(std::vector<LoaderItem> items, LoaderOptions options, ImageTransform transform)
+    : state_(std::make_unique<State>()) {
+  if (options.batch_size <= 0 || options.image_size <= 0 || options.workers < 0 || options.prefetch <= 0)
+    throw std::invalid_argument("Loader: batch_size (" + std::to_string(options.batch_size) + "), image_size (" +
+                                std::to_string(options.image_size) + ") and prefetch (" +
+                                std::to_string(options.prefetch) + ") must be positive and workers (" +
+                                std::to_string(options.workers) + ") non-negative");
+  state_->items = std::move(items);
+  state_->options = options;
+  state_->transform = std::move(transform);
+  for (int w = 0; w < options.workers; ++w) state_->workers.emplace_back([this] { state_->worker_loop(); });
+}
+
+Loader::~Loader() {
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->stopping = true;
+  }
+  state_->work_ready.notify_all();
+  for (auto& worker : state_->workers) worker.join();
+}
+
+void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
+  State& s = *state_;
+  if (first_batch < 0 || first_batch > s.batches_per_epoch())
+    throw std::out_of_range("Loader::start_epoch: first_batch " + std::to_string(first_batch) + " outside [0, " +
+                            std::to_string(s.batches_per_epoch()) + "]");
+  auto order = std::make_shared<std::vector<int64_t>>(s.items.size());
+  for (size_t i = 0; i < order->size(); ++i) (*order)[i] = static_cast<int64_t>(i);
+  if (s.options.shuffle && order->size() > 1) {
+    Generator generator(s.options.seed + static_cast<uint64_t>(epoch));
+    for (size_t i = order->size() - 1; i > 0; --i) std::swap((*order)[i], (*order)[generator.below(i + 1)]);
+  }
+  {
+    std::lock_guard lock(s.mutex);
+    ++s.generation;
+    s.epoch = epoch;
+    s.order = std::move(order);
+    s.next_claim = s.next_yield = first_batch;
+    s.done.clear();
+    s.failure = nullptr;
+    s.pending_skipped = 0;
+    s.skipped_in_epoch = 0;
+    s.started = true;
+  }
+  s.work_ready.notify_all();
+}
+
+bool Loader::next(Batch& batch) {
+  State& s = *state_;
+  std::unique_lock lock(s.mutex);
+  if (!s.started) throw std::logic_error("Loader::next called before start_epoch");
+  while (true) {
+    if (s.failure) std::rethrow_exception(s.failure);
+    if (s.next_yield >= s.batches_per_epoch()) return false;
+    State::Slot slot = s.take_next(lock);
+    if (slot.error) {
+      s.failure = slot.error;
+      std::rethrow_exception(slot.error);
+    }
+    ++s.next_yield;
+    s.work_ready.notify_all();
+    s.skipped_in_epoch += slot.batch.skipped;
+    s.pending_skipped += slot.batch.skipped;
+    if (slot.batch.indices.empty()) continue;
+    batch = std::move(slot.batch);
+    batch.skipped = static_cast<int>(s.pending_skipped);
+    s.pending_skipped = 0;
+    return true;
+  }
+}
+
+int64_t Loader::size() const { return static_cast<int64_t>(state_->items.size()); }
+int64_t Loader::batches_per_epoch() const { return state_->batches_per_epoch(); }
+const LoaderOptions& Loader::options() const { return state_->options; }
+
+int64_t Loader::skipped_in_epoch() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->skipped_in_epoch;
+}
+
+}  // namespace clipgrad::clip

@@ -1,0 +1,96 @@
+// A multi-threaded image loader: worker threads decode and preprocess whole
+// batches ahead of the consumer, and batches come out in order, so the output
+// for a seed is the same whatever the thread count or timing.
+//
+//   Loader loader(loader_items(dataset), {.batch_size = 64, .image_size = 224, .seed = 1});
+//   for (int64_t epoch = 0; epoch < epochs; ++epoch) {
+//     loader.start_epoch(epoch);
+//     for (Batch batch; loader.next(batch);) train_step(batch.pixels, batch.indices);
+//   }
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "clip/data/dataset.h"
+#include "io/image.h"
+#include "tensor/random.h"
+#include "tensor/tensor.h"
+
+namespace clipgrad::clip {
+
+// CLIP's normalisation constants (OpenAI CLIP, per RGB channel).
+inline constexpr io::ChannelNormalization kClipNormalization{{0.48145466f, 0.4578275f, 0.40821073f},
+                                                             {0.26862954f, 0.26130258f, 0.27577711f}};
+
+struct LoaderItem {
+  std::string image_path;
+  int64_t index = 0;   // payload index handed back in Batch::indices (e.g. the dataset row)
+  std::string origin;  // where the item came from, for messages ("train.csv:17"); may be empty
+};
+
+// One item per dataset row: index = row, origin = the CSV line.
+std::vector<LoaderItem> loader_items(const ImageCaptionDataset& dataset);
+std::vector<LoaderItem> loader_items(const LabelledDataset& dataset);
+// One item per path: index = position in `image_paths`.
+std::vector<LoaderItem> loader_items(const std::vector<std::string>& image_paths);
+
+struct LoaderOptions {
+  int64_t batch_size = 32;
+  int image_size = 224;   // S: images are preprocessed to S x S
+  int workers = 2;        // worker threads; 0 decodes on the consumer's thread inside next()
+  bool shuffle = true;    // epoch e is shuffled with Generator(seed + e)
+  bool drop_last = false; // drop the final batch when it has fewer than batch_size items
+  uint64_t seed = 0;
+  bool strict = false;    // a missing or corrupt image throws instead of being skipped
+  int prefetch = 4;       // batches decoded ahead of the consumer, at most
+};
+
+struct Batch {
+  Tensor pixels;                 // f32 [B, 3, S, S], CLIP-normalised; B = indices.size()
+  std::vector<int64_t> indices;  // [B] LoaderItem::index of each row
+  int skipped = 0;               // images skipped (missing or corrupt) since the previous batch
+  int64_t number = 0;            // position of this batch in its epoch
+};
+
+// Applied to each decoded image before preprocessing (augmentations, attack
+// triggers). `index` is the item's LoaderItem::index; `generator` is seeded
+// from (seed, epoch, index) alone, so the result does not depend on threads or
+// batch order. Called from worker threads concurrently: it must be thread-safe.
+using ImageTransform = std::function<void(io::Image& image, int64_t index, Generator& generator)>;
+
+// The seed of the per-sample generator given to an ImageTransform.
+uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index);
+
+class Loader {
+ public:
+  Loader(std::vector<LoaderItem> items, LoaderOptions options, ImageTransform transform = nullptr);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // Starts (or restarts) producing epoch `epoch` from batch `first_batch`
+  // (to resume mid-epoch); work still in flight for an earlier epoch is discarded.
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
+
+  // The next batch of the epoch, in order; false once the epoch is exhausted.
+  // A batch whose images were all skipped is not returned: its count carries
+  // into the next batch's `skipped`. In strict mode a bad image throws here
+  // (message: origin, file and reason), and the epoch must be restarted.
+  bool next(Batch& batch);
+
+  int64_t size() const;                // items
+  int64_t batches_per_epoch() const;
+  const LoaderOptions& options() const;
+  // Images skipped so far in the current epoch (including trailing empty batches).
+  int64_t skipped_in_epoch() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace clipgrad::clip

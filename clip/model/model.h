@@ -1,0 +1,47 @@
+// The CLIP model exactly as OpenAI's clip/model.py defines it: the same
+// modules, parameter names, shapes, forward computation and initialisation.
+// One difference in layout only: sequences are batch-first ([N, L, D]) where
+// OpenAI permutes to [L, N, D] for nn.MultiheadAttention.
+#pragma once
+
+#include <memory>
+
+#include "clip/model/config.h"
+#include "clip/model/residual_block.h"
+#include "clip/model/vision_encoder.h"
+#include "nn/layers.h"
+
+namespace clipgrad::clip {
+
+class ClipModel : public nn::Module {
+  // First, so that it is resolved before the layers are sized from it.
+  ClipConfig config_;
+
+ public:
+  // Parameters start as nn layers leave them (zeroed, norms at 1); call
+  // init_openai or load a state dict.
+  explicit ClipModel(const ClipConfig& config);
+
+  // pixels [N, 3, R, R] (R = image_resolution) -> [N, E], unnormalised
+  Variable encode_image(const Variable& pixels);
+  // tokens i32 [N, L], L <= context_length -> [N, E], unnormalised
+  Variable encode_text(const Tensor& tokens);
+  // tokens i32 [N, L] -> i32 [N]: the position whose feature represents each
+  // text (the EOT token; see ClipConfig::eos_token_id).
+  Tensor eot_positions(const Tensor& tokens) const;
+
+  // OpenAI's initialize_parameters, with PyTorch's default init for the rest.
+  void init_openai(Generator& generator);
+
+  const ClipConfig& config() const { return config_; }
+
+  Variable& positional_embedding;  // [context_length, Dt]
+  Variable& text_projection;       // [Dt, E]
+  Variable& logit_scale;           // []
+  std::shared_ptr<VisionEncoder> visual;
+  std::shared_ptr<Transformer> transformer;
+  std::shared_ptr<nn::Embedding> token_embedding;  // [vocab, Dt]
+  std::shared_ptr<nn::LayerNorm> ln_final;
+};
+
+}  // namespace clipgrad::clip

@@ -1,0 +1,214 @@
+#include "clip/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "clip/checkpoint/checkpoint.h"
+#include "clip/data/loader.h"
+#include "clip/train/loss.h"
+#include "io/safetensors.h"
+#include "tensor/ops/shape.h"
+
+namespace clipgrad::clip {
+
+namespace fs = std::filesystem;
+
+static const char* kCheckpoint = "checkpoint.safetensors";
+static const char* kModel = "model.safetensors";
+static const char* kMetrics = "metrics.jsonl";
+static const double kMaxLogitScale = std::log(100.0);
+
+nlohmann::json TrainOptions::to_json() const {
+  return {{"epochs", epochs},   {"batch_size", batch_size},   {"lr", lr},
+          {"weight_decay", weight_decay}, {"warmup_steps", warmup_steps}, {"grad_clip_norm", grad_clip_norm},
+          {"seed", seed},       {"workers", workers},         {"strict", strict},
+          {"image_key", image_key}, {"caption_key", caption_key}, {"delimiter", std::string(1, delimiter)}};
+}
+
+TrainOptions TrainOptions::from_json(const nlohmann::json& json) {
+  TrainOptions options;
+  options.epochs = json.at("epochs");
+  options.batch_size = json.at("batch_size");
+  options.lr = json.at("lr");
+  options.weight_decay = json.at("weight_decay");
+  options.warmup_steps = json.at("warmup_steps");
+  options.grad_clip_norm = json.at("grad_clip_norm");
+  options.seed = json.at("seed");
+  options.workers = json.at("workers");
+  options.strict = json.at("strict");
+  options.image_key = json.at("image_key");
+  options.caption_key = json.at("caption_key");
+  options.delimiter = json.at("delimiter").get<std::string>().at(0);
+  return options;
+}
+
+Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
+                 std::string run_dir)
+    : Trainer(std::move(model), train_csv, std::move(options), std::move(run_dir), true) {}
+
+Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
+                 std::string run_dir, bool fresh)
+    : model_(std::move(model)),
+      train_csv_(fs::absolute(train_csv).string()),
+      options_(std::move(options)),
+      run_dir_(std::move(run_dir)),
+      data_(ImageCaptionDataset::from_csv(train_csv_, options_.image_key, options_.caption_key,
+                                          options_.delimiter)),
+      generator_(options_.seed) {
+  if (data_.size() == 0) throw std::invalid_argument("training data '" + train_csv_ + "' has no rows");
+  if (options_.batch_size < 2)
+    throw std::invalid_argument("--batch-size must be at least 2 for a contrastive loss");
+  std::vector<std::string> captions;
+  for (const auto& row : data_.rows()) captions.push_back(row.caption);
+  tokens_ = Tokenizer().tokenize_batch(captions, model_->config().context_length);
+  optimizer_ = std::make_unique<nn::AdamW>(
+      nn::clip_param_groups(model_->named_parameters(), options_.weight_decay), options_.lr, 0.9, 0.98, 1e-6);
+  fs::create_directories(run_dir_);
+  if (fresh) {
+    std::ofstream(fs::path(run_dir_) / kMetrics, std::ios::trunc);  // a new run starts a new log
+  }
+}
+
+// ---- checkpoints ----
+
+static std::string generator_state_string(const Generator& generator) {
+  std::ostringstream out;
+  for (uint64_t word : generator.state()) out << word << ' ';
+  return out.str();
+}
+
+static Generator::State parse_generator_state(const std::string& text) {
+  std::istringstream in(text);
+  Generator::State state{};
+  for (auto& word : state)
+    if (!(in >> word)) throw std::runtime_error("checkpoint has a malformed rng_state");
+  return state;
+}
+
+void Trainer::save_checkpoint() const {
+  std::map<std::string, io::StoredTensor> tensors;
+  for (const auto& [name, value] : model_->state_dict()) {
+    // BatchNorm's counter is an I64 in PyTorch's files.
+    std::string stored = value.dtype() == DType::I32 ? "I64" : "";
+    tensors["model." + name] = {value, stored};
+  }
+  for (const auto& [key, value] : optimizer_->state()) tensors["optim." + key] = {value, ""};
+  nlohmann::json config = model_->config().to_json();
+  std::map<std::string, std::string> metadata{
+      {"format", "clipgrad-train"},          {"clip_config", config.dump()},
+      {"options", options_.to_json().dump()}, {"train_csv", train_csv_},
+      {"epoch", std::to_string(epoch_)},     {"step", std::to_string(step_)},
+      {"rng_state", generator_state_string(generator_)}};
+  io::write_safetensors((fs::path(run_dir_) / kCheckpoint).string(), tensors, metadata);
+
+  save_clip(*model_, (fs::path(run_dir_) / kModel).string(), CheckpointLayout::OpenAI);
+}
+
+Trainer Trainer::resume(const std::string& run_dir) {
+  std::string path = (fs::path(run_dir) / kCheckpoint).string();
+  if (!fs::exists(path))
+    throw std::runtime_error("cannot resume '" + run_dir + "': no " + kCheckpoint +
+                             " (no epoch was completed); start the run again");
+  io::SafetensorsFile file = io::read_safetensors(path);
+  auto meta = [&](const std::string& key) -> const std::string& {
+    auto found = file.metadata.find(key);
+    if (found == file.metadata.end())
+      throw std::runtime_error("bad checkpoint '" + path + "': metadata has no '" + key + "'");
+    return found->second;
+  };
+  auto config = ClipConfig::from_json(nlohmann::json::parse(meta("clip_config")));
+  auto model = std::make_shared<ClipModel>(config);
+  Trainer trainer(model, meta("train_csv"), TrainOptions::from_json(nlohmann::json::parse(meta("options"))),
+                  run_dir, false);
+  nn::StateDict state;
+  std::vector<std::pair<std::string, Tensor>> optim;
+  for (const auto& [name, stored] : file.tensors) {
+    if (name.rfind("model.", 0) == 0) state[name.substr(6)] = stored.value;
+    if (name.rfind("optim.", 0) == 0) optim.emplace_back(name.substr(6), stored.value);
+  }
+  model->load_state_dict(state);
+  trainer.optimizer_->load_state(optim);
+  trainer.epoch_ = std::stoll(meta("epoch"));
+  trainer.step_ = std::stoll(meta("step"));
+  trainer.generator_.set_state(parse_generator_state(meta("rng_state")));
+
+  // Steps logged after the checkpoint belong to the interrupted epoch, which reruns.
+  fs::path metrics = fs::path(run_dir) / kMetrics;
+  std::ifstream in(metrics);
+  std::string kept, line;
+  while (std::getline(in, line))
+    if (!line.empty() && nlohmann::json::parse(line).at("step").get<int64_t>() < trainer.step_) kept += line + "\n";
+  std::ofstream(metrics, std::ios::trunc) << kept;
+  return trainer;
+}
+
+// ---- the loop ----
+
+double Trainer::train_step(const Tensor& pixels, const Tensor& tokens) {
+  Variable image_features = model_->encode_image(Variable(pixels));
+  Variable text_features = model_->encode_text(tokens);
+  Variable loss = contrastive_loss(image_features, text_features, model_->logit_scale).loss;
+  optimizer_->zero_grad();
+  loss.backward();
+  if (options_.grad_clip_norm > 0) nn::clip_grad_norm(model_->parameters(), options_.grad_clip_norm);
+  optimizer_->step();
+  // CLIP clamps the temperature so that logits stay below 100.
+  Tensor& scale = model_->logit_scale.value();
+  scale.fill(std::clamp(scale.item(), 0.0, kMaxLogitScale));
+  return loss.value().item();
+}
+
+void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
+  int image_size = static_cast<int>(model_->config().image_resolution);
+  LoaderOptions loader_options{.batch_size = options_.batch_size, .image_size = image_size,
+                               .workers = options_.workers, .shuffle = true, .drop_last = true,
+                               .seed = 0, .strict = options_.strict};
+  int64_t batches = static_cast<int64_t>(data_.size()) / options_.batch_size;
+  if (batches == 0)
+    throw std::invalid_argument("training data has " + std::to_string(data_.size()) + " rows, fewer than one batch of " +
+                                std::to_string(options_.batch_size));
+  int64_t total_steps = batches * options_.epochs;
+  std::ofstream metrics(fs::path(run_dir_) / kMetrics, std::ios::app);
+  model_->train();
+
+  for (; epoch_ < options_.epochs;) {
+    loader_options.seed = generator_.next_u64();  // the epoch's shuffle, restored on resume
+    Loader loader(loader_items(data_), loader_options);
+    loader.start_epoch(epoch_);
+    auto epoch_start = std::chrono::steady_clock::now();
+    int64_t samples = 0;
+    for (Batch batch; loader.next(batch);) {
+      if (batch.indices.size() < 2) continue;  // skipped images left too few for a contrastive batch
+      double lr = nn::warmup_cosine_lr(options_.lr, step_, options_.warmup_steps, total_steps);
+      optimizer_->set_lr(lr);
+      double loss = train_step(batch.pixels, ops::index_rows(tokens_, batch.indices));
+      samples += static_cast<int64_t>(batch.indices.size());
+      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+      StepReport report{.epoch = epoch_ + 1, .epochs = options_.epochs, .batch = batch.number + 1,
+                        .batches = batches, .step = step_,
+                        .batch_size = static_cast<int64_t>(batch.indices.size()), .loss = loss, .lr = lr,
+                        .logit_scale = std::exp(model_->logit_scale.value().item()),
+                        .samples_per_second = samples / std::max(seconds, 1e-9),
+                        .skipped = loader.skipped_in_epoch()};
+      if (!std::isfinite(loss))
+        throw std::runtime_error("loss is " + std::to_string(loss) + " at step " + std::to_string(step_) +
+                                 "; lower --lr or set --grad-clip");
+      metrics << nlohmann::json{{"epoch", report.epoch}, {"step", report.step}, {"loss", loss}, {"lr", lr},
+                                {"logit_scale", report.logit_scale},
+                                {"samples_per_s", report.samples_per_second}, {"skipped", report.skipped}}
+                     .dump()
+              << "\n";
+      ++step_;
+      if (on_step) on_step(report);
+    }
+    metrics.flush();
+    ++epoch_;
+    save_checkpoint();
+  }
+}
+
+}  // namespace clipgrad::clip

@@ -1,0 +1,242 @@
+#include "io/image.h"
+
+#include <stb_image.h>
+#include <stb_image_write.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+namespace clipgrad::io {
+
+Image::Image(int width, int height)
+    : width(width), height(height), rgb(static_cast<size_t>(width) * height * 3, 0) {
+  if (width < 0 || height < 0)
+    throw std::invalid_argument("Image: negative size " + std::to_string(width) + "x" + std::to_string(height));
+}
+
+Image decode_image(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw std::runtime_error("image file not found: '" + path + "'");
+  int width = 0, height = 0, channels_in_file = 0;
+  // Asking stb for 3 channels does the convert("RGB"): gray is replicated, alpha dropped.
+  uint8_t* decoded = stbi_load(path.c_str(), &width, &height, &channels_in_file, 3);
+  if (!decoded)
+    throw std::runtime_error("cannot decode image '" + path + "': " + stbi_failure_reason() +
+                             " (expected a PNG, JPEG or BMP file)");
+  Image image;
+  image.width = width;
+  image.height = height;
+  image.rgb.assign(decoded, decoded + static_cast<size_t>(width) * height * 3);
+  stbi_image_free(decoded);
+  return image;
+}
+
+// ---- PIL's resampling (libImaging/Resample.c), reproduced exactly ----
+
+namespace {
+
+constexpr int kPrecisionBits = 32 - 8 - 2;
+
+double bicubic_kernel(double x) {
+  constexpr double a = -0.5;
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+// For each output position along one axis: the first input index, how many
+// inputs contribute, and their fixed-point weights.
+struct AxisWeights {
+  int taps = 0;               // weights per output position (PIL's ksize)
+  std::vector<int> first;     // [out]
+  std::vector<int> count;     // [out]
+  std::vector<int32_t> fixed; // [out, taps]
+};
+
+AxisWeights axis_weights(int in_size, int out_size) {
+  constexpr double kernel_support = 2.0;
+  double scale = static_cast<double>(in_size) / out_size;
+  double filter_scale = std::max(scale, 1.0);  // widen the kernel only when shrinking
+  double support = kernel_support * filter_scale;
+  AxisWeights weights;
+  weights.taps = static_cast<int>(std::ceil(support)) * 2 + 1;
+  weights.first.resize(out_size);
+  weights.count.resize(out_size);
+  weights.fixed.assign(static_cast<size_t>(out_size) * weights.taps, 0);
+  std::vector<double> w(weights.taps);
+  for (int out = 0; out < out_size; ++out) {
+    double center = (out + 0.5) * scale;
+    double inverse_scale = 1.0 / filter_scale;
+    int xmin = std::max(static_cast<int>(center - support + 0.5), 0);
+    int xmax = std::min(static_cast<int>(center + support + 0.5), in_size) - xmin;
+    double total = 0.0;
+    for (int x = 0; x < xmax; ++x) {
+      w[x] = bicubic_kernel((x + xmin - center + 0.5) * inverse_scale);
+      total += w[x];
+    }
+    int32_t* fixed = weights.fixed.data() + static_cast<size_t>(out) * weights.taps;
+    for (int x = 0; x < xmax; ++x) {
+      double normalised = total != 0.0 ? w[x] / total : w[x];
+      double scaled = normalised * (1 << kPrecisionBits);
+      fixed[x] = static_cast<int32_t>(normalised < 0 ? scaled - 0.5 : scaled + 0.5);
+    }
+    weights.first[out] = xmin;
+    weights.count[out] = xmax;
+  }
+  return weights;
+}
+
+inline uint8_t clip8(int32_t accumulator) {
+  return static_cast<uint8_t>(std::clamp(accumulator >> kPrecisionBits, 0, 255));
+}
+
+// Resamples rows [row_begin, row_end) of `in` horizontally to out.width.
+void resample_horizontal(const Image& in, int row_begin, Image& out, const AxisWeights& weights) {
+  for (int y = 0; y < out.height; ++y) {
+    const uint8_t* row = in.pixel(0, y + row_begin);
+    for (int x = 0; x < out.width; ++x) {
+      const int32_t* k = weights.fixed.data() + static_cast<size_t>(x) * weights.taps;
+      const uint8_t* src = row + static_cast<size_t>(weights.first[x]) * 3;
+      int32_t acc0 = 1 << (kPrecisionBits - 1), acc1 = acc0, acc2 = acc0;
+      for (int t = 0; t < weights.count[x]; ++t) {
+        acc0 += src[t * 3 + 0] * k[t];
+        acc1 += src[t * 3 + 1] * k[t];
+        acc2 += src[t * 3 + 2] * k[t];
+      }
+      uint8_t* dst = out.pixel(x, y);
+      dst[0] = clip8(acc0);
+      dst[1] = clip8(acc1);
+      dst[2] = clip8(acc2);
+    }
+  }
+}
+
+// Resamples `in` vertically to out.height; row indices in `weights` are offset
+// by row_offset (the rows the horizontal pass skipped).
+void resample_vertical(const Image& in, int row_offset, Image& out, const AxisWeights& weights) {
+  const size_t row_stride = static_cast<size_t>(in.width) * 3;
+  std::vector<int32_t> accumulator(row_stride);  // [width * 3]
+  for (int y = 0; y < out.height; ++y) {
+    const int32_t* k = weights.fixed.data() + static_cast<size_t>(y) * weights.taps;
+    const uint8_t* src = in.rgb.data() + static_cast<size_t>(weights.first[y] - row_offset) * row_stride;
+    // Tap-outer order keeps the inner loop contiguous, so it vectorises.
+    std::fill(accumulator.begin(), accumulator.end(), 1 << (kPrecisionBits - 1));
+    for (int t = 0; t < weights.count[y]; ++t) {
+      const uint8_t* src_row = src + t * row_stride;
+      for (size_t i = 0; i < row_stride; ++i) accumulator[i] += src_row[i] * k[t];
+    }
+    uint8_t* dst = out.pixel(0, y);
+    for (size_t i = 0; i < row_stride; ++i) dst[i] = clip8(accumulator[i]);
+  }
+}
+
+}  // namespace
+
+Image resize_bicubic(const Image& image, int width, int height) {
+  if (width <= 0 || height <= 0)
+    throw std::invalid_argument("resize_bicubic: target size " + std::to_string(width) + "x" +
+                                std::to_string(height) + " must be positive");
+  if (image.width <= 0 || image.height <= 0)
+    throw std::invalid_argument("resize_bicubic: source image is empty");
+  if (width == image.width && height == image.height) return image;
+  AxisWeights vertical = axis_weights(image.height, height);
+  if (width == image.width) {
+    Image out(width, height);
+    resample_vertical(image, 0, out, vertical);
+    return out;
+  }
+  AxisWeights horizontal = axis_weights(image.width, width);
+  // Pillow 13 runs the vertical pass first when the height shrinks by more
+  // than twice as many pixels as the width (python-pillow/Pillow#9549); the
+  // order matters because the intermediate image is rounded to uint8.
+  const bool vertical_first = height < image.height && image.height - height > 2 * (image.width - width);
+  if (vertical_first) {
+    Image shrunk(image.width, height);
+    resample_vertical(image, 0, shrunk, vertical);
+    Image out(width, height);
+    resample_horizontal(shrunk, 0, out, horizontal);
+    return out;
+  }
+  // Only the rows the vertical pass will read, as Pillow does.
+  int row_begin = vertical.first.front();
+  int row_end = vertical.first.back() + vertical.count.back();
+  Image stretched(width, row_end - row_begin);
+  resample_horizontal(image, row_begin, stretched, horizontal);
+  if (height == image.height) return stretched;
+  Image out(width, height);
+  resample_vertical(stretched, row_begin, out, vertical);
+  return out;
+}
+
+Image crop(const Image& image, int left, int top, int width, int height) {
+  if (left < 0 || top < 0 || width < 0 || height < 0 || left + width > image.width || top + height > image.height)
+    throw std::out_of_range("crop: window " + std::to_string(width) + "x" + std::to_string(height) + " at (" +
+                            std::to_string(left) + "," + std::to_string(top) + ") does not fit in a " +
+                            std::to_string(image.width) + "x" + std::to_string(image.height) + " image");
+  Image out(width, height);
+  for (int y = 0; y < height; ++y)
+    std::memcpy(out.pixel(0, y), image.pixel(left, top + y), static_cast<size_t>(width) * 3);
+  return out;
+}
+
+Image resize_shorter_side(const Image& image, int size) {
+  if (size <= 0) throw std::invalid_argument("resize_shorter_side: size " + std::to_string(size) + " must be positive");
+  int shorter = std::min(image.width, image.height);
+  int longer = std::max(image.width, image.height);
+  if (shorter <= 0) throw std::invalid_argument("resize_shorter_side: image is empty");
+  if (shorter == size) return image;
+  int new_longer = static_cast<int>(static_cast<double>(size) * longer / shorter);
+  return image.width <= image.height ? resize_bicubic(image, size, new_longer)
+                                     : resize_bicubic(image, new_longer, size);
+}
+
+void preprocess(const Image& image, int size, const ChannelNormalization& normalization, float* pixels) {
+  Image resized = resize_shorter_side(image, size);
+  // Python's round() is half-to-even, as is nearbyint in the default rounding mode.
+  int top = static_cast<int>(std::nearbyint((resized.height - size) / 2.0));
+  int left = static_cast<int>(std::nearbyint((resized.width - size) / 2.0));
+  const size_t plane = static_cast<size_t>(size) * size;
+  for (int y = 0; y < size; ++y) {
+    const uint8_t* src = resized.pixel(left, top + y);
+    for (int x = 0; x < size; ++x) {
+      for (int c = 0; c < 3; ++c) {
+        float unit = static_cast<float>(src[x * 3 + c]) / 255.0f;
+        pixels[c * plane + static_cast<size_t>(y) * size + x] = (unit - normalization.mean[c]) / normalization.std[c];
+      }
+    }
+  }
+}
+
+void write_png(const std::string& path, int width, int height, int channels, const uint8_t* data) {
+  if (channels < 1 || channels > 4)
+    throw std::invalid_argument("write_png '" + path + "': channels must be 1..4, got " + std::to_string(channels));
+  if (width <= 0 || height <= 0)
+    throw std::invalid_argument("write_png '" + path + "': size " + std::to_string(width) + "x" +
+                                std::to_string(height) + " must be positive");
+  // Unique per process and call, so parallel writers never share a temporary.
+  static std::atomic<uint64_t> counter{0};
+  std::string temporary = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  if (!stbi_write_png(temporary.c_str(), width, height, channels, data, width * channels)) {
+    int saved_errno = errno;
+    std::remove(temporary.c_str());
+    throw std::runtime_error("cannot write PNG '" + path + "': " + std::strerror(saved_errno) +
+                             " (does the folder exist and is it writable?)");
+  }
+  std::error_code ec;
+  std::filesystem::rename(temporary, path, ec);
+  if (ec) {
+    std::remove(temporary.c_str());
+    throw std::runtime_error("cannot write PNG '" + path + "': rename failed: " + ec.message());
+  }
+}
+
+}  // namespace clipgrad::io
