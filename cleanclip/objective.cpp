@@ -1,8 +1,12 @@
 #include "cleanclip/objective.h"
 
+#include <stdexcept>
+
+#include "tensor/ops/shape.h"
+
 namespace clipgrad::cleanclip {
 
-ObjectiveOutput cleanclip_objective(const Variable& image, const Variable& text, const Variable& aug_image,
+CleanClipLosses cleanclip_objective(const Variable& image, const Variable& text, const Variable& aug_image,
                                     const Variable& aug_text, const Variable& logit_scale, double lambda_clip,
                                     double lambda_inmodal) {
   Tensor targets = clip::diagonal_targets(image.size(0));
@@ -12,6 +16,48 @@ ObjectiveOutput cleanclip_objective(const Variable& image, const Variable& text,
   Variable inmodal = fn::scale(fn::add(image_inmodal, text_inmodal), 0.5);
   Variable total = fn::add(fn::scale(clip, lambda_clip), fn::scale(inmodal, lambda_inmodal));
   return {clip, inmodal, total};
+}
+
+CleanClipObjective::CleanClipObjective(CleanClipOptions options, clip::ImageTransform image_augment,
+                                       clip::CaptionTransform caption_augment)
+    : options_(options), image_augment_(std::move(image_augment)), caption_augment_(std::move(caption_augment)) {
+  if (!image_augment_ || !caption_augment_)
+    throw std::invalid_argument("CleanClipObjective needs an image and a caption augmentation");
+}
+
+nlohmann::json CleanClipObjective::config() const {
+  return {{"lambda1", options_.lambda_clip},
+          {"lambda2", options_.lambda_inmodal},
+          {"fixed_text_aug", options_.fixed_text_aug}};
+}
+
+CleanClipOptions CleanClipObjective::options_from_json(const nlohmann::json& config) {
+  CleanClipOptions options;
+  options.lambda_clip = config.value("lambda1", options.lambda_clip);
+  options.lambda_inmodal = config.value("lambda2", options.lambda_inmodal);
+  options.fixed_text_aug = config.value("fixed_text_aug", options.fixed_text_aug);
+  return options;
+}
+
+std::vector<clip::ImageView> CleanClipObjective::image_views() const {
+  return {{"image", nullptr}, {"augmented_image", image_augment_}};
+}
+
+std::vector<clip::TokenTable> CleanClipObjective::token_tables() const {
+  return {{"caption", nullptr}, {"augmented_caption", caption_augment_, !options_.fixed_text_aug}};
+}
+
+clip::ObjectiveOutput CleanClipObjective::forward(clip::ClipModel& model, const clip::TrainBatch& batch) const {
+  const int64_t rows = batch.images.at(0).size(0);
+  // Originals and views in one pass each: [2B, ...] in, split back into halves.
+  Variable images = model.encode_image(Variable(ops::concat({batch.images.at(0), batch.images.at(1)}, 0)));
+  Variable texts = model.encode_text(ops::concat({batch.tokens.at(0), batch.tokens.at(1)}, 0));
+  Variable image = fn::narrow(images, 0, 0, rows), aug_image = fn::narrow(images, 0, rows, rows);
+  Variable text = fn::narrow(texts, 0, 0, rows), aug_text = fn::narrow(texts, 0, rows, rows);
+  CleanClipLosses losses = cleanclip_objective(image, text, aug_image, aug_text, model.logit_scale,
+                                               options_.lambda_clip, options_.lambda_inmodal);
+  return {.losses = {{"total", losses.total}, {"clip", losses.clip}, {"inmodal", losses.inmodal}},
+          .tensors = {{"image_features", image}, {"text_features", text}}};
 }
 
 }  // namespace clipgrad::cleanclip

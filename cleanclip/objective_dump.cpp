@@ -1,10 +1,11 @@
 #include "cleanclip/objective_dump.h"
 
 #include "cleanclip/objective.h"
+#include "tensor/ops/shape.h"
 
 namespace clipgrad::cleanclip {
 
-clip::TensorMap dump_objective(const std::string& inputs_path) {
+clip::TensorMap dump_objective(const std::string& inputs_path, DType dtype) {
   io::SafetensorsFile inputs = clip::read_inputs(inputs_path);
   const char* embeddings[] = {"image", "text", "aug_image", "aug_text"};
   std::vector<Variable> variables;
@@ -14,7 +15,7 @@ clip::TensorMap dump_objective(const std::string& inputs_path) {
     if (value.shape() != first.shape() || first.size(0) < 1)
       throw clip::bad_inputs(inputs_path, std::string("tensor 'input.") + name + "' has shape " + shape_str(value.shape()) +
                                         ", expected the non-empty shape of input.image " + shape_str(first.shape()));
-    variables.emplace_back(value.clone(), true);
+    variables.emplace_back(value.to(dtype), true);
   }
   const Tensor& scale = clip::read_input(inputs_path, inputs, "input.logit_scale", DType::F32, 1);
   const Tensor& lambda = clip::read_input(inputs_path, inputs, "input.lambda", DType::F32, 1);
@@ -24,8 +25,8 @@ clip::TensorMap dump_objective(const std::string& inputs_path) {
   if (lambda.numel() != 2)
     throw clip::bad_inputs(inputs_path, "tensor 'input.lambda' has shape " + shape_str(lambda.shape()) +
                                       ", expected [2] (clip weight, in-modal weight)");
-  Variable logit_scale(scale.clone(), true);
-  ObjectiveOutput result =
+  Variable logit_scale(scale.to(dtype), true);
+  CleanClipLosses result =
       cleanclip_objective(variables[0], variables[1], variables[2], variables[3],
                                      fn::reshape(logit_scale, {}), lambda.data<float>()[0], lambda.data<float>()[1]);
   result.total.backward();
@@ -36,8 +37,8 @@ clip::TensorMap dump_objective(const std::string& inputs_path) {
   out["loss.total"] = clip::as_vector(result.total.value());
   for (size_t i = 0; i < variables.size(); ++i)
     out[std::string("grad.") + embeddings[i]] =
-        variables[i].has_grad() ? variables[i].grad() : Tensor::zeros(variables[i].shape());
-  out["grad.logit_scale"] = logit_scale.has_grad() ? logit_scale.grad() : Tensor::zeros({1});
+        variables[i].has_grad() ? variables[i].grad() : Tensor::zeros(variables[i].shape(), dtype);
+  out["grad.logit_scale"] = logit_scale.has_grad() ? logit_scale.grad() : Tensor::zeros({1}, dtype);
   return out;
 }
 

@@ -11,7 +11,7 @@ namespace clipgrad::cli {
 
 void register_dump(CLI::App& app) {
   struct Options {
-    std::string model, inputs, out;
+    std::string model, inputs, out, dtype = "f32";
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
@@ -28,9 +28,13 @@ void register_dump(CLI::App& app) {
                    "input.aug_text [N,E], input.logit_scale [1], input.lambda [2])")
       ->required();
   command->add_option("--out", options->out, "safetensors file to write")->required();
+  command->add_option("--dtype", options->dtype, "f32, or f64 to run the model, loss and backward in float64")
+      ->check(CLI::IsMember({"f32", "f64"}))
+      ->capture_default_str();
   command->callback([options] {
-    clip::write_dump(options->out, options->model.empty() ? cleanclip::dump_objective(options->inputs)
-                                                          : clip::dump_model(options->model, options->inputs));
+    const DType dtype = options->dtype == "f64" ? DType::F64 : DType::F32;
+    clip::write_dump(options->out, options->model.empty() ? cleanclip::dump_objective(options->inputs, dtype)
+                                                          : clip::dump_model(options->model, options->inputs, dtype));
   });
 }
 

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/objectives.h"
 #include "cli/progress.h"
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/train/trainer.h"
@@ -12,8 +13,10 @@ namespace clipgrad::cli {
 namespace {
 
 struct TrainArgs {
-  std::string data, model = "vit-tiny-28", out = "runs/train", resume, device = "cpu";
+  std::string data, model = "vit-tiny-28", init, out = "runs/train", resume, device = "cpu";
   std::string delimiter = ",";
+  std::string objective = "clip";
+  nlohmann::json objective_config = nlohmann::json::object();
   clip::TrainOptions options;
 };
 
@@ -34,8 +37,9 @@ void train(const TrainArgs& args) {
   if (args.device != "cpu")
     throw std::runtime_error("--device " + args.device + ": training runs on the CPU in this version");
   Progress progress;
+  const clip::ObjectiveRegistry objectives = objective_registry();
   if (!args.resume.empty()) {
-    clip::Trainer trainer = clip::Trainer::resume(args.resume);
+    clip::Trainer trainer = clip::Trainer::resume(args.resume, objectives);
     std::cerr << "resuming " << args.resume << " after epoch " << trainer.completed_epochs() << "\n";
     trainer.run(progress);
     std::cout << "model: " << (std::filesystem::path(args.resume) / "model.safetensors").string() << "\n";
@@ -45,7 +49,9 @@ void train(const TrainArgs& args) {
   if (args.delimiter.size() != 1) throw std::runtime_error("--delimiter must be one character");
   clip::TrainOptions options = args.options;
   options.delimiter = args.delimiter[0];
-  clip::Trainer trainer(make_model(args.model, options.seed), args.data, options, args.out);
+  // --init fine-tunes a checkpoint: its weights, with a fresh optimizer and schedule.
+  auto model = make_model(args.init.empty() ? args.model : args.init, options.seed);
+  clip::Trainer trainer(model, args.data, options, args.out, objectives.make(args.objective, args.objective_config));
   trainer.run(progress);
   std::cout << "model: " << (std::filesystem::path(args.out) / "model.safetensors").string() << "\n";
 }
@@ -60,7 +66,19 @@ void register_train(CLI::App& app) {
                       "named config (vit-tiny-28, rn-tiny, vit-b-32, rn50, ...) or checkpoint to start from")
       ->capture_default_str();
   command->add_option("--out", args->out, "run directory (checkpoints, metrics.jsonl)")->capture_default_str();
+  command->add_option("--init", args->init, "checkpoint to fine-tune (weights only; fresh optimizer and schedule)");
   command->add_option("--resume", args->resume, "continue the run in this directory");
+  command->add_option("--objective", args->objective, "clip, or cleanclip (CLIP loss + in-modal self-supervision)")
+      ->capture_default_str();
+  command->add_option_function<double>(
+      "--lambda1", [args](double w) { args->objective_config["lambda1"] = w; },
+      "cleanclip: weight of the multimodal CLIP loss (default 1)");
+  command->add_option_function<double>(
+      "--lambda2", [args](double w) { args->objective_config["lambda2"] = w; },
+      "cleanclip: weight of the in-modal loss (default 1)");
+  command->add_flag_callback(
+      "--fixed-text-aug", [args] { args->objective_config["fixed_text_aug"] = true; },
+      "cleanclip: draw each caption's EDA augmentation once for the run (the reference), not every epoch");
   command->add_option("--epochs", args->options.epochs)->capture_default_str();
   command->add_option("--batch-size", args->options.batch_size)->capture_default_str();
   command->add_option("--lr", args->options.lr, "peak learning rate")->capture_default_str();

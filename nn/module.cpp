@@ -46,6 +46,26 @@ void Module::zero_grad() {
   for (auto& [name, parameter] : named_parameters()) parameter.zero_grad();
 }
 
+static bool is_floating(DType dtype) { return dtype == DType::F32 || dtype == DType::F64 || dtype == DType::BF16; }
+
+void Module::to(DType dtype) {
+  if (!is_floating(dtype)) throw std::invalid_argument(std::string("Module::to: ") + dtype_name(dtype) + " is not a floating dtype");
+  for (auto& [name, parameter] : named_parameters()) {
+    parameter.zero_grad();
+    if (parameter.dtype() != dtype) parameter.value() = parameter.value().to(dtype);
+  }
+  for (auto& [name, buffer] : named_buffers())
+    if (is_floating(buffer->dtype()) && buffer->dtype() != dtype) *buffer = buffer->to(dtype);
+}
+
+void Module::to(Device device) {
+  for (auto& [name, parameter] : named_parameters()) {
+    parameter.zero_grad();
+    parameter.value() = parameter.value().to(device);
+  }
+  for (auto& [name, buffer] : named_buffers()) *buffer = buffer->to(device);
+}
+
 StateDict Module::state_dict() const {
   StateDict out;
   for (auto& [name, parameter] : named_parameters()) out[name] = parameter.value();

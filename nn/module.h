@@ -37,6 +37,13 @@ class Module {
 
   void zero_grad();
 
+  // Converts every floating parameter and buffer to `dtype` (integer buffers,
+  // such as BatchNorm's counter, keep theirs), or moves every one to `device`.
+  // Values are replaced in place, so layers' references stay valid; gradients
+  // are dropped. An optimizer must be made after the conversion.
+  void to(DType dtype);
+  void to(Device device);
+
   // Parameters and buffers by name (values shared, not copied).
   StateDict state_dict() const;
   // Copies values into the existing parameters and buffers. Strict: a missing,

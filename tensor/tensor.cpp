@@ -1,10 +1,13 @@
 #include "tensor/tensor.h"
 
+#include "tensor/float16.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <sstream>
 #include <stdexcept>
+#include <type_traits>
 
 #ifdef CLIPGRAD_HAVE_CUDA
 #include "cuda/runtime.h"
@@ -18,6 +21,7 @@ size_t dtype_size(DType dtype) {
     case DType::F64: return 8;
     case DType::I32: return 4;
     case DType::U8: return 1;
+    case DType::BF16: return 2;
   }
   return 0;
 }
@@ -28,6 +32,7 @@ const char* dtype_name(DType dtype) {
     case DType::F64: return "f64";
     case DType::I32: return "i32";
     case DType::U8: return "u8";
+    case DType::BF16: return "bf16";
   }
   return "?";
 }
@@ -43,41 +48,69 @@ std::string shape_str(const Shape& shape) {
 }
 
 int64_t shape_numel(const Shape& shape) {
+  constexpr int64_t kMaxElements = int64_t(1) << 62;  // any dtype's byte count still fits in int64
   int64_t n = 1;
-  for (int64_t d : shape) {
+  for (int64_t d : shape)
     if (d < 0) throw std::invalid_argument("negative dimension in shape " + shape_str(shape));
-    n *= d;
+  for (int64_t d : shape) {
+    if (d == 0) return 0;
+    if (__builtin_mul_overflow(n, d, &n) || n > kMaxElements)
+      throw std::length_error("shape " + shape_str(shape) + " has more than 2^62 elements");
   }
   return n;
 }
 
 // ---- Storage ----
 
+namespace {
+
 constexpr size_t kHostAlignment = 64;
 
-Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
-  if (device == Device::CPU) {
+class HostAllocator final : public Allocator {
+ public:
+  void* allocate(size_t bytes) override {
     size_t rounded = (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
-    data_ = std::aligned_alloc(kHostAlignment, rounded == 0 ? kHostAlignment : rounded);
-    if (!data_) throw std::bad_alloc();
-  } else {
-#ifdef CLIPGRAD_HAVE_CUDA
-    data_ = cuda::device_malloc(bytes == 0 ? 1 : bytes);
-#else
-    throw std::runtime_error("this clipgrad was built without CUDA (configure with -DCLIPGRAD_CUDA=ON)");
-#endif
+    void* pointer = std::aligned_alloc(kHostAlignment, rounded == 0 ? kHostAlignment : rounded);
+    if (!pointer) throw std::bad_alloc();
+    return pointer;
   }
+  void deallocate(void* pointer, size_t) noexcept override { std::free(pointer); }
+};
+
+#ifdef CLIPGRAD_HAVE_CUDA
+// Plain cudaMalloc/cudaFree, until the CUDA backend installs its caching allocator.
+class DeviceAllocator final : public Allocator {
+ public:
+  void* allocate(size_t bytes) override { return cuda::device_malloc(bytes == 0 ? 1 : bytes); }
+  void deallocate(void* pointer, size_t) noexcept override { cuda::device_free(pointer); }
+};
+#endif
+
+Allocator* g_allocators[2] = {nullptr, nullptr};  // by Device
+
+}  // namespace
+
+Allocator& allocator_for(Device device) {
+  static HostAllocator host;
+  Allocator*& slot = g_allocators[static_cast<int>(device)];
+  if (slot) return *slot;
+  if (device == Device::CPU) return host;
+#ifdef CLIPGRAD_HAVE_CUDA
+  static DeviceAllocator plain_device;
+  return plain_device;
+#else
+  throw std::runtime_error("this clipgrad was built without CUDA (configure with -DCLIPGRAD_CUDA=ON on a machine with nvcc)");
+#endif
 }
 
-Storage::~Storage() {
-  if (device_ == Device::CPU) {
-    std::free(data_);
-  } else {
-#ifdef CLIPGRAD_HAVE_CUDA
-    cuda::device_free(data_);
-#endif
-  }
+void set_allocator(Device device, Allocator* allocator) { g_allocators[static_cast<int>(device)] = allocator; }
+
+Storage::Storage(size_t bytes, Device device)
+    : bytes_(bytes), device_(device), allocator_(&allocator_for(device)) {
+  data_ = allocator_->allocate(bytes);
 }
+
+Storage::~Storage() { allocator_->deallocate(data_, bytes_); }
 
 // ---- Tensor ----
 
@@ -103,13 +136,13 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   return t;
 }
 
-Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
-  Tensor t = empty(shape, dtype);
+Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
   t.fill(value);
   return t;
 }
 
-Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype); }
+Tensor Tensor::scalar(double value, DType dtype, Device device) { return full({}, value, dtype, device); }
 
 int64_t Tensor::size(int64_t d) const {
   int64_t n = dim();
@@ -184,9 +217,22 @@ void Tensor::copy_from(const Tensor& source) {
 #endif
 }
 
+// Element conversion; bfloat16 goes through float (exact widening, and
+// round-to-nearest-even narrowing from float).
+template <class To, class From>
+static To convert_one(From value) {
+  if constexpr (std::is_same_v<From, bfloat16>) {
+    return convert_one<To>(bfloat16_to_float(value.bits));
+  } else if constexpr (std::is_same_v<To, bfloat16>) {
+    return bfloat16{float_to_bfloat16(static_cast<float>(value))};
+  } else {
+    return static_cast<To>(value);
+  }
+}
+
 template <class To, class From>
 static void convert(To* out, const From* in, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<To>(in[i]);
+  for (int64_t i = 0; i < n; ++i) out[i] = convert_one<To>(in[i]);
 }
 
 template <class To>
@@ -197,6 +243,7 @@ static void convert_from(To* out, const Tensor& in) {
     case DType::F64: convert(out, in.data<double>(), n); break;
     case DType::I32: convert(out, in.data<int32_t>(), n); break;
     case DType::U8: convert(out, in.data<uint8_t>(), n); break;
+    case DType::BF16: convert(out, in.data<bfloat16>(), n); break;
   }
 }
 
@@ -208,6 +255,7 @@ Tensor Tensor::to(DType dtype) const {
     case DType::F64: convert_from(out.data<double>(), host); break;
     case DType::I32: convert_from(out.data<int32_t>(), host); break;
     case DType::U8: convert_from(out.data<uint8_t>(), host); break;
+    case DType::BF16: convert_from(out.data<bfloat16>(), host); break;
   }
   return out.to(device_);
 }
@@ -227,6 +275,12 @@ void Tensor::fill(double value) {
     case DType::F64: { double* p = host.data<double>(); for (int64_t i = 0; i < n; ++i) p[i] = value; break; }
     case DType::I32: { int32_t* p = host.data<int32_t>(); for (int64_t i = 0; i < n; ++i) p[i] = int32_t(value); break; }
     case DType::U8: { uint8_t* p = host.data<uint8_t>(); for (int64_t i = 0; i < n; ++i) p[i] = uint8_t(value); break; }
+    case DType::BF16: {
+      bfloat16* p = host.data<bfloat16>();
+      const bfloat16 bits{float_to_bfloat16(float(value))};
+      for (int64_t i = 0; i < n; ++i) p[i] = bits;
+      break;
+    }
   }
   if (device_ != Device::CPU) copy_from(host);
 }
@@ -239,6 +293,7 @@ double Tensor::item() const {
     case DType::F64: return host.data<double>()[0];
     case DType::I32: return host.data<int32_t>()[0];
     case DType::U8: return host.data<uint8_t>()[0];
+    case DType::BF16: return bfloat16_to_float(host.data<bfloat16>()[0].bits);
   }
   return 0;
 }

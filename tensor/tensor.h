@@ -13,7 +13,9 @@
 
 namespace clipgrad {
 
-enum class DType : uint8_t { F32, F64, I32, U8 };
+// BF16 is storage for mixed precision on CUDA: conversions (to(), safetensors)
+// exist on every device; its kernels come with the CUDA backend.
+enum class DType : uint8_t { F32, F64, I32, U8, BF16 };
 enum class Device : uint8_t { CPU, CUDA };
 
 using Shape = std::vector<int64_t>;
@@ -22,15 +24,35 @@ size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
 const char* device_name(Device device);
 std::string shape_str(const Shape& shape);  // "[4,3,32,32]"
+// The element count; throws for a negative size or a count past 2^62 elements
+// (shape arithmetic that would overflow), naming the shape.
 int64_t shape_numel(const Shape& shape);
+
+// A bfloat16 value as stored: its 16 bits (tensor/float16.h converts).
+struct bfloat16 {
+  uint16_t bits;
+};
 
 template <class T> constexpr DType dtype_of();
 template <> constexpr DType dtype_of<float>() { return DType::F32; }
 template <> constexpr DType dtype_of<double>() { return DType::F64; }
 template <> constexpr DType dtype_of<int32_t>() { return DType::I32; }
 template <> constexpr DType dtype_of<uint8_t>() { return DType::U8; }
+template <> constexpr DType dtype_of<bfloat16>() { return DType::BF16; }
 
-// Owns one allocation: 64-byte aligned host memory, or device memory.
+// Where a device's memory comes from. The CPU's is 64-byte aligned host
+// memory; the CUDA backend installs its own (a caching allocator) with
+// set_allocator, the one place device memory is obtained and returned.
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  virtual void* allocate(size_t bytes) = 0;  // bytes may be 0; never returns null (throws)
+  virtual void deallocate(void* pointer, size_t bytes) noexcept = 0;
+};
+Allocator& allocator_for(Device device);  // throws for CUDA in a build without it
+void set_allocator(Device device, Allocator* allocator);  // not owned; must outlive every tensor
+
+// Owns one allocation from its device's allocator.
 class Storage {
  public:
   Storage(size_t bytes, Device device);
@@ -45,6 +67,7 @@ class Storage {
   void* data_ = nullptr;
   size_t bytes_ = 0;
   Device device_;
+  Allocator* allocator_;
 };
 
 class Tensor {
@@ -53,8 +76,10 @@ class Tensor {
 
   static Tensor empty(const Shape& shape, DType dtype = DType::F32, Device device = Device::CPU);
   static Tensor zeros(const Shape& shape, DType dtype = DType::F32, Device device = Device::CPU);
-  static Tensor full(const Shape& shape, double value, DType dtype = DType::F32);
-  static Tensor scalar(double value, DType dtype = DType::F32);  // shape []
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::F32, Device device = Device::CPU);
+  static Tensor scalar(double value, DType dtype = DType::F32, Device device = Device::CPU);  // shape []
+  // Uninitialised, with this tensor's shape, dtype and device.
+  static Tensor empty_like(const Tensor& other) { return empty(other.shape(), other.dtype(), other.device()); }
   template <class T>
   static Tensor from_vector(const Shape& shape, const std::vector<T>& values);
 

@@ -55,10 +55,15 @@ uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index) {
   return mix64(mix64(mix64(seed) ^ static_cast<uint64_t>(epoch)) ^ static_cast<uint64_t>(index));
 }
 
+uint64_t view_seed(uint64_t seed, int64_t epoch, int64_t index, int64_t view) {
+  uint64_t base = sample_seed(seed, epoch, index);
+  return view == 0 ? base : mix64(base ^ mix64(static_cast<uint64_t>(view)));
+}
+
 struct Loader::State {
   std::vector<LoaderItem> items;
   LoaderOptions options;
-  ImageTransform transform;
+  std::vector<ImageTransform> views;  // [V]; null: the image as decoded
 
   // A finished batch, or the error that stopped it.
   struct Slot {
@@ -95,8 +100,8 @@ struct Loader::State {
     const int64_t sample_numel = 3 * size * size;
     Batch batch;
     batch.number = number;
-    Tensor pixels = Tensor::empty({end - begin, 3, size, size});  // [B, 3, S, S]
-    float* out = pixels.data<float>();
+    std::vector<Tensor> pixels;  // [V] f32 [B, 3, S, S]
+    for (size_t v = 0; v < views.size(); ++v) pixels.push_back(Tensor::empty({end - begin, 3, size, size}));
     for (int64_t position = begin; position < end; ++position) {
       const LoaderItem& item = items[epoch_order[position]];
       io::Image image;
@@ -110,14 +115,24 @@ struct Loader::State {
         ++batch.skipped;
         continue;
       }
-      if (transform) {
-        Generator generator(sample_seed(options.seed, batch_epoch, item.index));
-        transform(image, item.index, generator);
+      const int64_t slot = static_cast<int64_t>(batch.indices.size());
+      for (size_t v = 0; v < views.size(); ++v) {
+        float* out = pixels[v].data<float>() + slot * sample_numel;
+        if (!views[v]) {
+          io::preprocess(image, options.image_size, kClipNormalization, out);
+          continue;
+        }
+        io::Image view = image;
+        Generator generator(view_seed(options.seed, batch_epoch, item.index, static_cast<int64_t>(v)));
+        views[v](view, item.index, generator);
+        io::preprocess(view, options.image_size, kClipNormalization, out);
       }
-      io::preprocess(image, options.image_size, kClipNormalization, out + static_cast<int64_t>(batch.indices.size()) * sample_numel);
       batch.indices.push_back(item.index);
     }
-    if (!batch.indices.empty()) batch.pixels = pixels.rows(0, static_cast<int64_t>(batch.indices.size()));
+    if (!batch.indices.empty()) {
+      for (Tensor& view : pixels) batch.views.push_back(view.rows(0, static_cast<int64_t>(batch.indices.size())));
+      batch.pixels = batch.views[0];
+    }
     return batch;
   }
 
@@ -168,7 +183,11 @@ struct Loader::State {
 };
 
 Loader::Loader(std::vector<LoaderItem> items, LoaderOptions options, ImageTransform transform)
+    : Loader(std::move(items), options, std::vector<ImageTransform>{std::move(transform)}) {}
+
+Loader::Loader(std::vector<LoaderItem> items, LoaderOptions options, std::vector<ImageTransform> views)
     : state_(std::make_unique<State>()) {
+  if (views.empty()) throw std::invalid_argument("Loader: needs at least one view");
   if (options.batch_size <= 0 || options.image_size <= 0 || options.workers < 0 || options.prefetch <= 0)
     throw std::invalid_argument("Loader: batch_size (" + std::to_string(options.batch_size) + "), image_size (" +
                                 std::to_string(options.image_size) + ") and prefetch (" +
@@ -176,7 +195,7 @@ Loader::Loader(std::vector<LoaderItem> items, LoaderOptions options, ImageTransf
                                 std::to_string(options.workers) + ") non-negative");
   state_->items = std::move(items);
   state_->options = options;
-  state_->transform = std::move(transform);
+  state_->views = std::move(views);
   for (int w = 0; w < options.workers; ++w) state_->workers.emplace_back([this] { state_->worker_loop(); });
 }
 

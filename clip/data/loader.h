@@ -50,7 +50,8 @@ struct LoaderOptions {
 };
 
 struct Batch {
-  Tensor pixels;                 // f32 [B, 3, S, S], CLIP-normalised; B = indices.size()
+  Tensor pixels;                 // f32 [B, 3, S, S], CLIP-normalised; B = indices.size(); = views[0]
+  std::vector<Tensor> views;     // [V] f32 [B, 3, S, S]: one per view the loader was made with
   std::vector<int64_t> indices;  // [B] LoaderItem::index of each row
   int skipped = 0;               // images skipped (missing or corrupt) since the previous batch
   int64_t number = 0;            // position of this batch in its epoch
@@ -64,10 +65,16 @@ using ImageTransform = std::function<void(io::Image& image, int64_t index, Gener
 
 // The seed of the per-sample generator given to an ImageTransform.
 uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index);
+// The same for view `view` of a multi-view loader (view 0: sample_seed).
+uint64_t view_seed(uint64_t seed, int64_t epoch, int64_t index, int64_t view);
 
 class Loader {
  public:
   Loader(std::vector<LoaderItem> items, LoaderOptions options, ImageTransform transform = nullptr);
+  // Several views of each image from one decode: view v is views[v] applied
+  // to a copy of the decoded image (null: the image as it is), with a
+  // generator seeded by view_seed(seed, epoch, index, v).
+  Loader(std::vector<LoaderItem> items, LoaderOptions options, std::vector<ImageTransform> views);
   ~Loader();
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;

@@ -3,7 +3,7 @@
 #include <stdexcept>
 
 #include "clip/checkpoint/checkpoint.h"
-#include "clip/train/loss.h"
+#include "clip/train/objective.h"
 #include "io/safetensors.h"
 
 namespace clipgrad::clip {
@@ -47,7 +47,7 @@ bool ends_with(const std::string& text, const std::string& suffix) {
 
 }  // namespace
 
-TensorMap dump_model(const std::string& model_path, const std::string& inputs_path) {
+TensorMap dump_model(const std::string& model_path, const std::string& inputs_path, DType dtype) {
   LoadedClip loaded = load_clip(model_path);
   ClipModel& model = *loaded.model;
   const ClipConfig& config = loaded.config;
@@ -72,24 +72,27 @@ TensorMap dump_model(const std::string& model_path, const std::string& inputs_pa
                                         ", outside the model's vocabulary [0, " + std::to_string(config.vocab_size) +
                                         ")");
 
+  if (dtype != DType::F32 && dtype != DType::F64)
+    throw std::invalid_argument(std::string("dump: --dtype must be f32 or f64, got ") + dtype_name(dtype));
+  model.to(dtype);
+  const Tensor model_pixels = pixels.to(dtype);
+
   TensorMap out;
   {
     NoGradGuard no_grad;
     model.eval();
-    out["eval.image_features"] = model.encode_image(Variable(pixels)).value();
+    out["eval.image_features"] = model.encode_image(Variable(model_pixels)).value();
     out["eval.text_features"] = model.encode_text(text).value();
   }
 
+  // The trainer's own step code, with CLIP's objective.
   model.train();
-  model.zero_grad();
-  Variable image_features = model.encode_image(Variable(pixels));
-  Variable text_features = model.encode_text(text);
-  ContrastiveOutput result = contrastive_loss(image_features, text_features, model.logit_scale);
-  result.loss.backward();
-  out["train.image_features"] = image_features.value();
-  out["train.text_features"] = text_features.value();
-  out["train.logits"] = result.logits.value();
-  out["train.loss"] = as_vector(result.loss.value());
+  TrainBatch batch{.images = {model_pixels}, .tokens = {text}, .rows = {}};
+  ObjectiveOutput result = forward_backward(model, ClipObjective(), batch);
+  out["train.image_features"] = result.tensors.at("image_features").value();
+  out["train.text_features"] = result.tensors.at("text_features").value();
+  out["train.logits"] = result.tensors.at("logits").value();
+  out["train.loss"] = as_vector(result.total().value());
 
   TensorMap grads;
   for (const auto& [name, parameter] : model.named_parameters())

@@ -16,14 +16,16 @@ using TensorMap = std::map<std::string, Tensor>;
 
 // MODEL_PATH: an OpenAI .safetensors or an HF CLIPModel directory.
 // INPUTS_PATH holds input.pixels (f32 [N, 3, R, R]) and input.text (i32 [N, L]).
-// Returns, all f32:
+// The model, inputs, loss and backward run in `dtype` (f32, or f64 for the
+// strict check of the math). Returns, all in that dtype:
 //   eval.image_features, eval.text_features [N, E]   eval mode, no gradients
 //   train.image_features, train.text_features [N, E] one train-mode forward
-//   train.logits [N, N], train.loss [1]              clip::contrastive_loss
+//   train.logits [N, N], train.loss [1]              the trainer's step
+//                   (forward_backward with ClipObjective)
 //   grad.<name>     every parameter's gradient of train.loss, under the
 //                   checkpoint's own names (HF names for an HF directory)
 //   after.<name>    BatchNorm running_mean / running_var after that forward
-TensorMap dump_model(const std::string& model_path, const std::string& inputs_path);
+TensorMap dump_model(const std::string& model_path, const std::string& inputs_path, DType dtype = DType::F32);
 
 // Writes a dump (safetensors) atomically.
 void write_dump(const std::string& out_path, const TensorMap& dump);

@@ -4,11 +4,13 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/data/loader.h"
+#include "io/csv.h"
 #include "clip/train/loss.h"
 #include "io/safetensors.h"
 #include "tensor/ops/shape.h"
@@ -47,24 +49,30 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& json) {
 }
 
 Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
-                 std::string run_dir)
-    : Trainer(std::move(model), train_csv, std::move(options), std::move(run_dir), true) {}
+                 std::string run_dir, std::unique_ptr<Objective> objective)
+    : Trainer(std::move(model), train_csv, std::move(options), std::move(run_dir), std::move(objective), true) {}
 
 Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
-                 std::string run_dir, bool fresh)
+                 std::string run_dir, std::unique_ptr<Objective> objective, bool fresh)
     : model_(std::move(model)),
       train_csv_(fs::absolute(train_csv).string()),
       options_(std::move(options)),
       run_dir_(std::move(run_dir)),
       data_(ImageCaptionDataset::from_csv(train_csv_, options_.image_key, options_.caption_key,
                                           options_.delimiter)),
+      objective_(std::move(objective)),
+      token_tables_(objective_->token_tables()),
       generator_(options_.seed) {
+  if (token_tables_.empty() || token_tables_[0].transform || objective_->image_views().empty() ||
+      objective_->image_views()[0].transform)
+    throw std::logic_error("objective '" + objective_->name() +
+                           "' must list the plain image and the plain captions first");
   if (data_.size() == 0) throw std::invalid_argument("training data '" + train_csv_ + "' has no rows");
   if (options_.batch_size < 2)
     throw std::invalid_argument("--batch-size must be at least 2 for a contrastive loss");
   std::vector<std::string> captions;
   for (const auto& row : data_.rows()) captions.push_back(row.caption);
-  tokens_ = Tokenizer().tokenize_batch(captions, model_->config().context_length);
+  tokens_ = tokenizer_.tokenize_batch(captions, model_->config().context_length);
   optimizer_ = std::make_unique<nn::AdamW>(
       nn::clip_param_groups(model_->named_parameters(), options_.weight_decay), options_.lr, 0.9, 0.98, 1e-6);
   fs::create_directories(run_dir_);
@@ -102,13 +110,14 @@ void Trainer::save_checkpoint() const {
       {"format", "clipgrad-train"},          {"clip_config", config.dump()},
       {"options", options_.to_json().dump()}, {"train_csv", train_csv_},
       {"epoch", std::to_string(epoch_)},     {"step", std::to_string(step_)},
-      {"rng_state", generator_state_string(generator_)}};
+      {"rng_state", generator_state_string(generator_)},
+      {"objective", objective_->name()},     {"objective_config", objective_->config().dump()}};
   io::write_safetensors((fs::path(run_dir_) / kCheckpoint).string(), tensors, metadata);
 
   save_clip(*model_, (fs::path(run_dir_) / kModel).string(), CheckpointLayout::OpenAI);
 }
 
-Trainer Trainer::resume(const std::string& run_dir) {
+Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& objectives) {
   std::string path = (fs::path(run_dir) / kCheckpoint).string();
   if (!fs::exists(path))
     throw std::runtime_error("cannot resume '" + run_dir + "': no " + kCheckpoint +
@@ -123,7 +132,8 @@ Trainer Trainer::resume(const std::string& run_dir) {
   auto config = ClipConfig::from_json(nlohmann::json::parse(meta("clip_config")));
   auto model = std::make_shared<ClipModel>(config);
   Trainer trainer(model, meta("train_csv"), TrainOptions::from_json(nlohmann::json::parse(meta("options"))),
-                  run_dir, false);
+                  run_dir, objectives.make(meta("objective"), nlohmann::json::parse(meta("objective_config"))),
+                  false);
   nn::StateDict state;
   std::vector<std::pair<std::string, Tensor>> optim;
   for (const auto& [name, stored] : file.tensors) {
@@ -136,30 +146,57 @@ Trainer Trainer::resume(const std::string& run_dir) {
   trainer.step_ = std::stoll(meta("step"));
   trainer.generator_.set_state(parse_generator_state(meta("rng_state")));
 
-  // Steps logged after the checkpoint belong to the interrupted epoch, which reruns.
+  // Steps logged after the checkpoint belong to the interrupted epoch, which
+  // reruns. A kill mid-write can leave a torn last line: it is dropped.
   fs::path metrics = fs::path(run_dir) / kMetrics;
   std::ifstream in(metrics);
   std::string kept, line;
-  while (std::getline(in, line))
-    if (!line.empty() && nlohmann::json::parse(line).at("step").get<int64_t>() < trainer.step_) kept += line + "\n";
-  std::ofstream(metrics, std::ios::trunc) << kept;
+  int64_t line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (line.empty()) continue;
+    nlohmann::json entry = nlohmann::json::parse(line, nullptr, false);
+    if (entry.is_discarded() || !entry.contains("step")) {
+      if (in.peek() != std::char_traits<char>::eof())
+        throw std::runtime_error("cannot resume '" + run_dir + "': " + metrics.string() + ":" +
+                                 std::to_string(line_number) + " is not a metrics line (only the last line may be torn)");
+      std::cerr << "clipgrad: warning: dropping the torn last line of " << metrics.string() << "\n";
+      break;
+    }
+    if (entry.at("step").get<int64_t>() < trainer.step_) kept += line + "\n";
+  }
+  in.close();
+  io::write_file_atomic(metrics.string(), kept);
   return trainer;
 }
 
 // ---- the loop ----
 
-double Trainer::train_step(const Tensor& pixels, const Tensor& tokens) {
-  Variable image_features = model_->encode_image(Variable(pixels));
-  Variable text_features = model_->encode_text(tokens);
-  Variable loss = contrastive_loss(image_features, text_features, model_->logit_scale).loss;
-  optimizer_->zero_grad();
-  loss.backward();
+std::vector<Tensor> Trainer::token_tables(const std::vector<int64_t>& rows) const {
+  std::vector<Tensor> tables{ops::index_rows(tokens_, rows)};
+  for (size_t t = 1; t < token_tables_.size(); ++t) {
+    const TokenTable& table = token_tables_[t];
+    std::vector<std::string> captions;
+    for (int64_t row : rows) {
+      int64_t draw_epoch = table.per_epoch ? epoch_ : 0;
+      Generator generator(view_seed(options_.seed, draw_epoch, row, static_cast<int64_t>(t)));
+      captions.push_back(table.transform(data_[row].caption, row, generator));
+    }
+    tables.push_back(tokenizer_.tokenize_batch(captions, model_->config().context_length));
+  }
+  return tables;
+}
+
+std::map<std::string, double> Trainer::train_step(const TrainBatch& batch) {
+  ObjectiveOutput output = forward_backward(*model_, *objective_, batch);
   if (options_.grad_clip_norm > 0) nn::clip_grad_norm(model_->parameters(), options_.grad_clip_norm);
   optimizer_->step();
   // CLIP clamps the temperature so that logits stay below 100.
   Tensor& scale = model_->logit_scale.value();
   scale.fill(std::clamp(scale.item(), 0.0, kMaxLogitScale));
-  return loss.value().item();
+  std::map<std::string, double> values;
+  for (const auto& [name, loss] : output.losses) values[name] = loss.value().item();
+  return values;
 }
 
 void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
@@ -172,12 +209,15 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
     throw std::invalid_argument("training data has " + std::to_string(data_.size()) + " rows, fewer than one batch of " +
                                 std::to_string(options_.batch_size));
   int64_t total_steps = batches * options_.epochs;
+  // Each line is one write, flushed: a kill leaves at most the last line torn.
   std::ofstream metrics(fs::path(run_dir_) / kMetrics, std::ios::app);
+  std::vector<ImageTransform> views;
+  for (const ImageView& view : objective_->image_views()) views.push_back(view.transform);
   model_->train();
 
   for (; epoch_ < options_.epochs;) {
     loader_options.seed = generator_.next_u64();  // the epoch's shuffle, restored on resume
-    Loader loader(loader_items(data_), loader_options);
+    Loader loader(loader_items(data_), loader_options, views);
     loader.start_epoch(epoch_);
     auto epoch_start = std::chrono::steady_clock::now();
     int64_t samples = 0;
@@ -185,7 +225,10 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
       if (batch.indices.size() < 2) continue;  // skipped images left too few for a contrastive batch
       double lr = nn::warmup_cosine_lr(options_.lr, step_, options_.warmup_steps, total_steps);
       optimizer_->set_lr(lr);
-      double loss = train_step(batch.pixels, ops::index_rows(tokens_, batch.indices));
+      TrainBatch train_batch{.images = batch.views, .tokens = token_tables(batch.indices), .rows = batch.indices};
+      std::map<std::string, double> losses = train_step(train_batch);
+      double loss = losses.at("total");
+      losses.erase("total");
       samples += static_cast<int64_t>(batch.indices.size());
       double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
       StepReport report{.epoch = epoch_ + 1, .epochs = options_.epochs, .batch = batch.number + 1,
@@ -193,19 +236,18 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
                         .batch_size = static_cast<int64_t>(batch.indices.size()), .loss = loss, .lr = lr,
                         .logit_scale = std::exp(model_->logit_scale.value().item()),
                         .samples_per_second = samples / std::max(seconds, 1e-9),
-                        .skipped = loader.skipped_in_epoch()};
+                        .skipped = loader.skipped_in_epoch(), .loss_parts = losses};
       if (!std::isfinite(loss))
         throw std::runtime_error("loss is " + std::to_string(loss) + " at step " + std::to_string(step_) +
                                  "; lower --lr or set --grad-clip");
-      metrics << nlohmann::json{{"epoch", report.epoch}, {"step", report.step}, {"loss", loss}, {"lr", lr},
-                                {"logit_scale", report.logit_scale},
-                                {"samples_per_s", report.samples_per_second}, {"skipped", report.skipped}}
-                     .dump()
-              << "\n";
+      nlohmann::json entry{{"epoch", report.epoch}, {"step", report.step}, {"loss", loss}, {"lr", lr},
+                           {"logit_scale", report.logit_scale}, {"samples_per_s", report.samples_per_second},
+                           {"skipped", report.skipped}};
+      for (const auto& [name, value] : losses) entry["loss_" + name] = value;
+      metrics << entry.dump() + "\n" << std::flush;
       ++step_;
       if (on_step) on_step(report);
     }
-    metrics.flush();
     ++epoch_;
     save_checkpoint();
   }

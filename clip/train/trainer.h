@@ -6,13 +6,20 @@
 //                           names), "optim.<key>" (AdamW state); metadata holds
 //                           the config, options, epoch, step and RNG state
 //   model.safetensors       the latest model alone, OpenAI layout (for eval, dump)
-//   metrics.jsonl           one JSON object per step
-// Every file is written atomically (temp file, then rename), so a run killed at
-// any point resumes from its last completed epoch, bit-identically on CPU.
+//   metrics.jsonl           one JSON object per step, each line written whole and
+//                           flushed: "loss" (the total) and "loss_<part>" for
+//                           every other part the objective names
+// The checkpoints are written atomically (temp file, then rename), so a run
+// killed at any point resumes from its last completed epoch, bit-identically
+// on CPU; a torn last metrics line (a kill mid-write) is dropped on resume.
+//
+// What is optimised is an Objective (clip/train/objective.h); its image views
+// come from one decode per image, and its token tables are drawn per batch.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -21,6 +28,7 @@
 #include "clip/data/dataset.h"
 #include "clip/model/model.h"
 #include "clip/text/tokenizer.h"
+#include "clip/train/objective.h"
 #include "nn/optim.h"
 
 namespace clipgrad::clip {
@@ -51,15 +59,17 @@ struct StepReport {
   int64_t batch_size = 0;
   double loss = 0, lr = 0, logit_scale = 0, samples_per_second = 0;
   int64_t skipped = 0;             // images skipped so far in this epoch
+  std::map<std::string, double> loss_parts;  // every loss part but "total"
 };
 
 class Trainer {
  public:
-  // A new run: model and data given; writes into run_dir (created).
+  // A new run: model, data and objective given; writes into run_dir (created).
   Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
-          std::string run_dir);
-  // Continues the run in run_dir from its last completed epoch.
-  static Trainer resume(const std::string& run_dir);
+          std::string run_dir, std::unique_ptr<Objective> objective = std::make_unique<ClipObjective>());
+  // Continues the run in run_dir from its last completed epoch; its objective
+  // is rebuilt by name from `objectives`.
+  static Trainer resume(const std::string& run_dir, const ObjectiveRegistry& objectives = ObjectiveRegistry());
 
   // Trains the remaining epochs; calls on_step after every step.
   void run(const std::function<void(const StepReport&)>& on_step = nullptr);
@@ -70,8 +80,11 @@ class Trainer {
 
  private:
   Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
-          std::string run_dir, bool fresh);
-  double train_step(const Tensor& pixels, const Tensor& tokens);
+          std::string run_dir, std::unique_ptr<Objective> objective, bool fresh);
+  // The batch's token tables: each table's captions of `rows`, tokenised.
+  std::vector<Tensor> token_tables(const std::vector<int64_t>& rows) const;
+  // One optimisation step; returns every loss part's value.
+  std::map<std::string, double> train_step(const TrainBatch& batch);
   void save_checkpoint() const;
   void load_checkpoint();
 
@@ -80,7 +93,10 @@ class Trainer {
   TrainOptions options_;
   std::string run_dir_;
   ImageCaptionDataset data_;
-  Tensor tokens_;  // i32 [rows, context_length]: every caption, tokenised once
+  std::unique_ptr<Objective> objective_;
+  std::vector<TokenTable> token_tables_;
+  Tokenizer tokenizer_;
+  Tensor tokens_;  // i32 [rows, context_length]: every plain caption, tokenised once
   std::unique_ptr<nn::AdamW> optimizer_;
   Generator generator_;
   int64_t epoch_ = 0;  // completed epochs

@@ -16,5 +16,10 @@ TEST(Parity, CleanClipObjective) {
   expect_matches(dump_objective(kFixtures + "/cleanclip_loss.safetensors"), kFixtures + "/cleanclip_loss.safetensors");
 }
 
+TEST(ParityFloat64, CleanClipObjective) {
+  expect_matches(dump_objective(kFixtures + "/cleanclip_loss.safetensors", DType::F64),
+                 kFixtures + "/cleanclip_loss.safetensors", 1e-6);
+}
+
 }  // namespace
 }  // namespace clipgrad::cleanclip
