@@ -25,9 +25,11 @@ void Variable::set_requires_grad(bool flag) {
 
 void Variable::add_grad(const Tensor& g) {
   Tensor& grad = node_->grad;
-  if (g.shape() != node_->value.shape())
-    throw std::logic_error("add_grad: gradient shape " + shape_str(g.shape()) + " for a variable of shape " +
-                           shape_str(node_->value.shape()));
+  const Tensor& value = node_->value;
+  if (g.shape() != value.shape() || g.dtype() != value.dtype() || g.device() != value.device())
+    throw std::logic_error(std::string("add_grad: gradient ") + shape_str(g.shape()) + " " + dtype_name(g.dtype()) +
+                           " on " + device_name(g.device()) + " for a variable " + shape_str(value.shape()) + " " +
+                           dtype_name(value.dtype()) + " on " + device_name(value.device()));
   if (!grad.defined()) {
     grad = g;  // shared, not copied: copy on the next write
   } else if (grad.storage_unique()) {
@@ -56,8 +58,17 @@ void Variable::backward(bool keep_graph) {
   backward(Tensor::full(shape(), 1.0, dtype()), keep_graph);
 }
 
+[[noreturn]] static void throw_released(const char* where) {
+  throw std::logic_error(std::string("backward() through a graph that an earlier backward() released (") + where +
+                         "); pass keep_graph = true to the first backward() to run a second one");
+}
+
 void Variable::backward(const Tensor& seed, bool keep_graph) {
-  if (!requires_grad()) throw std::logic_error("backward() on a variable that does not require grad");
+  if (!node_) throw std::logic_error("backward() on an undefined variable");
+  if (node_->released) throw_released("at the variable itself");
+  if (!node_->backward)
+    throw std::logic_error(requires_grad() ? "backward() from a leaf variable: it is not the result of an op"
+                                           : "backward() on a variable that does not require grad");
   // Iterative post-order DFS: order holds every node after all of its inputs.
   // It holds owning pointers: releasing a node's inputs below must not free
   // a node that is still to run.
@@ -69,8 +80,9 @@ void Variable::backward(const Tensor& seed, bool keep_graph) {
     auto& [node, next_input] = stack.back();
     if (next_input < node->inputs.size()) {
       std::shared_ptr<VariableNode> input = node->inputs[next_input++].node_;
-      if (input && input->requires_grad && input->backward && visited.insert(input.get()).second)
-        stack.push_back({std::move(input), 0});
+      if (!input || !input->requires_grad) continue;
+      if (input->released) throw_released("at an input of the graph");
+      if (input->backward && visited.insert(input.get()).second) stack.push_back({std::move(input), 0});
     } else {
       order.push_back(node);
       stack.pop_back();
@@ -79,13 +91,16 @@ void Variable::backward(const Tensor& seed, bool keep_graph) {
   add_grad(seed);
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     VariableNode* node = it->get();
-    Tensor grad_output = node->grad;
-    if (!grad_output.defined()) continue;
-    node->backward(grad_output, node->inputs);
-    node->grad = Tensor();  // non-leaf gradients are transient
+    Tensor grad_output = std::move(node->grad);  // non-leaf gradients are transient
+    node->grad = Tensor();
+    if (grad_output.defined()) node->backward(grad_output, node->inputs);
     if (!keep_graph) {
+      // Every consumer of this node ran before it: nothing in the graph needs
+      // it any more, so drop its closure, its inputs and our reference.
       node->backward = nullptr;
       node->inputs.clear();
+      node->released = true;
+      it->reset();
     }
   }
 }

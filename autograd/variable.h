@@ -3,9 +3,12 @@
 // Each differentiable op makes its result with make_result(value, inputs,
 // backward): the backward closure holds what the op saved from its forward and
 // adds the gradient of each input that requires one (Variable::add_grad).
-// backward() sorts the graph topologically and runs the closures in reverse;
-// once a node's closure has run, its saved tensors are released unless the
-// caller asks to keep the graph.
+// backward() sorts the graph topologically and runs the closures in reverse.
+// Unless the caller keeps the graph, each node is released as soon as its
+// closure has run: the closure (with the tensors it saved) and the links to
+// its inputs are dropped, so a node nobody else holds is freed with its value
+// during the sweep, not after it. A released node is marked: a second
+// backward() through it throws instead of skipping it.
 #pragma once
 
 #include <functional>
@@ -27,7 +30,8 @@ struct VariableNode {
   Tensor grad;
   bool requires_grad = false;
   std::vector<Variable> inputs;  // empty for leaves
-  BackwardFn backward;           // null for leaves
+  BackwardFn backward;           // null for leaves and released nodes
+  bool released = false;         // an op result whose backward has run (graph not kept)
 };
 
 class Variable {
@@ -46,17 +50,20 @@ class Variable {
 
   bool requires_grad() const { return node_ && node_->requires_grad; }
   void set_requires_grad(bool flag);
-  bool is_leaf() const { return !node_->backward; }
+  bool is_leaf() const { return !node_->backward && !node_->released; }
 
   // The accumulated gradient; undefined until backward reaches this variable.
   const Tensor& grad() const { return node_->grad; }
   bool has_grad() const { return node_->grad.defined(); }
   void zero_grad() { node_->grad = Tensor(); }
-  // Accumulates: grad += g (shape must match). g may be shared with other
-  // variables: accumulation never writes into a tensor someone else holds.
+  // Accumulates: grad += g (shape, dtype and device must match the value's).
+  // g may be shared with other variables: accumulation never writes into a
+  // tensor someone else holds.
   void add_grad(const Tensor& g);
 
-  // Reverse-mode sweep from this variable; with no seed it must hold one element.
+  // Reverse-mode sweep from this variable; with no seed it must hold one
+  // element. Throws for a leaf (nothing to differentiate) and for a graph
+  // that an earlier backward() released (pass keep_graph = true to that one).
   void backward(bool keep_graph = false);
   void backward(const Tensor& seed, bool keep_graph = false);
 

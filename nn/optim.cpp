@@ -6,12 +6,9 @@
 #include <stdexcept>
 
 #include "tensor/ops/elementwise.h"
+#include "tensor/ops/optim.h"
 
 namespace clipgrad::nn {
-
-// Below this many elements a parameter is updated on one thread: the fork/join
-// of a parallel region costs more than the few microseconds of work.
-constexpr int64_t kParallelThreshold = 1 << 15;
 
 AdamW::AdamW(std::vector<ParamGroup> groups, double lr, double beta1, double beta2, double eps)
     : groups_(std::move(groups)), lr_(lr), beta1_(beta1), beta2_(beta2), eps_(eps) {
@@ -32,43 +29,6 @@ AdamW::AdamW(std::vector<ParamGroup> groups, double lr, double beta1, double bet
   exp_avg_sq_.resize(count);
 }
 
-// The scalars of one parameter's update, formed in double as torch does in
-// Python and rounded to the element type once, where torch hands them to its
-// kernels.
-struct AdamWCoefficients {
-  double decay;           // 1 - lr * weight_decay
-  double one_minus_beta1;
-  double beta2;
-  double one_minus_beta2;
-  double step_size;       // lr / (1 - beta1^t)
-  double bias_correction2_sqrt;
-  double eps;
-};
-
-// param, grad [n] of type T; exp_avg, exp_avg_sq [n] f32. The operation order
-// follows torch's single-tensor AdamW (mul_, lerp_, mul_ + addcmul_, sqrt /
-// div / add_, addcdiv_) so that f32 results agree to rounding.
-template <class T>
-static void adamw_update(T* param, const T* grad, float* exp_avg, float* exp_avg_sq, int64_t n,
-                         const AdamWCoefficients& c) {
-  const T decay = T(c.decay), one_minus_beta1 = T(c.one_minus_beta1), beta2 = T(c.beta2),
-          one_minus_beta2 = T(c.one_minus_beta2), neg_step_size = T(-c.step_size),
-          bias_correction2_sqrt = T(c.bias_correction2_sqrt), eps = T(c.eps);
-#pragma omp parallel for if (n > kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) {
-    T g = grad[i];
-    T m = T(exp_avg[i]);
-    m = m + one_minus_beta1 * (g - m);
-    T v = T(exp_avg_sq[i]) * beta2;
-    v = v + one_minus_beta2 * g * g;
-    T denom = std::sqrt(v) / bias_correction2_sqrt + eps;
-    T p = param[i] * decay;
-    param[i] = p + neg_step_size * m / denom;
-    exp_avg[i] = float(m);
-    exp_avg_sq[i] = float(v);
-  }
-}
-
 void AdamW::step() {
   ++step_;
   size_t index = 0;
@@ -83,18 +43,15 @@ void AdamW::step() {
                                " " + dtype_name(value.dtype()) + " has a gradient " + shape_str(grad.shape()) +
                                " " + dtype_name(grad.dtype()));
       if (!exp_avg_[i].defined()) {
-        exp_avg_[i] = Tensor::zeros(value.shape(), DType::F32);
-        exp_avg_sq_[i] = Tensor::zeros(value.shape(), DType::F32);
+        exp_avg_[i] = Tensor::zeros(value.shape(), DType::F32, value.device());
+        exp_avg_sq_[i] = Tensor::zeros(value.shape(), DType::F32, value.device());
       }
       int64_t t = ++param_steps_[i];
       double bias_correction1 = 1.0 - std::pow(beta1_, double(t));
       double bias_correction2 = 1.0 - std::pow(beta2_, double(t));
-      AdamWCoefficients c{1.0 - lr_ * group.weight_decay, 1.0 - beta1_, beta2_, 1.0 - beta2_,
-                          lr_ / bias_correction1, std::sqrt(bias_correction2), eps_};
-      dispatch_floating(value.dtype(), "AdamW::step", [&]<class T>() {
-        adamw_update<T>(value.data<T>(), grad.data<T>(), exp_avg_[i].data<float>(), exp_avg_sq_[i].data<float>(),
-                        value.numel(), c);
-      });
+      ops::AdamWCoefficients c{1.0 - lr_ * group.weight_decay, 1.0 - beta1_, beta2_, 1.0 - beta2_,
+                               lr_ / bias_correction1, std::sqrt(bias_correction2), eps_};
+      ops::adamw_update(value, grad, exp_avg_[i], exp_avg_sq_[i], c);
     }
   }
 }
@@ -212,19 +169,11 @@ double warmup_cosine_lr(double base_lr, int64_t step, int64_t warmup_steps, int6
 double clip_grad_norm(const std::vector<Variable>& params, double max_norm) {
   if (!(max_norm > 0))
     throw std::invalid_argument("clip_grad_norm: max_norm must be > 0, got " + std::to_string(max_norm));
+  // One sum per gradient, each in a fixed order, added in parameter order:
+  // the same bits whatever the thread count.
   double sum_squares = 0;
-  for (const Variable& param : params) {
-    if (!param.has_grad()) continue;
-    const Tensor& grad = param.grad();
-    dispatch_floating(grad.dtype(), "clip_grad_norm", [&]<class T>() {
-      const T* g = grad.data<T>();
-      int64_t n = grad.numel();
-      double partial = 0;
-#pragma omp parallel for reduction(+ : partial) if (n > kParallelThreshold)
-      for (int64_t i = 0; i < n; ++i) partial += double(g[i]) * double(g[i]);
-      sum_squares += partial;
-    });
-  }
+  for (const Variable& param : params)
+    if (param.has_grad()) sum_squares += ops::sum_squares(param.grad());
   double total_norm = std::sqrt(sum_squares);
   double coefficient = max_norm / (total_norm + 1e-6);
   if (std::isfinite(total_norm) && coefficient < 1.0) {

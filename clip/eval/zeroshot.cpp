@@ -6,7 +6,7 @@
 #include <numeric>
 #include <stdexcept>
 
-#include "tensor/ops/gemm.h"
+#include "tensor/ops/linalg.h"
 
 namespace clipgrad::clip {
 
@@ -103,9 +103,7 @@ Accuracy evaluate_zero_shot(ClipModel& model, const Tokenizer& tokenizer, const 
   ImageFeatures images = image_features(model, loader_items(data), workers, 256, strict);
   normalize_rows(images.features);
   int64_t n = images.features.size(0), classes_count = weights.size(0);
-  Tensor logits = Tensor::empty({n, classes_count});
-  ops::gemm<float>(false, true, n, classes_count, weights.size(1), 1.0f, images.features.data<float>(),
-                   weights.data<float>(), 0.0f, logits.data<float>());
+  Tensor logits = ops::matmul(images.features, weights, false, true);  // [n, C]
   std::vector<int64_t> labels;
   for (int64_t row : images.rows) labels.push_back(data[row].label);
   Accuracy accuracy = score(logits, labels, classes_count);

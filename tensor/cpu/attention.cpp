@@ -1,3 +1,4 @@
+#include "tensor/cpu/kernels.h"
 #include "tensor/ops/attention.h"
 
 #include <algorithm>
@@ -7,10 +8,10 @@
 #include <stdexcept>
 #include <string>
 
-#include "tensor/ops/gemm.h"
+#include "tensor/cpu/gemm.h"
 #include "tensor/ops/shape.h"
 
-namespace clipgrad::ops {
+namespace clipgrad::cpu {
 
 namespace {
 
@@ -144,4 +145,11 @@ void attention_heads_backward(const Tensor& grad, const Tensor& q, const Tensor&
   });
 }
 
-}  // namespace clipgrad::ops
+void fill_attention_kernels(ops::Kernels& table) {
+  table.split_heads = &split_heads;
+  table.merge_heads = &merge_heads;
+  table.attention_heads = &attention_heads;
+  table.attention_heads_backward = &attention_heads_backward;
+}
+
+}  // namespace clipgrad::cpu

@@ -5,9 +5,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "tensor/cpu/kernels.h"
 #include "tensor/ops/conv.h"
 
-namespace clipgrad::ops {
+namespace clipgrad::cpu {
 
 namespace {
 
@@ -144,4 +145,9 @@ BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Te
   return grads;
 }
 
-}  // namespace clipgrad::ops
+void fill_batch_norm_kernels(ops::Kernels& table) {
+  table.batch_norm = &batch_norm;
+  table.batch_norm_backward = &batch_norm_backward;
+}
+
+}  // namespace clipgrad::cpu

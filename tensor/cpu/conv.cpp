@@ -1,3 +1,4 @@
+#include "tensor/cpu/kernels.h"
 #include "tensor/ops/conv.h"
 
 #include <algorithm>
@@ -5,9 +6,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "tensor/ops/gemm.h"
+#include "tensor/cpu/gemm.h"
 
-namespace clipgrad::ops {
+namespace clipgrad::cpu {
 
 namespace {
 
@@ -334,4 +335,11 @@ Tensor avg_pool2d_backward(const Tensor& grad, const Shape& input_shape, int64_t
   return dx;
 }
 
-}  // namespace clipgrad::ops
+void fill_conv_kernels(ops::Kernels& table) {
+  table.conv2d = &conv2d;
+  table.conv2d_backward = &conv2d_backward;
+  table.avg_pool2d = &avg_pool2d;
+  table.avg_pool2d_backward = &avg_pool2d_backward;
+}
+
+}  // namespace clipgrad::cpu

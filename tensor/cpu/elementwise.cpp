@@ -1,3 +1,4 @@
+#include "tensor/cpu/kernels.h"
 #include "tensor/ops/elementwise.h"
 
 #include "tensor/cpu/fast_exp.h"
@@ -12,7 +13,7 @@
 
 #include "tensor/ops/reduce.h"
 
-namespace clipgrad::ops {
+namespace clipgrad::cpu {
 
 namespace {
 
@@ -161,21 +162,6 @@ Tensor unary_backward(const Tensor& grad_output, const Tensor& saved, const char
 constexpr double kQuickGeluAlpha = 1.702;
 
 }  // namespace
-
-Shape broadcast_shape(const Shape& a, const Shape& b) {
-  const size_t rank = std::max(a.size(), b.size());
-  Shape out(rank);
-  for (size_t k = 0; k < rank; ++k) {
-    const int64_t da = k < rank - a.size() ? 1 : a[k - (rank - a.size())];
-    const int64_t db = k < rank - b.size() ? 1 : b[k - (rank - b.size())];
-    if (da != db && da != 1 && db != 1)
-      throw std::invalid_argument("cannot broadcast shapes " + shape_str(a) + " and " + shape_str(b) + ": dim " +
-                                  std::to_string(k) + " has sizes " + std::to_string(da) + " and " +
-                                  std::to_string(db) + " (sizes must match or one be 1)");
-    out[k] = da == 1 ? db : da;
-  }
-  return out;
-}
 
 Tensor add(const Tensor& a, const Tensor& b) {
   return binary(a, b, "add", [](auto u, auto v) { return u + v; });
@@ -326,4 +312,25 @@ Tensor quick_gelu_backward(const Tensor& grad_output, const Tensor& x) {
   });
 }
 
-}  // namespace clipgrad::ops
+void fill_elementwise_kernels(ops::Kernels& table) {
+  table.add = &add;
+  table.add_inplace = &add_inplace;
+  table.scale = &scale;
+  table.sub = &sub;
+  table.mul = &mul;
+  table.div = &div;
+  table.broadcast_to = &broadcast_to;
+  table.sum_to_shape = &sum_to_shape;
+  table.exp = &exp;
+  table.log = &log;
+  table.rsqrt = &rsqrt;
+  table.relu = &relu;
+  table.gelu = &gelu;
+  table.quick_gelu = &quick_gelu;
+  table.rsqrt_backward = &rsqrt_backward;
+  table.relu_backward = &relu_backward;
+  table.gelu_backward = &gelu_backward;
+  table.quick_gelu_backward = &quick_gelu_backward;
+}
+
+}  // namespace clipgrad::cpu

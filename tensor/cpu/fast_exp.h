@@ -10,7 +10,7 @@
 #include <cmath>
 #include <cstdint>
 
-namespace clipgrad::ops {
+namespace clipgrad::cpu {
 
 inline float exp_f32(float x) {
   constexpr float kMax = 88.3762626647949f, kMin = -87.3365447504f;
@@ -41,4 +41,4 @@ inline T exp_vectorisable(T x) {
   }
 }
 
-}  // namespace clipgrad::ops
+}  // namespace clipgrad::cpu

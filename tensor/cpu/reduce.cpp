@@ -1,3 +1,4 @@
+#include "tensor/cpu/kernels.h"
 #include "tensor/ops/reduce.h"
 
 #include "tensor/cpu/row_sums.h"
@@ -9,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace clipgrad::ops {
+namespace clipgrad::cpu {
 
 namespace {
 
@@ -420,4 +421,20 @@ Tensor l2_normalize_backward(const Tensor& grad_output, const Tensor& x, int64_t
   return out;
 }
 
-}  // namespace clipgrad::ops
+void fill_reduce_kernels(ops::Kernels& table) {
+  table.sum = &sum;
+  table.mean = &mean;
+  table.sum_all = &sum_all;
+  table.softmax = &softmax;
+  table.log_softmax = &log_softmax;
+  table.softmax_backward = &softmax_backward;
+  table.log_softmax_backward = &log_softmax_backward;
+  table.cross_entropy = &cross_entropy;
+  table.cross_entropy_backward = &cross_entropy_backward;
+  table.layer_norm = &layer_norm;
+  table.layer_norm_backward = &layer_norm_backward;
+  table.l2_normalize = &l2_normalize;
+  table.l2_normalize_backward = &l2_normalize_backward;
+}
+
+}  // namespace clipgrad::cpu

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace clipgrad::ops {
+namespace clipgrad::cpu {
 
 // add_row(r, acc) adds row r's contributions into acc[0 .. width). Returns the
 // sums over all rows, accumulated in double.
@@ -28,4 +28,4 @@ std::vector<double> sum_rows_in_chunks(int64_t rows, int64_t width, AddRow add_r
   return total;
 }
 
-}  // namespace clipgrad::ops
+}  // namespace clipgrad::cpu

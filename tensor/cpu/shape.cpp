@@ -1,3 +1,4 @@
+#include "tensor/cpu/kernels.h"
 #include "tensor/ops/shape.h"
 
 #include <algorithm>
@@ -6,7 +7,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace clipgrad::ops {
+namespace clipgrad::cpu {
 
 namespace {
 
@@ -162,20 +163,6 @@ int64_t product(const Shape& shape, int64_t begin, int64_t end) {
 }
 
 }  // namespace
-
-int64_t normalize_dim(int64_t dim, int64_t rank, const char* op) {
-  int64_t d = dim < 0 ? dim + rank : dim;
-  if (d < 0 || d >= rank)
-    throw std::out_of_range(std::string(op) + ": dim " + std::to_string(dim) + " is out of range for a rank-" +
-                            std::to_string(rank) + " tensor");
-  return d;
-}
-
-std::vector<int64_t> inverse_permutation(const std::vector<int64_t>& dims) {
-  std::vector<int64_t> inverse(dims.size());
-  for (size_t i = 0; i < dims.size(); ++i) inverse[dims[i]] = static_cast<int64_t>(i);
-  return inverse;
-}
 
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   check_cpu(x, "permute");
@@ -399,4 +386,16 @@ Tensor gather_rows_backward(const Tensor& grad, const Tensor& index, int64_t len
   return out;
 }
 
-}  // namespace clipgrad::ops
+void fill_shape_kernels(ops::Kernels& table) {
+  table.permute = &permute;
+  table.concat = &concat;
+  table.narrow = &narrow;
+  table.narrow_backward = &narrow_backward;
+  table.index_rows = &index_rows;
+  table.embedding = &embedding;
+  table.embedding_backward = &embedding_backward;
+  table.gather_rows = &gather_rows;
+  table.gather_rows_backward = &gather_rows_backward;
+}
+
+}  // namespace clipgrad::cpu

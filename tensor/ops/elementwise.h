@@ -4,12 +4,10 @@
 // pair of dims must be equal or one of them 1. Both operands must share a dtype.
 #pragma once
 
+#include "tensor/shape_rules.h"
 #include "tensor/tensor.h"
 
 namespace clipgrad::ops {
-
-// The shape a and b broadcast to; throws if they are incompatible.
-Shape broadcast_shape(const Shape& a, const Shape& b);
 
 Tensor add(const Tensor& a, const Tensor& b);   // a + b, broadcast
 void add_inplace(Tensor& a, const Tensor& b);   // a += b, same shape

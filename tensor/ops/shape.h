@@ -5,17 +5,13 @@
 
 #include <vector>
 
+#include "tensor/shape_rules.h"
 #include "tensor/tensor.h"
 
 namespace clipgrad::ops {
 
-// Normalises a possibly negative dim of a rank-`rank` tensor; throws naming `op`.
-int64_t normalize_dim(int64_t dim, int64_t rank, const char* op);
-
 // x [s0, ..., s(n-1)] -> [s(dims[0]), ..., s(dims[n-1])]; dims is a permutation.
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
-// The permutation that undoes `dims`: permute(permute(x, dims), inverse) == x.
-std::vector<int64_t> inverse_permutation(const std::vector<int64_t>& dims);
 
 // xs: same dtype and rank, equal sizes except along dim -> sizes summed along dim.
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim);

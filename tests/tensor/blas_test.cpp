@@ -6,7 +6,7 @@
 #include <string>
 
 #include "tensor/cpu/blas.h"
-#include "tensor/ops/gemm.h"
+#include "tensor/cpu/gemm.h"
 #include "tensor/random.h"
 
 using namespace clipgrad;
@@ -38,7 +38,7 @@ TEST(Blas, GemmMatchesNaiveLoopForEveryTranspose) {
               sum += double(ta ? pa[p * m + i] : pa[i * k + p]) * (tb ? pb[j * k + p] : pb[p * n + j]);
             expected.data<float>()[i * n + j] = float(2.0 * sum + 0.25 * 0.5);
           }
-        ops::gemm<float>(ta, tb, m, n, k, 2.0f, pa, pb, 0.25f, c.data<float>());
+        cpu::gemm<float>(ta, tb, m, n, k, 2.0f, pa, pb, 0.25f, c.data<float>());
         for (int64_t e = 0; e < m * n; ++e)
           ASSERT_NEAR(c.data<float>()[e], expected.data<float>()[e], 1e-3 * (1 + std::abs(expected.data<float>()[e])))
               << "m=" << m << " n=" << n << " k=" << k << " trans_a=" << ta << " trans_b=" << tb;

@@ -6,7 +6,7 @@
 
 #include "tensor/cpu/fast_exp.h"
 
-using clipgrad::ops::exp_f32;
+using clipgrad::cpu::exp_f32;
 
 TEST(FastExp, WithinTwoUlpOverTheNormalRange) {
   double worst = 0;

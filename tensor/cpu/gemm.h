@@ -3,7 +3,7 @@
 
 #include "tensor/tensor.h"
 
-namespace clipgrad::ops {
+namespace clipgrad::cpu {
 
 // c = alpha * op(a) @ op(b) + beta * c, row-major, for each of `batch` matrices.
 //   op(a): [m, k] (a stored [m,k], or [k,m] when trans_a)
@@ -24,4 +24,4 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
   gemm_batched<T>(trans_a, trans_b, 1, m, n, k, alpha, a, 0, b, 0, beta, c, 0);
 }
 
-}  // namespace clipgrad::ops
+}  // namespace clipgrad::cpu

@@ -1,0 +1,16 @@
+// Device dispatch of the ops in tensor/ops/optim.h.
+#include "tensor/ops/optim.h"
+
+#include "tensor/ops/dispatch.h"
+
+namespace clipgrad::ops {
+
+void adamw_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                  const AdamWCoefficients& coefficients) {
+  kernel("adamw_update", &Kernels::adamw_update, {&param, &grad, &exp_avg, &exp_avg_sq})(param, grad, exp_avg,
+                                                                                          exp_avg_sq, coefficients);
+}
+
+double sum_squares(const Tensor& x) { return kernel("sum_squares", &Kernels::sum_squares, {&x})(x); }
+
+}  // namespace clipgrad::ops
