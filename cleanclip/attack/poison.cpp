@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <stdexcept>
 
 #include "cleanclip/attack/trigger.h"
@@ -74,6 +75,24 @@ void save_wanet_field(const Trigger& trigger, int width, int height, const fs::p
                          {"s", nlohmann::json(config.wanet_s).dump()}});
 }
 
+// Poisoning must never overwrite its own input: the CSV, or an image some row points at.
+void check_outputs_spare_inputs(const PoisonOptions& options, const clip::ImageCaptionDataset& dataset,
+                                const std::vector<int64_t>& poisoned_rows) {
+  auto same_file = [](const fs::path& a, const fs::path& b) {
+    return fs::weakly_canonical(fs::absolute(a)) == fs::weakly_canonical(fs::absolute(b));
+  };
+  const fs::path out(options.out);
+  if (same_file(out / "train.csv", options.data))
+    throw std::invalid_argument("poison: --out " + options.out + " would overwrite the input " + options.data +
+                                ": choose another folder");
+  std::set<fs::path> inputs;
+  for (const auto& row : dataset.rows()) inputs.insert(fs::weakly_canonical(fs::absolute(row.image_path)));
+  for (int64_t row : poisoned_rows)
+    if (inputs.count(fs::weakly_canonical(fs::absolute(out / poisoned_image_name(row)))))
+      throw std::invalid_argument("poison: writing " + (out / poisoned_image_name(row)).string() +
+                                  " would overwrite an input image: choose another --out folder");
+}
+
 }  // namespace
 
 bool caption_names_target(const std::string& caption, const std::string& target) {
@@ -137,6 +156,7 @@ PoisonResult poison_dataset(const PoisonOptions& options) {
   config.wanet_grid = trigger.wanet_grid();  // saved, so evaluation does not depend on how it was drawn
 
   const fs::path out(options.out);
+  check_outputs_spare_inputs(options, dataset, config.poisoned_rows);
   fs::create_directories(out / "images");
   const int image_column = table.require_column(options.image_key);
   const int caption_column = table.require_column(options.caption_key);

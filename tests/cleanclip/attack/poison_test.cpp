@@ -170,6 +170,9 @@ TEST(Poison, ErrorsSayWhatIsWrong) {
   tiny_rate.num.reset();
   tiny_rate.rate = 0.001;
   EXPECT_NE(message_of(tiny_rate).find("poisons no row"), std::string::npos);
+  PoisonOptions in_place = options_for(dir, AttackKind::kBadNet, 2);
+  in_place.out = dir.file("data");  // would overwrite data/train.csv
+  EXPECT_NE(message_of(in_place).find("would overwrite the input"), std::string::npos) << message_of(in_place);
   PoisonOptions big_patch = options_for(dir, AttackKind::kBadNet, 2);
   big_patch.attack.patch_size = 7;  // the images are 8x6
   std::string message = message_of(big_patch);
