@@ -1,11 +1,14 @@
-// clipgrad eval: zero-shot top-1/top-5 and per-class accuracy.
+// clipgrad eval: zero-shot top-1/top-5 and per-class accuracy, and with
+// --attack-config the attack success rate (cleanclip/attack/asr.h).
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
+#include "cleanclip/attack/asr.h"
 #include "cli/commands.h"
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/eval/zeroshot.h"
@@ -15,7 +18,7 @@ namespace clipgrad::cli {
 namespace {
 
 struct EvalArgs {
-  std::string model, labels, classes, json, image_key = "image", label_key = "label";
+  std::string model, labels, classes, json, attack_config, image_key = "image", label_key = "label";
   int workers = 2;
   bool strict = false;
 };
@@ -33,6 +36,11 @@ void evaluate(const EvalArgs& args) {
   auto model = clip::load_clip(args.model).model;
   auto names = clip::ClassNames::from_json(args.classes);
   auto data = clip::LabelledDataset::from_csv(args.labels, args.image_key, args.label_key);
+  std::optional<cleanclip::AttackConfig> attack;
+  if (!args.attack_config.empty()) {
+    attack = cleanclip::AttackConfig::load(args.attack_config);
+    cleanclip::target_class_index(names, attack->target);  // an unknown target fails before any work
+  }
   clip::Accuracy accuracy = clip::evaluate_zero_shot(*model, clip::Tokenizer(), names, data, args.workers, args.strict);
   for (size_t c = 0; c < names.classes.size(); ++c)
     std::printf("  %-20s %6.2f%%  (%lld images)\n", names.classes[c].c_str(), 100 * accuracy.per_class[c],
@@ -41,7 +49,19 @@ void evaluate(const EvalArgs& args) {
               static_cast<long long>(accuracy.n));
   if (accuracy.skipped) std::printf(" (%lld skipped)", static_cast<long long>(accuracy.skipped));
   std::printf("\n");
-  if (!args.json.empty()) std::ofstream(args.json) << accuracy_json(accuracy, names).dump(2) << "\n";
+  nlohmann::json result = accuracy_json(accuracy, names);
+  if (attack) {
+    cleanclip::AsrOptions options;
+    options.workers = args.workers;
+    options.strict = args.strict;
+    cleanclip::AsrResult asr = cleanclip::attack_success_rate(*model, data, names, *attack, options);
+    std::printf("attack success rate %.4f  (%s -> '%s': %lld of %lld non-target images)\n", asr.asr,
+                cleanclip::attack_name(attack->kind).c_str(), attack->target.c_str(),
+                static_cast<long long>(asr.hits), static_cast<long long>(asr.n));
+    result["asr"] = asr.asr;
+    result["asr_n"] = asr.n;
+  }
+  if (!args.json.empty()) std::ofstream(args.json) << result.dump(2) << "\n";
 }
 
 }  // namespace
@@ -54,6 +74,8 @@ void register_eval(CLI::App& app) {
   command->add_option("--labels", args->labels, "labelled CSV (image,label)")->required();
   command->add_option("--classes", args->classes, "classes JSON (class names and prompt templates)")->required();
   command->add_option("--json", args->json, "also write the result as JSON here");
+  command->add_option("--attack-config", args->attack_config,
+                      "attack.json of clipgrad poison: also report the attack success rate");
   command->add_option("--workers", args->workers, "image decoding threads")->capture_default_str();
   command->add_option("--image-key", args->image_key)->capture_default_str();
   command->add_option("--label-key", args->label_key)->capture_default_str();

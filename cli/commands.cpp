@@ -12,6 +12,7 @@ void register_commands(CLI::App& app) {
   register_eval(app);
   register_probe(app);
   register_dump(app);
+  register_poison(app);
 }
 
 }  // namespace clipgrad::cli

@@ -14,5 +14,6 @@ void register_train(CLI::App& app);  // cli/cmd_train.cpp
 void register_eval(CLI::App& app);  // cli/cmd_eval.cpp
 void register_probe(CLI::App& app);  // cli/cmd_probe.cpp
 void register_dump(CLI::App& app);  // cli/cmd_dump.cpp
+void register_poison(CLI::App& app);  // cli/cmd_poison.cpp
 
 }  // namespace clipgrad::cli

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""OpenAI CLIP's simple_tokenizer.py, minus ftfy, as the reference for clip/tokenizer.cpp.
+"""OpenAI CLIP's simple_tokenizer.py as the reference for clip/text/tokenizer.cpp.
 
-The C++ tokenizer skips ftfy.fix_text (mojibake repair); so does this copy, so
-the two must agree id for id. Needs the `regex` package (pip install regex).
+basic_clean runs ftfy.fix_text first, as OpenAI's does; --no-ftfy skips it,
+like `clipgrad tokenize --no-ftfy`. Needs `regex` and `ftfy` (pip install regex ftfy).
 
     tools/tokenizer_reference.py < texts.txt          # ids per line, like `clipgrad tokenize`
     tools/tokenizer_reference.py --compare BINARY < texts.txt  # diff against the C++ CLI
@@ -39,7 +39,10 @@ def get_pairs(word):
     return {(a, b) for a, b in zip(word, word[1:])}
 
 
-def basic_clean(text):
+def basic_clean(text, use_ftfy=True):
+    if use_ftfy:
+        import ftfy
+        text = ftfy.fix_text(text)
     text = html.unescape(html.unescape(text))
     return text.strip()
 
@@ -52,7 +55,8 @@ def whitespace_clean(text):
 
 
 class SimpleTokenizer:
-    def __init__(self, bpe_path=DEFAULT_BPE):
+    def __init__(self, bpe_path=DEFAULT_BPE, use_ftfy=True):
+        self.use_ftfy = use_ftfy
         self.byte_encoder = bytes_to_unicode()
         self.byte_decoder = {v: k for k, v in self.byte_encoder.items()}
         merges = gzip.open(bpe_path).read().decode("utf-8").split("\n")
@@ -109,7 +113,7 @@ class SimpleTokenizer:
 
     def encode(self, text):
         bpe_tokens = []
-        text = whitespace_clean(basic_clean(text)).lower()
+        text = whitespace_clean(basic_clean(text, self.use_ftfy)).lower()
         for token in re.findall(self.pat, text):
             token = "".join(self.byte_encoder[b] for b in token.encode("utf-8"))
             bpe_tokens.extend(self.encoder[t] for t in self.bpe(token).split(" "))
@@ -132,10 +136,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--context", type=int, default=77)
     parser.add_argument("--bpe", default=DEFAULT_BPE)
+    parser.add_argument("--no-ftfy", action="store_true", help="skip ftfy.fix_text, as `clipgrad tokenize --no-ftfy`")
     parser.add_argument("--compare", metavar="BINARY",
                         help="run `BINARY tokenize` on the same lines and report mismatches")
     args = parser.parse_args()
-    tokenizer = SimpleTokenizer(args.bpe)
+    tokenizer = SimpleTokenizer(args.bpe, use_ftfy=not args.no_ftfy)
     raw = sys.stdin.buffer.read()
     lines = raw.decode("utf-8").split("\n")
     if lines and lines[-1] == "":
@@ -144,8 +149,8 @@ def main():
     if not args.compare:
         sys.stdout.write("".join(e + "\n" for e in expected))
         return 0
-    result = subprocess.run([args.compare, "tokenize", "--context", str(args.context),
-                             "--bpe", args.bpe], input=raw, capture_output=True, check=True)
+    result = subprocess.run([args.compare, "tokenize", "--context", str(args.context), "--bpe", args.bpe] +
+                            (["--no-ftfy"] if args.no_ftfy else []), input=raw, capture_output=True, check=True)
     got = result.stdout.decode("utf-8").split("\n")[:-1]
     if len(got) != len(expected):
         print(f"line count differs: reference {len(expected)}, binary {len(got)}")

@@ -5,6 +5,7 @@
 #include <limits>
 #include <numeric>
 #include <stdexcept>
+#include <utility>
 
 #include "tensor/ops/linalg.h"
 
@@ -42,14 +43,14 @@ Tensor zero_shot_weights(ClipModel& model, const Tokenizer& tokenizer, const Cla
 }
 
 ImageFeatures image_features(ClipModel& model, const std::vector<LoaderItem>& items, int workers,
-                             int64_t batch_size, bool strict) {
+                             int64_t batch_size, bool strict, ImageTransform transform) {
   NoGradGuard no_grad;
   model.eval();
   int64_t embed = model.config().embed_dim;
   LoaderOptions options{.batch_size = batch_size,
                         .image_size = static_cast<int>(model.config().image_resolution),
                         .workers = workers, .shuffle = false, .drop_last = false, .seed = 0, .strict = strict};
-  Loader loader(items, options);
+  Loader loader(items, options, std::move(transform));
   loader.start_epoch(0);
   std::vector<float> values;
   ImageFeatures out;
@@ -98,9 +99,9 @@ Accuracy score(const Tensor& logits, const std::vector<int64_t>& labels, int64_t
 }
 
 Accuracy evaluate_zero_shot(ClipModel& model, const Tokenizer& tokenizer, const ClassNames& classes,
-                            const LabelledDataset& data, int workers, bool strict) {
+                            const LabelledDataset& data, int workers, bool strict, ImageTransform transform) {
   Tensor weights = zero_shot_weights(model, tokenizer, classes);  // [C, E]
-  ImageFeatures images = image_features(model, loader_items(data), workers, 256, strict);
+  ImageFeatures images = image_features(model, loader_items(data), workers, 256, strict, std::move(transform));
   normalize_rows(images.features);
   int64_t n = images.features.size(0), classes_count = weights.size(0);
   Tensor logits = ops::matmul(images.features, weights, false, true);  // [n, C]

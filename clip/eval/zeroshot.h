@@ -23,8 +23,10 @@ struct ImageFeatures {
   std::vector<int64_t> rows;          // dataset row of each feature
   int64_t skipped = 0;
 };
+// `transform` (optional) changes each decoded image before preprocessing (e.g. a
+// trigger applied on the fly); it gets the item's index and must be thread-safe.
 ImageFeatures image_features(ClipModel& model, const std::vector<LoaderItem>& items, int workers = 2,
-                             int64_t batch_size = 256, bool strict = false);
+                             int64_t batch_size = 256, bool strict = false, ImageTransform transform = nullptr);
 
 struct Accuracy {
   double top1 = 0, top5 = 0;
@@ -37,8 +39,9 @@ struct Accuracy {
 // logits [n, C] and labels [n] -> top-1/top-5/per-class accuracy.
 Accuracy score(const Tensor& logits, const std::vector<int64_t>& labels, int64_t classes);
 
-// Zero-shot accuracy on a labelled dataset.
+// Zero-shot accuracy on a labelled dataset; `transform` as in image_features (index: the dataset row).
 Accuracy evaluate_zero_shot(ClipModel& model, const Tokenizer& tokenizer, const ClassNames& classes,
-                            const LabelledDataset& data, int workers = 2, bool strict = false);
+                            const LabelledDataset& data, int workers = 2, bool strict = false,
+                            ImageTransform transform = nullptr);
 
 }  // namespace clipgrad::clip

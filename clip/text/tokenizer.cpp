@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "clip/text/ftfy/fix_text.h"
 #include "clip/text/html_unescape.h"
 #include "clip/text/unicode.h"
 
@@ -93,9 +94,11 @@ std::u32string_view python_strip(std::u32string_view text) {
   return text.substr(begin, end - begin);
 }
 
-std::u32string clean_code_points(std::string_view text) {
-  // basic_clean (less ftfy), whitespace_clean, then .lower(), in OpenAI's order.
-  const std::u32string unescaped = html_unescape(html_unescape(unicode::decode_utf8(text)));
+std::u32string clean_code_points(std::string_view text, TextRepair repair) {
+  // basic_clean, whitespace_clean, then .lower(), in OpenAI's order.
+  std::u32string code_points = unicode::decode_utf8(text);
+  if (repair == TextRepair::kFtfy) code_points = ftfy::fix_text(code_points);
+  const std::u32string unescaped = html_unescape(html_unescape(code_points));
   const std::u32string collapsed = collapse_whitespace(python_strip(unescaped));
   return unicode::python_lower(python_strip(collapsed));
 }
@@ -140,6 +143,7 @@ size_t pre_token_length(std::u32string_view text, size_t pos) {
 }  // namespace
 
 struct Tokenizer::State {
+  TextRepair repair = TextRepair::kFtfy;
   ByteTable bytes = make_byte_table();
   struct Merge {
     int32_t rank;
@@ -154,7 +158,8 @@ struct Tokenizer::State {
   mutable std::unordered_map<std::string, std::vector<int32_t>> cache;
 };
 
-Tokenizer::Tokenizer(const std::string& bpe_path) : state_(std::make_unique<State>()) {
+Tokenizer::Tokenizer(const std::string& bpe_path, TextRepair repair) : state_(std::make_unique<State>()) {
+  state_->repair = repair;
   const std::string text = read_gzip(bpe_path);
   const auto bad_file = [&](const std::string& what) {
     return std::runtime_error("tokenizer: '" + bpe_path + "' is not CLIP's bpe_simple_vocab_16e6.txt.gz: " +
@@ -275,7 +280,7 @@ std::vector<int32_t> Tokenizer::bpe(std::string_view token_bytes) const {
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
-  const std::u32string cleaned = clean_code_points(text);
+  const std::u32string cleaned = clean_code_points(text, state_->repair);
   const std::u32string_view view = cleaned;
   std::vector<int32_t> ids;
   std::string token;
@@ -348,6 +353,10 @@ std::string Tokenizer::decode(std::span<const int32_t> ids) const {
   return unicode::encode_utf8(unicode::decode_utf8_lossy(spaced));
 }
 
-std::string Tokenizer::clean(std::string_view text) { return unicode::encode_utf8(clean_code_points(text)); }
+std::string Tokenizer::clean(std::string_view text, TextRepair repair) {
+  return unicode::encode_utf8(clean_code_points(text, repair));
+}
+
+TextRepair Tokenizer::repair() const { return state_->repair; }
 
 }  // namespace clipgrad::clip

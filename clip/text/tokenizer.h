@@ -1,14 +1,13 @@
 // OpenAI CLIP's tokenizer (simple_tokenizer.py), bit for bit: byte-level BPE
 // over 49408 tokens read from bpe_simple_vocab_16e6.txt.gz.
 //
-// Text goes through the same steps as in Python: html.unescape twice, strip,
-// whitespace runs -> ' ', str.lower(), then OpenAI's pre-tokeniser pattern
+// Text goes through the same steps as in Python: ftfy.fix_text (clip/text/ftfy/:
+// mojibake, curly quotes, ligatures, widths, NFC, ...), html.unescape twice,
+// strip, whitespace runs -> ' ', str.lower(), then OpenAI's pre-tokeniser pattern
 //   <\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
 // (IGNORECASE), written by hand over code points, then BPE per pre-token.
-// The one deviation: ftfy.fix_text (mojibake repair, first step of OpenAI's
-// basic_clean) is not applied, so text that ftfy would change (mis-decoded
-// UTF-8 like "cafÃ©", curly quotes it straightens, ...) may tokenise
-// differently. tools/tokenizer_reference.py is the Python it matches.
+// tools/tokenizer_reference.py is the Python it matches (with --no-ftfy for
+// TextRepair::kNone).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +21,10 @@
 
 namespace clipgrad::clip {
 
+// kFtfy: basic_clean's ftfy.fix_text, as OpenAI does. kNone: skip it (the
+// tokenizer's behaviour before the repair existed, for comparison).
+enum class TextRepair { kFtfy, kNone };
+
 class Tokenizer {
  public:
   static constexpr int32_t kVocabSize = 49408;
@@ -31,7 +34,7 @@ class Tokenizer {
 
   // bpe_path: OpenAI's bpe_simple_vocab_16e6.txt.gz. Throws std::runtime_error
   // when it cannot be read or does not hold CLIP's 48894 merges.
-  explicit Tokenizer(const std::string& bpe_path = default_bpe_path());
+  explicit Tokenizer(const std::string& bpe_path = default_bpe_path(), TextRepair repair = TextRepair::kFtfy);
   ~Tokenizer();
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
@@ -52,9 +55,10 @@ class Tokenizer {
   // come out as their names. Throws std::out_of_range for an id outside the vocabulary.
   std::string decode(std::span<const int32_t> ids) const;
 
-  // The text the pre-tokeniser sees: unescaped, stripped, whitespace-collapsed
-  // and lower-cased, as UTF-8.
-  static std::string clean(std::string_view text);
+  // The text the pre-tokeniser sees: repaired, unescaped, stripped,
+  // whitespace-collapsed and lower-cased, as UTF-8.
+  static std::string clean(std::string_view text, TextRepair repair = TextRepair::kFtfy);
+  TextRepair repair() const;
 
  private:
   struct State;

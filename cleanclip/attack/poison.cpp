@@ -1,0 +1,209 @@
+#include "cleanclip/attack/poison.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <stdexcept>
+
+#include "cleanclip/attack/trigger.h"
+#include "cleanclip/attack/triggers.h"
+#include "clip/data/dataset.h"
+#include "clip/data/templates.h"
+#include "io/csv.h"
+#include "io/image.h"
+#include "io/safetensors.h"
+#include "tensor/random.h"
+
+namespace clipgrad::cleanclip {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kBackdoorColumn = "is_backdoor";
+
+bool is_word_byte(unsigned char byte) { return std::isalnum(byte) || byte >= 0x80; }
+
+std::string ascii_lower(std::string text) {
+  for (char& byte : text) byte = static_cast<char>(std::tolower(static_cast<unsigned char>(byte)));
+  return text;
+}
+
+int64_t rows_to_poison(const PoisonOptions& options, int64_t rows) {
+  if (options.num.has_value() == options.rate.has_value())
+    throw std::invalid_argument("poison: give exactly one of --num N and --rate R");
+  if (options.num) {
+    if (*options.num < 1)
+      throw std::invalid_argument("poison: --num " + std::to_string(*options.num) + " must be >= 1");
+    return *options.num;
+  }
+  const double rate = *options.rate;
+  if (!(rate > 0 && rate <= 1))
+    throw std::invalid_argument("poison: --rate " + std::to_string(rate) + " must be in (0, 1]");
+  const int64_t count = std::llround(rate * static_cast<double>(rows));
+  if (count < 1)
+    throw std::invalid_argument("poison: --rate " + std::to_string(rate) + " of " + std::to_string(rows) +
+                                " rows poisons no row; raise it or use --num");
+  return count;
+}
+
+// The image column's value for an unpoisoned row: its original image, relative to the output folder.
+std::string path_from_out(const std::string& csv_value, const std::string& resolved, const fs::path& out) {
+  if (fs::path(csv_value).is_absolute()) return csv_value;
+  fs::path image = fs::absolute(resolved).lexically_normal();
+  return image.lexically_relative(fs::absolute(out).lexically_normal()).generic_string();
+}
+
+std::string poisoned_image_name(int64_t row) {
+  char name[32];
+  std::snprintf(name, sizeof name, "images/%06lld.png", static_cast<long long>(row));
+  return name;
+}
+
+void save_wanet_field(const Trigger& trigger, int width, int height, const fs::path& path) {
+  const AttackConfig& config = trigger.config();
+  Tensor field = Tensor::from_vector<float>({height, width, 2}, *trigger.wanet_field(width, height));
+  Tensor grid = Tensor::from_vector<float>({2, config.wanet_k, config.wanet_k}, trigger.wanet_grid());
+  io::write_safetensors(path.string(), std::map<std::string, Tensor>{{"field", field}, {"grid", grid}},
+                        {{"description",
+                          "wanet flow field [H, W, (x, y)] in grid_sample's normalised coordinates "
+                          "(identity + field, clamped to [-1, 1]); grid: the [2, k, k] control grid"},
+                         {"k", std::to_string(config.wanet_k)},
+                         {"s", nlohmann::json(config.wanet_s).dump()}});
+}
+
+// Poisoning must never overwrite its own input: the CSV, or an image some row points at.
+void check_outputs_spare_inputs(const PoisonOptions& options, const clip::ImageCaptionDataset& dataset,
+                                const std::vector<int64_t>& poisoned_rows) {
+  auto same_file = [](const fs::path& a, const fs::path& b) {
+    return fs::weakly_canonical(fs::absolute(a)) == fs::weakly_canonical(fs::absolute(b));
+  };
+  const fs::path out(options.out);
+  if (same_file(out / "train.csv", options.data))
+    throw std::invalid_argument("poison: --out " + options.out + " would overwrite the input " + options.data +
+                                ": choose another folder");
+  std::set<fs::path> inputs;
+  for (const auto& row : dataset.rows()) inputs.insert(fs::weakly_canonical(fs::absolute(row.image_path)));
+  for (int64_t row : poisoned_rows)
+    if (inputs.count(fs::weakly_canonical(fs::absolute(out / poisoned_image_name(row)))))
+      throw std::invalid_argument("poison: writing " + (out / poisoned_image_name(row)).string() +
+                                  " would overwrite an input image: choose another --out folder");
+}
+
+}  // namespace
+
+bool caption_names_target(const std::string& caption, const std::string& target) {
+  if (target.empty()) return false;
+  const std::string text = ascii_lower(caption), word = ascii_lower(target);
+  for (size_t at = text.find(word); at != std::string::npos; at = text.find(word, at + 1)) {
+    bool starts = at == 0 || !is_word_byte(text[at - 1]);
+    size_t end = at + word.size();
+    bool ends = end == text.size() || !is_word_byte(text[end]);
+    if (starts && ends) return true;
+  }
+  return false;
+}
+
+std::vector<int64_t> choose_rows(std::vector<int64_t> candidates, int64_t count, uint64_t attack_seed) {
+  if (count < 0 || count > static_cast<int64_t>(candidates.size()))
+    throw std::invalid_argument("choose_rows: " + std::to_string(count) + " of " + std::to_string(candidates.size()));
+  Generator generator(stream_seed(attack_seed, 0, TriggerStream::kRowChoice));
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t pick = i + static_cast<int64_t>(generator.below(candidates.size() - i));
+    std::swap(candidates[i], candidates[pick]);
+  }
+  candidates.resize(count);
+  std::sort(candidates.begin(), candidates.end());
+  return candidates;
+}
+
+PoisonResult poison_dataset(const PoisonOptions& options) {
+  AttackConfig config = options.attack;
+  config.validate();
+  auto dataset = clip::ImageCaptionDataset::from_csv(options.data, options.image_key, options.caption_key);
+  const io::CsvTable& table = dataset.table();
+  if (table.column_index(kBackdoorColumn) >= 0)
+    throw std::invalid_argument("poison: '" + options.data + "' already has an " + kBackdoorColumn +
+                                " column (is it already poisoned?)");
+  const int64_t rows = static_cast<int64_t>(dataset.size());
+  if (rows == 0) throw std::invalid_argument("poison: '" + options.data + "' has no rows");
+  const int64_t count = rows_to_poison(options, rows);
+
+  std::vector<int64_t> candidates;
+  for (int64_t row = 0; row < rows; ++row)
+    if (config.kind != AttackKind::kLabelConsistent || caption_names_target(dataset[row].caption, config.target))
+      candidates.push_back(row);
+  if (candidates.empty())
+    throw std::invalid_argument("poison: no caption in '" + options.data + "' names the target '" + config.target +
+                                "' (label-consistent poisons only rows whose caption names it)");
+  if (count > static_cast<int64_t>(candidates.size()))
+    throw std::invalid_argument("poison: asked to poison " + std::to_string(count) + " rows, but " +
+                                (config.kind == AttackKind::kLabelConsistent
+                                     ? "only " + std::to_string(candidates.size()) + " captions in '" + options.data +
+                                           "' name '" + config.target + "'"
+                                     : "'" + options.data + "' has only " + std::to_string(rows) + " rows") +
+                                ": lower --num/--rate");
+
+  config.source = options.data;
+  config.rows = rows;
+  config.num = options.num;
+  config.rate = options.rate;
+  config.poisoned_rows = choose_rows(candidates, count, config.seed);
+  const Trigger trigger(config);
+  config.wanet_grid = trigger.wanet_grid();  // saved, so evaluation does not depend on how it was drawn
+
+  const fs::path out(options.out);
+  check_outputs_spare_inputs(options, dataset, config.poisoned_rows);
+  fs::create_directories(out / "images");
+  const int image_column = table.require_column(options.image_key);
+  const int caption_column = table.require_column(options.caption_key);
+  std::vector<std::string> header = table.header;
+  header.push_back(kBackdoorColumn);
+  std::vector<std::vector<std::string>> out_rows;
+  out_rows.reserve(rows);
+  for (int64_t row = 0; row < rows; ++row) {
+    out_rows.push_back(table.rows[row]);
+    out_rows.back()[image_column] = path_from_out(table.rows[row][image_column], dataset[row].image_path, out);
+    out_rows.back().push_back("0");
+  }
+
+  const auto& templates = clip::imagenet_templates();
+  int64_t done = 0;
+  for (int64_t row : config.poisoned_rows) {
+    io::Image image;
+    try {
+      image = io::decode_image(dataset[row].image_path);
+      trigger.apply(image, training_image_key(row));
+    } catch (const std::exception& error) {
+      throw std::runtime_error(dataset.where(row) + ": " + error.what());
+    }
+    // The field for the first poisoned image's size (the trigger recomputes it for any size from the grid).
+    if (config.kind == AttackKind::kWaNet && done == 0)
+      save_wanet_field(trigger, image.width, image.height, out / kWaNetFieldFile);
+    const std::string name = poisoned_image_name(row);
+    io::write_png((out / name).string(), image.width, image.height, 3, image.rgb.data());
+    std::vector<std::string>& fields = out_rows[row];
+    fields[image_column] = name;
+    if (config.kind != AttackKind::kLabelConsistent) {
+      Generator generator(stream_seed(config.seed, static_cast<uint64_t>(row), TriggerStream::kCaption));
+      fields[caption_column] = clip::fill_template(templates[generator.below(templates.size())], config.target);
+    }
+    fields.back() = "1";
+    ++done;
+    if (options.progress) options.progress(done, count);
+  }
+
+  PoisonResult result;
+  result.train_csv = (out / "train.csv").string();
+  result.attack_json = (out / "attack.json").string();
+  result.candidates = static_cast<int64_t>(candidates.size());
+  io::write_csv(result.train_csv, header, out_rows);
+  config.save(result.attack_json);
+  result.config = config;
+  return result;
+}
+
+}  // namespace clipgrad::cleanclip

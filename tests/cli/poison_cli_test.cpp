@@ -1,0 +1,205 @@
+// `clipgrad poison` end to end (byte-identical reruns, is_backdoor, relative
+// paths, every attack, clear errors) and `clipgrad eval --attack-config` on a
+// tiny model trained on the poisoned set, against an ASR counted here.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cleanclip/attack/attack_config.h"
+#include "cleanclip/attack/trigger.h"
+#include "cli/run_clipgrad.h"
+#include "clip/checkpoint/checkpoint.h"
+#include "clip/data/dataset.h"
+#include "clip/data/loader.h"
+#include "clip/eval/zeroshot.h"
+#include "io/image.h"
+#include "test_temp_dir.h"
+
+namespace clipgrad::cleanclip {
+namespace {
+
+namespace fs = std::filesystem;
+using clipgrad::testing::CommandResult;
+using clipgrad::testing::run_clipgrad;
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+// 40 28x28 images in 4 colour classes, captioned by colour; test.csv labels the same images.
+class PoisonCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directories(dir_.path() / "data" / "images");
+    const char* names[4] = {"red", "green", "blue", "white"};
+    const uint8_t colours[4][3] = {{220, 30, 30}, {30, 200, 40}, {30, 40, 210}, {240, 240, 240}};
+    std::ofstream train(dir_.path() / "data" / "train.csv"), test(dir_.path() / "data" / "test.csv");
+    train << "image,caption,label\n";
+    test << "image,label\n";
+    for (int i = 0; i < 40; ++i) {
+      int c = i % 4;
+      std::vector<uint8_t> pixels(28 * 28 * 3);
+      for (size_t p = 0; p < pixels.size(); ++p) pixels[p] = static_cast<uint8_t>(colours[c][p % 3] + (p * 7 + i) % 13);
+      std::string name = "images/" + std::to_string(i) + ".png";
+      io::write_png((dir_.path() / "data" / name).string(), 28, 28, 3, pixels.data());
+      train << name << ",\"a photo of a " << names[c] << " square, " << i << "\"," << c << "\n";
+      test << name << "," << c << "\n";
+    }
+    std::ofstream(dir_.path() / "data" / "classes.json") << R"({"classes": ["red", "green", "blue", "white"],
+      "templates": ["a photo of a {} square.", "a {} square."]})";
+  }
+
+  CommandResult poison(const std::string& out, const std::string& flags) {
+    return run_clipgrad("poison --data " + dir_.file("data/train.csv") + " --out " + dir_.file(out) + " " + flags);
+  }
+
+  testing::TempDir dir_{"poison_cli"};
+};
+
+TEST_F(PoisonCli, SameSeedGivesTheSameBytesAndOnlyPoisonedRowsChange) {
+  for (const char* out : {"a", "b"}) {
+    CommandResult result = poison(out, "--attack badnet --target blue --num 8 --seed 3");
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+  }
+  EXPECT_EQ(slurp(dir_.path() / "a" / "train.csv"), slurp(dir_.path() / "b" / "train.csv"));
+  EXPECT_EQ(slurp(dir_.path() / "a" / "attack.json"), slurp(dir_.path() / "b" / "attack.json"));
+  int pngs = 0;
+  for (const auto& entry : fs::directory_iterator(dir_.path() / "a" / "images")) {
+    EXPECT_EQ(slurp(entry.path()), slurp(dir_.path() / "b" / "images" / entry.path().filename())) << entry.path();
+    ++pngs;
+  }
+  EXPECT_EQ(pngs, 8);
+  ASSERT_EQ(poison("c", "--attack badnet --target blue --num 8 --seed 4").exit_code, 0);
+  EXPECT_NE(slurp(dir_.path() / "a" / "attack.json"), slurp(dir_.path() / "c" / "attack.json"));
+
+  auto input = clip::ImageCaptionDataset::from_csv(dir_.file("data/train.csv"));
+  auto output = clip::ImageCaptionDataset::from_csv(dir_.file("a/train.csv"));
+  ASSERT_EQ(output.size(), 40u);
+  EXPECT_EQ(output.columns(), (std::vector<std::string>{"image", "caption", "label", "is_backdoor"}));
+  AttackConfig config = AttackConfig::load(dir_.file("a/attack.json"));
+  ASSERT_EQ(config.poisoned_rows.size(), 8u);
+  int backdoored = 0;
+  for (size_t row = 0; row < 40; ++row) {
+    EXPECT_EQ(output.value(row, "label"), input.value(row, "label"));
+    if (output.value(row, "is_backdoor") == "1") {
+      ++backdoored;
+      EXPECT_NE(output[row].caption.find("blue"), std::string::npos);
+      EXPECT_TRUE(fs::is_regular_file(output[row].image_path));
+      continue;
+    }
+    EXPECT_EQ(output.value(row, "is_backdoor"), "0");
+    EXPECT_EQ(output[row].caption, input[row].caption);
+    EXPECT_EQ(output.value(row, "image"), "../data/" + input.value(row, "image"));  // relative to DIR
+    EXPECT_EQ(slurp(output[row].image_path), slurp(input[row].image_path));
+  }
+  EXPECT_EQ(backdoored, 8);
+}
+
+TEST_F(PoisonCli, EveryAttackRuns) {
+  ASSERT_EQ(poison("blended", "--attack blended --target blue --rate 0.25 --fresh-noise").exit_code, 0);
+  EXPECT_TRUE(AttackConfig::load(dir_.file("blended/attack.json")).fresh_noise);
+  CommandResult wanet = poison("wanet", "--attack wanet --target blue --num 5 --wanet-k 3 --wanet-s 1.5");
+  ASSERT_EQ(wanet.exit_code, 0) << wanet.output;
+  EXPECT_TRUE(fs::is_regular_file(dir_.path() / "wanet" / "wanet_field.safetensors"));
+  EXPECT_EQ(AttackConfig::load(dir_.file("wanet/attack.json")).wanet_grid.size(), 18u);
+  CommandResult consistent = poison("lc",
+                                    "--attack label-consistent --target blue --num 4 --patch-size 3 "
+                                    "--patch-location four-corners");
+  ASSERT_EQ(consistent.exit_code, 0) << consistent.output;
+  for (int64_t row : AttackConfig::load(dir_.file("lc/attack.json")).poisoned_rows) EXPECT_EQ(row % 4, 2);
+}
+
+TEST_F(PoisonCli, ErrorsAreClear) {
+  CommandResult unknown = poison("x", "--attack sig --target blue --num 1");
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.output.find("unknown attack 'sig'"), std::string::npos) << unknown.output;
+  CommandResult nobody = poison("x", "--attack label-consistent --target purple --num 1");
+  EXPECT_NE(nobody.exit_code, 0);
+  EXPECT_NE(nobody.output.find("no caption"), std::string::npos) << nobody.output;
+  CommandResult too_many = poison("x", "--attack label-consistent --target blue --num 11");
+  EXPECT_NE(too_many.exit_code, 0);
+  EXPECT_NE(too_many.output.find("only 10 captions"), std::string::npos) << too_many.output;
+  CommandResult neither = poison("x", "--attack badnet --target blue");
+  EXPECT_NE(neither.exit_code, 0);
+  EXPECT_NE(neither.output.find("--num"), std::string::npos) << neither.output;
+  EXPECT_NE(poison("x", "--attack badnet --target blue --num 1 --rate 0.5").exit_code, 0);
+  EXPECT_FALSE(fs::exists(dir_.path() / "x" / "train.csv"));
+}
+
+// The ASR of the triggered test images, counted here one by one: trigger, preprocess, encode, zero-shot argmax.
+double independent_asr(const std::string& model_path, const std::string& attack_json, const fs::path& data,
+                       int64_t& counted) {
+  auto model = clip::load_clip(model_path).model;
+  model->eval();
+  NoGradGuard no_grad;
+  auto names = clip::ClassNames::from_json((data / "classes.json").string());
+  auto test = clip::LabelledDataset::from_csv((data / "test.csv").string());
+  AttackConfig config = AttackConfig::load(attack_json);
+  const Trigger trigger(config);
+  const int64_t target = 2;                                                    // "blue"
+  Tensor weights = clip::zero_shot_weights(*model, clip::Tokenizer(), names);  // [C, E]
+  const int size = static_cast<int>(model->config().image_resolution);
+  std::vector<float> pixels;
+  for (size_t row = 0; row < test.size(); ++row) {
+    if (test[row].label == target) continue;
+    io::Image image = io::decode_image(test[row].image_path);
+    trigger.apply(image, evaluation_image_key(static_cast<int64_t>(row)));
+    std::vector<float> one(3 * size * size);
+    io::preprocess(image, size, clip::kClipNormalization, one.data());
+    pixels.insert(pixels.end(), one.begin(), one.end());
+  }
+  counted = static_cast<int64_t>(pixels.size() / (3 * size * size));
+  Tensor features = model->encode_image(Variable(Tensor::from_vector<float>({counted, 3, size, size}, pixels))).value();
+  const int64_t embed = features.size(1), classes = weights.size(0);
+  int64_t hits = 0;
+  for (int64_t i = 0; i < counted; ++i) {
+    int64_t best = 0;
+    double best_score = -1e300;
+    for (int64_t c = 0; c < classes; ++c) {
+      double dot = 0;  // the feature's norm does not change the argmax
+      for (int64_t j = 0; j < embed; ++j)
+        dot += double(features.data<float>()[i * embed + j]) * weights.data<float>()[c * embed + j];
+      if (dot > best_score) best_score = dot, best = c;
+    }
+    hits += best == target;
+  }
+  return static_cast<double>(hits) / counted;
+}
+
+TEST_F(PoisonCli, EvalReportsTheAttackSuccessRate) {
+  ASSERT_EQ(poison("poisoned", "--attack badnet --target blue --num 12 --seed 1").exit_code, 0);
+  const std::string run_dir = dir_.file("run");
+  CommandResult train = run_clipgrad("train --data " + dir_.file("poisoned/train.csv") + " --out " + run_dir +
+                                     " --epochs 2 --model vit-tiny-28 --batch-size 8 --lr 1e-3 --warmup 3 --seed 7 "
+                                     "--workers 2 >/dev/null");
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  const std::string model = run_dir + "/model.safetensors", result = dir_.file("eval.json");
+  const std::string eval_flags = "eval --model " + model + " --labels " + dir_.file("data/test.csv") + " --classes " +
+                                 dir_.file("data/classes.json");
+  CommandResult eval =
+      run_clipgrad(eval_flags + " --attack-config " + dir_.file("poisoned/attack.json") + " --json " + result);
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_NE(eval.output.find("attack success rate"), std::string::npos) << eval.output;
+  nlohmann::json json = nlohmann::json::parse(std::ifstream(result));
+  EXPECT_EQ(json.at("n"), 40);      // the clean accuracy is still over every image
+  EXPECT_EQ(json.at("asr_n"), 30);  // the 10 blue images are not counted
+  int64_t counted = 0;
+  double expected = independent_asr(model, dir_.file("poisoned/attack.json"), dir_.path() / "data", counted);
+  EXPECT_EQ(counted, 30);
+  EXPECT_NEAR(json.at("asr").get<double>(), expected, 1e-12) << eval.output;
+
+  // A target the classes do not name fails, naming it.
+  ASSERT_EQ(poison("purple", "--attack badnet --target purple --num 2").exit_code, 0);
+  CommandResult unknown = run_clipgrad(eval_flags + " --attack-config " + dir_.file("purple/attack.json"));
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.output.find("'purple'"), std::string::npos) << unknown.output;
+}
+
+}  // namespace
+}  // namespace clipgrad::cleanclip
