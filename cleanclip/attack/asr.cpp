@@ -9,7 +9,8 @@
 #include "cleanclip/attack/trigger.h"
 #include "clip/data/loader.h"
 #include "clip/eval/zeroshot.h"
-#include "tensor/ops/gemm.h"
+#include "tensor/ops/linalg.h"
+#include "tensor/ops/reduce.h"
 
 namespace clipgrad::cleanclip {
 
@@ -29,18 +30,8 @@ Classifier zero_shot_classifier(Tensor class_weights) {
     if (embed != weights.size(1))
       throw std::invalid_argument("zero-shot classifier: image features " + shape_str(image_features.shape()) +
                                   " for class weights " + shape_str(weights.shape()));
-    Tensor normalized = image_features.clone();
-    float* rows = normalized.data<float>();
-    for (int64_t i = 0; i < n; ++i) {
-      double norm = 0;
-      for (int64_t j = 0; j < embed; ++j) norm += double(rows[i * embed + j]) * rows[i * embed + j];
-      const float inverse = static_cast<float>(1.0 / std::max(std::sqrt(norm), 1e-12));
-      for (int64_t j = 0; j < embed; ++j) rows[i * embed + j] *= inverse;
-    }
-    Tensor logits = Tensor::empty({n, classes});
-    if (n > 0)
-      ops::gemm<float>(false, true, n, classes, embed, 1.0f, rows, weights.data<float>(), 0.0f, logits.data<float>());
-    return logits;
+    if (n == 0) return Tensor::empty({0, classes});
+    return ops::matmul(ops::l2_normalize(image_features, -1, 1e-12), weights, false, true);  // [n, C]
   };
 }
 
