@@ -62,8 +62,8 @@ TEST(FtfyCorpus, RepairsEveryTextAsPythonFtfy) {
     ++counts[0];
     if (got != expected) {
       ++counts[1];
-      if (++mismatches <= 10) ADD_FAILURE() << record["kind"] << " text: " << text << "\n  ftfy: " << expected
-                                            << "\n  ours: " << got;
+      if (++mismatches <= 10)
+        ADD_FAILURE() << record["kind"] << " text: " << text << "\n  ftfy: " << expected << "\n  ours: " << got;
     }
   }
   for (const auto& [kind, counts] : by_kind)
@@ -80,8 +80,7 @@ TEST(FtfyCorpus, TokenIdsMatchOpenAIEverywhere) {
   for (const auto& record : corpus()) {
     const std::string text = record["text"];
     const std::vector<int32_t> expected = record["ids"];
-    if (tokenizer.encode(text) != expected && ++mismatches <= 10)
-      ADD_FAILURE() << record["kind"] << " text: " << text;
+    if (tokenizer.encode(text) != expected && ++mismatches <= 10) ADD_FAILURE() << record["kind"] << " text: " << text;
     unrepaired_mismatches += unrepaired.encode(text) != expected;
   }
   std::printf("token ids: %zu/%zu texts as OpenAI CLIP (without ftfy: %zu/%zu)\n", corpus().size() - mismatches,

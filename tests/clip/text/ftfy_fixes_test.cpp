@@ -28,14 +28,14 @@ TEST(Ftfy, FixTextMatchesPython) {
       {"\u00e2\u0153\u201d No problems", "\u2714 No problems"},
       {"The Mona Lisa doesn\u00e2\u20ac\u2122t have eyebrows.", "The Mona Lisa doesn't have eyebrows."},
       {"voil\u00c3\u00a0 le travail", "voil\u00e0 le travail"},
-      {"\u00c3 la mode", "\u00e0 la mode"},                   // restore_byte_a0's lone "à"
+      {"\u00c3 la mode", "\u00e0 la mode"},                                        // restore_byte_a0's lone "à"
       {"\u00e2\u20ac\u0153 like this \u00e2\u20ac\ufffd", "\" like this \ufffd"},  // replace_lossy_sequences
       {"I\u2019m s\u00c3\u00bc\u00c3\u0178", "I'm s\u00fc\u00df"},
       {"\uff2c\uff2f\uff35\uff24\u3000\uff2e\uff2f\uff29\uff33\uff25\uff33 \ufb02u\ufb03e\ufb06 \u0133",
        "LOUD NOISES fluffiest ij"},
       {"\u201chere\u2019s\u201d\r\nx\u2028y\u0085z", "\"here's\"\nx\ny\u2026z"},
       {"\ufeffBOM\x07\ufffc", "BOM"},
-      {"caf\u0082 \u0081", "caf' \u0081"},                    // C1: strict 1252 fails on 0x81, sloppy maps 0x82
+      {"caf\u0082 \u0081", "caf' \u0081"},                         // C1: strict 1252 fails on 0x81, sloppy maps 0x82
       {"s\u00c3\u00b3 \x1b[1;31mred\x1b[\u0663m", "s\u00f3 red"},  // ANSI_RE's \d is any decimal digit
       {"&ntilde; &Ntilde; &NTILDE; &nTILDE;", "\u00f1 \u00d1 \u00d1 &nTILDE;"},
       {"BUNDESSTRA&SZLIG;E", "BUNDESSTRASSE"},
@@ -81,7 +81,8 @@ TEST(Ftfy, SingleFixers) {
   EXPECT_EQ(remove_control_chars(std::u32string{0, 9, 10, 11, 12, 13, 0x1F, 'a', 0x7F, 0x206A, 0xFEFF, 0xFFFD}),
             (std::u32string{9, 10, 12, 13, 'a', 0xFFFD}));
   EXPECT_EQ(fix_line_breaks(U"a\r\r\nb\u2029"), U"a\n\nb\n");
-  EXPECT_EQ(unescape_html(U"&Jscr;ohn &HilbertSpace;ancock &checkmark; &amp"), U"\U0001D4A5ohn \u210Bancock \u2713 &amp");
+  EXPECT_EQ(unescape_html(U"&Jscr;ohn &HilbertSpace;ancock &checkmark; &amp"),
+            U"\U0001D4A5ohn \u210Bancock \u2713 &amp");
   EXPECT_EQ(fix_character_width(U"\uff35\uff80\uff70\uff9d"), U"U\u30bf\u30fc\u30f3");
   EXPECT_TRUE(is_bad(U"caf\u00c3\u00a9"));
   EXPECT_FALSE(is_bad(U"caf\u00e9 na\u00efve r\u00e9sum\u00e9"));
@@ -100,14 +101,22 @@ TEST(Ftfy, MalformedUtf8IsAClearError) {
 // the mojibake alphabets, surrogates, combining marks, Hangul, anything.
 char32_t random_code_point(Generator& rng) {
   switch (rng.below(8)) {
-    case 0: return static_cast<char32_t>(rng.below(0x80));
-    case 1: return static_cast<char32_t>(0x80 + rng.below(0x180));
-    case 2: return static_cast<char32_t>(0x300 + rng.below(0x200));
-    case 3: return static_cast<char32_t>(0x2000 + rng.below(0x600));
-    case 4: return static_cast<char32_t>(0xD800 + rng.below(0x800));
-    case 5: return static_cast<char32_t>(0x1100 + rng.below(0x100));
-    case 6: return static_cast<char32_t>(0xAC00 + rng.below(0x40));
-    default: return static_cast<char32_t>(rng.below(0x110000));
+    case 0:
+      return static_cast<char32_t>(rng.below(0x80));
+    case 1:
+      return static_cast<char32_t>(0x80 + rng.below(0x180));
+    case 2:
+      return static_cast<char32_t>(0x300 + rng.below(0x200));
+    case 3:
+      return static_cast<char32_t>(0x2000 + rng.below(0x600));
+    case 4:
+      return static_cast<char32_t>(0xD800 + rng.below(0x800));
+    case 5:
+      return static_cast<char32_t>(0x1100 + rng.below(0x100));
+    case 6:
+      return static_cast<char32_t>(0xAC00 + rng.below(0x40));
+    default:
+      return static_cast<char32_t>(rng.below(0x110000));
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -166,9 +167,15 @@ TEST(Tokenizer, TenThousandCaptionsWellUnderASecond) {
     which.tokenize_batch(captions);
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
   };
-  const double warm = time_batch(tokenizer), warm_unrepaired = time_batch(unrepaired);
+  // Best of three, so that another process on a shared machine does not fail the bound.
+  double warm = 1e9, warm_unrepaired = 1e9;
+  for (int run = 0; run < 3; ++run) {
+    warm = std::min(warm, time_batch(tokenizer));
+    warm_unrepaired = std::min(warm_unrepaired, time_batch(unrepaired));
+  }
   std::printf("tokenize_batch: 10000 captions in %.3f s (cold cache), %.3f s warm, %.3f s warm without ftfy\n",
               seconds, warm, warm_unrepaired);
+  EXPECT_LT(warm, 0.1);
   EXPECT_EQ(tokens.shape(), (Shape{10000, Tokenizer::kContextLength}));
   EXPECT_LT(seconds, 5.0);
 }
