@@ -1,5 +1,6 @@
 // AutoAugment against torchvision + Pillow: every operation at several
-// magnitudes on six small images, and all 25 ImageNet sub-policies with each
+// magnitudes on seven small images (one grayscale, computed by PIL in "L" mode),
+// and all 25 ImageNet sub-policies with each
 // combination of signs, from tests/fixtures/autoaugment/autoaugment_cases.safetensors
 // (made by tools/autoaugment_reference.py). Every case must match byte for byte:
 // PIL's arithmetic here is integer or single-precision float in a fixed order,
