@@ -16,11 +16,13 @@ namespace {
 struct TokenizeOptions {
   int64_t context_length = clip::Tokenizer::kContextLength;
   std::string bpe_path;
+  bool no_ftfy = false;
 };
 
 void run_tokenize(const TokenizeOptions& options) {
-  const clip::Tokenizer tokenizer(options.bpe_path.empty() ? clip::Tokenizer::default_bpe_path()
-                                                           : options.bpe_path);
+  const clip::Tokenizer tokenizer(
+      options.bpe_path.empty() ? clip::Tokenizer::default_bpe_path() : options.bpe_path,
+      options.no_ftfy ? clip::TextRepair::kNone : clip::TextRepair::kFtfy);
   std::ios::sync_with_stdio(false);
   std::string line, out;
   for (int64_t line_number = 1; std::getline(std::cin, line); ++line_number) {
@@ -54,6 +56,9 @@ void register_tokenize(CLI::App& app) {
       ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
   command->add_option("--bpe", options->bpe_path,
                       "BPE vocabulary bpe_simple_vocab_16e6.txt.gz (default: $CLIPGRAD_BPE, else the shipped copy)");
+  command->add_flag("--no-ftfy", options->no_ftfy,
+                    "Skip ftfy.fix_text (mojibake, curly quotes, ligatures, widths, NFC), the first step of "
+                    "OpenAI's basic_clean; ids then differ from OpenAI CLIP's wherever it would change the text");
   command->callback([options] { run_tokenize(*options); });
 }
 

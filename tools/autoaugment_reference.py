@@ -4,7 +4,8 @@
 Applies each AutoAugment operation exactly as torchvision's
 `transforms.AutoAugment(AutoAugmentPolicy.IMAGENET)` does on a PIL image (its
 private `_apply_op` with NEAREST interpolation and fill=None), at several
-magnitudes, to a few small deterministic RGB images, and every one of the 25
+magnitudes, to a few small deterministic RGB images (and one grayscale image,
+as PIL "L", its results replicated to RGB), and every one of the 25
 ImageNet sub-policies with each combination of signs. Writes one safetensors
 file of uint8 images (numpy only; no safetensors package needed):
 
@@ -63,6 +64,16 @@ def fashion_image():
     return np.stack([v, v // 2 + 64, 255 - v], axis=-1).astype(np.uint8)
 
 
+def fashion_gray_image():
+    # The centre 16x16 of the same image, untinted, replicated to RGB. Its expected
+    # results are computed on the PIL "L" image (CleanCLIP opens images without
+    # convert("RGB")) and replicated, so the test checks that gray-as-RGB matches.
+    with gzip.open(FASHION_MNIST, "rb") as f:
+        data = f.read(16 + 28 * 28)
+    v = np.frombuffer(data[16:], np.uint8).reshape(28, 28)[6:22, 6:22]
+    return np.repeat(v[:, :, None], 3, axis=2)
+
+
 IMAGES = {
     "pattern": pattern_image(17, 13),
     "gradient": gradient_image(17, 13),
@@ -70,7 +81,9 @@ IMAGES = {
     "low_contrast": low_contrast_image(9, 7),
     "constant": np.full((4, 5, 3), 77, np.uint8),
     "fashion": fashion_image(),
+    "fashion_gray": fashion_gray_image(),
 }
+GRAY_IMAGES = {"fashion_gray"}
 
 
 def space(array):
@@ -162,7 +175,12 @@ def main():
     cases = single_op_cases() + sub_policy_cases()
     for n, case in enumerate(cases):
         array = IMAGES[case["image"]]
-        if "op" in case:
+        if "op" in case and case["image"] in GRAY_IMAGES:
+            img = _apply_op(Image.fromarray(np.ascontiguousarray(array[:, :, 0]), "L"), case["op"],
+                            case["magnitude"], interpolation=InterpolationMode.NEAREST, fill=None)
+            assert img.mode == "L", case
+            result = np.repeat(np.array(img, np.uint8)[:, :, None], 3, axis=2)
+        elif "op" in case:
             img = _apply_op(Image.fromarray(array, "RGB"), case["op"], case["magnitude"],
                             interpolation=InterpolationMode.NEAREST, fill=None)
             result = np.array(img, np.uint8)

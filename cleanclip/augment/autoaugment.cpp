@@ -25,30 +25,18 @@ constexpr AutoAugmentStep step(AugmentOp op, double probability, int bin) { retu
 const std::array<AutoAugmentSubPolicy, kImageNetSubPolicies>& imagenet_policy() {
   using enum AugmentOp;
   static const std::array<AutoAugmentSubPolicy, kImageNetSubPolicies> policy = {{
-      {step(kPosterize, 0.4, 8), step(kRotate, 0.6, 9)},
-      {step(kSolarize, 0.6, 5), step(kAutoContrast, 0.6, -1)},
-      {step(kEqualize, 0.8, -1), step(kEqualize, 0.6, -1)},
-      {step(kPosterize, 0.6, 7), step(kPosterize, 0.6, 6)},
-      {step(kEqualize, 0.4, -1), step(kSolarize, 0.2, 4)},
-      {step(kEqualize, 0.4, -1), step(kRotate, 0.8, 8)},
-      {step(kSolarize, 0.6, 3), step(kEqualize, 0.6, -1)},
-      {step(kPosterize, 0.8, 5), step(kEqualize, 1.0, -1)},
-      {step(kRotate, 0.2, 3), step(kSolarize, 0.6, 8)},
-      {step(kEqualize, 0.6, -1), step(kPosterize, 0.4, 6)},
-      {step(kRotate, 0.8, 8), step(kColor, 0.4, 0)},
-      {step(kRotate, 0.4, 9), step(kEqualize, 0.6, -1)},
-      {step(kEqualize, 0.0, -1), step(kEqualize, 0.8, -1)},
-      {step(kInvert, 0.6, -1), step(kEqualize, 1.0, -1)},
-      {step(kColor, 0.6, 4), step(kContrast, 1.0, 8)},
-      {step(kRotate, 0.8, 8), step(kColor, 1.0, 2)},
-      {step(kColor, 0.8, 8), step(kSolarize, 0.8, 7)},
-      {step(kSharpness, 0.4, 7), step(kInvert, 0.6, -1)},
-      {step(kShearX, 0.6, 5), step(kEqualize, 1.0, -1)},
-      {step(kColor, 0.4, 0), step(kEqualize, 0.6, -1)},
-      {step(kEqualize, 0.4, -1), step(kSolarize, 0.2, 4)},
-      {step(kSolarize, 0.6, 5), step(kAutoContrast, 0.6, -1)},
-      {step(kInvert, 0.6, -1), step(kEqualize, 1.0, -1)},
-      {step(kColor, 0.6, 4), step(kContrast, 1.0, 8)},
+      {step(kPosterize, 0.4, 8), step(kRotate, 0.6, 9)},    {step(kSolarize, 0.6, 5), step(kAutoContrast, 0.6, -1)},
+      {step(kEqualize, 0.8, -1), step(kEqualize, 0.6, -1)}, {step(kPosterize, 0.6, 7), step(kPosterize, 0.6, 6)},
+      {step(kEqualize, 0.4, -1), step(kSolarize, 0.2, 4)},  {step(kEqualize, 0.4, -1), step(kRotate, 0.8, 8)},
+      {step(kSolarize, 0.6, 3), step(kEqualize, 0.6, -1)},  {step(kPosterize, 0.8, 5), step(kEqualize, 1.0, -1)},
+      {step(kRotate, 0.2, 3), step(kSolarize, 0.6, 8)},     {step(kEqualize, 0.6, -1), step(kPosterize, 0.4, 6)},
+      {step(kRotate, 0.8, 8), step(kColor, 0.4, 0)},        {step(kRotate, 0.4, 9), step(kEqualize, 0.6, -1)},
+      {step(kEqualize, 0.0, -1), step(kEqualize, 0.8, -1)}, {step(kInvert, 0.6, -1), step(kEqualize, 1.0, -1)},
+      {step(kColor, 0.6, 4), step(kContrast, 1.0, 8)},      {step(kRotate, 0.8, 8), step(kColor, 1.0, 2)},
+      {step(kColor, 0.8, 8), step(kSolarize, 0.8, 7)},      {step(kSharpness, 0.4, 7), step(kInvert, 0.6, -1)},
+      {step(kShearX, 0.6, 5), step(kEqualize, 1.0, -1)},    {step(kColor, 0.4, 0), step(kEqualize, 0.6, -1)},
+      {step(kEqualize, 0.4, -1), step(kSolarize, 0.2, 4)},  {step(kSolarize, 0.6, 5), step(kAutoContrast, 0.6, -1)},
+      {step(kInvert, 0.6, -1), step(kEqualize, 1.0, -1)},   {step(kColor, 0.6, 4), step(kContrast, 1.0, 8)},
       {step(kEqualize, 0.8, -1), step(kEqualize, 0.6, -1)},
   }};
   return policy;
@@ -61,20 +49,28 @@ double autoaugment_magnitude(AugmentOp op, int bin, int width, int height) {
   if (bin == -1) return 0.0;
   switch (op) {
     case AugmentOp::kShearX:
-    case AugmentOp::kShearY: return linspace10(0.0, 0.3, bin);
-    case AugmentOp::kTranslateX: return linspace10(0.0, 150.0 / 331.0 * width, bin);
-    case AugmentOp::kTranslateY: return linspace10(0.0, 150.0 / 331.0 * height, bin);
-    case AugmentOp::kRotate: return linspace10(0.0, 30.0, bin);
+    case AugmentOp::kShearY:
+      return linspace10(0.0, 0.3, bin);
+    case AugmentOp::kTranslateX:
+      return linspace10(0.0, 150.0 / 331.0 * width, bin);
+    case AugmentOp::kTranslateY:
+      return linspace10(0.0, 150.0 / 331.0 * height, bin);
+    case AugmentOp::kRotate:
+      return linspace10(0.0, 30.0, bin);
     case AugmentOp::kBrightness:
     case AugmentOp::kColor:
     case AugmentOp::kContrast:
-    case AugmentOp::kSharpness: return linspace10(0.0, 0.9, bin);
+    case AugmentOp::kSharpness:
+      return linspace10(0.0, 0.9, bin);
     // 8 - round(arange(10) / 2.25): bits 8, 8, 7, 7, 6, 6, 5, 5, 4, 4.
-    case AugmentOp::kPosterize: return 8.0 - std::nearbyint(static_cast<float>(bin) / 2.25f);
-    case AugmentOp::kSolarize: return linspace10(255.0, 0.0, bin);
+    case AugmentOp::kPosterize:
+      return 8.0 - std::nearbyint(static_cast<float>(bin) / 2.25f);
+    case AugmentOp::kSolarize:
+      return linspace10(255.0, 0.0, bin);
     case AugmentOp::kAutoContrast:
     case AugmentOp::kEqualize:
-    case AugmentOp::kInvert: return 0.0;
+    case AugmentOp::kInvert:
+      return 0.0;
   }
   throw std::invalid_argument("autoaugment_magnitude: unknown AugmentOp");
 }
@@ -89,8 +85,10 @@ bool autoaugment_signed(AugmentOp op) {
     case AugmentOp::kBrightness:
     case AugmentOp::kColor:
     case AugmentOp::kContrast:
-    case AugmentOp::kSharpness: return true;
-    default: return false;
+    case AugmentOp::kSharpness:
+      return true;
+    default:
+      return false;
   }
 }
 

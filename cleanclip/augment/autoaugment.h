@@ -6,6 +6,11 @@
 // Magnitudes are torchvision's `_augmentation_space(10, (height, width))` bins,
 // in float32 as torch.linspace computes them (so TranslateX/Y depend on the size).
 //
+// Where it goes: CleanCLIP applies it to the decoded image at its own size (PIL
+// Image.open, no resize), then runs the CLIP preprocessing (resize, centre crop,
+// normalise) on the view; do the same, autoaugment() then io::preprocess(). A
+// grayscale image replicated to RGB gives what PIL gives on the "L" image.
+//
 // Deviations from the reference, on purpose:
 // - Randomness comes from our seeded Generator, not torch's global RNG: the
 //   trainer derives one generator per (seed, epoch, sample) with

@@ -123,8 +123,8 @@ void affine_float(io::Image& out, const io::Image& in, const double (&a)[6]) {
 
 // torchvision's _get_inverse_affine_matrix(center, angle, translate, scale=1, shear),
 // term by term in the same order so every rounding matches.
-void inverse_affine_matrix(double cx, double cy, double angle, double tx, double ty, double shear_x,
-                           double shear_y, double (&m)[6]) {
+void inverse_affine_matrix(double cx, double cy, double angle, double tx, double ty, double shear_x, double shear_y,
+                           double (&m)[6]) {
   double rot = radians(angle), sx = radians(shear_x), sy = radians(shear_y);
   double a = std::cos(rot - sy) / std::cos(sy);
   double b = -std::cos(rot - sy) * std::tan(sx) / std::cos(sy) - std::sin(rot);
@@ -145,8 +145,7 @@ void inverse_affine_matrix(double cx, double cy, double angle, double tx, double
 void rotate_180(io::Image& image) {
   const io::Image source = image;
   for (int y = 0; y < image.height; ++y)
-    for (int x = 0; x < image.width; ++x)
-      copy_pixel(image, x, y, source, image.width - 1 - x, image.height - 1 - y);
+    for (int x = 0; x < image.width; ++x) copy_pixel(image, x, y, source, image.width - 1 - x, image.height - 1 - y);
 }
 
 // PIL's Transpose.ROTATE_90 (counter-clockwise) or ROTATE_270, on a square image.
@@ -167,11 +166,10 @@ void rotate(io::Image& image, double angle_degrees) {
   double angle = python_mod(angle_degrees, 360.0);
   if (angle == 0.0) return;
   if (angle == 180.0) return rotate_180(image);
-  if ((angle == 90.0 || angle == 270.0) && image.width == image.height)
-    return rotate_quarter(image, angle == 90.0);
+  if ((angle == 90.0 || angle == 270.0) && image.width == image.height) return rotate_quarter(image, angle == 90.0);
   double cx = image.width / 2.0, cy = image.height / 2.0;
   double theta = -radians(angle);
-  double m[6] = {round15(std::cos(theta)), round15(std::sin(theta)), 0.0,
+  double m[6] = {round15(std::cos(theta)),  round15(std::sin(theta)), 0.0,
                  round15(-std::sin(theta)), round15(std::cos(theta)), 0.0};
   double x = -cx - 0.0, y = -cy - 0.0;
   double m2 = m[0] * x + m[1] * y + m[2];
@@ -191,13 +189,15 @@ void shear(io::Image& image, double factor, bool along_x) {
 void translate(io::Image& image, double pixels, bool along_x) {
   double shift = std::trunc(pixels);  // int(magnitude)
   double m[6];
-  inverse_affine_matrix(image.width * 0.5, image.height * 0.5, 0.0, along_x ? shift : 0.0, along_x ? 0.0 : shift,
-                        0.0, 0.0, m);
+  inverse_affine_matrix(image.width * 0.5, image.height * 0.5, 0.0, along_x ? shift : 0.0, along_x ? 0.0 : shift, 0.0,
+                        0.0, m);
   affine_nearest(image, m);
 }
 
 // ITU-R 601-2 luma as PIL's RGB -> L conversion computes it.
-uint8_t luma(const uint8_t* rgb) { return static_cast<uint8_t>((rgb[0] * 19595 + rgb[1] * 38470 + rgb[2] * 7471 + 0x8000) >> 16); }
+uint8_t luma(const uint8_t* rgb) {
+  return static_cast<uint8_t>((rgb[0] * 19595 + rgb[1] * 38470 + rgb[2] * 7471 + 0x8000) >> 16);
+}
 
 io::Image grayscale_rgb(const io::Image& image) {
   io::Image gray(image.width, image.height);
@@ -226,7 +226,8 @@ io::Image smooth(const io::Image& image) {
   const float k[9] = {side, side, side, side, centre, side, side, side, side};
   const float offset = 0.0f + 0.5f;
   auto row3 = [&](int x, int y, int c, const float* kernel) {
-    return static_cast<float>(image.pixel(x - 1, y)[c]) * kernel[0] + static_cast<float>(image.pixel(x, y)[c]) * kernel[1] +
+    return static_cast<float>(image.pixel(x - 1, y)[c]) * kernel[0] +
+           static_cast<float>(image.pixel(x, y)[c]) * kernel[1] +
            static_cast<float>(image.pixel(x + 1, y)[c]) * kernel[2];
   };
   for (int y = 1; y < image.height - 1; ++y)
@@ -388,20 +389,34 @@ void blend_into(io::Image& image, const io::Image& degenerate, double factor) {
 
 void apply_augment_op(io::Image& image, AugmentOp op, double magnitude) {
   switch (op) {
-    case AugmentOp::kShearX: return shear(image, magnitude, true);
-    case AugmentOp::kShearY: return shear(image, magnitude, false);
-    case AugmentOp::kTranslateX: return translate(image, magnitude, true);
-    case AugmentOp::kTranslateY: return translate(image, magnitude, false);
-    case AugmentOp::kRotate: return rotate(image, magnitude);
-    case AugmentOp::kBrightness: return blend_into(image, io::Image(image.width, image.height), 1.0 + magnitude);
-    case AugmentOp::kColor: return blend_into(image, grayscale_rgb(image), 1.0 + magnitude);
-    case AugmentOp::kContrast: return blend_into(image, mean_luma_image(image), 1.0 + magnitude);
-    case AugmentOp::kSharpness: return blend_into(image, smooth(image), 1.0 + magnitude);
-    case AugmentOp::kPosterize: return posterize(image, magnitude);
-    case AugmentOp::kSolarize: return solarize(image, magnitude);
-    case AugmentOp::kAutoContrast: return autocontrast(image);
-    case AugmentOp::kEqualize: return equalize(image);
-    case AugmentOp::kInvert: return invert(image);
+    case AugmentOp::kShearX:
+      return shear(image, magnitude, true);
+    case AugmentOp::kShearY:
+      return shear(image, magnitude, false);
+    case AugmentOp::kTranslateX:
+      return translate(image, magnitude, true);
+    case AugmentOp::kTranslateY:
+      return translate(image, magnitude, false);
+    case AugmentOp::kRotate:
+      return rotate(image, magnitude);
+    case AugmentOp::kBrightness:
+      return blend_into(image, io::Image(image.width, image.height), 1.0 + magnitude);
+    case AugmentOp::kColor:
+      return blend_into(image, grayscale_rgb(image), 1.0 + magnitude);
+    case AugmentOp::kContrast:
+      return blend_into(image, mean_luma_image(image), 1.0 + magnitude);
+    case AugmentOp::kSharpness:
+      return blend_into(image, smooth(image), 1.0 + magnitude);
+    case AugmentOp::kPosterize:
+      return posterize(image, magnitude);
+    case AugmentOp::kSolarize:
+      return solarize(image, magnitude);
+    case AugmentOp::kAutoContrast:
+      return autocontrast(image);
+    case AugmentOp::kEqualize:
+      return equalize(image);
+    case AugmentOp::kInvert:
+      return invert(image);
   }
   throw std::invalid_argument("apply_augment_op: unknown AugmentOp " + std::to_string(static_cast<int>(op)));
 }

@@ -39,6 +39,18 @@ TEST(TokenizeCli, TruncatesToContextKeepingEndOfText) {
   EXPECT_EQ(result.output, "49406 320 1125 49407\n49406 49407\n");
 }
 
+// Ids from tools/tokenizer_reference.py (with and without --no-ftfy): ftfy
+// repairs the mojibake "cafÃ©" and straightens the curly apostrophe.
+TEST(TokenizeCli, RepairsTextLikeFtfyUnlessNoFtfy) {
+  const std::string input = "caf\u00c3\u00a9 dog\u2019s\n";
+  const CommandResult repaired = run_clipgrad("tokenize", input);
+  EXPECT_EQ(repaired.exit_code, 0) << repaired.output;
+  EXPECT_EQ(repaired.output, "49406 15304 1929 568 49407\n");
+  const CommandResult raw = run_clipgrad("tokenize --no-ftfy", input);
+  EXPECT_EQ(raw.exit_code, 0) << raw.output;
+  EXPECT_EQ(raw.output, "49406 3471 127 352 5811 1929 728 503 338 49407\n");
+}
+
 TEST(TokenizeCli, MissingBpeFileIsAClearError) {
   const CommandResult result = run_clipgrad("tokenize --bpe /nonexistent/vocab.txt.gz", "a\n");
   EXPECT_NE(result.exit_code, 0);

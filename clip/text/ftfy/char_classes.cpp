@@ -7,10 +7,9 @@ namespace clipgrad::clip::ftfy {
 ClassMask class_mask(char32_t cp) {
   // The last interval that starts at or before cp; the first starts at 0.
   const tables::ClassInterval* end = tables::kClassIntervals + tables::kClassIntervals_size;
-  const tables::ClassInterval* it = std::upper_bound(
-      tables::kClassIntervals, end, cp, [](char32_t value, const tables::ClassInterval& interval) {
-        return value < interval.first;
-      });
+  const tables::ClassInterval* it =
+      std::upper_bound(tables::kClassIntervals, end, cp,
+                       [](char32_t value, const tables::ClassInterval& interval) { return value < interval.first; });
   --it;
   return ClassMask{{it->mask[0], it->mask[1]}};
 }
@@ -33,8 +32,8 @@ std::vector<ClassMask> class_masks(std::u32string_view text) {
 
 bool in_ranges(const tables::CodeRange* ranges, size_t size, char32_t cp) {
   const tables::CodeRange* end = ranges + size;
-  const tables::CodeRange* it =
-      std::lower_bound(ranges, end, cp, [](const tables::CodeRange& range, char32_t value) { return range.last < value; });
+  const tables::CodeRange* it = std::lower_bound(
+      ranges, end, cp, [](const tables::CodeRange& range, char32_t value) { return range.last < value; });
   return it != end && it->first <= cp;
 }
 

@@ -70,7 +70,9 @@ struct Bytes {
   bool in(size_t i, uint8_t low, uint8_t high) const {
     return i < data.size() && static_cast<uint8_t>(data[i]) >= low && static_cast<uint8_t>(data[i]) <= high;
   }
-  bool starts(size_t i, std::string_view prefix) const { return data.substr(std::min(i, data.size())).starts_with(prefix); }
+  bool starts(size_t i, std::string_view prefix) const {
+    return data.substr(std::min(i, data.size())).starts_with(prefix);
+  }
 };
 
 // ALTERED_UTF8_RE at i: UTF-8 that would be valid if one byte 0x20 were 0xA0.
@@ -102,9 +104,9 @@ bool has_altered_utf8(std::string_view bytes) {
 
 // LOSSY_UTF8_RE at i: UTF-8 whose lost bytes show as 0x1A (or one '?').
 size_t lossy_utf8_match(const Bytes& b, size_t i) {
-  const auto lost = [&](size_t k) { return b.is(k, 0x1A) || b.is(k, '?'); };            // [\x1a?]
+  const auto lost = [&](size_t k) { return b.is(k, 0x1A) || b.is(k, '?'); };                 // [\x1a?]
   const auto lost_or_cont = [&](size_t k) { return b.is(k, 0x1A) || b.in(k, 0x80, 0xBF); };  // [\x1a\x80-\xbf]
-  const auto any = [&](size_t k) { return lost(k) || b.in(k, 0x80, 0xBF); };              // [\x1a?\x80-\xbf]
+  const auto any = [&](size_t k) { return lost(k) || b.in(k, 0x80, 0xBF); };                 // [\x1a?\x80-\xbf]
   if (b.in(i, 0xC2, 0xDF) && b.is(i + 1, 0x1A)) return 2;
   if (b.in(i, 0xC2, 0xC3) && b.is(i + 1, '?')) return 2;
   if (b.is(i, 0xED) && b.in(i + 1, 0xA0, 0xAF) && b.is(i + 3, 0xED) && b.in(i + 4, 0xB0, 0xBF)) {
@@ -238,8 +240,10 @@ std::u32string decode_inconsistent_utf8(std::u32string_view text) {
       continue;
     }
     const std::u32string_view piece = text.substr(pos, length);
-    if (length < text.size() && is_bad(piece)) out += fix_encoding(piece);
-    else out.append(piece);
+    if (length < text.size() && is_bad(piece))
+      out += fix_encoding(piece);
+    else
+      out.append(piece);
     pos += length;
   }
   return out;

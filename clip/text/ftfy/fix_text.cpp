@@ -17,7 +17,9 @@ constexpr size_t kMaxSegmentLength = 1000000;
 // spin should some text never settle.
 constexpr int kMaxPasses = 1000;
 
-bool is_untouched_ascii(char32_t cp) { return (cp >= 0x20 && cp < 0x7F && cp != '&') || cp == '\t' || cp == '\n' || cp == '\f'; }
+bool is_untouched_ascii(char32_t cp) {
+  return (cp >= 0x20 && cp < 0x7F && cp != '&') || cp == '\t' || cp == '\n' || cp == '\f';
+}
 
 }  // namespace
 

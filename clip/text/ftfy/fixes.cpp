@@ -53,23 +53,28 @@ bool unescape_numeric(std::u32string_view body, std::u32string& out) {
   uint64_t number = 0;
   for (char32_t cp : digits) {
     int value;
-    if (cp >= '0' && cp <= '9') value = cp - '0';
-    else if (hex && cp >= 'a' && cp <= 'f') value = cp - 'a' + 10;
-    else if (hex && cp >= 'A' && cp <= 'F') value = cp - 'A' + 10;
-    else return false;
+    if (cp >= '0' && cp <= '9')
+      value = cp - '0';
+    else if (hex && cp >= 'a' && cp <= 'f')
+      value = cp - 'a' + 10;
+    else if (hex && cp >= 'A' && cp <= 'F')
+      value = cp - 'A' + 10;
+    else
+      return false;
     // Beyond U+10FFFF every value means U+FFFD, so stop growing there.
     number = std::min<uint64_t>(number * (hex ? 16 : 10) + value, 0x110000);
   }
   const tables::CodeMap* charrefs_end = tables::kInvalidCharrefs + tables::kInvalidCharrefs_size;
-  const tables::CodeMap* fix = std::lower_bound(
-      tables::kInvalidCharrefs, charrefs_end, number,
-      [](const tables::CodeMap& entry, uint64_t value) { return entry.from < value; });
+  const tables::CodeMap* fix =
+      std::lower_bound(tables::kInvalidCharrefs, charrefs_end, number,
+                       [](const tables::CodeMap& entry, uint64_t value) { return entry.from < value; });
   char32_t result;
   if (fix != charrefs_end && fix->from == number) {
     result = fix->to;
   } else if ((number >= 0xD800 && number <= 0xDFFF) || number > 0x10FFFF) {
     result = 0xFFFD;
-  } else if (std::binary_search(tables::kInvalidCodepoints, tables::kInvalidCodepoints + tables::kInvalidCodepoints_size,
+  } else if (std::binary_search(tables::kInvalidCodepoints,
+                                tables::kInvalidCodepoints + tables::kInvalidCodepoints_size,
                                 static_cast<char32_t>(number))) {
     return true;  // unescapes to nothing
   } else {
@@ -93,8 +98,10 @@ std::u32string translate(std::u32string_view text, const tables::Replacement* ta
   out.reserve(text.size());
   for (char32_t cp : text) {
     const tables::Replacement* replacement = cp >= first ? find_replacement(table, size, cp) : nullptr;
-    if (replacement) out.append(replacement->to, replacement->length);
-    else out.push_back(cp);
+    if (replacement)
+      out.append(replacement->to, replacement->length);
+    else
+      out.push_back(cp);
   }
   return out;
 }
@@ -161,8 +168,10 @@ std::u32string uncurl_quotes(std::u32string_view text) {
   std::u32string out(text);
   for (char32_t& cp : out) {
     if (cp < 0x2BC) continue;
-    if (in_ranges(tables::kDoubleQuotes, tables::kDoubleQuotes_size, cp)) cp = '"';
-    else if (in_ranges(tables::kSingleQuotes, tables::kSingleQuotes_size, cp)) cp = '\'';
+    if (in_ranges(tables::kDoubleQuotes, tables::kDoubleQuotes_size, cp))
+      cp = '"';
+    else if (in_ranges(tables::kSingleQuotes, tables::kSingleQuotes_size, cp))
+      cp = '\'';
   }
   return out;
 }
@@ -211,8 +220,9 @@ std::u32string remove_control_chars(std::u32string_view text) {
 
 std::u32string fix_c1_controls(std::u32string_view text) {
   static const tables::SingleByteEncoding& sloppy_1252 = *std::find_if(
-      tables::kEncodings, tables::kEncodings + tables::kEncodings_size,
-      [](const tables::SingleByteEncoding& encoding) { return std::string_view(encoding.name) == "sloppy-windows-1252"; });
+      tables::kEncodings, tables::kEncodings + tables::kEncodings_size, [](const tables::SingleByteEncoding& encoding) {
+        return std::string_view(encoding.name) == "sloppy-windows-1252";
+      });
   std::u32string out(text);
   for (char32_t& cp : out)
     if (cp >= 0x80 && cp <= 0x9F) cp = sloppy_1252.high[cp - 0x80];

@@ -16,8 +16,9 @@ constexpr char32_t kLCount = 19, kVCount = 21, kTCount = 28, kNCount = kVCount *
 uint8_t combining_class(char32_t cp) {
   if (cp < 0x300) return 0;
   const tables::CombiningRun* end = tables::kCombiningRuns + tables::kCombiningRuns_size;
-  const tables::CombiningRun* it = std::lower_bound(
-      tables::kCombiningRuns, end, cp, [](const tables::CombiningRun& run, char32_t value) { return run.last < value; });
+  const tables::CombiningRun* it =
+      std::lower_bound(tables::kCombiningRuns, end, cp,
+                       [](const tables::CombiningRun& run, char32_t value) { return run.last < value; });
   return it != end && it->first <= cp ? it->combining_class : 0;
 }
 
@@ -30,11 +31,13 @@ void append_decomposition(char32_t cp, std::u32string& out) {
     return;
   }
   const tables::Decomposition* end = tables::kDecompositions + tables::kDecompositions_size;
-  const tables::Decomposition* it = std::lower_bound(
-      tables::kDecompositions, end, cp,
-      [](const tables::Decomposition& entry, char32_t value) { return entry.code_point < value; });
-  if (it != end && it->code_point == cp) out.append(tables::kDecompositionPool + it->offset, it->length);
-  else out.push_back(cp);
+  const tables::Decomposition* it =
+      std::lower_bound(tables::kDecompositions, end, cp,
+                       [](const tables::Decomposition& entry, char32_t value) { return entry.code_point < value; });
+  if (it != end && it->code_point == cp)
+    out.append(tables::kDecompositionPool + it->offset, it->length);
+  else
+    out.push_back(cp);
 }
 
 // The primary composite of (first, second), or 0.
@@ -45,10 +48,11 @@ char32_t compose(char32_t first, char32_t second) {
       second < kTBase + kTCount)
     return first + (second - kTBase);
   const tables::Composition* end = tables::kCompositions + tables::kCompositions_size;
-  const tables::Composition* it = std::lower_bound(
-      tables::kCompositions, end, std::pair{first, second}, [](const tables::Composition& entry, std::pair<char32_t, char32_t> key) {
-        return entry.first < key.first || (entry.first == key.first && entry.second < key.second);
-      });
+  const tables::Composition* it =
+      std::lower_bound(tables::kCompositions, end, std::pair{first, second},
+                       [](const tables::Composition& entry, std::pair<char32_t, char32_t> key) {
+                         return entry.first < key.first || (entry.first == key.first && entry.second < key.second);
+                       });
   return it != end && it->first == first && it->second == second ? it->composite : 0;
 }
 

@@ -45,8 +45,8 @@ struct BadnessPattern {
 
 struct SingleByteEncoding {
   const char* name;
-  bool sloppy;          // ftfy's sloppy-* codec: byte 0x1A stands for U+FFFD
-  char32_t high[128];   // bytes 0x80..0xFF decode to these
+  bool sloppy;         // ftfy's sloppy-* codec: byte 0x1A stands for U+FFFD
+  char32_t high[128];  // bytes 0x80..0xFF decode to these
 };
 
 // `from` becomes `length` code points `to`.
