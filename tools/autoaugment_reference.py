@@ -14,6 +14,8 @@ file of uint8 images (numpy only; no safetensors package needed):
     __metadata__["cases"]    JSON list: {"name", "image", "op", "magnitude"} for a
                              single operation, or {"name", "image", "sub_policy",
                              "negate": [bool, bool]} for both steps of a sub-policy
+    __metadata__["hashed_cases"] the same for a 224x224 image, with the result's
+                             FNV-1a 64 hash ("fnv1a64", hex) instead of a tensor
     __metadata__["magnitudes"] JSON {op: [10 unsigned bin values]} of
                              torchvision's _augmentation_space(10, (H, W)) per image
     __metadata__["versions"] torch, torchvision and Pillow versions used
@@ -86,6 +88,54 @@ IMAGES = {
 GRAY_IMAGES = {"fashion_gray"}
 
 
+def photo224_image():
+    # A realistic-size view: the tinted Fashion-MNIST image resized to 224x224
+    # (PIL bicubic) plus a faint diagonal texture. Its results are stored as
+    # FNV-1a hashes only, to keep the fixture small.
+    base = Image.fromarray(fashion_image(), "RGB").resize((224, 224), Image.BICUBIC)
+    array = np.array(base, np.int64)
+    y, x = np.mgrid[0:224, 0:224]
+    array = array + ((x + 2 * y) % 7)[:, :, None] * np.array([1, 2, 3])
+    return np.clip(array, 0, 255).astype(np.uint8)
+
+
+HASHED_IMAGES = {"photo224": photo224_image()}
+
+
+def fnv1a64(array):
+    h = 1469598103934665603
+    for b in np.ascontiguousarray(array, np.uint8).tobytes():
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def hashed_cases():
+    cases = []
+    for image, array in HASHED_IMAGES.items():
+        for op in ["ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color", "Contrast",
+                   "Sharpness"]:
+            for magnitude in signed_bins(array, op, [1, 5, 9]):
+                cases.append({"image": image, "op": op, "magnitude": magnitude})
+        for op, magnitudes in [("Posterize", [4.0, 6.0]), ("Solarize", [bin_value(array, "Solarize", 5)]),
+                               ("AutoContrast", [0.0]), ("Equalize", [0.0]), ("Invert", [0.0])]:
+            for magnitude in magnitudes:
+                cases.append({"image": image, "op": op, "magnitude": magnitude})
+        for index in range(25):
+            for negate in ([False, False], [True, False], [False, True], [True, True]):
+                cases.append({"image": image, "sub_policy": index, "negate": negate})
+    for case in cases:
+        array = HASHED_IMAGES[case["image"]]
+        if "op" in case:
+            img = _apply_op(Image.fromarray(array, "RGB"), case["op"], case["magnitude"],
+                            interpolation=InterpolationMode.NEAREST, fill=None)
+            result = np.array(img, np.uint8)
+        else:
+            result = run_sub_policy(array, case["sub_policy"], case["negate"])
+        assert result.shape == array.shape, case
+        case["fnv1a64"] = fnv1a64(result)
+    return cases
+
+
 def space(array):
     height, width = array.shape[:2]
     return AutoAugment()._augmentation_space(10, (height, width))
@@ -106,6 +156,8 @@ def signed_bins(array, op, bins):
 def single_op_cases():
     cases = []
     for image, array in IMAGES.items():
+        if image == "fashion":
+            continue  # used by the seeding tests; photo224 (hashed) covers its content at full size
         mags = {
             "ShearX": signed_bins(array, "ShearX", [0, 1, 5, 9]),
             "ShearY": signed_bins(array, "ShearY", [1, 5, 9]),
@@ -171,7 +223,7 @@ def write_safetensors(path, tensors, metadata):
 
 def main():
     path = sys.argv[1]
-    tensors = {f"input.{name}": array for name, array in IMAGES.items()}
+    tensors = {f"input.{name}": array for name, array in {**IMAGES, **HASHED_IMAGES}.items()}
     cases = single_op_cases() + sub_policy_cases()
     for n, case in enumerate(cases):
         array = IMAGES[case["image"]]
@@ -190,12 +242,13 @@ def main():
         case["name"] = f"case.{n}"
         tensors[case["name"]] = result
     magnitudes = {}
-    for name, array in IMAGES.items():
+    for name, array in {**IMAGES, **HASHED_IMAGES}.items():
         magnitudes[name] = {op: [float(v) for v in values.reshape(-1).tolist()]
                             for op, (values, _) in space(array).items() if values.numel() == 10}
     policy = [[[op, p, m] for op, p, m in sub] for sub in AutoAugment(AutoAugmentPolicy.IMAGENET).policies]
     metadata = {
         "cases": json.dumps(cases),
+        "hashed_cases": json.dumps(hashed_cases()),
         "magnitudes": json.dumps(magnitudes),
         "policy": json.dumps(policy),
         "versions": f"torch {torch.__version__}, torchvision {torchvision.__version__}, Pillow {PIL.__version__}",

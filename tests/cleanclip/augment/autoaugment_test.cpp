@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -86,6 +87,35 @@ TEST(AutoAugmentPolicy, SubPoliciesMatchTorchvisionWithEachSign) {
     ++count;
   }
   EXPECT_EQ(count, 2 * kImageNetSubPolicies * 4);
+}
+
+std::string fnv1a64_hex(const std::vector<uint8_t>& bytes) {
+  uint64_t h = 1469598103934665603ULL;
+  for (uint8_t b : bytes) h = (h ^ b) * 1099511628211ULL;
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(h));
+  return text;
+}
+
+TEST(AutoAugmentPolicy, FullSizeImageMatchesTorchvisionByHash) {
+  // A 224x224 view (the size CLIP sees): each signed op at three bins and all
+  // sub-policies with each sign, compared through the FNV-1a hash of the result.
+  int count = 0;
+  for (const auto& c : metadata("hashed_cases")) {
+    io::Image image = input(c["image"]);
+    ASSERT_EQ(image.width, 224);
+    std::string label;
+    if (c.contains("op")) {
+      apply_augment_op(image, augment_op_from_name(c["op"].get<std::string>()), c["magnitude"].get<double>());
+      label = c["op"].get<std::string>() + "(" + std::to_string(c["magnitude"].get<double>()) + ")";
+    } else {
+      apply_sub_policy(image, c["sub_policy"], {true, true}, {c["negate"][0].get<bool>(), c["negate"][1].get<bool>()});
+      label = "sub-policy " + std::to_string(c["sub_policy"].get<int>()) + " negate " + c["negate"].dump();
+    }
+    EXPECT_EQ(fnv1a64_hex(image.rgb), c["fnv1a64"].get<std::string>()) << label;
+    ++count;
+  }
+  EXPECT_GT(count, 150);
 }
 
 TEST(AutoAugmentPolicy, TableIsTorchvisionsImageNetPolicy) {
