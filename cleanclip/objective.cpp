@@ -2,6 +2,9 @@
 
 #include <stdexcept>
 
+#include "cleanclip/augment/autoaugment.h"
+#include "cleanclip/augment/eda.h"
+#include "cleanclip/augment/wordnet.h"
 #include "tensor/ops/shape.h"
 
 namespace clipgrad::cleanclip {
@@ -58,6 +61,16 @@ clip::ObjectiveOutput CleanClipObjective::forward(clip::ClipModel& model, const 
                                                options_.lambda_clip, options_.lambda_inmodal);
   return {.losses = {{"total", losses.total}, {"clip", losses.clip}, {"inmodal", losses.inmodal}},
           .tensors = {{"image_features", image}, {"text_features", text}}};
+}
+
+std::unique_ptr<clip::Objective> make_cleanclip_objective(const nlohmann::json& config) {
+  auto wordnet = std::make_shared<const WordNet>(WordNet::load());
+  return std::make_unique<CleanClipObjective>(
+      CleanClipObjective::options_from_json(config),
+      [](io::Image& image, int64_t, Generator& generator) { autoaugment(image, generator); },
+      [wordnet](const std::string& caption, int64_t, Generator& generator) {
+        return eda_augment(caption, *wordnet, generator);
+      });
 }
 
 }  // namespace clipgrad::cleanclip

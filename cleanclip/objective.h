@@ -51,4 +51,10 @@ class CleanClipObjective : public clip::Objective {
   clip::CaptionTransform caption_augment_;
 };
 
+// The objective `--objective cleanclip` trains with: AutoAugment's ImageNet
+// policy on the images and EDA over WordNet (loaded from
+// /usr/share/wordnet) on the captions, both drawn from the generator the
+// trainer seeds per (seed, epoch, row, view). `config` as config() writes it.
+std::unique_ptr<clip::Objective> make_cleanclip_objective(const nlohmann::json& config);
+
 }  // namespace clipgrad::cleanclip

@@ -6,9 +6,7 @@ namespace clipgrad::cli {
 
 clip::ObjectiveRegistry objective_registry() {
   clip::ObjectiveRegistry registry;
-  registry.add("cleanclip", [](const nlohmann::json& config) -> std::unique_ptr<clip::Objective> {
-    throw std::runtime_error("objective 'cleanclip': augmentations not built yet");
-  });
+  registry.add("cleanclip", cleanclip::make_cleanclip_objective);
   return registry;
 }
 
