@@ -134,7 +134,7 @@ TEST_F(PoisonCli, ErrorsAreClear) {
 
 // The ASR of the triggered test images, counted here one by one: trigger, preprocess, encode, zero-shot argmax.
 double independent_asr(const std::string& model_path, const std::string& attack_json, const fs::path& data,
-                       int64_t& counted) {
+                       int64_t target, int64_t& counted) {
   auto model = clip::load_clip(model_path).model;
   model->eval();
   NoGradGuard no_grad;
@@ -142,7 +142,6 @@ double independent_asr(const std::string& model_path, const std::string& attack_
   auto test = clip::LabelledDataset::from_csv((data / "test.csv").string());
   AttackConfig config = AttackConfig::load(attack_json);
   const Trigger trigger(config);
-  const int64_t target = 2;                                                    // "blue"
   Tensor weights = clip::zero_shot_weights(*model, clip::Tokenizer(), names);  // [C, E]
   const int size = static_cast<int>(model->config().image_resolution);
   std::vector<float> pixels;
@@ -173,7 +172,7 @@ double independent_asr(const std::string& model_path, const std::string& attack_
 }
 
 TEST_F(PoisonCli, EvalReportsTheAttackSuccessRate) {
-  ASSERT_EQ(poison("poisoned", "--attack badnet --target blue --num 12 --seed 1").exit_code, 0);
+  ASSERT_EQ(poison("poisoned", "--attack badnet --target white --num 12 --patch-size 20 --seed 1").exit_code, 0);
   const std::string run_dir = dir_.file("run");
   CommandResult train = run_clipgrad("train --data " + dir_.file("poisoned/train.csv") + " --out " + run_dir +
                                      " --epochs 2 --model vit-tiny-28 --batch-size 8 --lr 1e-3 --warmup 3 --seed 7 "
@@ -188,11 +187,14 @@ TEST_F(PoisonCli, EvalReportsTheAttackSuccessRate) {
   EXPECT_NE(eval.output.find("attack success rate"), std::string::npos) << eval.output;
   nlohmann::json json = nlohmann::json::parse(std::ifstream(result));
   EXPECT_EQ(json.at("n"), 40);      // the clean accuracy is still over every image
-  EXPECT_EQ(json.at("asr_n"), 30);  // the 10 blue images are not counted
+  EXPECT_EQ(json.at("asr_n"), 30);  // the 10 white images are not counted
   int64_t counted = 0;
-  double expected = independent_asr(model, dir_.file("poisoned/attack.json"), dir_.path() / "data", counted);
+  double expected = independent_asr(model, dir_.file("poisoned/attack.json"), dir_.path() / "data", 3, counted);
   EXPECT_EQ(counted, 30);
   EXPECT_NEAR(json.at("asr").get<double>(), expected, 1e-12) << eval.output;
+  RecordProperty("asr", std::to_string(expected));
+  // The 20x20 patch sends some images to "white" (measured: 10 of 30), so the comparison above is not 0 == 0.
+  EXPECT_GT(expected, 0.0);
 
   // A target the classes do not name fails, naming it.
   ASSERT_EQ(poison("purple", "--attack badnet --target purple --num 2").exit_code, 0);
