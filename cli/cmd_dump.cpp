@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/checkpoint_args.h"
 #include "cli/commands.h"
 #include "cleanclip/objective_dump.h"
 #include "clip/eval/parity_dump.h"
@@ -12,6 +13,7 @@ namespace clipgrad::cli {
 void register_dump(CLI::App& app) {
   struct Options {
     std::string model, inputs, out, dtype = "f32";
+    CheckpointArgs checkpoint;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
@@ -20,7 +22,8 @@ void register_dump(CLI::App& app) {
       "statistics) on given inputs and write it all as safetensors; without --model, evaluate the CleanCLIP "
       "objective on given embeddings");
   command->add_option("--model", options->model,
-                      "OpenAI-layout .safetensors or Hugging Face CLIPModel directory; inputs: input.pixels f32 "
+                      "checkpoint (.pt, OpenAI-layout .safetensors or Hugging Face CLIPModel directory); inputs: "
+                      "input.pixels f32 "
                       "[N,3,R,R], input.text i32 [N,L]");
   command
       ->add_option("--inputs", options->inputs,
@@ -31,10 +34,15 @@ void register_dump(CLI::App& app) {
   command->add_option("--dtype", options->dtype, "f32, or f64 to run the model, loss and backward in float64")
       ->check(CLI::IsMember({"f32", "f64"}))
       ->capture_default_str();
+  add_checkpoint_options(command, options->checkpoint);
   command->callback([options] {
     const DType dtype = options->dtype == "f64" ? DType::F64 : DType::F32;
-    clip::write_dump(options->out, options->model.empty() ? cleanclip::dump_objective(options->inputs, dtype)
-                                                          : clip::dump_model(options->model, options->inputs, dtype));
+    if (options->model.empty()) {
+      clip::write_dump(options->out, cleanclip::dump_objective(options->inputs, dtype));
+    } else {
+      clip::LoadedClip loaded = load_checkpoint(options->model, options->checkpoint);
+      clip::write_dump(options->out, clip::dump_model(loaded, options->inputs, dtype));
+    }
   });
 }
 

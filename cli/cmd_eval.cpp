@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cleanclip/attack/asr.h"
+#include "cli/checkpoint_args.h"
 #include "cli/commands.h"
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/eval/zeroshot.h"
@@ -21,6 +22,7 @@ struct EvalArgs {
   std::string model, labels, classes, json, attack_config, image_key = "image", label_key = "label";
   int workers = 2;
   bool strict = false;
+  CheckpointArgs checkpoint;
 };
 
 nlohmann::json accuracy_json(const clip::Accuracy& accuracy, const clip::ClassNames& names) {
@@ -33,7 +35,7 @@ nlohmann::json accuracy_json(const clip::Accuracy& accuracy, const clip::ClassNa
 }
 
 void evaluate(const EvalArgs& args) {
-  auto model = clip::load_clip(args.model).model;
+  auto model = load_checkpoint(args.model, args.checkpoint).model;
   auto names = clip::ClassNames::from_json(args.classes);
   auto data = clip::LabelledDataset::from_csv(args.labels, args.image_key, args.label_key);
   std::optional<cleanclip::AttackConfig> attack;
@@ -69,8 +71,9 @@ void evaluate(const EvalArgs& args) {
 void register_eval(CLI::App& app) {
   auto args = std::make_shared<EvalArgs>();
   CLI::App* command = app.add_subcommand("eval", "Zero-shot classification accuracy of a CLIP checkpoint");
-  command->add_option("--model", args->model, "checkpoint (.safetensors, OpenAI layout, or HF directory)")
+  command->add_option("--model", args->model, "checkpoint (.pt, .safetensors in the OpenAI layout, or HF directory)")
       ->required();
+  add_checkpoint_options(command, args->checkpoint);
   command->add_option("--labels", args->labels, "labelled CSV (image,label)")->required();
   command->add_option("--classes", args->classes, "classes JSON (class names and prompt templates)")->required();
   command->add_option("--json", args->json, "also write the result as JSON here");

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/checkpoint_args.h"
 #include "cli/commands.h"
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/eval/linear_probe.h"
@@ -14,6 +15,7 @@ namespace {
 
 struct ProbeArgs {
   std::string model, train, test, classes, json;
+  CheckpointArgs checkpoint;
   int workers = 2;
   clip::ProbeOptions options;
 };
@@ -25,7 +27,7 @@ std::vector<int64_t> labels_of(const clip::LabelledDataset& data, const std::vec
 }
 
 void probe(const ProbeArgs& args) {
-  auto model = clip::load_clip(args.model).model;
+  auto model = load_checkpoint(args.model, args.checkpoint).model;
   auto names = clip::ClassNames::from_json(args.classes);
   auto train = clip::LabelledDataset::from_csv(args.train);
   auto test = clip::LabelledDataset::from_csv(args.test);
@@ -48,7 +50,8 @@ void probe(const ProbeArgs& args) {
 void register_probe(CLI::App& app) {
   auto args = std::make_shared<ProbeArgs>();
   CLI::App* command = app.add_subcommand("probe", "Linear-probe accuracy of frozen image features");
-  command->add_option("--model", args->model, "checkpoint")->required();
+  command->add_option("--model", args->model, "checkpoint (.pt, .safetensors or HF directory)")->required();
+  add_checkpoint_options(command, args->checkpoint);
   command->add_option("--train", args->train, "labelled training CSV (image,label)")->required();
   command->add_option("--test", args->test, "labelled test CSV (image,label)")->required();
   command->add_option("--classes", args->classes, "classes JSON (for the class count and names)")->required();

@@ -13,6 +13,8 @@ void register_commands(CLI::App& app) {
   register_probe(app);
   register_dump(app);
   register_poison(app);
+  register_convert(app);
+  register_info(app);
 }
 
 }  // namespace clipgrad::cli

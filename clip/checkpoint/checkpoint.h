@@ -11,6 +11,8 @@
 
 #include <map>
 #include <memory>
+#include <optional>
+#include <vector>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -30,28 +32,64 @@ class CheckpointError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Where the config of a loaded checkpoint came from.
+enum class ConfigSource { Given, Metadata, ConfigJson, Inferred };
+const char* config_source_name(ConfigSource source);  // "given (--config)", "inferred from the tensor shapes", ...
+
+struct LoadOptions {
+  // The model config (`--config`): used instead of the file's own
+  // (clip_config metadata, config.json) or the one its shapes imply.
+  std::optional<ClipConfig> config;
+};
+
 struct LoadedClip {
   std::shared_ptr<ClipModel> model;
   CheckpointLayout layout;
   ClipConfig config;
+  // What `clipgrad info` and --verbose report.
+  std::string format;  // "safetensors", "torch.save (zip)", "TorchScript archive", ...
+  ConfigSource config_source = ConfigSource::Metadata;
+  std::map<std::string, int64_t> stored_dtypes;  // the file's dtype names -> tensor count
+  // What was found but not loaded: "ignored 'optimizer': a dict of 2 entries, 3 tensors (not read)", ...
+  std::vector<std::string> notes;
 };
 
-// PATH: an OpenAI-layout .safetensors file, or a Hugging Face CLIPModel
-// directory. Strict: any missing, unexpected or wrong-shaped tensor (named in
-// the checkpoint's own layout) or bad config throws CheckpointError (a file
-// that is not valid safetensors throws SafetensorsError, same message form).
+// PATH: an OpenAI-layout .safetensors file, a PyTorch file (torch.save zip or
+// legacy, TorchScript; see io/torch/torch_file.h) of OpenAI-layout names, or
+// a Hugging Face CLIPModel directory (config.json + model.safetensors or
+// pytorch_model.bin). The format is told by the file's first bytes.
+// The config (given, from the file, or inferred from the shapes as OpenAI's
+// build_model does) is checked against every tensor shape before the model is
+// allocated. Strict: any missing, unexpected or wrong-shaped tensor (named in
+// the checkpoint's own layout), absurd size or bad config throws
+// CheckpointError (a file that cannot be read throws SafetensorsError or
+// io::TorchFileError), all as "bad checkpoint 'PATH': what".
 // PyTorch's leniencies are kept: a BatchNorm without num_batches_tracked
 // (older PyTorch) loads with the counter at 0, the scalars OpenAI's JIT
 // archives add (input_resolution, context_length, vocab_size) and HF's
 // position_ids buffers are dropped.
-LoadedClip load_clip(const std::string& path);
+LoadedClip load_clip(const std::string& path, const LoadOptions& options = {});
 
 // Writes atomically. OpenAI: PATH is the .safetensors file, with metadata
 // format=openai, clip_config and activation; BatchNorm counters stored as I64
 // as PyTorch does. HuggingFace: PATH is a directory (created if needed) that
 // gets config.json and model.safetensors; a ModifiedResNet has no HF form and
-// throws std::invalid_argument.
-void save_clip(const ClipModel& model, const std::string& path, CheckpointLayout layout);
+// throws std::invalid_argument. `float_dtype` (F32, F16 or BF16) is the file
+// dtype of the floating-point tensors (narrowing rounds to nearest even).
+void save_clip(const ClipModel& model, const std::string& path, CheckpointLayout layout,
+               const std::string& float_dtype = "F32");
+
+// ---- sizes (clip/checkpoint/expected_shapes.cpp) ----
+
+// Bounds on any config a checkpoint may ask for: far beyond every published
+// CLIP, and small enough that no shape arithmetic overflows.
+constexpr int64_t kMaxConfigWidth = int64_t(1) << 20;
+constexpr int64_t kMaxConfigLayers = int64_t(1) << 12;
+// Throws std::invalid_argument naming a size beyond those bounds.
+void check_config_sizes(const ClipConfig& config);
+// Every tensor of a ClipModel's state dict (OpenAI names) -> its shape,
+// computed without building the model. Throws as check_config_sizes.
+std::map<std::string, Shape> expected_shapes(const ClipConfig& config);
 
 // ---- the Hugging Face mapping (clip/hf_layout.cpp) ----
 
@@ -65,6 +103,8 @@ std::map<std::string, Tensor> to_openai_layout(const std::map<std::string, Tenso
 // The inverse; throws std::invalid_argument naming a tensor HF's CLIPModel
 // does not have (every ModifiedResNet tensor).
 std::map<std::string, Tensor> to_hf_layout(const std::map<std::string, Tensor>& openai);
+// The same mapping on shapes alone (to check a file before a model exists).
+std::map<std::string, Shape> to_hf_shapes(const std::map<std::string, Shape>& openai);
 
 // CLIPModel's config.json <-> ClipConfig. Keys HF leaves out take
 // transformers' defaults; an MLP other than 4 x hidden_size, other than 3

@@ -196,6 +196,42 @@ std::map<std::string, Tensor> to_hf_layout(const std::map<std::string, Tensor>& 
   return out;
 }
 
+std::map<std::string, Shape> to_hf_shapes(const std::map<std::string, Shape>& openai) {
+  std::map<std::string, Shape> out;
+  for (const auto& [name, shape] : openai) {
+    bool mapped = false;
+    for (const Rename& rename : kTopLevel)
+      if (name == rename.openai) {
+        out[rename.hf] = shape;
+        mapped = true;
+      }
+    for (const Rename& rename : kTransposed)
+      if (name == rename.openai && shape.size() == 2) {
+        out[rename.hf] = {shape[1], shape[0]};
+        mapped = true;
+      }
+    for (const Rename& tower : kTowers) {
+      std::string index, rest;
+      if (!split_block(name, tower.openai, index, rest)) continue;
+      const std::string block = tower.hf + index + ".";
+      for (const Rename& rename : kBlock)
+        if (rest == rename.openai) {
+          out[block + rename.hf] = shape;
+          mapped = true;
+        }
+      for (const char* kind : kPackKinds)
+        if (rest == std::string("attn.in_proj_") + kind && !shape.empty() && shape[0] % 3 == 0) {
+          Shape part = shape;
+          part[0] /= 3;
+          for (const char* qkv : kQkv) out[block + "self_attn." + qkv + "." + kind] = part;
+          mapped = true;
+        }
+    }
+    if (!mapped) throw no_counterpart(name, "Hugging Face");
+  }
+  return out;
+}
+
 // ---- config.json ----
 
 namespace {

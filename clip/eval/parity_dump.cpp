@@ -48,7 +48,10 @@ bool ends_with(const std::string& text, const std::string& suffix) {
 }  // namespace
 
 TensorMap dump_model(const std::string& model_path, const std::string& inputs_path, DType dtype) {
-  LoadedClip loaded = load_clip(model_path);
+  return dump_model(load_clip(model_path), inputs_path, dtype);
+}
+
+TensorMap dump_model(const LoadedClip& loaded, const std::string& inputs_path, DType dtype) {
   ClipModel& model = *loaded.model;
   const ClipConfig& config = loaded.config;
 

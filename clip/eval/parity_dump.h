@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "clip/checkpoint/checkpoint.h"
 #include "io/safetensors.h"
 #include "tensor/tensor.h"
 
@@ -26,6 +27,8 @@ using TensorMap = std::map<std::string, Tensor>;
 //                   checkpoint's own names (HF names for an HF directory)
 //   after.<name>    BatchNorm running_mean / running_var after that forward
 TensorMap dump_model(const std::string& model_path, const std::string& inputs_path, DType dtype = DType::F32);
+// The same on a model already loaded (clipgrad dump --config).
+TensorMap dump_model(const LoadedClip& loaded, const std::string& inputs_path, DType dtype = DType::F32);
 
 // Writes a dump (safetensors) atomically.
 void write_dump(const std::string& out_path, const TensorMap& dump);

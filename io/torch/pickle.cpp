@@ -25,9 +25,8 @@ struct StorageType {
   size_t element_size;
 };
 constexpr StorageType kStorageTypes[] = {
-    {"FloatStorage", "F32", 4}, {"HalfStorage", "F16", 2}, {"BFloat16Storage", "BF16", 2},
-    {"DoubleStorage", "F64", 8}, {"LongStorage", "I64", 8}, {"IntStorage", "I32", 4},
-    {"ByteStorage", "U8", 1},   {"BoolStorage", "BOOL", 1},
+    {"FloatStorage", "F32", 4}, {"HalfStorage", "F16", 2}, {"BFloat16Storage", "BF16", 2}, {"DoubleStorage", "F64", 8},
+    {"LongStorage", "I64", 8},  {"IntStorage", "I32", 4},  {"ByteStorage", "U8", 1},       {"BoolStorage", "BOOL", 1},
 };
 
 // Globals that REDUCE turns into values (see Unpickler::reduce).
@@ -51,9 +50,8 @@ const std::set<std::string> kCallables = {
 
 // Globals that may appear as plain values (never called).
 const std::set<std::string> kValues = {
-    "torch.float32", "torch.float16", "torch.bfloat16", "torch.float64", "torch.int64", "torch.int32",
-    "torch.uint8",   "torch.bool",    "torch.float",    "torch.half",    "torch.double", "torch.long",
-    "torch.int",
+    "torch.float32", "torch.float16", "torch.bfloat16", "torch.float64", "torch.int64", "torch.int32", "torch.uint8",
+    "torch.bool",    "torch.float",   "torch.half",     "torch.double",  "torch.long",  "torch.int",
 };
 
 bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
@@ -72,21 +70,36 @@ const StorageType* storage_type(const std::string& global) {
 
 const char* py_kind_name(PyKind kind) {
   switch (kind) {
-    case PyKind::None: return "None";
-    case PyKind::Bool: return "bool";
-    case PyKind::Int: return "int";
-    case PyKind::BigInt: return "int";
-    case PyKind::Float: return "float";
-    case PyKind::String: return "str";
-    case PyKind::Bytes: return "bytes";
-    case PyKind::List: return "list";
-    case PyKind::Tuple: return "tuple";
-    case PyKind::Dict: return "dict";
-    case PyKind::Set: return "set";
-    case PyKind::Global: return "global";
-    case PyKind::Object: return "object";
-    case PyKind::Storage: return "storage";
-    case PyKind::Tensor: return "tensor";
+    case PyKind::None:
+      return "None";
+    case PyKind::Bool:
+      return "bool";
+    case PyKind::Int:
+      return "int";
+    case PyKind::BigInt:
+      return "int";
+    case PyKind::Float:
+      return "float";
+    case PyKind::String:
+      return "str";
+    case PyKind::Bytes:
+      return "bytes";
+    case PyKind::List:
+      return "list";
+    case PyKind::Tuple:
+      return "tuple";
+    case PyKind::Dict:
+      return "dict";
+    case PyKind::Set:
+      return "set";
+    case PyKind::Global:
+      return "global";
+    case PyKind::Object:
+      return "object";
+    case PyKind::Storage:
+      return "storage";
+    case PyKind::Tensor:
+      return "tensor";
   }
   return "value";
 }
@@ -94,7 +107,9 @@ const char* py_kind_name(PyKind kind) {
 Unpickler::Unpickler(std::string label, PersistentLoad persistent_load, bool torchscript)
     : label_(std::move(label)), persistent_load_(std::move(persistent_load)), torchscript_(torchscript) {}
 
-void Unpickler::fail(const std::string& what) const { throw TorchFileError("bad checkpoint '" + label_ + "': " + what); }
+void Unpickler::fail(const std::string& what) const {
+  throw TorchFileError("bad checkpoint '" + label_ + "': " + what);
+}
 
 PyRef Unpickler::make(PyKind kind) {
   if (arena_.size() >= kMaxValues) fail("the pickle builds more than " + std::to_string(kMaxValues) + " values");
@@ -110,8 +125,7 @@ int64_t py_int(const Unpickler& u, PyRef value, const std::string& what) {
 }
 
 const std::string& py_string(const Unpickler& u, PyRef value, const std::string& what) {
-  if (value->kind != PyKind::String)
-    u.fail(what + " must be a str, the pickle holds a " + py_kind_name(value->kind));
+  if (value->kind != PyKind::String) u.fail(what + " must be a str, the pickle holds a " + py_kind_name(value->kind));
   return value->text;
 }
 
@@ -139,8 +153,8 @@ PyRef Unpickler::rebuild_tensor(PyRef args, bool v2) {
   if (args->kind != PyKind::Tuple || args->items.size() < (v2 ? 6u : 4u))
     fail("a tensor is rebuilt from a malformed argument tuple");
   PyRef storage = args->items[0];
-  if (storage->kind != PyKind::Storage) fail("a tensor is rebuilt from a " + std::string(py_kind_name(storage->kind)) +
-                                             ", not a storage");
+  if (storage->kind != PyKind::Storage)
+    fail("a tensor is rebuilt from a " + std::string(py_kind_name(storage->kind)) + ", not a storage");
   PyRef result = make(PyKind::Tensor);
   TorchTensorRef& tensor = result->tensor;
   tensor.storage = storage;
@@ -301,7 +315,8 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
     return line;
   };
   auto pop = [&]() {
-    if (stack.empty() || (!marks.empty() && stack.size() <= marks.back())) fail("corrupt pickle: pop from an empty stack");
+    if (stack.empty() || (!marks.empty() && stack.size() <= marks.back()))
+      fail("corrupt pickle: pop from an empty stack");
     PyRef value = stack.back();
     stack.pop_back();
     return value;
@@ -384,18 +399,30 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         if (protocol > 5) fail("pickle protocol " + std::to_string(protocol) + " is newer than 5");
         break;
       }
-      case 0x95: read_uint(8); break;  // FRAME: a length hint only
-      case '.': {                      // STOP
-        if (stack.size() != 1 || !marks.empty()) fail("corrupt pickle: it stops with " + std::to_string(stack.size()) +
-                                                      " values on the stack");
+      case 0x95:
+        read_uint(8);
+        break;     // FRAME: a length hint only
+      case '.': {  // STOP
+        if (stack.size() != 1 || !marks.empty())
+          fail("corrupt pickle: it stops with " + std::to_string(stack.size()) + " values on the stack");
         offset = at;
         return stack.back();
       }
-      case '(': marks.push_back(stack.size()); break;  // MARK
-      case '0': pop(); break;                           // POP
-      case '1': pop_mark(); break;                      // POP_MARK
-      case '2': stack.push_back(top()); break;          // DUP
-      case 'N': stack.push_back(make(PyKind::None)); break;
+      case '(':
+        marks.push_back(stack.size());
+        break;  // MARK
+      case '0':
+        pop();
+        break;  // POP
+      case '1':
+        pop_mark();
+        break;  // POP_MARK
+      case '2':
+        stack.push_back(top());
+        break;  // DUP
+      case 'N':
+        stack.push_back(make(PyKind::None));
+        break;
       case 0x88:
       case 0x89: {  // NEWTRUE, NEWFALSE
         PyRef v = make(PyKind::Bool);
@@ -403,11 +430,19 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         stack.push_back(v);
         break;
       }
-      case 'K': push_int(static_cast<int64_t>(read_uint(1))); break;                        // BININT1
-      case 'M': push_int(static_cast<int64_t>(read_uint(2))); break;                        // BININT2
-      case 'J': push_int(static_cast<int32_t>(static_cast<uint32_t>(read_uint(4)))); break;  // BININT
-      case 0x8a: push_long(read_bytes(read_uint(1))); break;                                // LONG1
-      case 0x8b: {                                                                          // LONG4
+      case 'K':
+        push_int(static_cast<int64_t>(read_uint(1)));
+        break;  // BININT1
+      case 'M':
+        push_int(static_cast<int64_t>(read_uint(2)));
+        break;  // BININT2
+      case 'J':
+        push_int(static_cast<int32_t>(static_cast<uint32_t>(read_uint(4))));
+        break;  // BININT
+      case 0x8a:
+        push_long(read_bytes(read_uint(1)));
+        break;      // LONG1
+      case 0x8b: {  // LONG4
         const uint64_t length = read_uint(4);
         if (length & 0x80000000u) fail("corrupt pickle: a negative LONG4 length");
         push_long(read_bytes(length));
@@ -450,16 +485,34 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         stack.push_back(v);
         break;
       }
-      case 'X': push_text(PyKind::String, read_bytes(read_uint(4))); break;     // BINUNICODE
-      case 0x8c: push_text(PyKind::String, read_bytes(read_uint(1))); break;    // SHORT_BINUNICODE
-      case 0x8d: push_text(PyKind::String, read_bytes(read_uint(8))); break;    // BINUNICODE8
-      case 'T': push_text(PyKind::String, read_bytes(read_uint(4))); break;     // BINSTRING
-      case 'U': push_text(PyKind::String, read_bytes(read_uint(1))); break;     // SHORT_BINSTRING
-      case 'B': push_text(PyKind::Bytes, read_bytes(read_uint(4))); break;      // BINBYTES
-      case 'C': push_text(PyKind::Bytes, read_bytes(read_uint(1))); break;      // SHORT_BINBYTES
-      case 0x8e: push_text(PyKind::Bytes, read_bytes(read_uint(8))); break;     // BINBYTES8
-      case 0x96: push_text(PyKind::Bytes, read_bytes(read_uint(8))); break;     // BYTEARRAY8
-      case 'V': {                                                                // UNICODE (raw-unicode-escape)
+      case 'X':
+        push_text(PyKind::String, read_bytes(read_uint(4)));
+        break;  // BINUNICODE
+      case 0x8c:
+        push_text(PyKind::String, read_bytes(read_uint(1)));
+        break;  // SHORT_BINUNICODE
+      case 0x8d:
+        push_text(PyKind::String, read_bytes(read_uint(8)));
+        break;  // BINUNICODE8
+      case 'T':
+        push_text(PyKind::String, read_bytes(read_uint(4)));
+        break;  // BINSTRING
+      case 'U':
+        push_text(PyKind::String, read_bytes(read_uint(1)));
+        break;  // SHORT_BINSTRING
+      case 'B':
+        push_text(PyKind::Bytes, read_bytes(read_uint(4)));
+        break;  // BINBYTES
+      case 'C':
+        push_text(PyKind::Bytes, read_bytes(read_uint(1)));
+        break;  // SHORT_BINBYTES
+      case 0x8e:
+        push_text(PyKind::Bytes, read_bytes(read_uint(8)));
+        break;  // BINBYTES8
+      case 0x96:
+        push_text(PyKind::Bytes, read_bytes(read_uint(8)));
+        break;     // BYTEARRAY8
+      case 'V': {  // UNICODE (raw-unicode-escape)
         std::string line = read_line();
         if (line.find('\\') != std::string::npos) fail("a protocol-0 unicode string with escapes is not read");
         push_text(PyKind::String, std::move(line));
@@ -473,9 +526,13 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         push_text(PyKind::String, line.substr(1, line.size() - 2));
         break;
       }
-      case ')': push_tuple({}); break;                    // EMPTY_TUPLE
-      case 't': push_tuple(pop_mark()); break;            // TUPLE
-      case 0x85: {                                         // TUPLE1
+      case ')':
+        push_tuple({});
+        break;  // EMPTY_TUPLE
+      case 't':
+        push_tuple(pop_mark());
+        break;      // TUPLE
+      case 0x85: {  // TUPLE1
         PyRef a = pop();
         push_tuple({a});
         break;
@@ -490,8 +547,10 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         push_tuple({a, b, c});
         break;
       }
-      case ']': stack.push_back(make(PyKind::List)); break;  // EMPTY_LIST
-      case 'l': {                                             // LIST
+      case ']':
+        stack.push_back(make(PyKind::List));
+        break;     // EMPTY_LIST
+      case 'l': {  // LIST
         PyRef list = make(PyKind::List);
         list->items = pop_mark();
         stack.push_back(list);
@@ -507,8 +566,10 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         append_items(top(), items);
         break;
       }
-      case '}': stack.push_back(make(PyKind::Dict)); break;  // EMPTY_DICT
-      case 'd': {                                             // DICT
+      case '}':
+        stack.push_back(make(PyKind::Dict));
+        break;     // EMPTY_DICT
+      case 'd': {  // DICT
         PyRef dict = make(PyKind::Dict);
         set_items(dict, pop_mark());
         stack.push_back(dict);
@@ -524,8 +585,10 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         set_items(top(), items);
         break;
       }
-      case 0x8f: stack.push_back(make(PyKind::Set)); break;  // EMPTY_SET
-      case 0x90: {                                            // ADDITEMS
+      case 0x8f:
+        stack.push_back(make(PyKind::Set));
+        break;      // EMPTY_SET
+      case 0x90: {  // ADDITEMS
         std::vector<PyRef> items = pop_mark();
         append_items(top(), items);
         break;
@@ -544,9 +607,13 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         memo[index] = top();
         break;
       }
-      case 'q': memo[read_uint(1)] = top(); break;  // BINPUT
-      case 'r': memo[read_uint(4)] = top(); break;  // LONG_BINPUT
-      case 0x94: {                                   // MEMOIZE
+      case 'q':
+        memo[read_uint(1)] = top();
+        break;  // BINPUT
+      case 'r':
+        memo[read_uint(4)] = top();
+        break;      // LONG_BINPUT
+      case 0x94: {  // MEMOIZE
         PyRef value = top();
         memo[memo.size()] = value;
         break;
@@ -559,9 +626,13 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         memo_get(index);
         break;
       }
-      case 'h': memo_get(read_uint(1)); break;  // BINGET
-      case 'j': memo_get(read_uint(4)); break;  // LONG_BINGET
-      case 'c': {                               // GLOBAL "module\nname\n"
+      case 'h':
+        memo_get(read_uint(1));
+        break;  // BINGET
+      case 'j':
+        memo_get(read_uint(4));
+        break;     // LONG_BINGET
+      case 'c': {  // GLOBAL "module\nname\n"
         const std::string module = read_line();
         const std::string name = read_line();
         stack.push_back(global(module, name));
@@ -569,8 +640,8 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
       }
       case 0x93: {  // STACK_GLOBAL
         PyRef name = pop(), module = pop();
-        stack.push_back(global(py_string(*this, module, "STACK_GLOBAL's module"),
-                               py_string(*this, name, "STACK_GLOBAL's name")));
+        stack.push_back(
+            global(py_string(*this, module, "STACK_GLOBAL's module"), py_string(*this, name, "STACK_GLOBAL's name")));
         break;
       }
       case 'R': {  // REDUCE
@@ -584,7 +655,7 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         break;
       }
       case 0x92: {  // NEWOBJ_EX
-        pop();  // kwargs
+        pop();      // kwargs
         PyRef args = pop(), cls = pop();
         stack.push_back(new_object(cls, args));
         break;
@@ -594,8 +665,10 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         build(top(), state);
         break;
       }
-      case 'Q': persistent(pop()); break;  // BINPERSID
-      case 'P': {                          // PERSID (text)
+      case 'Q':
+        persistent(pop());
+        break;     // BINPERSID
+      case 'P': {  // PERSID (text)
         PyRef pid = make(PyKind::String);
         pid->text = read_line();
         persistent(pid);

@@ -22,7 +22,23 @@
 
 namespace clipgrad::io {
 
-enum class PyKind { None, Bool, Int, BigInt, Float, String, Bytes, List, Tuple, Dict, Set, Global, Object, Storage, Tensor };
+enum class PyKind {
+  None,
+  Bool,
+  Int,
+  BigInt,
+  Float,
+  String,
+  Bytes,
+  List,
+  Tuple,
+  Dict,
+  Set,
+  Global,
+  Object,
+  Storage,
+  Tensor
+};
 
 const char* py_kind_name(PyKind kind);
 
@@ -31,10 +47,10 @@ using PyRef = PyValue*;  // owned by the Unpickler that made it (values may shar
 
 // A storage named by a persistent id: ('storage', torch.FloatStorage, key, location, numel[, view]).
 struct TorchStorageRef {
-  std::string key;         // the zip entry data/KEY, or the legacy storage key
-  std::string dtype;       // safetensors-style name: F32, F16, BF16, F64, I64, I32, U8, BOOL
+  std::string key;    // the zip entry data/KEY, or the legacy storage key
+  std::string dtype;  // safetensors-style name: F32, F16, BF16, F64, I64, I32, U8, BOOL
   size_t element_size = 0;
-  uint64_t numel = 0;      // elements in the (view of the) storage
+  uint64_t numel = 0;        // elements in the (view of the) storage
   uint64_t view_offset = 0;  // legacy views: elements into the root storage
 };
 
@@ -54,8 +70,8 @@ struct PyValue {
   // String and Bytes: the bytes; BigInt: little-endian two's complement;
   // Global: "module.name"; Object: its class ("__torch__.model.CLIP").
   std::string text;
-  std::vector<PyRef> items;                       // List, Tuple, Set
-  std::vector<std::pair<PyRef, PyRef>> entries;   // Dict (in order); Object attributes
+  std::vector<PyRef> items;                      // List, Tuple, Set
+  std::vector<std::pair<PyRef, PyRef>> entries;  // Dict (in order); Object attributes
   TorchStorageRef storage;
   TorchTensorRef tensor;
 };

@@ -7,7 +7,7 @@ namespace clipgrad::io::torch_detail {
 
 namespace {
 
-constexpr int kMaxDepth = 64;          // module nesting (a ViT-L: 6)
+constexpr int kMaxDepth = 64;           // module nesting (a ViT-L: 6)
 constexpr size_t kMaxVisits = 1 << 20;  // values walked, so shared sub-trees cannot blow up
 
 bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
@@ -24,9 +24,12 @@ size_t count_tensors(PyRef value, int depth, size_t& visits) {
 
 std::string describe(PyRef value) {
   switch (value->kind) {
-    case PyKind::None: return "None";
-    case PyKind::Bool: return value->boolean ? "True" : "False";
-    case PyKind::Int: return std::to_string(value->integer);
+    case PyKind::None:
+      return "None";
+    case PyKind::Bool:
+      return value->boolean ? "True" : "False";
+    case PyKind::Int:
+      return std::to_string(value->integer);
     case PyKind::Float: {
       char text[32];
       std::snprintf(text, sizeof text, "%g", value->number);
@@ -80,7 +83,8 @@ void collect_state_dict(const Unpickler& unpickler, PyRef root, const Materializ
   if (!state) {
     std::string keys;
     for (const auto& [key, value] : root->entries)
-      if (key->kind == PyKind::String && keys.size() < 200) keys.append(keys.empty() ? "'" : ", '").append(key->text).append("'");
+      if (key->kind == PyKind::String && keys.size() < 200)
+        keys.append(keys.empty() ? "'" : ", '").append(key->text).append("'");
     unpickler.fail("no state dict found: the top-level dict (keys " + (keys.empty() ? std::string("none") : keys) +
                    ") is not a dict of tensors and has no 'state_dict' or 'model' dict");
   }
@@ -91,7 +95,8 @@ void collect_state_dict(const Unpickler& unpickler, PyRef root, const Materializ
 
   bool all_prefixed = !state->entries.empty();
   for (const auto& [key, value] : state->entries) {
-    if (key->kind != PyKind::String) unpickler.fail("the state dict has a key that is a " + std::string(py_kind_name(key->kind)));
+    if (key->kind != PyKind::String)
+      unpickler.fail("the state dict has a key that is a " + std::string(py_kind_name(key->kind)));
     all_prefixed = all_prefixed && starts_with(key->text, "module.");
   }
   out.stripped_module_prefix = all_prefixed;

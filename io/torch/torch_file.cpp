@@ -8,16 +8,16 @@
 #include <bit>
 #include <cerrno>
 #include <cmath>
-#include <functional>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <unordered_map>
 
 #include "io/torch/state_dict.h"
-#include "tensor/float16.h"
 #include "io/torch/zip_archive.h"
+#include "tensor/float16.h"
 
 namespace clipgrad::io {
 
@@ -25,9 +25,12 @@ using torch_detail::Materialize;
 
 const char* torch_format_name(TorchFormat format) {
   switch (format) {
-    case TorchFormat::Zip: return "torch.save (zip)";
-    case TorchFormat::Legacy: return "torch.save (legacy, before PyTorch 1.6)";
-    case TorchFormat::TorchScript: return "TorchScript archive";
+    case TorchFormat::Zip:
+      return "torch.save (zip)";
+    case TorchFormat::Legacy:
+      return "torch.save (legacy, before PyTorch 1.6)";
+    case TorchFormat::TorchScript:
+      return "TorchScript archive";
   }
   return "PyTorch file";
 }
@@ -74,7 +77,7 @@ StoredTensor materialize(const std::string& label, const std::string& name, cons
   if (storage.view_offset > available || storage.numel > available - storage.view_offset)
     fail(label, "tensor '" + name + "' views elements past the end of storage '" + storage.key + "'");
   const std::string& kind = storage.dtype;
-  const DType dtype = kind == "F64" ? DType::F64
+  const DType dtype = kind == "F64"                      ? DType::F64
                       : (kind == "I64" || kind == "I32") ? DType::I32
                       : (kind == "U8" || kind == "BOOL") ? DType::U8
                                                          : DType::F32;
@@ -128,9 +131,9 @@ PyRef storage_from_pid(Unpickler& u, PyRef pid, bool legacy) {
   PyRef storage = u.make(PyKind::Storage);
   TorchStorageRef& ref = storage->storage;
   static const std::map<std::string, std::pair<const char*, size_t>> kTypes = {
-      {"FloatStorage", {"F32", 4}}, {"HalfStorage", {"F16", 2}}, {"BFloat16Storage", {"BF16", 2}},
+      {"FloatStorage", {"F32", 4}},  {"HalfStorage", {"F16", 2}}, {"BFloat16Storage", {"BF16", 2}},
       {"DoubleStorage", {"F64", 8}}, {"LongStorage", {"I64", 8}}, {"IntStorage", {"I32", 4}},
-      {"ByteStorage", {"U8", 1}},   {"BoolStorage", {"BOOL", 1}}};
+      {"ByteStorage", {"U8", 1}},    {"BoolStorage", {"BOOL", 1}}};
   const std::string& type = item[1]->text;
   auto found = kTypes.find(type.substr(type.rfind('.') + 1));
   if (found == kTypes.end())
@@ -174,7 +177,8 @@ TorchCheckpoint parse_zip(const std::string& label, const unsigned char* bytes, 
   const ZipEntry* pickle_entry = archive.find(prefix + "data.pkl");
   if (!pickle_entry) fail(label, "a zip archive without a data.pkl: not a PyTorch checkpoint");
   bool torchscript = archive.find(prefix + "constants.pkl") != nullptr;
-  for (const ZipEntry& entry : archive.entries()) torchscript = torchscript || entry.name.rfind(prefix + "code/", 0) == 0;
+  for (const ZipEntry& entry : archive.entries())
+    torchscript = torchscript || entry.name.rfind(prefix + "code/", 0) == 0;
   bool big_endian = false;
   if (const ZipEntry* order = archive.find(prefix + "byteorder")) {
     const std::string text = archive.read(*order, 16);
@@ -234,8 +238,9 @@ TorchCheckpoint parse_zip(const std::string& label, const unsigned char* bytes, 
       for (char& c : path)
         if (c == '.') c = '/';
       const ZipEntry* entry = archive.find(prefix + "code/" + path + ".py");
-      file = files.emplace(module, entry ? torch_detail::parse_declared_tensors(archive.read(*entry, kMaxCodeBytes))
-                                         : std::map<std::string, std::set<std::string>>{})
+      file = files
+                 .emplace(module, entry ? torch_detail::parse_declared_tensors(archive.read(*entry, kMaxCodeBytes))
+                                        : std::map<std::string, std::set<std::string>>{})
                  .first;
     }
     auto found = file->second.find(class_name.substr(dot + 1));

@@ -17,8 +17,12 @@ constexpr uint32_t kLocalHeader = 0x04034b50, kCentralHeader = 0x02014b50, kEndO
 constexpr size_t kEndSize = 22, kLocatorSize = 20, kZip64EndSize = 56, kCentralSize = 46, kLocalSize = 30;
 
 uint16_t u16(const unsigned char* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
-uint32_t u32(const unsigned char* p) { return static_cast<uint32_t>(u16(p)) | (static_cast<uint32_t>(u16(p + 2)) << 16); }
-uint64_t u64(const unsigned char* p) { return static_cast<uint64_t>(u32(p)) | (static_cast<uint64_t>(u32(p + 4)) << 32); }
+uint32_t u32(const unsigned char* p) {
+  return static_cast<uint32_t>(u16(p)) | (static_cast<uint32_t>(u16(p + 2)) << 16);
+}
+uint64_t u64(const unsigned char* p) {
+  return static_cast<uint64_t>(u32(p)) | (static_cast<uint64_t>(u32(p + 4)) << 32);
+}
 
 }  // namespace
 
@@ -31,7 +35,9 @@ ZipArchive::ZipArchive(std::string label, const unsigned char* bytes, size_t siz
   read_central_directory();
 }
 
-void ZipArchive::fail(const std::string& what) const { throw TorchFileError("bad checkpoint '" + label_ + "': " + what); }
+void ZipArchive::fail(const std::string& what) const {
+  throw TorchFileError("bad checkpoint '" + label_ + "': " + what);
+}
 
 void ZipArchive::read_central_directory() {
   if (size_ < kEndSize) fail("truncated zip archive (" + std::to_string(size_) + " bytes, no end record)");

@@ -25,11 +25,20 @@ std::vector<unsigned char> bytes_of(const std::string& path) {
 std::vector<double> values(const Tensor& tensor) {
   std::vector<double> out;
   for (int64_t i = 0; i < tensor.numel(); ++i) switch (tensor.dtype()) {
-      case DType::F32: out.push_back(tensor.data<float>()[i]); break;
-      case DType::F64: out.push_back(tensor.data<double>()[i]); break;
-      case DType::I32: out.push_back(tensor.data<int32_t>()[i]); break;
-      case DType::U8: out.push_back(tensor.data<uint8_t>()[i]); break;
-      default: ADD_FAILURE() << "unexpected dtype " << dtype_name(tensor.dtype());
+      case DType::F32:
+        out.push_back(tensor.data<float>()[i]);
+        break;
+      case DType::F64:
+        out.push_back(tensor.data<double>()[i]);
+        break;
+      case DType::I32:
+        out.push_back(tensor.data<int32_t>()[i]);
+        break;
+      case DType::U8:
+        out.push_back(tensor.data<uint8_t>()[i]);
+        break;
+      default:
+        ADD_FAILURE() << "unexpected dtype " << dtype_name(tensor.dtype());
     }
   return out;
 }
@@ -43,8 +52,7 @@ TEST(TorchFile, ReadsEveryDtypeTorchSaves) {
   };
   for (const Case& c : {Case{"f32", "F32", DType::F32}, Case{"f16", "F16", DType::F32},
                         Case{"bf16", "BF16", DType::F32}, Case{"f64", "F64", DType::F64},
-                        Case{"i64", "I64", DType::I32}, Case{"i32", "I32", DType::I32},
-                        Case{"u8", "U8", DType::U8}}) {
+                        Case{"i64", "I64", DType::I32}, Case{"i32", "I32", DType::I32}, Case{"u8", "U8", DType::U8}}) {
     SCOPED_TRACE(c.file);
     TorchCheckpoint file = read_torch_file(kCorpus + "/seed_dtype_" + c.file + ".pt");
     EXPECT_EQ(file.format, TorchFormat::Zip);
@@ -63,7 +71,7 @@ TEST(TorchFile, MakesViewsContiguous) {
   TorchCheckpoint file = read_torch_file(kCorpus + "/seed_views.pt");
   EXPECT_EQ(file.tensors.at("view").value.shape(), (Shape{3, 2}));
   EXPECT_EQ(values(file.tensors.at("view").value), (std::vector<double>{0, 3, 1, 4, 2, 5}));  // base.t()
-  EXPECT_EQ(values(file.tensors.at("slice").value), (std::vector<double>{1, 2, 4, 5}));      // base[:, 1:]
+  EXPECT_EQ(values(file.tensors.at("slice").value), (std::vector<double>{1, 2, 4, 5}));       // base[:, 1:]
   EXPECT_EQ(file.tensors.at("scalar").value.shape(), Shape{});
   EXPECT_EQ(values(file.tensors.at("scalar").value), std::vector<double>{2.5});
 }
