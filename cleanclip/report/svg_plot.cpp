@@ -1,0 +1,478 @@
+#include "cleanclip/report/svg_plot.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numbers>
+#include <stdexcept>
+
+namespace clipgrad::cleanclip {
+namespace {
+
+constexpr double kFontSize = 12;   // axis labels, legend
+constexpr double kSmallFont = 11;  // tick and value labels
+constexpr double kTitleFont = 14;
+constexpr double kCharWidth = 0.6;  // average glyph width of a sans-serif font, in ems (an estimate)
+constexpr double kTickLength = 5;
+constexpr double kLegendRowHeight = 18;
+constexpr const char* kAxisColour = "#444";
+constexpr const char* kGridColour = "#e4e4e4";
+constexpr const char* kMutedText = "#666";
+
+// Estimated width in pixels of `text` at `font_size`: used to leave room for labels and to
+// decide when labels would collide. Counts UTF-8 code points, not bytes.
+double text_width(std::string_view text, double font_size) {
+  size_t code_points = 0;
+  for (unsigned char c : text) code_points += (c & 0xC0) != 0x80;
+  return static_cast<double>(code_points) * font_size * kCharWidth;
+}
+
+std::string px(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.1f", value);
+  return buffer;
+}
+
+// Builds one <svg> element; each method appends one shape. Coordinates in pixels, origin top left.
+class SvgBuilder {
+ public:
+  SvgBuilder(double width, double height, std::string_view label) {
+    open("svg");
+    attribute("xmlns", "http://www.w3.org/2000/svg");
+    attribute("width", px(width));
+    attribute("height", px(height));
+    attribute("viewBox", "0 0 " + px(width) + " " + px(height));
+    attribute("role", "img");
+    attribute("aria-label", escape_html(label));
+    attribute("font-family", "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif");
+    out_ += ">\n";
+    rect(0, 0, width, height, "#ffffff", "none");
+  }
+
+  void line(double x1, double y1, double x2, double y2, std::string_view stroke, double stroke_width = 1) {
+    open("line");
+    attribute("x1", px(x1));
+    attribute("y1", px(y1));
+    attribute("x2", px(x2));
+    attribute("y2", px(y2));
+    attribute("stroke", stroke);
+    attribute("stroke-width", px(stroke_width));
+    out_ += "/>\n";
+  }
+
+  void rect(double x, double y, double width, double height, std::string_view fill, std::string_view stroke) {
+    open("rect");
+    attribute("x", px(x));
+    attribute("y", px(y));
+    attribute("width", px(width));
+    attribute("height", px(height));
+    attribute("fill", fill);
+    attribute("stroke", stroke);
+    out_ += "/>\n";
+  }
+
+  void circle(double x, double y, double radius, std::string_view fill) {
+    open("circle");
+    attribute("cx", px(x));
+    attribute("cy", px(y));
+    attribute("r", px(radius));
+    attribute("fill", fill);
+    out_ += "/>\n";
+  }
+
+  void polyline(const std::vector<std::pair<double, double>>& points, std::string_view stroke, double stroke_width) {
+    std::string coordinates;
+    for (const auto& [x, y] : points) {
+      if (!coordinates.empty()) coordinates += ' ';
+      coordinates += px(x);
+      coordinates += ',';
+      coordinates += px(y);
+    }
+    open("polyline");
+    attribute("fill", "none");
+    attribute("stroke", stroke);
+    attribute("stroke-width", px(stroke_width));
+    attribute("stroke-linejoin", "round");
+    attribute("points", coordinates);
+    out_ += "/>\n";
+  }
+
+  // `anchor`: start | middle | end. `rotate_degrees` turns the text about its anchor point.
+  void text(double x, double y, std::string_view content, double font_size, std::string_view anchor = "start",
+            std::string_view fill = "#222", bool bold = false, double rotate_degrees = 0) {
+    open("text");
+    attribute("x", px(x));
+    attribute("y", px(y));
+    attribute("font-size", px(font_size));
+    attribute("text-anchor", anchor);
+    attribute("fill", fill);
+    if (bold) attribute("font-weight", "bold");
+    if (rotate_degrees != 0) attribute("transform", "rotate(" + px(rotate_degrees) + " " + px(x) + " " + px(y) + ")");
+    out_ += '>';
+    out_ += escape_html(content);
+    out_ += "</text>\n";
+  }
+
+  std::string finish() { return out_ + "</svg>\n"; }
+
+ private:
+  void open(std::string_view element) {
+    out_ += '<';
+    out_ += element;
+  }
+  // `value` must already be safe inside double quotes (numbers, colours, escaped text).
+  void attribute(std::string_view name, std::string_view value) {
+    out_ += ' ';
+    out_ += name;
+    out_ += "=\"";
+    out_ += value;
+    out_ += '"';
+  }
+
+  std::string out_;
+};
+
+struct LegendItem {
+  std::string name;
+  std::string colour;
+  bool thick = false;
+};
+
+// Lays legend items left to right from `x`, wrapping at `max_x`; returns the number of rows
+// (drawing only when `svg` is given, so the caller can size its margins first).
+int layout_legend(SvgBuilder* svg, const std::vector<LegendItem>& items, double x, double y, double max_x,
+                  bool swatch_is_line) {
+  constexpr double kSwatch = 18, kGap = 6, kItemGap = 18;
+  double cursor = x;
+  int rows = 1;
+  for (const LegendItem& item : items) {
+    double item_width = kSwatch + kGap + text_width(item.name, kFontSize);
+    if (cursor > x && cursor + item_width > max_x) {
+      cursor = x;
+      ++rows;
+    }
+    double row_y = y + (rows - 1) * kLegendRowHeight;
+    if (svg) {
+      if (swatch_is_line)
+        svg->line(cursor, row_y - 4, cursor + kSwatch, row_y - 4, item.colour, item.thick ? 3 : 2);
+      else
+        svg->rect(cursor + 4, row_y - 10, 11, 11, item.colour, "none");
+      svg->text(cursor + kSwatch + kGap, row_y, item.name, kFontSize);
+    }
+    cursor += item_width + kItemGap;
+  }
+  return rows;
+}
+
+double widest_tick_label(const Ticks& ticks) {
+  double widest = 0;
+  for (double value : ticks.values) widest = std::max(widest, text_width(format_tick(value, ticks.step), kSmallFont));
+  return widest;
+}
+
+}  // namespace
+
+std::string escape_html(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string format_fixed(double value, int decimals) {
+  if (!std::isfinite(value)) return "n/a";
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
+  std::string text = buffer;
+  // "-0.000" reads as a negative number that is not there.
+  if (text[0] == '-' && text.find_first_not_of("-0.") == std::string::npos) text.erase(0, 1);
+  return text;
+}
+
+std::string format_mean_std(double mean, double deviation, int decimals) {
+  if (!std::isfinite(mean)) return "n/a";
+  if (!std::isfinite(deviation)) return format_fixed(mean, decimals);
+  return format_fixed(mean, decimals) + " ± " + format_fixed(deviation, decimals);
+}
+
+double LinearScale::operator()(double value) const {
+  double span = domain_hi - domain_lo;
+  if (span == 0) return (range_lo + range_hi) / 2;
+  return range_lo + (value - domain_lo) / span * (range_hi - range_lo);
+}
+
+Ticks nice_ticks(double lo, double hi, int target_count, double min_step) {
+  if (!std::isfinite(lo) || !std::isfinite(hi) || lo > hi)
+    throw std::invalid_argument("nice_ticks: need finite lo <= hi, got [" + std::to_string(lo) + ", " +
+                                std::to_string(hi) + "]");
+  if (lo == hi) {
+    double pad = lo == 0 ? 1 : std::abs(lo) * 0.1;
+    lo -= pad;
+    hi += pad;
+  }
+  double rough = (hi - lo) / std::max(1, target_count - 1);
+  double magnitude = std::pow(10.0, std::floor(std::log10(rough)));
+  double residual = rough / magnitude;
+  double nice = residual < 1.5 ? 1 : residual < 3 ? 2 : residual < 7 ? 5 : 10;
+  Ticks ticks;
+  ticks.step = std::max(nice * magnitude, min_step);
+  // The small slack keeps 0.3 / 0.1 = 2.9999... from adding a tick below 0.3.
+  auto first = static_cast<int64_t>(std::floor(lo / ticks.step + 1e-9));
+  auto last = static_cast<int64_t>(std::ceil(hi / ticks.step - 1e-9));
+  for (int64_t i = first; i <= last; ++i) ticks.values.push_back(static_cast<double>(i) * ticks.step);
+  return ticks;
+}
+
+std::string format_tick(double value, double step) {
+  if (step >= 1000 && std::fmod(std::abs(value), 1000) == 0 && value != 0) return format_fixed(value / 1000, 0) + "k";
+  int decimals = std::max(0, static_cast<int>(-std::floor(std::log10(step) + 1e-9)));
+  return format_fixed(value, decimals);
+}
+
+std::vector<size_t> downsample_min_max(const std::vector<double>& y, size_t max_points) {
+  if (max_points < 4) throw std::invalid_argument("downsample_min_max: max_points must be at least 4");
+  std::vector<size_t> kept;
+  if (y.size() <= max_points) {
+    for (size_t i = 0; i < y.size(); ++i) kept.push_back(i);
+    return kept;
+  }
+  size_t interior = y.size() - 2;  // points 1 .. size-2 share the buckets
+  size_t buckets = (max_points - 2) / 2;
+  kept.push_back(0);
+  for (size_t bucket = 0; bucket < buckets; ++bucket) {
+    size_t begin = 1 + bucket * interior / buckets, end = 1 + (bucket + 1) * interior / buckets;
+    if (begin == end) continue;
+    size_t lowest = begin, highest = begin;
+    for (size_t i = begin; i < end; ++i) {
+      if (y[i] < y[lowest]) lowest = i;
+      if (y[i] > y[highest]) highest = i;
+    }
+    kept.push_back(std::min(lowest, highest));
+    if (lowest != highest) kept.push_back(std::max(lowest, highest));
+  }
+  kept.push_back(y.size() - 1);
+  return kept;
+}
+
+const char* palette_colour(size_t index) {
+  // Colour-blind-friendly and distinct in greyscale print (Okabe-Ito, darkened yellow).
+  static const char* const kPalette[] = {"#0072b2", "#d55e00", "#009e73", "#cc79a7", "#56b4e9", "#b8860b", "#000000"};
+  return kPalette[index % (sizeof kPalette / sizeof kPalette[0])];
+}
+
+std::string render_line_chart(const LineChart& chart) {
+  double x_min = INFINITY, x_max = -INFINITY, y_min = INFINITY, y_max = -INFINITY;
+  for (const LineSeries& series : chart.series) {
+    if (series.x.size() != series.y.size())
+      throw std::invalid_argument("line chart '" + chart.title + "': series '" + series.name + "' has " +
+                                  std::to_string(series.x.size()) + " x values and " + std::to_string(series.y.size()) +
+                                  " y values");
+    for (size_t i = 0; i < series.x.size(); ++i) {
+      x_min = std::min(x_min, series.x[i]);
+      x_max = std::max(x_max, series.x[i]);
+      y_min = std::min(y_min, series.y[i]);
+      y_max = std::max(y_max, series.y[i]);
+    }
+  }
+  if (!std::isfinite(x_min) || !std::isfinite(y_min) || !std::isfinite(x_max) || !std::isfinite(y_max))
+    throw std::invalid_argument("line chart '" + chart.title + "' has no finite points to draw");
+
+  // The x axis spans the steps run, not a rounder range (no empty space after the last step);
+  // the y axis gets round ends.
+  Ticks x_ticks = nice_ticks(x_min, x_max, 7, chart.whole_x ? 1 : 0);
+  double x_lo = x_ticks.values.front(), x_hi = x_ticks.values.back();
+  if (x_min < x_max) {
+    x_lo = x_min;
+    x_hi = x_max;
+    double slack = 1e-9 * x_ticks.step;
+    std::erase_if(x_ticks.values, [&](double tick) { return tick < x_lo - slack || tick > x_hi + slack; });
+  }
+  Ticks y_ticks = nice_ticks(y_min, y_max, 6);
+  std::vector<LegendItem> legend;
+  for (size_t i = 0; i < chart.series.size(); ++i)
+    legend.push_back({chart.series[i].name, palette_colour(i), chart.series[i].emphasised});
+
+  // Margins: title and legend rows above; tick labels and the axis label below and to the left.
+  double left = 10 + kFontSize + 8 + widest_tick_label(y_ticks) + kTickLength + 4;
+  double right = std::max(16.0, text_width(format_tick(x_ticks.values.back(), x_ticks.step), kSmallFont) / 2 + 6);
+  int legend_rows = layout_legend(nullptr, legend, left, 0, chart.width - right, true);
+  double top = 28 + legend_rows * kLegendRowHeight + 8;
+  double bottom = kTickLength + kSmallFont + 8 + kFontSize + 10;
+  double plot_width = chart.width - left - right, plot_height = chart.height - top - bottom;
+  if (plot_width < 40 || plot_height < 40)
+    throw std::invalid_argument("line chart '" + chart.title + "': " + px(chart.width) + "x" + px(chart.height) +
+                                " px leaves no room for the plot; make it larger");
+
+  LinearScale x_scale{x_lo, x_hi, left, left + plot_width};
+  LinearScale y_scale{y_ticks.values.front(), y_ticks.values.back(), top + plot_height, top};
+  SvgBuilder svg(chart.width, chart.height, chart.title);
+  svg.text(left, 18, chart.title, kTitleFont, "start", "#222", true);
+  layout_legend(&svg, legend, left, 28 + kLegendRowHeight - 4, chart.width - right, true);
+
+  // Grid and ticks first, so that the data is drawn over them.
+  for (double value : y_ticks.values) {
+    double y = y_scale(value);
+    svg.line(left, y, left + plot_width, y, kGridColour);
+    svg.line(left - kTickLength, y, left, y, kAxisColour);
+    svg.text(left - kTickLength - 3, y + 4, format_tick(value, y_ticks.step), kSmallFont, "end", kMutedText);
+  }
+  for (double value : x_ticks.values) {
+    double x = x_scale(value);
+    svg.line(x, top, x, top + plot_height, kGridColour);
+    svg.line(x, top + plot_height, x, top + plot_height + kTickLength, kAxisColour);
+    svg.text(x, top + plot_height + kTickLength + kSmallFont + 1, format_tick(value, x_ticks.step), kSmallFont,
+             "middle", kMutedText);
+  }
+  svg.line(left, top + plot_height, left + plot_width, top + plot_height, kAxisColour);
+  svg.line(left, top, left, top + plot_height, kAxisColour);
+  svg.text(left + plot_width / 2, chart.height - 8, chart.x_label, kFontSize, "middle");
+  svg.text(10 + kFontSize, top + plot_height / 2, chart.y_label, kFontSize, "middle", "#222", false, -90);
+
+  // Emphasised series last, so that they stay visible where lines cross.
+  std::vector<size_t> order(chart.series.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_partition(order.begin(), order.end(), [&](size_t i) { return !chart.series[i].emphasised; });
+  for (size_t i : order) {
+    const LineSeries& series = chart.series[i];
+    std::vector<std::pair<double, double>> points;
+    for (size_t kept : downsample_min_max(series.y, std::max<size_t>(chart.max_points, 4)))
+      points.emplace_back(x_scale(series.x[kept]), y_scale(series.y[kept]));
+    if (points.empty()) continue;
+    svg.polyline(points, palette_colour(i), series.emphasised ? 2.5 : 1.5);
+    if (points.size() <= 20)
+      for (const auto& [x, y] : points) svg.circle(x, y, 3, palette_colour(i));
+  }
+  return svg.finish();
+}
+
+std::string render_bar_chart(const BarChart& chart) {
+  if (chart.groups.empty()) throw std::invalid_argument("bar chart '" + chart.title + "' has no groups");
+  if (chart.values.size() != chart.groups.size())
+    throw std::invalid_argument("bar chart '" + chart.title + "': " + std::to_string(chart.values.size()) +
+                                " rows of values for " + std::to_string(chart.groups.size()) + " groups");
+  if (!chart.errors.empty() && chart.errors.size() != chart.groups.size())
+    throw std::invalid_argument("bar chart '" + chart.title + "': " + std::to_string(chart.errors.size()) +
+                                " rows of errors for " + std::to_string(chart.groups.size()) + " groups");
+  auto error_of = [&](size_t g, size_t b) {
+    if (chart.errors.empty()) return 0.0;
+    if (chart.errors[g].size() != chart.bar_names.size())
+      throw std::invalid_argument("bar chart '" + chart.title + "': group '" + chart.groups[g] + "' has " +
+                                  std::to_string(chart.errors[g].size()) + " errors for " +
+                                  std::to_string(chart.bar_names.size()) + " bars");
+    return std::isfinite(chart.errors[g][b]) ? std::abs(chart.errors[g][b]) : 0.0;
+  };
+  double y_max = chart.y_max, y_min = chart.y_min;
+  for (size_t g = 0; g < chart.values.size(); ++g) {
+    if (chart.values[g].size() != chart.bar_names.size())
+      throw std::invalid_argument("bar chart '" + chart.title + "': group '" + chart.groups[g] + "' has " +
+                                  std::to_string(chart.values[g].size()) + " values for " +
+                                  std::to_string(chart.bar_names.size()) + " bars");
+    for (size_t b = 0; b < chart.values[g].size(); ++b) {
+      double value = chart.values[g][b];
+      if (!std::isfinite(value)) continue;
+      y_max = std::max(y_max, value + error_of(g, b));
+      y_min = std::min(y_min, value - error_of(g, b));
+    }
+  }
+  Ticks y_ticks = nice_ticks(y_min, y_max, 6);
+  std::vector<LegendItem> legend;
+  for (size_t b = 0; b < chart.bar_names.size(); ++b)
+    legend.push_back({chart.bar_names[b], palette_colour(chart.first_colour + b)});
+
+  double left = 10 + kFontSize + 8 + widest_tick_label(y_ticks) + kTickLength + 4, right = 16;
+  double plot_width = chart.width - left - right;
+  double group_width = plot_width / static_cast<double>(chart.groups.size());
+  // Category labels slant when the widest would not fit under its group.
+  double widest_label = 0;
+  for (const std::string& group : chart.groups) widest_label = std::max(widest_label, text_width(group, kFontSize));
+  bool slanted = widest_label > group_width - 8;
+  constexpr double kSlant = 30;  // degrees
+  double label_height = slanted ? widest_label * std::sin(kSlant * std::numbers::pi / 180) + kFontSize : kFontSize;
+  // Value labels turn vertical when they are wider than a bar's slot.
+  double bars = static_cast<double>(std::max<size_t>(chart.bar_names.size(), 1));
+  double bar_slot = std::min(group_width * 0.8 / bars, 90.0);
+  double bar_width = bar_slot * 0.8;
+  double widest_value = text_width(format_fixed(y_max, chart.value_decimals), kSmallFont);
+  bool vertical_values = widest_value > bar_slot - 2;
+  int legend_rows = layout_legend(nullptr, legend, left, 0, chart.width - right, false);
+  // Room for a value label above a full bar.
+  double top = 28 + legend_rows * kLegendRowHeight + (vertical_values ? widest_value + 6 : 14);
+  double bottom = kTickLength + 6 + label_height + 12;
+  double plot_height = chart.height - top - bottom;
+  if (plot_width < 40 || plot_height < 40)
+    throw std::invalid_argument("bar chart '" + chart.title + "': " + px(chart.width) + "x" + px(chart.height) +
+                                " px leaves no room for the bars; make it larger");
+
+  LinearScale y_scale{y_ticks.values.front(), y_ticks.values.back(), top + plot_height, top};
+  SvgBuilder svg(chart.width, chart.height, chart.title);
+  svg.text(left, 18, chart.title, kTitleFont, "start", "#222", true);
+  layout_legend(&svg, legend, left, 28 + kLegendRowHeight - 4, chart.width - right, false);
+  for (double value : y_ticks.values) {
+    double y = y_scale(value);
+    svg.line(left, y, left + plot_width, y, kGridColour);
+    svg.line(left - kTickLength, y, left, y, kAxisColour);
+    svg.text(left - kTickLength - 3, y + 4, format_tick(value, y_ticks.step), kSmallFont, "end", kMutedText);
+  }
+  svg.text(10 + kFontSize, top + plot_height / 2, chart.y_label, kFontSize, "middle", "#222", false, -90);
+
+  double baseline = y_scale(std::max(0.0, y_ticks.values.front()));
+  for (size_t g = 0; g < chart.groups.size(); ++g) {
+    double centre = left + (static_cast<double>(g) + 0.5) * group_width;
+    double first_slot = centre - bar_slot * bars / 2;
+    for (size_t b = 0; b < chart.bar_names.size(); ++b) {
+      double value = chart.values[g][b];
+      double bar_centre = first_slot + (static_cast<double>(b) + 0.5) * bar_slot;
+      if (!std::isfinite(value)) {
+        svg.text(bar_centre, baseline - 4, "n/a", kSmallFont, "middle", kMutedText);
+        continue;
+      }
+      double y = y_scale(value);
+      svg.rect(bar_centre - bar_width / 2, std::min(y, baseline), bar_width, std::abs(baseline - y),
+               palette_colour(chart.first_colour + b), "none");
+      // The label goes above the bar, or above its whisker.
+      double label_bottom = std::min(y, baseline);
+      if (double error = error_of(g, b); error > 0) {
+        double whisker_top = y_scale(value + error), whisker_bottom = y_scale(value - error);
+        svg.line(bar_centre, whisker_top, bar_centre, whisker_bottom, "#222");
+        svg.line(bar_centre - 4, whisker_top, bar_centre + 4, whisker_top, "#222");
+        svg.line(bar_centre - 4, whisker_bottom, bar_centre + 4, whisker_bottom, "#222");
+        label_bottom = std::min(label_bottom, whisker_top);
+      }
+      std::string label = format_fixed(value, chart.value_decimals);
+      if (vertical_values)
+        svg.text(bar_centre + 4, label_bottom - 4, label, kSmallFont, "start", "#222", false, -90);
+      else
+        svg.text(bar_centre, label_bottom - 4, label, kSmallFont, "middle");
+    }
+    double label_y = top + plot_height + kTickLength + 6 + kFontSize - 2;
+    if (slanted)
+      svg.text(centre + 4, label_y, chart.groups[g], kFontSize, "end", "#222", false, -kSlant);
+    else
+      svg.text(centre, label_y, chart.groups[g], kFontSize, "middle");
+  }
+  svg.line(left, baseline, left + plot_width, baseline, kAxisColour);
+  svg.line(left, top, left, top + plot_height, kAxisColour);
+  return svg.finish();
+}
+
+}  // namespace clipgrad::cleanclip
