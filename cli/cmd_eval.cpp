@@ -1,5 +1,7 @@
 // clipgrad eval: zero-shot top-1/top-5 and per-class accuracy, and with
-// --attack-config the attack success rate (cleanclip/attack/asr.h).
+// --attack-config the attack success rate (cleanclip/attack/asr.h). A checkpoint
+// of finetune-supervised classifies through its head instead
+// (cleanclip/defense/classifier_head.h).
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -9,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cleanclip/attack/asr.h"
+#include "cleanclip/defense/classifier_head.h"
 #include "cli/checkpoint_args.h"
 #include "cli/commands.h"
 #include "clip/checkpoint/checkpoint.h"
@@ -35,27 +38,41 @@ nlohmann::json accuracy_json(const clip::Accuracy& accuracy, const clip::ClassNa
 }
 
 void evaluate(const EvalArgs& args) {
-  auto model = load_checkpoint(args.model, args.checkpoint).model;
   auto names = clip::ClassNames::from_json(args.classes);
+  std::shared_ptr<clip::ClipModel> model;
+  cleanclip::Classifier head;  // empty: zero-shot
+  if (cleanclip::has_classifier_head(args.model)) {
+    cleanclip::SupervisedModel supervised = cleanclip::load_supervised_checkpoint(args.model);
+    cleanclip::check_head_classes(supervised.head, names, args.model);
+    model = supervised.model;
+    head = cleanclip::head_classifier(supervised.head);
+  } else {
+    model = load_checkpoint(args.model, args.checkpoint).model;
+  }
   auto data = clip::LabelledDataset::from_csv(args.labels, args.image_key, args.label_key);
   std::optional<cleanclip::AttackConfig> attack;
   if (!args.attack_config.empty()) {
     attack = cleanclip::AttackConfig::load(args.attack_config);
     cleanclip::target_class_index(names, attack->target);  // an unknown target fails before any work
   }
-  clip::Accuracy accuracy = clip::evaluate_zero_shot(*model, clip::Tokenizer(), names, data, args.workers, args.strict);
+  const int64_t class_count = static_cast<int64_t>(names.classes.size());
+  clip::Accuracy accuracy =
+      head ? cleanclip::evaluate_classifier(*model, head, class_count, data, args.workers, args.strict)
+           : clip::evaluate_zero_shot(*model, clip::Tokenizer(), names, data, args.workers, args.strict);
   for (size_t c = 0; c < names.classes.size(); ++c)
     std::printf("  %-20s %6.2f%%  (%lld images)\n", names.classes[c].c_str(), 100 * accuracy.per_class[c],
                 static_cast<long long>(accuracy.per_class_count[c]));
-  std::printf("zero-shot top-1 %.4f  top-5 %.4f  on %lld images", accuracy.top1, accuracy.top5,
-              static_cast<long long>(accuracy.n));
+  std::printf("%s top-1 %.4f  top-5 %.4f  on %lld images", head ? "head" : "zero-shot", accuracy.top1,
+              accuracy.top5, static_cast<long long>(accuracy.n));
   if (accuracy.skipped) std::printf(" (%lld skipped)", static_cast<long long>(accuracy.skipped));
   std::printf("\n");
   nlohmann::json result = accuracy_json(accuracy, names);
+  result["classifier"] = head ? "head" : "zero-shot";
   if (attack) {
     cleanclip::AsrOptions options;
     options.workers = args.workers;
     options.strict = args.strict;
+    options.classifier = head;
     cleanclip::AsrResult asr = cleanclip::attack_success_rate(*model, data, names, *attack, options);
     std::printf("attack success rate %.4f  (%s -> '%s': %lld of %lld non-target images)\n", asr.asr,
                 cleanclip::attack_name(attack->kind).c_str(), attack->target.c_str(),
@@ -70,7 +87,8 @@ void evaluate(const EvalArgs& args) {
 
 void register_eval(CLI::App& app) {
   auto args = std::make_shared<EvalArgs>();
-  CLI::App* command = app.add_subcommand("eval", "Zero-shot classification accuracy of a CLIP checkpoint");
+  CLI::App* command = app.add_subcommand(
+      "eval", "Zero-shot classification accuracy of a CLIP checkpoint (through its head for finetune-supervised's)");
   command->add_option("--model", args->model, "checkpoint (.pt, .safetensors in the OpenAI layout, or HF directory)")
       ->required();
   add_checkpoint_options(command, args->checkpoint);

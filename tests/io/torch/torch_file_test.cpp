@@ -132,7 +132,9 @@ void expect_refused(const std::string& path, const std::string& global, const st
     EXPECT_NE(message.find("'" + global + "'"), std::string::npos) << message;
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
   }
-  if (!marker.empty()) EXPECT_FALSE(std::filesystem::exists(marker)) << "the payload ran";
+  if (!marker.empty()) {
+    EXPECT_FALSE(std::filesystem::exists(marker)) << "the payload ran";
+  }
 }
 
 TEST(TorchFile, RefusesMaliciousPickles) {
