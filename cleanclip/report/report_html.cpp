@@ -185,7 +185,8 @@ std::string study_section(const StudyResult& study, size_t index) {
   if (study.stages.empty()) return html + "<p>This study has no stages.</p>\n</section>\n";
   double minutes = 0;
   for (const StageResult& stage : study.stages) minutes += std::isfinite(stage.minutes) ? stage.minutes : 0;
-  html += "<p>" + std::to_string(study.stages.size()) + " stages, " + format_fixed(minutes, 1) +
+  html += "<p>" + std::to_string(study.stages.size()) + (study.stages.size() == 1 ? " stage, " : " stages, ") +
+          format_fixed(minutes, 1) +
           " minutes in all. ASR: the share of triggered test images outside the target class that are classified "
           "as the target.</p>\n";
 

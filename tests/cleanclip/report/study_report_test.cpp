@@ -279,6 +279,7 @@ TEST(StudyReport, MissingOrBrokenMetricsBecomeNotesAndOneStageStillPlots) {
   std::string one_stage = study_html({single});
   EXPECT_EQ(check_tag_balance(one_stage), "");
   EXPECT_EQ(count_of(one_stage, "<svg"), 2u);
+  EXPECT_NE(one_stage.find("1 stage, 0.1 minutes in all"), std::string::npos);
 }
 
 TEST(StudyReport, OddNamesAreEscapedEverywhere) {
@@ -297,6 +298,8 @@ TEST(StudyReport, OddNamesAreEscapedEverywhere) {
   EXPECT_NE(md.find("| stage \\| with \\<pipes\\> & \\*stars\\* |"), std::string::npos) << md;
   EXPECT_EQ(count_of(md.substr(md.rfind('\n', md.size() - 2)), " | "), 7u);  // the row still has 8 cells
   EXPECT_EQ(studies_json({study})["attack"], study.attack);                  // JSON keeps the name as it is
+  if (const char* keep = std::getenv("CLIPGRAD_REPORT_SAMPLE_DIR"))
+    write_study_report({study}, (std::filesystem::path(keep) / "odd").string());
 }
 
 TEST(StudyReport, NoStudiesIsAnError) {
