@@ -288,6 +288,9 @@ std::string render_line_chart(const LineChart& chart) {
                                   std::to_string(series.x.size()) + " x values and " + std::to_string(series.y.size()) +
                                   " y values");
     for (size_t i = 0; i < series.x.size(); ++i) {
+      if (!std::isfinite(series.x[i]) || !std::isfinite(series.y[i]))
+        throw std::invalid_argument("line chart '" + chart.title + "': series '" + series.name + "' point " +
+                                    std::to_string(i) + " is not finite; leave such points out");
       x_min = std::min(x_min, series.x[i]);
       x_max = std::max(x_max, series.x[i]);
       y_min = std::min(y_min, series.y[i]);
@@ -301,11 +304,13 @@ std::string render_line_chart(const LineChart& chart) {
   // the y axis gets round ends.
   Ticks x_ticks = nice_ticks(x_min, x_max, 7, chart.whole_x ? 1 : 0);
   double x_lo = x_ticks.values.front(), x_hi = x_ticks.values.back();
-  if (x_min < x_max) {
+  std::vector<double> inside;
+  for (double tick : x_ticks.values)
+    if (tick >= x_min - 1e-9 * x_ticks.step && tick <= x_max + 1e-9 * x_ticks.step) inside.push_back(tick);
+  if (x_min < x_max && inside.size() >= 2) {  // else keep the round range: an axis needs two ticks
     x_lo = x_min;
     x_hi = x_max;
-    double slack = 1e-9 * x_ticks.step;
-    std::erase_if(x_ticks.values, [&](double tick) { return tick < x_lo - slack || tick > x_hi + slack; });
+    x_ticks.values = inside;
   }
   Ticks y_ticks = nice_ticks(y_min, y_max, 6);
   std::vector<LegendItem> legend;

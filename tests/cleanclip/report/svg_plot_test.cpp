@@ -156,6 +156,13 @@ TEST(SvgPlot, LineChartHasAxesLegendAndOnePolylinePerSeries) {
       .title = "one step", .x_label = "step", .y_label = "loss", .series = {{.name = "total", .x = {0}, .y = {2.5}}}};
   std::string single = render_line_chart(one);
   EXPECT_EQ(count_of(single, "<circle"), 1u);
+  // Whole-number ticks over a span too short for two of them: the axis keeps its round range.
+  LineChart short_span{.title = "short", .whole_x = true, .series = {{.name = "total", .x = {0.2, 0.7}, .y = {1, 2}}}};
+  std::string short_svg = render_line_chart(short_span);
+  EXPECT_NE(short_svg.find(">0<"), std::string::npos);
+  EXPECT_NE(short_svg.find(">1<"), std::string::npos);
+  LineChart not_finite{.title = "nan", .series = {{.name = "total", .x = {0, 1}, .y = {1, NAN}}}};
+  EXPECT_THROW(render_line_chart(not_finite), std::invalid_argument);
   LineChart empty{.title = "nothing", .series = {{.name = "total"}}};
   EXPECT_THROW(render_line_chart(empty), std::invalid_argument);
 }
