@@ -307,12 +307,20 @@ TorchCheckpoint parse_legacy(const std::string& label, const unsigned char* byte
 }  // namespace
 
 bool looks_like_torch_file(const unsigned char* bytes, size_t size) {
-  return ZipArchive::looks_like_zip(bytes, size) || (size >= 2 && bytes[0] == 0x80 && bytes[1] >= 2 && bytes[1] <= 5);
+  if (ZipArchive::looks_like_zip(bytes, size)) return true;
+  // A legacy file's first pickle is PROTO n, then (after a FRAME from protocol
+  // 4 on) LONG1 of 10 bytes: the magic number. A safetensors file can start
+  // with 0x80 0x02 (a 640-byte header), but never with the LONG1, which would
+  // make its header 177 MB long, or sit in its ASCII JSON.
+  if (size >= 4 && bytes[0] == 0x80 && (bytes[1] == 2 || bytes[1] == 3)) return bytes[2] == 0x8a && bytes[3] == 0x0a;
+  if (size >= 13 && bytes[0] == 0x80 && (bytes[1] == 4 || bytes[1] == 5))
+    return bytes[2] == 0x95 && bytes[11] == 0x8a && bytes[12] == 0x0a;
+  return false;
 }
 
 bool looks_like_torch_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  unsigned char head[4] = {};
+  unsigned char head[16] = {};
   in.read(reinterpret_cast<char*>(head), sizeof head);
   return in.gcount() >= 2 && looks_like_torch_file(head, static_cast<size_t>(in.gcount()));
 }

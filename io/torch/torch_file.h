@@ -53,9 +53,10 @@ struct TorchCheckpoint {
   std::string source;  // path or label, for error messages
 };
 
-// True for the first bytes of a zip archive or of a pickle (PROTO opcode):
-// the two ways a PyTorch checkpoint starts. A safetensors file starts with a
-// little-endian header length, which never looks like either.
+// True for the first bytes of a zip archive or of a legacy torch.save file
+// (a pickle of its magic number): the two ways a PyTorch checkpoint starts. A
+// safetensors file starts with a little-endian header length and JSON, which
+// never look like either.
 bool looks_like_torch_file(const unsigned char* bytes, size_t size);
 bool looks_like_torch_file(const std::string& path);  // reads the first bytes; false if unreadable
 

@@ -218,6 +218,22 @@ TEST(TorchCheckpoint, HuggingFaceDirectoriesTakeAGivenConfig) {
   fs::remove_all(directory);
 }
 
+// The format is told by the first bytes, not the name: a Hugging Face
+// directory's pytorch_model.bin is read when it has no model.safetensors.
+TEST(TorchCheckpoint, HuggingFaceDirectoriesWithPytorchModelBin) {
+  const std::string directory = temp_path("hf_bin");
+  fs::create_directories(directory);
+  fs::copy_file(kFixtures + "/hf_tiny/config.json", directory + "/config.json");
+  fs::copy_file(kFixtures + "/hf_tiny/model.safetensors", directory + "/pytorch_model.bin");
+  LoadedClip loaded = load_clip(directory);
+  EXPECT_EQ(loaded.layout, CheckpointLayout::HuggingFace);
+  EXPECT_EQ(loaded.config_source, ConfigSource::ConfigJson);
+  const nn::StateDict expected = load_clip(kFixtures + "/hf_tiny").model->state_dict();
+  for (const auto& [name, value] : loaded.model->state_dict())
+    EXPECT_TRUE(same_tensor(value, expected.at(name))) << name;
+  fs::remove_all(directory);
+}
+
 TEST(TorchCheckpoint, CorruptPyTorchFilesNameTheFile) {
   const std::string path = temp_path("truncated.pt");
   {

@@ -194,6 +194,13 @@ TEST(TorchFile, CorruptTensorDataFailsItsChecksum) {
 TEST(TorchFile, NotATorchFile) {
   const unsigned char safetensors[] = {8, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' ', ' ', ' ', ' ', ' '};
   EXPECT_FALSE(looks_like_torch_file(safetensors, sizeof safetensors));
+  // A safetensors header of 640 bytes starts with the bytes of PROTO 2.
+  const unsigned char header_640[] = {0x80, 0x02, 0, 0, 0, 0, 0, 0, '{', '"', 'a', '"', ':', '{', '}', '}'};
+  EXPECT_FALSE(looks_like_torch_file(header_640, sizeof header_640));
+  for (const char* seed : {"seed_legacy.pt", "seed_dtype_f32.pt", "seed_torchscript.pt"}) {
+    const std::vector<unsigned char> bytes = bytes_of(kCorpus + "/" + seed);
+    EXPECT_TRUE(looks_like_torch_file(bytes.data(), bytes.size())) << seed;
+  }
   EXPECT_TRUE(looks_like_torch_file(kCorpus + "/seed_legacy.pt"));
   EXPECT_TRUE(looks_like_torch_file(kCorpus + "/seed_views.pt"));
   EXPECT_THROW(parse_torch_file("x", safetensors, sizeof safetensors), TorchFileError);
