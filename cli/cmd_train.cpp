@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/checkpoint_args.h"
 #include "cli/objectives.h"
 #include "cli/progress.h"
 #include "clip/checkpoint/checkpoint.h"
@@ -18,9 +19,10 @@ struct TrainArgs {
   std::string objective = "clip";
   nlohmann::json objective_config = nlohmann::json::object();
   clip::TrainOptions options;
+  CheckpointArgs checkpoint;  // --config / --verbose for a checkpoint given to --model or --init
 };
 
-std::shared_ptr<clip::ClipModel> make_model(const std::string& model, uint64_t seed) {
+std::shared_ptr<clip::ClipModel> make_model(const std::string& model, uint64_t seed, const CheckpointArgs& checkpoint) {
   const auto names = clip::ClipConfig::names();
   if (std::find(names.begin(), names.end(), model) != names.end()) {
     auto created = std::make_shared<clip::ClipModel>(clip::ClipConfig::named(model));
@@ -30,7 +32,7 @@ std::shared_ptr<clip::ClipModel> make_model(const std::string& model, uint64_t s
   }
   if (!std::filesystem::exists(model))
     throw std::runtime_error("--model '" + model + "' is neither a named config nor a checkpoint path");
-  return clip::load_clip(model).model;
+  return load_checkpoint(model, checkpoint).model;
 }
 
 void train(const TrainArgs& args) {
@@ -50,7 +52,7 @@ void train(const TrainArgs& args) {
   clip::TrainOptions options = args.options;
   options.delimiter = args.delimiter[0];
   // --init fine-tunes a checkpoint: its weights, with a fresh optimizer and schedule.
-  auto model = make_model(args.init.empty() ? args.model : args.init, options.seed);
+  auto model = make_model(args.init.empty() ? args.model : args.init, options.seed, args.checkpoint);
   clip::Trainer trainer(model, args.data, options, args.out, objectives.make(args.objective, args.objective_config));
   trainer.run(progress);
   std::cout << "model: " << (std::filesystem::path(args.out) / "model.safetensors").string() << "\n";
@@ -67,6 +69,7 @@ void register_train(CLI::App& app) {
       ->capture_default_str();
   command->add_option("--out", args->out, "run directory (checkpoints, metrics.jsonl)")->capture_default_str();
   command->add_option("--init", args->init, "checkpoint to fine-tune (weights only; fresh optimizer and schedule)");
+  add_checkpoint_options(command, args->checkpoint);
   command->add_option("--resume", args->resume, "continue the run in this directory");
   command->add_option("--objective", args->objective, "clip, or cleanclip (CLIP loss + in-modal self-supervision)")
       ->capture_default_str();

@@ -14,6 +14,7 @@ void register_commands(CLI::App& app) {
   register_dump(app);
   register_poison(app);
   register_finetune_supervised(app);
+  register_demo(app);
   register_convert(app);
   register_info(app);
 }

@@ -16,6 +16,7 @@ void register_probe(CLI::App& app);  // cli/cmd_probe.cpp
 void register_dump(CLI::App& app);  // cli/cmd_dump.cpp
 void register_poison(CLI::App& app);  // cli/cmd_poison.cpp
 void register_finetune_supervised(CLI::App& app);  // cli/cmd_finetune_supervised.cpp
+void register_demo(CLI::App& app);  // cli/cmd_demo.cpp
 void register_convert(CLI::App& app);  // cli/cmd_convert.cpp
 void register_info(CLI::App& app);  // cli/cmd_info.cpp
 

@@ -1,5 +1,8 @@
 #include "tensor/random.h"
 
+#include <stdexcept>
+#include <string>
+
 #include <cmath>
 #include <numbers>
 
@@ -52,7 +55,15 @@ uint64_t Generator::below(uint64_t bound) {
   return static_cast<uint64_t>(product >> 64);
 }
 
+// Initialisation draws one stream on the host, in order: it is CPU-only by
+// design (a model is initialised, then moved with Module::to(Device)).
+static void check_host(const Tensor& tensor, const char* op) {
+  if (tensor.device() != Device::CPU)
+    throw std::invalid_argument(std::string(op) + ": initialise on the CPU, then move the model with Module::to(Device)");
+}
+
 void fill_normal(Tensor& tensor, double mean, double std, Generator& generator) {
+  check_host(tensor, "fill_normal");
   dispatch_floating(tensor.dtype(), "fill_normal", [&]<class T>() {
     T* p = tensor.data<T>();
     for (int64_t i = 0; i < tensor.numel(); ++i) p[i] = static_cast<T>(mean + std * generator.normal());
@@ -60,6 +71,7 @@ void fill_normal(Tensor& tensor, double mean, double std, Generator& generator) 
 }
 
 void fill_uniform(Tensor& tensor, double low, double high, Generator& generator) {
+  check_host(tensor, "fill_uniform");
   dispatch_floating(tensor.dtype(), "fill_uniform", [&]<class T>() {
     T* p = tensor.data<T>();
     for (int64_t i = 0; i < tensor.numel(); ++i) p[i] = static_cast<T>(low + (high - low) * generator.uniform());

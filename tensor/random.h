@@ -28,7 +28,8 @@ class Generator {
   State state_{};
 };
 
-// In-place fills of a floating CPU tensor.
+// In-place fills of a floating CPU tensor (a CUDA tensor is refused: initialise
+// on the CPU, then move the model).
 void fill_normal(Tensor& tensor, double mean, double std, Generator& generator);
 void fill_uniform(Tensor& tensor, double low, double high, Generator& generator);
 

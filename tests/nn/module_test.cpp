@@ -188,3 +188,23 @@ TEST(Module, LoadConvertsDtypes) {
   EXPECT_EQ(model.bn->num_batches_tracked.dtype(), DType::I32);
   EXPECT_EQ(model.bn->num_batches_tracked.item(), 12.0);
 }
+
+TEST(Module, ToConvertsFloatingTensorsInPlaceAndKeepsCounters) {
+  Tower model;
+  randomize(model, 9);
+  const std::vector<float> before = model.proj->weight.value().to_vector<float>();
+  Variable held = model.proj->weight;  // a handle taken before the conversion sees it
+  model.bn->num_batches_tracked.fill(3);
+  model.to(DType::F64);
+  for (const auto& [name, tensor] : model.state_dict())
+    EXPECT_EQ(tensor.dtype(), name == "bn.num_batches_tracked" ? DType::I32 : DType::F64) << name;
+  EXPECT_EQ(held.dtype(), DType::F64);
+  std::vector<double> widened = model.proj->weight.value().to_vector<double>();
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_EQ(widened[i], double(before[i]));
+  EXPECT_EQ(model.bn->num_batches_tracked.item(), 3.0);
+  model.to(DType::F32);
+  EXPECT_EQ(model.proj->weight.value().to_vector<float>(), before);  // f32 -> f64 -> f32 is exact
+  EXPECT_THROW(model.to(DType::I32), std::invalid_argument);
+  model.to(Device::CPU);  // already there: values unchanged
+  EXPECT_EQ(model.proj->weight.value().to_vector<float>(), before);
+}

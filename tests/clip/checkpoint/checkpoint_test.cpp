@@ -204,15 +204,28 @@ TEST(ClipModelTest, TinyConfigsInitialiseAndRun) {
     EXPECT_THROW(model.encode_image(Variable(Tensor::zeros({1, 3, resolution + 1, resolution}))),
                  std::invalid_argument);
 
-    // Causal attention: a shorter context that still holds the EOT gives the same features.
-    std::vector<int32_t> short_ids;
-    for (int64_t n = 0; n < batch; ++n)
-      short_ids.insert(short_ids.end(), ids.begin() + n * config.context_length,
-                       ids.begin() + n * config.context_length + 6);
-    std::vector<float> full = model.encode_text(tokens).value().to_vector<float>();
-    std::vector<float> cut =
-        model.encode_text(Tensor::from_vector<int32_t>({batch, 6}, short_ids)).value().to_vector<float>();
-    for (size_t i = 0; i < full.size(); ++i) EXPECT_NEAR(cut[i], full[i], 1e-5) << name;
+    // Causal attention: tokens after a text's EOT cannot reach its feature.
+    // encode_text skips the positions after the batch's last EOT, so the
+    // check pairs each short text with a text that fills the whole context:
+    // that batch is computed at full length, the short text alone is cut.
+    const int64_t context = config.context_length;
+    std::vector<int32_t> full_ids(2 * context, 320);
+    full_ids[0] = full_ids[context] = 49406;
+    full_ids[3] = 49407;                // row 0: EOT at 3, then 320s (padding in effect)
+    full_ids[2 * context - 1] = 49407;  // row 1: EOT at the last position
+    std::vector<float> full =
+        model.encode_text(Tensor::from_vector<int32_t>({2, context}, full_ids)).value().to_vector<float>();
+    std::vector<int32_t> short_ids(full_ids.begin(), full_ids.begin() + 4);  // row 0 cut after its EOT
+    std::vector<float> cut = model.encode_text(Tensor::from_vector<int32_t>({1, 4}, short_ids)).value().to_vector<float>();
+    ASSERT_EQ(cut.size() * 2, full.size());
+    double largest = 0;
+    for (size_t i = 0; i < cut.size(); ++i) {
+      EXPECT_NEAR(cut[i], full[i], 1e-5) << name << " feature " << i;
+      largest = std::max(largest, std::abs(double(full[i])));
+    }
+    EXPECT_GT(largest, 1e-3) << name << ": features too small for the comparison to mean anything";
+    // And the position does matter: the same text at full length but without the EOT pools elsewhere.
+    EXPECT_NE(cut, std::vector<float>(full.begin() + cut.size(), full.end())) << name;
   }
 }
 

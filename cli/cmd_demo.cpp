@@ -1,0 +1,70 @@
+// clipgrad demo: the whole CleanCLIP study on the embedded Fashion-MNIST
+// (cleanclip/study.h), with progress per stage and the report at the end.
+#include <iostream>
+#include <memory>
+
+#include "cleanclip/study.h"
+#include "cli/commands.h"
+#include "cli/progress.h"
+
+namespace clipgrad::cli {
+
+namespace {
+
+struct DemoArgs {
+  cleanclip::StudyOptions study;
+  std::string attack = "badnet";
+  std::string device = "cpu";
+};
+
+void demo(const DemoArgs& args) {
+  if (args.device != "cpu")
+    throw std::runtime_error("--device " + args.device + ": the demo runs on the CPU in this version");
+  cleanclip::StudyOptions options = args.study;
+  options.attacks = args.attack == "all" ? std::vector<std::string>{"badnet", "blended", "wanet", "label-consistent"}
+                                         : std::vector<std::string>{args.attack};
+  Progress progress;
+  std::string current;
+  auto on_step = [&](const std::string& stage, const clip::StepReport& report) {
+    if (stage != current) {
+      std::cerr << "== " << stage << "\n";
+      current = stage;
+    }
+    progress(report);
+  };
+  std::vector<cleanclip::StudyResult> studies = cleanclip::run_study(options, on_step);
+  for (const auto& study : studies) {
+    std::cout << study.attack << " (target '" << study.target << "', seed " << study.seed << ")\n";
+    for (const auto& stage : study.stages)
+      std::printf("  %-20s clean top-1 %.4f  ASR %.4f  (%.1f min)\n", stage.name.c_str(), stage.clean_top1, stage.asr,
+                  stage.minutes);
+  }
+  std::cout << "report: " << options.out << "/report.html\n";
+}
+
+}  // namespace
+
+void register_demo(CLI::App& app) {
+  auto args = std::make_shared<DemoArgs>();
+  cleanclip::StudyOptions& s = args->study;
+  CLI::App* command = app.add_subcommand(
+      "demo", "The CleanCLIP study on Fashion-MNIST: clean and poisoned pretraining, CLIP / CleanCLIP / supervised "
+              "fine-tuning, clean accuracy and ASR of every stage, results.json/md and report.html");
+  command->add_option("--out", s.out, "study folder (a rerun reuses finished stages)")->capture_default_str();
+  command->add_option("--attack", args->attack, "badnet, blended, wanet, label-consistent or all")
+      ->check(CLI::IsMember({"badnet", "blended", "wanet", "label-consistent", "all"}))
+      ->capture_default_str();
+  command->add_option("--seeds", s.seeds, "seeds 0 .. N-1")->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--device", args->device, "cpu")->capture_default_str();
+  command->add_option("--workers", s.workers, "image decoding threads")->capture_default_str();
+  command->add_option("--target", s.target, "the class the backdoor points at")->capture_default_str();
+  command->add_option("--poison-count", s.poison_count, "poisoned training pairs")->capture_default_str();
+  command->add_option("--patch-size", s.patch_size, "badnet / label-consistent patch side (px)")->capture_default_str();
+  command->add_option("--pretrain-epochs", s.pretrain_epochs)->capture_default_str();
+  command->add_option("--finetune-rows", s.finetune_rows, "clean pairs for the defences")->capture_default_str();
+  command->add_option("--finetune-epochs", s.finetune_epochs)->capture_default_str();
+  command->add_option("--finetune-lr", s.finetune_lr)->capture_default_str();
+  command->callback([args] { demo(*args); });
+}
+
+}  // namespace clipgrad::cli
