@@ -166,7 +166,8 @@ std::vector<StudyResult> run_study(const StudyOptions& options, const StudyProgr
   const fs::path out(options.out);
   Paths paths{out / "data"};
   if (!fs::exists(paths.classes_json()))
-    clip::prepare_fashion_mnist({.out = paths.data.string(), .source = options.fashion_mnist});
+    clip::prepare_fashion_mnist(
+        {.out = paths.data.string(), .source = options.fashion_mnist, .train_limit = options.train_images});
 
   std::vector<StudyResult> studies;
   for (int64_t seed = 0; seed < options.seeds; ++seed) {

@@ -4,7 +4,7 @@
 #include <exception>
 #include <iostream>
 
-#include "cli/commands.h"
+#include "cli/commands/commands.h"
 
 namespace clipgrad::cli {
 

@@ -3,8 +3,8 @@
 #include <memory>
 #include <string>
 
-#include "cli/checkpoint_args.h"
-#include "cli/commands.h"
+#include "cli/support/checkpoint_args.h"
+#include "cli/commands/commands.h"
 #include "cleanclip/objective_dump.h"
 #include "clip/eval/parity_dump.h"
 

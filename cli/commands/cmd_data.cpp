@@ -6,7 +6,7 @@
 // and classes.json (class names + the 80 ImageNet templates for zero-shot).
 #include <memory>
 
-#include "cli/commands.h"
+#include "cli/commands/commands.h"
 #include "clip/data/fashion_mnist.h"
 
 namespace clipgrad::cli {

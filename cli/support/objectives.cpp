@@ -1,4 +1,4 @@
-#include "cli/objectives.h"
+#include "cli/support/objectives.h"
 
 #include "cleanclip/objective.h"
 

@@ -12,8 +12,8 @@
 
 #include "cleanclip/attack/asr.h"
 #include "cleanclip/defense/classifier_head.h"
-#include "cli/checkpoint_args.h"
-#include "cli/commands.h"
+#include "cli/support/checkpoint_args.h"
+#include "cli/commands/commands.h"
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/eval/zeroshot.h"
 

@@ -2,10 +2,10 @@
 #include <filesystem>
 #include <iostream>
 
-#include "cli/commands.h"
-#include "cli/checkpoint_args.h"
-#include "cli/objectives.h"
-#include "cli/progress.h"
+#include "cli/commands/commands.h"
+#include "cli/support/checkpoint_args.h"
+#include "cli/support/objectives.h"
+#include "cli/support/progress.h"
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/train/trainer.h"
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/commands.h"
+#include "cli/commands/commands.h"
 #include "clip/text/tokenizer.h"
 
 namespace clipgrad::cli {

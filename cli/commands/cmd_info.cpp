@@ -5,8 +5,8 @@
 #include <memory>
 #include <string>
 
-#include "cli/checkpoint_args.h"
-#include "cli/commands.h"
+#include "cli/support/checkpoint_args.h"
+#include "cli/commands/commands.h"
 
 namespace clipgrad::cli {
 

@@ -4,8 +4,8 @@
 #include <memory>
 
 #include "cleanclip/study.h"
-#include "cli/commands.h"
-#include "cli/progress.h"
+#include "cli/commands/commands.h"
+#include "cli/support/progress.h"
 
 namespace clipgrad::cli {
 
@@ -57,6 +57,8 @@ void register_demo(CLI::App& app) {
   command->add_option("--seeds", s.seeds, "seeds 0 .. N-1")->check(CLI::PositiveNumber)->capture_default_str();
   command->add_option("--device", args->device, "cpu")->capture_default_str();
   command->add_option("--workers", s.workers, "image decoding threads")->capture_default_str();
+  command->add_option("--train-images", s.train_images, "Fashion-MNIST training images to use (-1: all 60,000)")
+      ->capture_default_str();
   command->add_option("--target", s.target, "the class the backdoor points at")->capture_default_str();
   command->add_option("--poison-count", s.poison_count, "poisoned training pairs")->capture_default_str();
   command->add_option("--patch-size", s.patch_size, "badnet / label-consistent patch side (px)")->capture_default_str();

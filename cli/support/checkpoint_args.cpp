@@ -1,4 +1,4 @@
-#include "cli/checkpoint_args.h"
+#include "cli/support/checkpoint_args.h"
 
 #include <algorithm>
 #include <fstream>

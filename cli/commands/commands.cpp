@@ -1,8 +1,8 @@
-#include "cli/commands.h"
+#include "cli/commands/commands.h"
 
 namespace clipgrad::cli {
 
-// One line per subcommand, each defined in cli/cmd_<name>.cpp.
+// One line per subcommand, each defined in cli/commands/cmd_<name>.cpp.
 
 void register_commands(CLI::App& app) {
   (void)app;

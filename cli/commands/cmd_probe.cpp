@@ -4,8 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/checkpoint_args.h"
-#include "cli/commands.h"
+#include "cli/support/checkpoint_args.h"
+#include "cli/commands/commands.h"
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/eval/linear_probe.h"
 

@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "cleanclip/attack/poison.h"
-#include "cli/commands.h"
+#include "cli/commands/commands.h"
 
 namespace clipgrad::cli {
 

@@ -3,8 +3,8 @@
 #include <iostream>
 
 #include "cleanclip/defense/supervised.h"
-#include "cli/commands.h"
-#include "cli/progress.h"
+#include "cli/commands/commands.h"
+#include "cli/support/progress.h"
 
 namespace clipgrad::cli {
 

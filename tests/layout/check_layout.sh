@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The layout rules of DESIGN.md, checked on the source tree (run by ctest):
+#   1. arrows point down: a file includes only project headers of its own
+#      layer or of the layers below it (the table below);
+#   2. no source folder holds more than 12 source files (translation units:
+#      .cpp, .cc, .cu) or 3,000 lines (headers included).
+# Prints every violation and exits non-zero if there is one.
+set -euo pipefail
+root="${1:?usage: check_layout.sh SOURCE_ROOT}"
+cd "$root"
+
+# folder (a prefix of a file's path) -> the folders its includes may name
+allowed_for() {
+  case "$1" in
+    cuda/*)             echo "cuda tensor" ;;
+    tensor/cpu/*)       echo "tensor/cpu tensor/ops tensor" ;;
+    tensor/ops/*)       echo "tensor/ops tensor/cpu tensor cuda" ;;
+    tensor/*)           echo "tensor cuda" ;;
+    io/*)               echo "io tensor" ;;
+    autograd/*)         echo "autograd tensor" ;;
+    nn/*)               echo "nn autograd tensor" ;;
+    clip/text/*)        echo "clip/text tensor" ;;
+    clip/model/*)       echo "clip/model nn autograd tensor" ;;
+    clip/checkpoint/*)  echo "clip/checkpoint clip/model io nn autograd tensor" ;;
+    clip/data/*)        echo "clip/data io tensor" ;;
+    clip/train/*)       echo "clip/train clip/checkpoint clip/data clip/model clip/text io nn autograd tensor" ;;
+    clip/eval/*)        echo "clip io nn autograd tensor" ;;
+    cleanclip/*)        echo "cleanclip clip io nn autograd tensor" ;;
+    cli/*)              echo "cli cleanclip clip io nn autograd tensor cuda" ;;
+    *)                  echo "" ;;
+  esac
+}
+
+failures=0
+sources=$(find tensor cuda io autograd nn clip cleanclip cli -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cc' \) | sort)
+for file in $sources; do
+  allowed=$(allowed_for "$file")
+  while IFS= read -r included; do
+    ok=0
+    for folder in $allowed; do
+      case "$included" in "$folder"/*) ok=1 ;; esac
+    done
+    # A folder's own subfolders belong to it (tensor/cpu is below tensor/ops's table entry, etc.).
+    if [ "$ok" -eq 0 ]; then
+      echo "layering: $file includes \"$included\" (allowed: $allowed)"
+      failures=$((failures + 1))
+    fi
+  done < <(sed -n 's/^#include "\([^"]*\/[^"]*\)".*/\1/p' "$file")
+done
+
+for folder in $(dirname $sources | sort -u); do
+  files=$(find "$folder" -maxdepth 1 -type f \( -name '*.cpp' -o -name '*.cu' -o -name '*.cc' \) | wc -l)
+  lines=$(find "$folder" -maxdepth 1 -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cc' \) -print0 |
+          xargs -0 cat | wc -l)
+  if [ "$files" -gt 12 ] || [ "$lines" -gt 3000 ]; then
+    echo "size: $folder/ holds $files source files and $lines lines (at most 12 and 3000)"
+    failures=$((failures + 1))
+  fi
+done
+
+if [ "$failures" -gt 0 ]; then
+  echo "$failures layout violation(s)"
+  exit 1
+fi
+echo "layout: $(echo "$sources" | wc -l) files in $(dirname $sources | sort -u | wc -l) folders follow the rules"
