@@ -158,16 +158,46 @@ StageResult stage(const fs::path& dir, const std::string& metrics, const std::fu
   return result;
 }
 
+// The recipe a study folder was made with: a rerun reuses finished stages only
+// when it asks for the same one.
+nlohmann::json recipe_json(const StudyOptions& o) {
+  return {{"train_images", o.train_images},     {"test_images", o.test_images}, {"model", o.model},
+          {"batch_size", o.batch_size},         {"pretrain_epochs", o.pretrain_epochs},
+          {"pretrain_lr", o.pretrain_lr},       {"pretrain_warmup", o.pretrain_warmup},
+          {"target", o.target},                 {"poison_count", o.poison_count},
+          {"patch_size", o.patch_size},         {"finetune_rows", o.finetune_rows},
+          {"finetune_epochs", o.finetune_epochs}, {"finetune_lr", o.finetune_lr},
+          {"finetune_warmup", o.finetune_warmup}, {"lambda_clip", o.lambda_clip},
+          {"lambda_inmodal", o.lambda_inmodal}, {"supervised_epochs", o.supervised_epochs},
+          {"supervised_lr", o.supervised_lr}};
+}
+
+void check_recipe(const fs::path& out, const StudyOptions& options) {
+  const fs::path path = out / "recipe.json";
+  const nlohmann::json recipe = recipe_json(options);
+  if (fs::exists(path)) {
+    nlohmann::json earlier = nlohmann::json::parse(std::ifstream(path));
+    if (earlier != recipe)
+      throw std::invalid_argument("demo: " + out.string() + " holds a study made with another recipe (" +
+                                  path.string() + ": " + earlier.dump() + "); use another --out");
+    return;
+  }
+  fs::create_directories(out);
+  io::write_file_atomic(path.string(), recipe.dump(2) + "\n");
+}
+
 }  // namespace
 
 std::vector<StudyResult> run_study(const StudyOptions& options, const StudyProgress& progress) {
   if (options.attacks.empty() || options.seeds < 1) throw std::invalid_argument("demo: no attack or no seed to run");
   for (const std::string& attack : options.attacks) parse_attack_kind(attack);  // fail before any work
   const fs::path out(options.out);
+  check_recipe(out, options);
   Paths paths{out / "data"};
   if (!fs::exists(paths.classes_json()))
     clip::prepare_fashion_mnist(
-        {.out = paths.data.string(), .source = options.fashion_mnist, .train_limit = options.train_images});
+        {.out = paths.data.string(), .source = options.fashion_mnist, .train_limit = options.train_images,
+         .test_limit = options.test_images});
 
   std::vector<StudyResult> studies;
   for (int64_t seed = 0; seed < options.seeds; ++seed) {
@@ -233,7 +263,10 @@ std::vector<StudyResult> run_study(const StudyOptions& options, const StudyProgr
       study.stages.push_back(trained("clip-finetune", dir / "clip-finetune", from_poisoned, finetune_csv, finetune,
                                      clip_objective));
       study.stages.push_back(trained("cleanclip-finetune", dir / "cleanclip-finetune", from_poisoned, finetune_csv,
-                                     finetune, [] { return make_cleanclip_objective(nlohmann::json::object()); }));
+                                     finetune, [&] {
+                                       return make_cleanclip_objective(
+                                           {{"lambda1", options.lambda_clip}, {"lambda2", options.lambda_inmodal}});
+                                     }));
 
       const fs::path supervised_run = dir / "supervised-finetune";
       study.stages.push_back(stage(supervised_run, (supervised_run / "metrics.jsonl").string(), [&] {

@@ -29,12 +29,13 @@ namespace clipgrad::cleanclip {
 // backdoor takes; bench/RESULTS.md records what was tried.
 struct StudyOptions {
   std::string out = "runs/demo";
-  std::vector<std::string> attacks = {"badnet"};
+  std::vector<std::string> attacks = {"blended"};
   int64_t seeds = 1;  // seeds 0 .. seeds-1
   std::string fashion_mnist = "/usr/share/datasets/fashion-mnist";
   int workers = 2;
 
   int64_t train_images = 20000;  // the first N of Fashion-MNIST's 60,000 training images (-1: all)
+  int64_t test_images = -1;      // the first N of its 10,000 test images (-1: all)
   std::string model = "vit-tiny-28";
   int64_t batch_size = 128;
   int64_t pretrain_epochs = 4;
@@ -42,18 +43,20 @@ struct StudyOptions {
   int64_t pretrain_warmup = 200;
 
   std::string target = "bag";
-  int64_t poison_count = 200;  // of the training pairs (1% of 20,000)
+  int64_t poison_count = 400;  // of the training pairs (2% of 20,000)
   // badnet and label-consistent: the patch side in pixels. The attack's own
   // default (16/224 of the side) is 2 px on these 28 px images, which a
   // 7 px-patch ViT did not learn (ASR 0.02 with 5% poisoned).
   int patch_size = 4;
 
-  int64_t finetune_rows = 5000;  // clean pairs, disjoint from the poisoned rows
-  int64_t finetune_epochs = 5;
-  double finetune_lr = 5e-5;
+  int64_t finetune_rows = 10000;  // clean pairs, disjoint from the poisoned rows
+  int64_t finetune_epochs = 10;
+  double finetune_lr = 5e-4;
   int64_t finetune_warmup = 50;
-  int64_t supervised_epochs = 3;
-  double supervised_lr = 1e-4;
+  double lambda_clip = 1.0;     // CleanCLIP's weights (the reference's clip_weight, inmodal_weight)
+  double lambda_inmodal = 8.0;  // the top of the reference's lambda2 ablation (ASR falls as it grows)
+  int64_t supervised_epochs = 5;
+  double supervised_lr = 2e-4;
 };
 
 // Called with the stage's name and every training step's report.

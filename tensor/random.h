@@ -28,6 +28,11 @@ class Generator {
   State state_{};
 };
 
+// splitmix64's finaliser: a bijection of 64-bit words that spreads every input
+// bit. Chained over a tuple (seed, epoch, row, ...) it derives the independent
+// seed of each per-sample stream (clip/data/loader.h: sample_seed).
+uint64_t mix_seed(uint64_t x);
+
 // In-place fills of a floating CPU tensor (a CUDA tensor is refused: initialise
 // on the CPU, then move the model).
 void fill_normal(Tensor& tensor, double mean, double std, Generator& generator);

@@ -9,14 +9,6 @@ namespace clipgrad::cleanclip {
 
 namespace {
 
-// splitmix64's finaliser: a bijection that spreads every input bit.
-uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 std::string size_str(const io::Image& image) {
   return std::to_string(image.width) + "x" + std::to_string(image.height);
 }
@@ -24,7 +16,7 @@ std::string size_str(const io::Image& image) {
 }  // namespace
 
 uint64_t stream_seed(uint64_t attack_seed, uint64_t key, TriggerStream stream) {
-  return mix64(mix64(mix64(attack_seed) ^ static_cast<uint64_t>(stream)) ^ key);
+  return mix_seed(mix_seed(mix_seed(attack_seed) ^ static_cast<uint64_t>(stream)) ^ key);
 }
 
 uint8_t to_level(double value) {

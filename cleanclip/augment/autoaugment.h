@@ -14,7 +14,7 @@
 // Deviations from the reference, on purpose:
 // - Randomness comes from our seeded Generator, not torch's global RNG: the
 //   trainer derives one generator per (seed, epoch, sample) with
-//   augment_generator (augment_seed.h), so a view is reproducible bit for bit and
+//   clip::view_seed (clip/data/loader.h), so a view is reproducible bit for bit and
 //   a new view is drawn each epoch. The draws, in order: the sub-policy
 //   (below(25)), the two step probabilities (uniform() each, a step runs when the
 //   draw is <= its probability, as torchvision's `probs[i] <= p`), then the two

@@ -22,10 +22,10 @@
 // the four and keeps the first: each operation is chosen with probability 1/4.
 //
 // Deviations from the reference, on purpose (none changes the distribution):
-// - Randomness comes from our seeded Generator (augment_seed.h: one per (seed,
-//   epoch, row)), so a caption's view is reproducible, and by default a new
+// - Randomness comes from our seeded Generator (the trainer seeds one per (seed,
+//   epoch, row, view): clip::view_seed), so a caption's view is reproducible, and by default a new
 //   view is drawn each epoch; the reference ran EDA once when the dataset was
-//   built (passing epoch 0 every epoch reproduces that).
+//   built (--fixed-text-aug draws with epoch 0 every epoch).
 // - The operation is drawn first (below(4)) and only it runs; the reference
 //   runs all four and discards three.
 // - Where the reference's order came from a Python set (the words to replace,

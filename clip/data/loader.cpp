@@ -35,13 +35,6 @@ std::vector<LoaderItem> loader_items(const std::vector<std::string>& image_paths
 
 namespace {
 
-uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 void warn_skipped(const LoaderItem& item, const std::string& reason) {
   static std::mutex stderr_mutex;
   std::lock_guard lock(stderr_mutex);
@@ -52,12 +45,12 @@ void warn_skipped(const LoaderItem& item, const std::string& reason) {
 }  // namespace
 
 uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index) {
-  return mix64(mix64(mix64(seed) ^ static_cast<uint64_t>(epoch)) ^ static_cast<uint64_t>(index));
+  return mix_seed(mix_seed(mix_seed(seed) ^ static_cast<uint64_t>(epoch)) ^ static_cast<uint64_t>(index));
 }
 
 uint64_t view_seed(uint64_t seed, int64_t epoch, int64_t index, int64_t view) {
   uint64_t base = sample_seed(seed, epoch, index);
-  return view == 0 ? base : mix64(base ^ mix64(static_cast<uint64_t>(view)));
+  return view == 0 ? base : mix_seed(base ^ mix_seed(static_cast<uint64_t>(view)));
 }
 
 struct Loader::State {

@@ -248,6 +248,12 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
       ++step_;
       if (on_step) on_step(report);
     }
+    // Every image skipped (moved data, wrong paths) would otherwise "train" no
+    // step and save an unchanged model as if all went well.
+    if (samples == 0)
+      throw std::runtime_error("epoch " + std::to_string(epoch_ + 1) + " of '" + train_csv_ +
+                               "' trained on no image: " + std::to_string(loader.skipped_in_epoch()) +
+                               " skipped (see the warnings); check that the CSV's image paths resolve");
     ++epoch_;
     save_checkpoint();
   }

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "expect_error.h"
 #include "test_temp_dir.h"
 
 namespace clipgrad::io {
@@ -11,17 +12,7 @@ namespace {
 
 using testing::TempDir;
 
-// Runs `body`, which must throw std::runtime_error whose message contains `expected`.
-template <class Body>
-void expect_error(Body&& body, const std::string& expected) {
-  try {
-    body();
-    FAIL() << "expected an error containing: " << expected;
-  } catch (const std::runtime_error& error) {
-    EXPECT_NE(std::string(error.what()).find(expected), std::string::npos)
-        << "message: " << error.what() << "\nexpected to contain: " << expected;
-  }
-}
+using testing::expect_error;
 
 TEST(CsvTest, PlainRowsAndLineNumbers) {
   io::CsvTable table = io::parse_csv("image,caption\na.png,a cat\n\nb.png,a dog", "t.csv");

@@ -11,7 +11,6 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "cleanclip/augment/augment_seed.h"
 
 namespace clipgrad::cleanclip {
 namespace {
@@ -210,7 +209,7 @@ TEST(EdaAugment, ChoosesEachOperationAboutAQuarterOfTheTime) {
   std::map<int, int> counts;
   const int trials = 4000;
   for (uint64_t row = 0; row < trials; ++row) {
-    Generator generator = augment_generator(11, 0, row, AugmentStream::kText);
+    Generator generator = Generator(mix_seed(mix_seed(mix_seed(11) ^ 0) ^ row));
     Generator replay = generator;
     const std::string augmented = eda_augment(caption, wordnet(), generator);
     const auto operation = static_cast<EdaOperation>(replay.below(4));
@@ -251,8 +250,8 @@ TEST(EdaAugment, SameSeedSameCaptionAndNewEpochsDiffer) {
   const std::string caption = "a photo of a black ankle boot with a high heel";
   std::set<std::string> across_epochs;
   for (uint64_t epoch = 0; epoch < 20; ++epoch) {
-    Generator a = augment_generator(3, epoch, 42, AugmentStream::kText);
-    Generator b = augment_generator(3, epoch, 42, AugmentStream::kText);
+    Generator a = Generator(mix_seed(mix_seed(mix_seed(3) ^ epoch) ^ 42));
+    Generator b = Generator(mix_seed(mix_seed(mix_seed(3) ^ epoch) ^ 42));
     const std::string first = eda_augment(caption, wordnet(), a);
     EXPECT_EQ(first, eda_augment(caption, wordnet(), b));
     across_epochs.insert(first);

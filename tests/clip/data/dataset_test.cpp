@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "clip/data/templates.h"
+#include "expect_error.h"
 #include "test_temp_dir.h"
 
 namespace clipgrad::clip {
@@ -12,17 +13,7 @@ namespace {
 
 using testing::TempDir;
 
-// Runs `body`, which must throw std::runtime_error whose message contains `expected`.
-template <class Body>
-void expect_error(Body&& body, const std::string& expected) {
-  try {
-    body();
-    FAIL() << "expected an error containing: " << expected;
-  } catch (const std::runtime_error& error) {
-    EXPECT_NE(std::string(error.what()).find(expected), std::string::npos)
-        << "message: " << error.what() << "\nexpected to contain: " << expected;
-  }
-}
+using testing::expect_error;
 
 TEST(DatasetTest, ImageCaptionRowsResolveAgainstTheCsvFolder) {
   TempDir dir("dataset");

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 
@@ -181,6 +182,21 @@ TEST(Trainer, LogsLossPartsAndResumesTheObjectiveByName) {
   EXPECT_EQ(tag_seen, "c");
   EXPECT_EQ(resumed.completed_epochs(), 1);
   EXPECT_EQ(resumed.step(), 2);
+}
+
+// A run whose images all fail to load must not "succeed" with an unchanged model.
+TEST(Trainer, AnEpochWithNoReadableImageFails) {
+  TempDir dir("trainer_missing");
+  const std::string data = make_dataset(dir);
+  for (int i = 0; i < 16; ++i) std::filesystem::remove(dir.file("img" + std::to_string(i) + ".png"));
+  Trainer trainer(tiny_model(), data, tiny_options(1), dir.file("run"), std::make_unique<ClipObjective>());
+  try {
+    trainer.run();
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& error) {
+    EXPECT_NE(std::string(error.what()).find("trained on no image: 16 skipped"), std::string::npos) << error.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.file("run/model.safetensors")));
 }
 
 }  // namespace
