@@ -2,7 +2,7 @@
 
     python3 tools/compare_dump.py GOT.safetensors EXPECT.safetensors [--all]
 
-Same rule as tests/cli/parity_test.cpp: relative error ||got - ref|| / ||ref||
+Same rule as tests/parity_check.h: relative error ||got - ref|| / ||ref||
 <= 1e-4, except gradients whose reference norm is below 1e-3 x the largest
 gradient norm (exact zeros such as attention key biases), which are held to
 that absolute floor. Prints the failures (or every tensor with --all), worst

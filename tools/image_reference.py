@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference values for tests/clip/image_test.cpp, from PIL and torch.
+"""Reference values for tests/io/image_test.cpp, from PIL and torch.
 
 Builds the same synthetic RGB images as the test (pattern_value below), resizes
 them with PIL's Image.resize(..., BICUBIC) and runs OpenAI CLIP's preprocessing
@@ -7,7 +7,7 @@ them with PIL's Image.resize(..., BICUBIC) and runs OpenAI CLIP's preprocessing
 with PIL and torch so torchvision is not needed), then prints C++ literals to
 paste into the test. Needs: pip install pillow numpy torch.
 
-    python3 tools/image_reference.py > tests/clip/image_reference_values.h
+    python3 tools/image_reference.py > tests/io/image_reference_values.h
 """
 import numpy as np
 import torch

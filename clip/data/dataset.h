@@ -79,7 +79,7 @@ class LabelledDataset : public CsvRecords {
 //   }
 //
 // Without "templates", the 80 ImageNet templates of OpenAI's notebook are used
-// (imagenet_templates() in clip/templates.h).
+// (imagenet_templates() in clip/data/templates.h).
 struct ClassNames {
   std::vector<std::string> classes;
   std::vector<std::string> templates;

@@ -1,6 +1,6 @@
-// Data tables behind clip/unicode.h and clip/html_unescape.h, generated from
-// Python by tools/gen_unicode_tables.py (clip/unicode_tables.cpp,
-// clip/html_entities.cpp). Each array is sorted by its first field.
+// Data tables behind clip/text/unicode.h and clip/text/html_unescape.h, generated from
+// Python by tools/gen_unicode_tables.py (clip/text/unicode_tables.cpp,
+// clip/text/html_entities.cpp). Each array is sorted by its first field.
 #pragma once
 
 #include <cstddef>

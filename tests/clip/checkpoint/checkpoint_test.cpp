@@ -1,7 +1,7 @@
 // CLIP configs, model construction and checkpoint I/O: round trips in both
 // layouts, config inference from shapes, the HF name mapping, named configs,
 // and the errors a bad checkpoint gives. Numerical parity with PyTorch is in
-// tests/cli/parity_test.cpp.
+// tests/clip/eval/parity_test.cpp.
 #include "clip/checkpoint/checkpoint.h"
 
 #include <gtest/gtest.h>
