@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "clip/text/ftfy/utf8.h"
+
 namespace clipgrad::clip::unicode {
 
 // Strict: throws std::invalid_argument naming the byte offset for malformed
@@ -15,8 +17,9 @@ std::u32string decode_utf8(std::string_view bytes);
 // Python's bytes.decode("utf-8", errors="replace"): each maximal invalid
 // subpart becomes one U+FFFD.
 std::u32string decode_utf8_lossy(std::string_view bytes);
-void append_utf8(char32_t cp, std::string& out);
-std::string encode_utf8(std::u32string_view text);
+// The encoder is ftfy's (clip/text/ftfy/utf8.h), the library below this one.
+using ftfy::append_utf8;
+using ftfy::encode_utf8;
 
 // regex \s: the White_Space property.
 bool is_regex_space(char32_t cp);
