@@ -165,7 +165,9 @@ nlohmann::json recipe_json(const StudyOptions& o) {
           {"batch_size", o.batch_size},         {"pretrain_epochs", o.pretrain_epochs},
           {"pretrain_lr", o.pretrain_lr},       {"pretrain_warmup", o.pretrain_warmup},
           {"target", o.target},                 {"poison_count", o.poison_count},
-          {"patch_size", o.patch_size},         {"finetune_rows", o.finetune_rows},
+          {"patch_size", o.patch_size},         {"patch_location", o.patch_location},
+          {"wanet_k", o.wanet_k},               {"wanet_s", o.wanet_s},
+          {"finetune_rows", o.finetune_rows},
           {"finetune_epochs", o.finetune_epochs}, {"finetune_lr", o.finetune_lr},
           {"finetune_warmup", o.finetune_warmup}, {"lambda_clip", o.lambda_clip},
           {"lambda_inmodal", o.lambda_inmodal}, {"supervised_epochs", o.supervised_epochs},
@@ -189,7 +191,9 @@ void check_recipe(const fs::path& out, const StudyOptions& options) {
 }  // namespace
 
 std::vector<StudyResult> run_study(const StudyOptions& options, const StudyProgress& progress) {
-  if (options.attacks.empty() || options.seeds < 1) throw std::invalid_argument("demo: no attack or no seed to run");
+  if (options.attacks.empty() || options.seeds < 1 || options.first_seed < 0)
+    throw std::invalid_argument("demo: no attack or no seed to run");
+  parse_patch_location(options.patch_location);  // fail before any work
   for (const std::string& attack : options.attacks) parse_attack_kind(attack);  // fail before any work
   const fs::path out(options.out);
   check_recipe(out, options);
@@ -200,7 +204,7 @@ std::vector<StudyResult> run_study(const StudyOptions& options, const StudyProgr
          .test_limit = options.test_images});
 
   std::vector<StudyResult> studies;
-  for (int64_t seed = 0; seed < options.seeds; ++seed) {
+  for (int64_t seed = options.first_seed; seed < options.first_seed + options.seeds; ++seed) {
     const uint64_t s = static_cast<uint64_t>(seed);
     const fs::path seed_dir = out / ("seed" + std::to_string(seed));
     const fs::path clean_run = seed_dir / "clean-pretrain";
@@ -216,6 +220,9 @@ std::vector<StudyResult> run_study(const StudyOptions& options, const StudyProgr
       poison.attack.target = options.target;
       poison.attack.seed = s;
       poison.attack.patch_size = options.patch_size;
+      poison.attack.patch_location = parse_patch_location(options.patch_location);
+      poison.attack.wanet_k = options.wanet_k;
+      poison.attack.wanet_s = options.wanet_s;
       poison.num = options.poison_count;
       const fs::path attack_json = dir / "poisoned-data" / "attack.json";
       PoisonResult poisoned;

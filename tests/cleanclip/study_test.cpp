@@ -81,5 +81,19 @@ TEST(Study, RunsEveryStageWritesTheReportAndReusesFinishedStages) {
   EXPECT_THROW(run_study(other), std::invalid_argument);
 }
 
+TEST(Study, RefusesABadRecipeBeforeAnyWork) {
+  testing::TempDir dir("study_bad");
+  StudyOptions options = toy_study(dir.file("demo"));
+  options.patch_location = "centre";
+  EXPECT_THROW(run_study(options), std::invalid_argument);
+  options = toy_study(dir.file("demo"));
+  options.first_seed = -1;
+  EXPECT_THROW(run_study(options), std::invalid_argument);
+  options = toy_study(dir.file("demo"));
+  options.attacks = {"badnet", "trojan"};
+  EXPECT_THROW(run_study(options), std::invalid_argument);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("demo")));  // nothing was written
+}
+
 }  // namespace
 }  // namespace clipgrad::cleanclip
