@@ -64,8 +64,11 @@ struct StudyOptions {
   int64_t finetune_warmup = 50;
   double lambda_clip = 1.0;     // CleanCLIP's weights (the reference's clip_weight, inmodal_weight)
   double lambda_inmodal = 8.0;  // the top of the reference's lambda2 ablation (ASR falls as it grows)
+  // The supervised defence erases the backdoor only when its rate is high
+  // enough to move the encoder: lr 2e-4 left ASR 0.988, 1e-3 brought it to
+  // 0.072 at the same clean accuracy (blended, seed 0; bench/RESULTS.md).
   int64_t supervised_epochs = 5;
-  double supervised_lr = 2e-4;
+  double supervised_lr = 1e-3;
 };
 
 // Called with the stage's name and every training step's report.

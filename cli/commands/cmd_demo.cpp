@@ -81,6 +81,8 @@ void register_demo(CLI::App& app) {
   command->add_option("--finetune-lr", s.finetune_lr)->capture_default_str();
   command->add_option("--lambda1", s.lambda_clip, "CleanCLIP: weight of the CLIP loss")->capture_default_str();
   command->add_option("--lambda2", s.lambda_inmodal, "CleanCLIP: weight of the in-modal loss")->capture_default_str();
+  command->add_option("--supervised-epochs", s.supervised_epochs)->capture_default_str();
+  command->add_option("--supervised-lr", s.supervised_lr)->capture_default_str();
   command->callback([args] { demo(*args); });
 }
 
