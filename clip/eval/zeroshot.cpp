@@ -34,7 +34,8 @@ Tensor zero_shot_weights(ClipModel& model, const Tokenizer& tokenizer, const Cla
   for (int64_t c = 0; c < class_count; ++c) {
     Tensor tokens = tokenizer.tokenize_batch(classes.prompts(c), model.config().context_length);
     // Encoded where the model is; the averaging runs on the host.
-    Tensor features = model.encode_text(tokens.to(model.logit_scale.value().device())).value().to(Device::CPU).clone();  // [T, E]
+    const Device device = model.logit_scale.value().device();
+    Tensor features = model.encode_text(tokens.to(device)).value().to(Device::CPU).clone();  // [T, E]
     normalize_rows(features);
     float* row = weights.data<float>() + c * embed;
     for (int64_t t = 0; t < features.size(0); ++t)
