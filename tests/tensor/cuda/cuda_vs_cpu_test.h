@@ -87,8 +87,9 @@ inline void expect_cuda_matches_cpu(const std::string& label, const std::vector<
     EXPECT_TRUE(same_bits(actual[i], again[i])) << "not deterministic";
   }
   // Inputs are not modified by ops that return their result (in-place ops clone first).
-  for (size_t i = 0; i < inputs.size(); ++i)
+  for (size_t i = 0; i < inputs.size(); ++i) {
     if (inputs[i].defined()) EXPECT_TRUE(same_bits(inputs[i], on_device[i])) << "input " << i << " changed";
+  }
 }
 
 // The message an op throws (empty when it does not throw).
