@@ -60,9 +60,9 @@ Variable attention(const Variable& q, const Variable& k, const Variable& v, int6
   Tensor out = ops::merge_heads(ops::attention_heads(q_heads, k_heads, v_heads, mask, scale, probs), heads);
   return make_result(out, {q, k, v}, [=](const Tensor& grad, std::vector<Variable>& in) {
     HeadGrads g;
-    if (in[0].requires_grad()) g.q = Tensor::empty(q_heads.shape(), grad.dtype());
-    if (in[1].requires_grad()) g.k = Tensor::empty(k_heads.shape(), grad.dtype());
-    if (in[2].requires_grad()) g.v = Tensor::empty(v_heads.shape(), grad.dtype());
+    if (in[0].requires_grad()) g.q = Tensor::empty(q_heads.shape(), grad.dtype(), grad.device());
+    if (in[1].requires_grad()) g.k = Tensor::empty(k_heads.shape(), grad.dtype(), grad.device());
+    if (in[2].requires_grad()) g.v = Tensor::empty(v_heads.shape(), grad.dtype(), grad.device());
     ops::attention_heads_backward(ops::split_heads(grad, heads), q_heads, k_heads, v_heads, probs, scale,
                                   g.q.defined() ? &g.q : nullptr, g.k.defined() ? &g.k : nullptr,
                                   g.v.defined() ? &g.v : nullptr);

@@ -55,7 +55,7 @@ void Variable::backward(bool keep_graph) {
   if (numel() != 1)
     throw std::invalid_argument("backward() without a seed needs a single-element result, got shape " +
                                 shape_str(shape()));
-  backward(Tensor::full(shape(), 1.0, dtype()), keep_graph);
+  backward(Tensor::full(shape(), 1.0, dtype(), value().device()), keep_graph);  // the seed where the result is
 }
 
 [[noreturn]] static void throw_released(const char* where) {

@@ -12,7 +12,7 @@ namespace clipgrad::cleanclip {
 CleanClipLosses cleanclip_objective(const Variable& image, const Variable& text, const Variable& aug_image,
                                     const Variable& aug_text, const Variable& logit_scale, double lambda_clip,
                                     double lambda_inmodal) {
-  Tensor targets = clip::diagonal_targets(image.size(0));
+  Tensor targets = clip::diagonal_targets(image.size(0)).to(image.value().device());
   Variable clip = clip::contrastive_loss(image, text, logit_scale).loss;
   Variable image_inmodal = fn::cross_entropy(clip::scaled_cosine_logits(image, aug_image, logit_scale), targets);
   Variable text_inmodal = fn::cross_entropy(clip::scaled_cosine_logits(text, aug_text, logit_scale), targets);

@@ -74,6 +74,7 @@ clip::TrainOptions train_options(const StudyOptions& options, int64_t epochs, do
   train.warmup_steps = warmup;
   train.seed = seed;
   train.workers = options.workers;
+  train.device = options.device;
   return train;
 }
 

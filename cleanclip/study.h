@@ -34,6 +34,7 @@ struct StudyOptions {
   int64_t seeds = 1;  // seeds first_seed .. first_seed + seeds - 1
   std::string fashion_mnist = "/usr/share/datasets/fashion-mnist";
   int workers = 2;
+  Device device = Device::CPU;  // of the CLIP / CleanCLIP training stages; not part of the recipe
 
   int64_t train_images = 20000;  // the first N of Fashion-MNIST's 60,000 training images (-1: all)
   int64_t test_images = -1;      // the first N of its 10,000 test images (-1: all)

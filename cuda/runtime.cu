@@ -1,5 +1,6 @@
 #include "cuda/check.h"
 #include "cuda/runtime.h"
+#include "cuda/stream.h"
 
 namespace clipgrad::cuda {
 
@@ -14,24 +15,22 @@ int device_count() {
 
 bool available() { return device_count() > 0; }
 
-void* device_malloc(size_t bytes) {
-  void* pointer = nullptr;
-  CUDA_CHECK(cudaMalloc(&pointer, bytes));
-  return pointer;
+// On the compute stream, like every kernel: the memset and the copies are
+// ordered with the kernels around them (the legacy default stream would not
+// order them with a non-blocking compute stream).
+void device_memset_zero(void* pointer, size_t bytes) {
+  if (bytes > 0) CUDA_CHECK(cudaMemsetAsync(pointer, 0, bytes, compute_stream()));
 }
-
-void device_free(void* pointer) {
-  if (pointer) cudaFree(pointer);  // never throws from a destructor
-}
-
-void device_memset_zero(void* pointer, size_t bytes) { CUDA_CHECK(cudaMemset(pointer, 0, bytes)); }
 
 void memcpy(void* destination, bool destination_on_device, const void* source, bool source_on_device,
             size_t bytes) {
   cudaMemcpyKind kind = destination_on_device
                             ? (source_on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
                             : (source_on_device ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
-  CUDA_CHECK(cudaMemcpy(destination, source, bytes, kind));
+  if (bytes == 0) return;
+  CUDA_CHECK(cudaMemcpyAsync(destination, source, bytes, kind, compute_stream()));
+  // Host memory is read or written now: the caller may free or read it next.
+  if (!destination_on_device || !source_on_device) CUDA_CHECK(cudaStreamSynchronize(compute_stream()));
 }
 
 void synchronize() { CUDA_CHECK(cudaDeviceSynchronize()); }

@@ -1,4 +1,5 @@
-// CUDA runtime helpers used by tensor/ for device storage. Plain C++ API:
+// CUDA runtime helpers used by tensor/ for device storage (the memory itself
+// comes from cuda/caching_allocator.h). Plain C++ API:
 // callers never include CUDA headers. Every CUDA call is checked and throws
 // std::runtime_error with file:line and CUDA's error string.
 #pragma once
@@ -10,10 +11,10 @@ namespace clipgrad::cuda {
 int device_count();  // 0 when no driver or no device, never throws
 bool available();    // device_count() > 0
 
-void* device_malloc(size_t bytes);
-void device_free(void* pointer);
 void device_memset_zero(void* pointer, size_t bytes);
-// Copies bytes between host and device memory in either direction.
+// Zeroes and copies run on the compute stream (cuda/stream.h), ordered with
+// the kernels. A copy that touches host memory returns when it is done; a
+// device-to-device copy is only queued.
 void memcpy(void* destination, bool destination_on_device, const void* source, bool source_on_device,
             size_t bytes);
 void synchronize();

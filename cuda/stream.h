@@ -12,4 +12,26 @@ namespace clipgrad::cuda {
 cudaStream_t compute_stream();
 cudaStream_t copy_stream();
 
+// A CUDA event without timing: record it on one stream, make another stream
+// (or the host) wait for it.
+class Event {
+ public:
+  Event();
+  ~Event();
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  void record(cudaStream_t stream);
+  void make_wait(cudaStream_t stream) const;  // stream's later work waits for the recorded point
+  void synchronize() const;                   // the host waits for it
+  cudaEvent_t get() const { return event_; }
+
+ private:
+  cudaEvent_t event_ = nullptr;
+};
+
+// Kernel launches are asynchronous: their configuration errors show up here.
+void check_last_launch(const char* kernel, const char* file, int line);
+
 }  // namespace clipgrad::cuda
+
+#define CUDA_CHECK_LAUNCH(kernel) ::clipgrad::cuda::check_last_launch(kernel, __FILE__, __LINE__)

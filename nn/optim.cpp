@@ -125,8 +125,8 @@ void AdamW::load_state(const std::vector<std::pair<std::string, Tensor>>& state)
       continue;
     }
     // to() always copies, so the optimizer never shares memory with the caller.
-    exp_avg[i] = first.to(DType::F32);
-    exp_avg_sq[i] = second.to(DType::F32);
+    exp_avg[i] = first.to(DType::F32).to(params[i]->value().device());
+    exp_avg_sq[i] = second.to(DType::F32).to(params[i]->value().device());
   }
   for (const auto& [name, tensor] : entries) problems.push_back("unexpected entry '" + name + "'");
   if (!problems.empty()) {
@@ -171,10 +171,11 @@ double clip_grad_norm(const std::vector<Variable>& params, double max_norm) {
     throw std::invalid_argument("clip_grad_norm: max_norm must be > 0, got " + std::to_string(max_norm));
   // One sum per gradient, each in a fixed order, added in parameter order:
   // the same bits whatever the thread count.
-  double sum_squares = 0;
+  // One host read for all of them (on CUDA, one sync per step, not per parameter).
+  std::vector<Tensor> grads;
   for (const Variable& param : params)
-    if (param.has_grad()) sum_squares += ops::sum_squares(param.grad());
-  double total_norm = std::sqrt(sum_squares);
+    if (param.has_grad()) grads.push_back(param.grad());
+  double total_norm = std::sqrt(ops::sum_squares_of(grads));
   double coefficient = max_norm / (total_norm + 1e-6);
   if (std::isfinite(total_norm) && coefficient < 1.0) {
     for (Variable param : params) {

@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #ifdef CLIPGRAD_HAVE_CUDA
+#include "cuda/caching_allocator.h"
 #include "cuda/runtime.h"
 #endif
 
@@ -78,11 +79,12 @@ class HostAllocator final : public Allocator {
 };
 
 #ifdef CLIPGRAD_HAVE_CUDA
-// Plain cudaMalloc/cudaFree, until the CUDA backend installs its caching allocator.
-class DeviceAllocator final : public Allocator {
+// The caching allocator of cuda/caching_allocator.h behind tensor's interface:
+// after the first training step no tensor costs a cudaMalloc or cudaFree.
+class CachingDeviceAllocator final : public Allocator {
  public:
-  void* allocate(size_t bytes) override { return cuda::device_malloc(bytes == 0 ? 1 : bytes); }
-  void deallocate(void* pointer, size_t) noexcept override { cuda::device_free(pointer); }
+  void* allocate(size_t bytes) override { return cuda::cached_allocate(bytes); }
+  void deallocate(void* pointer, size_t) noexcept override { cuda::cached_deallocate(pointer); }
 };
 #endif
 
@@ -96,8 +98,11 @@ Allocator& allocator_for(Device device) {
   if (slot) return *slot;
   if (device == Device::CPU) return host;
 #ifdef CLIPGRAD_HAVE_CUDA
-  static DeviceAllocator plain_device;
-  return plain_device;
+  if (!cuda::available())
+    throw std::runtime_error("no CUDA device: this machine has no GPU or no NVIDIA driver; use the CPU (--device cpu)");
+  static CachingDeviceAllocator caching_device;
+  slot = &caching_device;  // installed on first use, as set_allocator would
+  return caching_device;
 #else
   throw std::runtime_error("this clipgrad was built without CUDA (configure with -DCLIPGRAD_CUDA=ON on a machine with nvcc)");
 #endif

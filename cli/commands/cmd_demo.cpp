@@ -5,6 +5,7 @@
 
 #include "cleanclip/study.h"
 #include "cli/commands/commands.h"
+#include "cli/support/device_option.h"
 #include "cli/support/progress.h"
 
 namespace clipgrad::cli {
@@ -20,9 +21,8 @@ struct DemoArgs {
 };
 
 void demo(const DemoArgs& args) {
-  if (args.device != "cpu")
-    throw std::runtime_error("--device " + args.device + ": the demo runs on the CPU in this version");
   cleanclip::StudyOptions options = args.study;
+  options.device = parse_device(args.device);
   options.attacks = args.attack == "all" ? std::vector<std::string>{"badnet", "blended", "wanet", "label-consistent"}
                                          : std::vector<std::string>{args.attack};
   Progress progress;
@@ -63,7 +63,10 @@ void register_demo(CLI::App& app) {
                                                     "with its own seeds, once the data is imported)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  command->add_option("--device", args->device, "cpu")->capture_default_str();
+  command->add_option("--device", args->device,
+                      "cpu or cuda: where the CLIP and CleanCLIP training stages run (evaluation and the "
+                      "supervised defence run on the CPU)")
+      ->capture_default_str();
   command->add_option("--workers", s.workers, "image decoding threads")->capture_default_str();
   command->add_option("--train-images", s.train_images, "Fashion-MNIST training images to use (-1: all 60,000)")
       ->capture_default_str();

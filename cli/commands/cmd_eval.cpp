@@ -14,6 +14,7 @@
 #include "cleanclip/defense/classifier_head.h"
 #include "cli/support/checkpoint_args.h"
 #include "cli/commands/commands.h"
+#include "cli/support/device_option.h"
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/eval/zeroshot.h"
 
@@ -23,6 +24,7 @@ namespace {
 
 struct EvalArgs {
   std::string model, labels, classes, json, attack_config, image_key = "image", label_key = "label";
+  std::string device = "cpu";
   int workers = 2;
   bool strict = false;
   CheckpointArgs checkpoint;
@@ -38,6 +40,7 @@ nlohmann::json accuracy_json(const clip::Accuracy& accuracy, const clip::ClassNa
 }
 
 void evaluate(const EvalArgs& args) {
+  const Device device = parse_device(args.device);
   auto names = clip::ClassNames::from_json(args.classes);
   std::shared_ptr<clip::ClipModel> model;
   cleanclip::Classifier head;  // empty: zero-shot
@@ -49,6 +52,7 @@ void evaluate(const EvalArgs& args) {
   } else {
     model = load_checkpoint(args.model, args.checkpoint).model;
   }
+  model->to(device);  // the towers run there; scoring runs on the host
   auto data = clip::LabelledDataset::from_csv(args.labels, args.image_key, args.label_key);
   std::optional<cleanclip::AttackConfig> attack;
   if (!args.attack_config.empty()) {
@@ -98,6 +102,8 @@ void register_eval(CLI::App& app) {
   command->add_option("--attack-config", args->attack_config,
                       "attack.json of clipgrad poison: also report the attack success rate");
   command->add_option("--workers", args->workers, "image decoding threads")->capture_default_str();
+  command->add_option("--device", args->device, "cpu or cuda: where the image and text towers run")
+      ->capture_default_str();
   command->add_option("--image-key", args->image_key)->capture_default_str();
   command->add_option("--label-key", args->label_key)->capture_default_str();
   command->add_flag("--strict", args->strict, "fail on a missing or corrupt image instead of skipping it");

@@ -4,6 +4,7 @@
 
 #include "cli/commands/commands.h"
 #include "cli/support/checkpoint_args.h"
+#include "cli/support/device_option.h"
 #include "cli/support/objectives.h"
 #include "cli/support/progress.h"
 #include "clip/checkpoint/checkpoint.h"
@@ -36,8 +37,7 @@ std::shared_ptr<clip::ClipModel> make_model(const std::string& model, uint64_t s
 }
 
 void train(const TrainArgs& args) {
-  if (args.device != "cpu")
-    throw std::runtime_error("--device " + args.device + ": training runs on the CPU in this version");
+  const Device device = parse_device(args.device);
   Progress progress;
   const clip::ObjectiveRegistry objectives = objective_registry();
   if (!args.resume.empty()) {
@@ -51,6 +51,7 @@ void train(const TrainArgs& args) {
   if (args.delimiter.size() != 1) throw std::runtime_error("--delimiter must be one character");
   clip::TrainOptions options = args.options;
   options.delimiter = args.delimiter[0];
+  options.device = device;
   // --init fine-tunes a checkpoint: its weights, with a fresh optimizer and schedule.
   auto model = make_model(args.init.empty() ? args.model : args.init, options.seed, args.checkpoint);
   clip::Trainer trainer(model, args.data, options, args.out, objectives.make(args.objective, args.objective_config));
@@ -91,7 +92,8 @@ void register_train(CLI::App& app) {
       ->capture_default_str();
   command->add_option("--seed", args->options.seed)->capture_default_str();
   command->add_option("--workers", args->options.workers, "image decoding threads")->capture_default_str();
-  command->add_option("--device", args->device, "cpu")->capture_default_str();
+  command->add_option("--device", args->device, "cpu or cuda (a resumed run keeps the device it started on)")
+      ->capture_default_str();
   command->add_flag("--strict", args->options.strict, "fail on a missing or corrupt image instead of skipping it");
   command->add_option("--delimiter", args->delimiter, "CSV delimiter")->capture_default_str();
   command->add_option("--image-key", args->options.image_key, "image column")->capture_default_str();

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "tensor/device_upload.h"
 #include "tensor/ops/linalg.h"
 
 namespace clipgrad::clip {
@@ -32,7 +33,9 @@ Tensor zero_shot_weights(ClipModel& model, const Tokenizer& tokenizer, const Cla
   Tensor weights = Tensor::zeros({class_count, embed});
   for (int64_t c = 0; c < class_count; ++c) {
     Tensor tokens = tokenizer.tokenize_batch(classes.prompts(c), model.config().context_length);
-    Tensor features = model.encode_text(tokens).value().clone();  // [T, E]
+    // Encoded where the model is; the averaging runs on the host.
+    const Device device = model.logit_scale.value().device();
+    Tensor features = model.encode_text(tokens.to(device)).value().to(Device::CPU).clone();  // [T, E]
     normalize_rows(features);
     float* row = weights.data<float>() + c * embed;
     for (int64_t t = 0; t < features.size(0); ++t)
@@ -52,10 +55,11 @@ ImageFeatures image_features(ClipModel& model, const std::vector<LoaderItem>& it
                         .workers = workers, .shuffle = false, .drop_last = false, .seed = 0, .strict = strict};
   Loader loader(items, options, std::move(transform));
   loader.start_epoch(0);
+  DeviceUpload upload(model.logit_scale.value().device());  // the batches go where the model is
   std::vector<float> values;
   ImageFeatures out;
   for (Batch batch; loader.next(batch);) {
-    Tensor features = model.encode_image(Variable(batch.pixels)).value();
+    Tensor features = model.encode_image(Variable(upload(batch.pixels))).value().to(Device::CPU);
     values.insert(values.end(), features.data<float>(), features.data<float>() + features.numel());
     out.rows.insert(out.rows.end(), batch.indices.begin(), batch.indices.end());
   }

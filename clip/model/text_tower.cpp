@@ -48,7 +48,7 @@ Tensor ClipModel::eot_positions(const Tensor& tokens) const {
         }
     }
   }
-  return Tensor::from_vector<int32_t>({batch}, positions);
+  return Tensor::from_vector<int32_t>({batch}, positions).to(tokens.device());
 }
 
 Variable ClipModel::encode_text(const Tensor& tokens) {
@@ -57,14 +57,14 @@ Variable ClipModel::encode_text(const Tensor& tokens) {
   // The text transformer is causal: positions after the batch's last EOT reach
   // no pooled feature, so they are not computed (exact, and it halves the text
   // tower's work for short captions in a long context).
-  const int32_t* eot_ids = eot.data<int32_t>();
-  int64_t length = 1 + *std::max_element(eot_ids, eot_ids + eot.numel());
-  Tensor used = length < tokens.size(1) ? ops::narrow(tokens.to(Device::CPU), 1, 0, length) : tokens;
+  const std::vector<int32_t> eot_ids = eot.to_vector<int32_t>();
+  int64_t length = 1 + *std::max_element(eot_ids.begin(), eot_ids.end());
+  Tensor used = length < tokens.size(1) ? ops::narrow(tokens, 1, 0, length) : tokens;
   Variable x = token_embedding->forward(used);  // [N, length, Dt]
   Variable positions =
       length == config_.context_length ? positional_embedding : fn::narrow(positional_embedding, 0, 0, length);
   x = fn::add(x, positions);
-  x = ln_final->forward(transformer->forward(x, causal_mask(length, x.dtype())));
+  x = ln_final->forward(transformer->forward(x, causal_mask(length, x.dtype()).to(x.value().device())));
   return fn::matmul(fn::gather_rows(x, eot), text_projection);
 }
 

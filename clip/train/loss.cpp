@@ -18,7 +18,7 @@ Tensor diagonal_targets(int64_t n) {
 
 ContrastiveOutput contrastive_loss(const Variable& a, const Variable& b, const Variable& logit_scale) {
   Variable logits = scaled_cosine_logits(a, b, logit_scale);
-  Tensor targets = diagonal_targets(a.size(0));
+  Tensor targets = diagonal_targets(a.size(0)).to(logits.value().device());
   Variable loss = fn::scale(fn::add(fn::cross_entropy(logits, targets),
                                     fn::cross_entropy(fn::transpose(logits, 0, 1), targets)),
                             0.5);

@@ -13,6 +13,7 @@
 #include "io/csv.h"
 #include "clip/train/loss.h"
 #include "io/safetensors.h"
+#include "tensor/device_upload.h"
 #include "tensor/ops/shape.h"
 
 namespace clipgrad::clip {
@@ -28,7 +29,8 @@ nlohmann::json TrainOptions::to_json() const {
   return {{"epochs", epochs},   {"batch_size", batch_size},   {"lr", lr},
           {"weight_decay", weight_decay}, {"warmup_steps", warmup_steps}, {"grad_clip_norm", grad_clip_norm},
           {"seed", seed},       {"workers", workers},         {"strict", strict},
-          {"image_key", image_key}, {"caption_key", caption_key}, {"delimiter", std::string(1, delimiter)}};
+          {"image_key", image_key}, {"caption_key", caption_key}, {"delimiter", std::string(1, delimiter)},
+          {"device", device_name(device)}};
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& json) {
@@ -45,6 +47,8 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& json) {
   options.image_key = json.at("image_key");
   options.caption_key = json.at("caption_key");
   options.delimiter = json.at("delimiter").get<std::string>().at(0);
+  // Runs from before the CUDA backend have no "device": they ran on the CPU.
+  options.device = json.value("device", std::string("cpu")) == "cuda" ? Device::CUDA : Device::CPU;
   return options;
 }
 
@@ -73,6 +77,7 @@ Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv,
   std::vector<std::string> captions;
   for (const auto& row : data_.rows()) captions.push_back(row.caption);
   tokens_ = tokenizer_.tokenize_batch(captions, model_->config().context_length);
+  model_->to(options_.device);  // before the optimizer: its moments are made where the parameters are
   optimizer_ = std::make_unique<nn::AdamW>(
       nn::clip_param_groups(model_->named_parameters(), options_.weight_decay), options_.lr, 0.9, 0.98, 1e-6);
   fs::create_directories(run_dir_);
@@ -193,7 +198,10 @@ std::map<std::string, double> Trainer::train_step(const TrainBatch& batch) {
   optimizer_->step();
   // CLIP clamps the temperature so that logits stay below 100.
   Tensor& scale = model_->logit_scale.value();
-  scale.fill(std::clamp(scale.item(), 0.0, kMaxLogitScale));
+  // One scalar read per step; written back only when clamped (rarely), which
+  // leaves the bits as they were otherwise.
+  const double logit_scale = scale.item(), clamped = std::clamp(logit_scale, 0.0, kMaxLogitScale);
+  if (clamped != logit_scale) scale.fill(clamped);
   std::map<std::string, double> values;
   for (const auto& [name, loss] : output.losses) values[name] = loss.value().item();
   return values;
@@ -218,6 +226,7 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
   for (; epoch_ < options_.epochs;) {
     loader_options.seed = generator_.next_u64();  // the epoch's shuffle, restored on resume
     Loader loader(loader_items(data_), loader_options, views);
+    DeviceUpload upload(options_.device);
     loader.start_epoch(epoch_);
     auto epoch_start = std::chrono::steady_clock::now();
     int64_t samples = 0;
@@ -225,7 +234,9 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
       if (batch.indices.size() < 2) continue;  // skipped images left too few for a contrastive batch
       double lr = nn::warmup_cosine_lr(options_.lr, step_, options_.warmup_steps, total_steps);
       optimizer_->set_lr(lr);
-      TrainBatch train_batch{.images = batch.views, .tokens = token_tables(batch.indices), .rows = batch.indices};
+      TrainBatch train_batch{.images = {}, .tokens = {}, .rows = batch.indices};
+      for (const Tensor& view : batch.views) train_batch.images.push_back(upload(view));
+      for (const Tensor& table : token_tables(batch.indices)) train_batch.tokens.push_back(upload(table));
       std::map<std::string, double> losses = train_step(train_batch);
       double loss = losses.at("total");
       losses.erase("total");

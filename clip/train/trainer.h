@@ -11,7 +11,8 @@
 //                           every other part the objective names
 // The checkpoints are written atomically (temp file, then rename), so a run
 // killed at any point resumes from its last completed epoch, bit-identically
-// on CPU; a torn last metrics line (a kill mid-write) is dropped on resume.
+// on CPU (and on one CUDA device: its kernels are deterministic too); a torn
+// last metrics line (a kill mid-write) is dropped on resume.
 //
 // What is optimised is an Objective (clip/train/objective.h); its image views
 // come from one decode per image, and its token tables are drawn per batch.
@@ -46,6 +47,9 @@ struct TrainOptions {
   // CSV layout of the training data.
   std::string image_key = "image", caption_key = "caption";
   char delimiter = ',';
+  // Where the model, its gradients and the optimizer state live; batches are
+  // uploaded to it through pinned buffers (tensor/device_upload.h).
+  Device device = Device::CPU;
 
   nlohmann::json to_json() const;
   static TrainOptions from_json(const nlohmann::json& json);

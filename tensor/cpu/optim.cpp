@@ -72,11 +72,18 @@ double sum_squares(const Tensor& x) {
   });
 }
 
+double sum_squares_of(const std::vector<Tensor>& tensors) {
+  double total = 0;
+  for (const Tensor& x : tensors) total += sum_squares(x);
+  return total;
+}
+
 }  // namespace
 
 void fill_optim_kernels(ops::Kernels& table) {
   table.adamw_update = &adamw_update;
   table.sum_squares = &sum_squares;
+  table.sum_squares_of = &sum_squares_of;
 }
 
 }  // namespace clipgrad::cpu

@@ -3,6 +3,9 @@
 #include <stdexcept>
 
 #include "tensor/cpu/kernels.h"
+#ifdef CLIPGRAD_HAVE_CUDA
+#include "tensor/cuda/kernels.h"
+#endif
 
 namespace clipgrad::ops {
 
@@ -31,10 +34,11 @@ Device common_device_of(const char* op, const Range& tensors) {
 
 const Kernels& kernels_for(Device device) {
   if (device == Device::CPU) return cpu::kernels();
-  if (!g_cuda_kernels)
 #ifdef CLIPGRAD_HAVE_CUDA
-    throw std::runtime_error("CUDA kernels are not installed in this version: the CUDA backend is not built yet");
+  // The CUDA backend's table on first use (tensor/cuda/kernels.h says why a call, not a static initialiser).
+  if (!g_cuda_kernels) g_cuda_kernels = &cuda_backend::kernels();
 #else
+  if (!g_cuda_kernels)
     throw std::runtime_error("this clipgrad was built without CUDA (configure with -DCLIPGRAD_CUDA=ON)");
 #endif
   return *g_cuda_kernels;

@@ -12,10 +12,11 @@
 
 namespace clipgrad::ops {
 
-// The table of a device: the CPU's always; CUDA's once its backend has
-// installed one (else throws, saying why).
+// The table of a device: the CPU's always; in a CUDA build, CUDA's from
+// tensor/cuda/ on first use, unless one was installed (throws, saying why,
+// without CUDA or without a GPU).
 const Kernels& kernels_for(Device device);
-// The CUDA backend installs its table here (not owned).
+// Replaces the CUDA table (not owned), e.g. with one a test fills.
 void install_kernels(Device device, const Kernels* kernels);
 
 // The device all defined tensors share; throws naming the op when they differ

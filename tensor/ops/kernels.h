@@ -79,6 +79,7 @@ struct Kernels {
   // tensor/ops/optim.h
   void (*adamw_update)(Tensor&, const Tensor&, Tensor&, Tensor&, const AdamWCoefficients&) = nullptr;
   double (*sum_squares)(const Tensor&) = nullptr;
+  double (*sum_squares_of)(const std::vector<Tensor>&) = nullptr;
 };
 
 }  // namespace clipgrad::ops

@@ -13,4 +13,9 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& ex
 
 double sum_squares(const Tensor& x) { return kernel("sum_squares", &Kernels::sum_squares, {&x})(x); }
 
+double sum_squares_of(const std::vector<Tensor>& tensors) {
+  if (tensors.empty()) return 0;
+  return kernel("sum_squares_of", &Kernels::sum_squares_of, tensors)(tensors);
+}
+
 }  // namespace clipgrad::ops

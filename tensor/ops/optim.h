@@ -2,6 +2,8 @@
 // squares behind gradient-norm clipping.
 #pragma once
 
+#include <vector>
+
 #include "tensor/tensor.h"
 
 namespace clipgrad::ops {
@@ -28,5 +30,9 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& ex
 
 // sum(x^2) in double, in an order that does not depend on the thread count.
 double sum_squares(const Tensor& x);
+// The sum of sum_squares(x) over `tensors` (all on one device), added in list
+// order: gradient-norm clipping's total with one host read, not one per tensor.
+// 0 for an empty list.
+double sum_squares_of(const std::vector<Tensor>& tensors);
 
 }  // namespace clipgrad::ops

@@ -14,7 +14,8 @@ allowed_for() {
   case "$1" in
     cuda/*)             echo "cuda tensor" ;;
     tensor/cpu/*)       echo "tensor/cpu tensor/ops tensor" ;;
-    tensor/ops/*)       echo "tensor/ops tensor/cpu tensor cuda" ;;
+    tensor/cuda/*)      echo "tensor/cuda tensor/ops tensor cuda" ;;
+    tensor/ops/*)       echo "tensor/ops tensor/cpu tensor/cuda tensor cuda" ;;
     tensor/*)           echo "tensor cuda" ;;
     io/*)               echo "io tensor" ;;
     autograd/*)         echo "autograd tensor" ;;

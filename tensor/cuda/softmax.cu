@@ -1,0 +1,214 @@
+// Softmax, log-softmax, their backwards, and cross-entropy (tensor/ops/reduce.h).
+//
+// x is viewed as lines along `dim` ([outer, size, inner]; a line is the
+// `size` elements at base + k * inner). One warp per line: lane l takes
+// k = l, l + 32, ...; max and sums are warp butterflies (fixed order, double
+// accumulation as on the CPU). 256-thread blocks hold 8 lines. Each lane
+// rereads only the elements it wrote itself, so no barrier is needed.
+// Sums run in a different (but fixed) order than the CPU's sequential loop:
+// in double, that changes f32 results by at most the final rounding.
+#include "tensor/cuda/device_tensor.h"
+#include "tensor/cuda/kernels.h"
+
+#include <cmath>
+#include <vector>
+
+namespace clipgrad::cuda_kernels {
+
+LineMap line_map(const Shape& shape, int64_t dim, const char* op) {
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  const int64_t d = dim < 0 ? dim + rank : dim;
+  if (d < 0 || d >= rank)
+    throw std::out_of_range(std::string(op) + ": dim " + std::to_string(dim) + " is out of range for shape " +
+                            shape_str(shape));
+  int64_t outer = 1, inner = 1;
+  for (int64_t k = 0; k < d; ++k) outer *= shape[k];
+  for (int64_t k = d + 1; k < rank; ++k) inner *= shape[k];
+  return {outer * inner, shape[d], inner};
+}
+
+namespace {
+
+// ---- kernels ----
+
+// x, y [lines along dim]: y = softmax (kLog: log_softmax) of each line
+template <bool kLog, class T>
+__global__ void softmax_kernel(const T* x, T* y, LineMap map) {
+  const int lane = threadIdx.x % kWarp;
+  CLIPGRAD_FOR_EACH_LINE(line, map.lines) {
+    const T* p = x + map.base(line);
+    T* q = y + map.base(line);
+    T max = -static_cast<T>(INFINITY);
+    for (int64_t k = lane; k < map.size; k += kWarp) max = p[k * map.inner] > max ? p[k * map.inner] : max;
+    max = warp_max(max);
+    double total = 0;
+    for (int64_t k = lane; k < map.size; k += kWarp) {
+      const T e = ::exp(p[k * map.inner] - max);
+      if constexpr (!kLog) q[k * map.inner] = e;
+      total += e;
+    }
+    total = warp_sum(total);
+    if constexpr (kLog) {
+      const T log_sum = static_cast<T>(double(max) + ::log(total));
+      for (int64_t k = lane; k < map.size; k += kWarp) q[k * map.inner] = p[k * map.inner] - log_sum;
+    } else {
+      const T inverse = static_cast<T>(1.0 / total);
+      for (int64_t k = lane; k < map.size; k += kWarp) q[k * map.inner] *= inverse;
+    }
+  }
+}
+
+// g, y, dx [lines along dim]: softmax: dx = y (g - <g, y>); log_softmax: dx = g - exp(y) sum(g)
+template <bool kLog, class T>
+__global__ void softmax_backward_kernel(const T* g, const T* y, T* dx, LineMap map) {
+  const int lane = threadIdx.x % kWarp;
+  CLIPGRAD_FOR_EACH_LINE(line, map.lines) {
+    const int64_t base = map.base(line);
+    double reduced = 0;
+    for (int64_t k = lane; k < map.size; k += kWarp) {
+      const int64_t i = base + k * map.inner;
+      reduced += kLog ? double(g[i]) : double(g[i]) * double(y[i]);
+    }
+    const T reduced_t = static_cast<T>(warp_sum(reduced));
+    for (int64_t k = lane; k < map.size; k += kWarp) {
+      const int64_t i = base + k * map.inner;
+      dx[i] = kLog ? g[i] - ::exp(y[i]) * reduced_t : y[i] * (g[i] - reduced_t);
+    }
+  }
+}
+
+// logits [rows, classes], targets i32 [rows] -> row_loss f64 [rows] = logsumexp - logit of the target
+template <class T>
+__global__ void cross_entropy_rows_kernel(const T* logits, const int32_t* targets, double* row_loss, int64_t rows,
+                                          int64_t classes) {
+  const int lane = threadIdx.x % kWarp;
+  CLIPGRAD_FOR_EACH_LINE(n, rows) {
+    const T* p = logits + n * classes;
+    T max = -static_cast<T>(INFINITY);
+    for (int64_t c = lane; c < classes; c += kWarp) max = p[c] > max ? p[c] : max;
+    max = warp_max(max);
+    double total = 0;
+    for (int64_t c = lane; c < classes; c += kWarp) total += ::exp(p[c] - max);
+    total = warp_sum(total);
+    if (lane == 0) row_loss[n] = double(max) + ::log(total) - double(p[targets[n]]);
+  }
+}
+
+// row_loss [rows] -> loss [] = their mean, added in row order (the CPU's)
+template <class T>
+__global__ void mean_loss_kernel(const double* row_loss, int64_t rows, T* loss) {
+  double total = 0;
+  for (int64_t n = 0; n < rows; ++n) total += row_loss[n];
+  *loss = static_cast<T>(total / static_cast<double>(rows));
+}
+
+// probs [rows, classes] in place -> (probs - onehot(targets)) * factor
+template <class T>
+__global__ void cross_entropy_grad_kernel(T* probs, const int32_t* targets, int64_t rows, int64_t classes, T factor) {
+  CLIPGRAD_GRID_STRIDE(i, rows * classes) {
+    const int64_t n = i / classes, c = i % classes;
+    const T value = c == targets[n] ? probs[i] - T(1) : probs[i];
+    probs[i] = value * factor;
+  }
+}
+
+// ---- launchers ----
+
+template <bool kLog>
+Tensor softmax_impl(const Tensor& x, int64_t dim, const char* op) {
+  const LineMap map = line_map(x.shape(), dim, op);
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), Device::CUDA);
+  dispatch_floating(x.dtype(), op, [&]<class T>() {
+    if (x.numel() == 0) return;
+    softmax_kernel<kLog, T><<<line_grid(map.lines), kThreads, 0, cuda::compute_stream()>>>(device_data<T>(x),
+                                                                                          device_data<T>(out), map);
+    CUDA_CHECK_LAUNCH(op);
+  });
+  return out;
+}
+
+template <bool kLog>
+Tensor softmax_backward_impl(const Tensor& grad_output, const Tensor& y, int64_t dim, const char* op) {
+  check_same_shape(grad_output, y, op);
+  check_same_dtype(grad_output, y, op);
+  const LineMap map = line_map(y.shape(), dim, op);
+  Tensor out = Tensor::empty(y.shape(), y.dtype(), Device::CUDA);
+  dispatch_floating(y.dtype(), op, [&]<class T>() {
+    if (y.numel() == 0) return;
+    softmax_backward_kernel<kLog, T><<<line_grid(map.lines), kThreads, 0, cuda::compute_stream()>>>(
+        device_data<T>(grad_output), device_data<T>(y), device_data<T>(out), map);
+    CUDA_CHECK_LAUNCH(op);
+  });
+  return out;
+}
+
+Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl<true>(x, dim, "log_softmax"); }
+
+Tensor softmax_backward(const Tensor& grad_output, const Tensor& y, int64_t dim) {
+  return softmax_backward_impl<false>(grad_output, y, dim, "softmax_backward");
+}
+
+Tensor log_softmax_backward(const Tensor& grad_output, const Tensor& y, int64_t dim) {
+  return softmax_backward_impl<true>(grad_output, y, dim, "log_softmax_backward");
+}
+
+// The CPU kernel's checks and messages; the targets are read on the host for the range check.
+void check_cross_entropy_args(const Tensor& logits, const Tensor& targets, const char* op) {
+  if (logits.dim() != 2)
+    throw std::invalid_argument(std::string(op) + ": logits must be [N, C], got " + shape_str(logits.shape()));
+  if (targets.dtype() != DType::I32 || targets.shape() != Shape{logits.size(0)})
+    throw std::invalid_argument(std::string(op) + ": targets must be i32 [" + std::to_string(logits.size(0)) +
+                                "] for logits " + shape_str(logits.shape()) + ", got " + dtype_name(targets.dtype()) +
+                                " " + shape_str(targets.shape()));
+  const std::vector<int32_t> t = host_indices(targets);
+  for (size_t n = 0; n < t.size(); ++n)
+    if (t[n] < 0 || t[n] >= logits.size(1))
+      throw std::out_of_range(std::string(op) + ": target " + std::to_string(t[n]) + " at row " + std::to_string(n) +
+                              " is not a class index in [0, " + std::to_string(logits.size(1)) + ")");
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
+  check_cross_entropy_args(logits, targets, "cross_entropy");
+  const int64_t rows = logits.size(0), classes = logits.size(1);
+  Tensor out = Tensor::empty({}, logits.dtype(), Device::CUDA);
+  dispatch_floating(logits.dtype(), "cross_entropy", [&]<class T>() {
+    Tensor row_loss = Tensor::empty({rows}, DType::F64, Device::CUDA);
+    if (rows > 0) {
+      cross_entropy_rows_kernel<T><<<line_grid(rows), kThreads, 0, cuda::compute_stream()>>>(
+          device_data<T>(logits), device_data<int32_t>(targets), device_data<double>(row_loss), rows, classes);
+      CUDA_CHECK_LAUNCH("cross_entropy");
+    }
+    mean_loss_kernel<T><<<1, 1, 0, cuda::compute_stream()>>>(device_data<double>(row_loss), rows, device_data<T>(out));
+    CUDA_CHECK_LAUNCH("cross_entropy");
+  });
+  return out;
+}
+
+Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, double grad_loss) {
+  check_cross_entropy_args(logits, targets, "cross_entropy_backward");
+  const int64_t rows = logits.size(0), classes = logits.size(1);
+  Tensor out = softmax(logits, 1);
+  dispatch_floating(logits.dtype(), "cross_entropy_backward", [&]<class T>() {
+    if (out.numel() == 0) return;
+    const T factor = static_cast<T>(grad_loss / static_cast<double>(rows));
+    cross_entropy_grad_kernel<T><<<grid_for(out.numel()), kThreads, 0, cuda::compute_stream()>>>(
+        device_data<T>(out), device_data<int32_t>(targets), rows, classes, factor);
+    CUDA_CHECK_LAUNCH("cross_entropy_backward");
+  });
+  return out;
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl<false>(x, dim, "softmax"); }
+
+void fill_softmax_kernels(ops::Kernels& table) {
+  table.softmax = &softmax;
+  table.log_softmax = &log_softmax;
+  table.softmax_backward = &softmax_backward;
+  table.log_softmax_backward = &log_softmax_backward;
+  table.cross_entropy = &cross_entropy;
+  table.cross_entropy_backward = &cross_entropy_backward;
+}
+
+}  // namespace clipgrad::cuda_kernels
