@@ -77,6 +77,7 @@ struct Kernels {
   void (*attention_heads_backward)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, Tensor*, Tensor*, Tensor*) = nullptr;
   // tensor/ops/linalg.h
   void (*gemm)(const GemmArgs&, const Tensor&, const Tensor&, Tensor&) = nullptr;
+  void (*gemm_bias)(const GemmArgs&, const Tensor&, const Tensor&, const Tensor&, Tensor&) = nullptr;
   // tensor/ops/optim.h
   void (*adamw_update)(Tensor&, const Tensor&, Tensor&, Tensor&, const AdamWCoefficients&) = nullptr;
   double (*sum_squares)(const Tensor&) = nullptr;
