@@ -15,6 +15,7 @@ allowed_for() {
     cuda/*)             echo "cuda tensor" ;;
     tensor/cpu/*)       echo "tensor/cpu tensor/ops tensor" ;;
     tensor/ops/*)       echo "tensor/ops tensor/cpu tensor cuda" ;;
+    tensor/cuda/*)      echo "tensor/cuda tensor/ops tensor cuda" ;;
     tensor/*)           echo "tensor cuda" ;;
     io/*)               echo "io tensor" ;;
     autograd/*)         echo "autograd tensor" ;;
