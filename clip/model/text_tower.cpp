@@ -64,7 +64,7 @@ Variable ClipModel::encode_text(const Tensor& tokens) {
   Variable positions =
       length == config_.context_length ? positional_embedding : fn::narrow(positional_embedding, 0, 0, length);
   x = fn::add(x, positions);
-  x = ln_final->forward(transformer->forward(x, causal_mask(length, x.dtype())));
+  x = ln_final->forward(transformer->forward(x, causal_mask(length, x.dtype()).to(x.value().device())));
   return fn::matmul(fn::gather_rows(x, eot), text_projection);
 }
 
