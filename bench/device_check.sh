@@ -5,7 +5,7 @@
 #   bash bench/device_check.sh BUILD_DIR OUT_DIR
 #
 #   1 the CUDA tests (CPU vs CUDA for every op of tensor/cuda)      OUT_DIR/test_cuda.log, .xml
-#   2 the PyTorch parity fixtures on the GPU                         OUT_DIR/parity_cuda.log
+#   2 the PyTorch parity fixtures on the GPU (models, CleanCLIP loss) OUT_DIR/parity_*cuda.log
 #   3 compute-sanitizer memcheck and racecheck over the CUDA tests,
 #     small shapes (CLIPGRAD_CUDA_TEST_SMALL=1)                      OUT_DIR/memcheck.log, racecheck.log
 #   4 the kernel benchmarks (GEMM peak, copy bandwidth, kernels)     OUT_DIR/kernels.json, kernels.log
@@ -69,8 +69,12 @@ run_step() {
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
 
 run_step "CUDA tests" 60 "$out/test_cuda.log" "$build/tests/test_cuda" --gtest_output="xml:$out/test_cuda.xml"
-run_step "parity on the GPU" 45 "$out/parity_cuda.log" \
+# The build's fixture path is the build machine's: the parity tests read this tree's instead.
+export CLIPGRAD_FIXTURES_DIR="$source_root/tests/fixtures"
+run_step "parity on the GPU (models)" 45 "$out/parity_cuda.log" \
   "$build/tests/test_clip_eval" --gtest_filter='ParityCuda.*'
+run_step "parity on the GPU (CleanCLIP loss)" 20 "$out/parity_cleanclip_cuda.log" \
+  "$build/tests/test_cleanclip" --gtest_filter='ParityCuda.*'
 if [ -n "$sanitizer" ]; then
   run_step "memcheck (small shapes)" 70 "$out/memcheck.log" env CLIPGRAD_CUDA_TEST_SMALL=1 \
     "$sanitizer" --tool memcheck --error-exitcode 1 "$build/tests/test_cuda"
