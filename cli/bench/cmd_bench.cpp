@@ -7,6 +7,7 @@
 // algorithms. Reports samples/s, the mean split forward / backward / optimizer,
 // and the peak device memory; --json writes the same for bench/device_check.sh.
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
