@@ -75,6 +75,15 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets) {
                      });
 }
 
+// logits [N, N] -> []. The forward already computed d loss / d logits; the
+// backward only scales it by the loss's gradient.
+Variable contrastive_cross_entropy(const Variable& logits, ops::ContrastiveDirections directions) {
+  ops::ContrastiveCrossEntropy out = ops::contrastive_cross_entropy(logits.value(), directions);
+  return make_result(out.loss, {logits}, [grad_logits = out.grad_logits](const Tensor& g, std::vector<Variable>& in) {
+    in[0].add_grad(ops::scale(grad_logits, g.item()));
+  });
+}
+
 // x [..., D], weight [D], bias [D] -> [..., D]
 Variable layer_norm(const Variable& x, const Variable& weight, const Variable& bias, double eps) {
   if (!weight.defined() || !bias.defined())

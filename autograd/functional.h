@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "autograd/variable.h"
+#include "tensor/ops/reduce.h"
 
 namespace clipgrad::fn {
 
@@ -45,6 +46,9 @@ Variable softmax(const Variable& x, int64_t dim = -1);
 Variable log_softmax(const Variable& x, int64_t dim = -1);
 // logits [N, C], targets i32 [N] with class indices -> mean loss, shape []
 Variable cross_entropy(const Variable& logits, const Tensor& targets);
+// logits [N, N] with the positives on the diagonal -> [] (ops::contrastive_cross_entropy):
+// Symmetric averages both directions' cross-entropy (CLIP), RowsOnly is the rows' alone.
+Variable contrastive_cross_entropy(const Variable& logits, ops::ContrastiveDirections directions);
 // x [..., D] normalised over the last dim; weight, bias [D]
 Variable layer_norm(const Variable& x, const Variable& weight, const Variable& bias, double eps = 1e-5);
 

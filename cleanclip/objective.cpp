@@ -12,10 +12,12 @@ namespace clipgrad::cleanclip {
 CleanClipLosses cleanclip_objective(const Variable& image, const Variable& text, const Variable& aug_image,
                                     const Variable& aug_text, const Variable& logit_scale, double lambda_clip,
                                     double lambda_inmodal) {
-  Tensor targets = clip::diagonal_targets(image.size(0)).to(image.value().device());
+  // In-modal terms look one way only: each original against the other samples' views.
+  constexpr auto one_way = ops::ContrastiveDirections::RowsOnly;
   Variable clip = clip::contrastive_loss(image, text, logit_scale).loss;
-  Variable image_inmodal = fn::cross_entropy(clip::scaled_cosine_logits(image, aug_image, logit_scale), targets);
-  Variable text_inmodal = fn::cross_entropy(clip::scaled_cosine_logits(text, aug_text, logit_scale), targets);
+  Variable image_inmodal =
+      fn::contrastive_cross_entropy(clip::scaled_cosine_logits(image, aug_image, logit_scale), one_way);
+  Variable text_inmodal = fn::contrastive_cross_entropy(clip::scaled_cosine_logits(text, aug_text, logit_scale), one_way);
   Variable inmodal = fn::scale(fn::add(image_inmodal, text_inmodal), 0.5);
   Variable total = fn::add(fn::scale(clip, lambda_clip), fn::scale(inmodal, lambda_inmodal));
   return {clip, inmodal, total};

@@ -12,7 +12,8 @@ namespace clipgrad::cleanclip {
 // (f32 [N, E]), input.logit_scale (f32 [1]) and input.lambda (f32 [2]: the clip
 // and in-modal weights). Returns loss.clip, loss.inmodal, loss.total [1] and
 // grad.image|text|aug_image|aug_text|logit_scale of loss.total
-// (cleanclip_objective), computed in `dtype` (f32, or f64 for the strict check).
-clip::TensorMap dump_objective(const std::string& inputs_path, DType dtype = DType::F32);
+// (cleanclip_objective), computed in `dtype` (f32, or f64 for the strict check)
+// on `device`; the results come back on the CPU.
+clip::TensorMap dump_objective(const std::string& inputs_path, DType dtype = DType::F32, Device device = Device::CPU);
 
 }  // namespace clipgrad::cleanclip

@@ -1,8 +1,10 @@
 #include "cli/commands/commands.h"
 
+#include "cli/bench/bench_command.h"
+
 namespace clipgrad::cli {
 
-// One line per subcommand, each defined in cli/commands/cmd_<name>.cpp.
+// One line per subcommand, each defined in cli/commands/cmd_<name>.cpp (bench: cli/bench/).
 
 void register_commands(CLI::App& app) {
   (void)app;
@@ -17,6 +19,7 @@ void register_commands(CLI::App& app) {
   register_demo(app);
   register_convert(app);
   register_info(app);
+  register_bench(app);
 }
 
 }  // namespace clipgrad::cli

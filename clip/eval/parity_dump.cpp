@@ -47,11 +47,11 @@ bool ends_with(const std::string& text, const std::string& suffix) {
 
 }  // namespace
 
-TensorMap dump_model(const std::string& model_path, const std::string& inputs_path, DType dtype) {
-  return dump_model(load_clip(model_path), inputs_path, dtype);
+TensorMap dump_model(const std::string& model_path, const std::string& inputs_path, DType dtype, Device device) {
+  return dump_model(load_clip(model_path), inputs_path, dtype, device);
 }
 
-TensorMap dump_model(const LoadedClip& loaded, const std::string& inputs_path, DType dtype) {
+TensorMap dump_model(const LoadedClip& loaded, const std::string& inputs_path, DType dtype, Device device) {
   ClipModel& model = *loaded.model;
   const ClipConfig& config = loaded.config;
 
@@ -78,19 +78,21 @@ TensorMap dump_model(const LoadedClip& loaded, const std::string& inputs_path, D
   if (dtype != DType::F32 && dtype != DType::F64)
     throw std::invalid_argument(std::string("dump: --dtype must be f32 or f64, got ") + dtype_name(dtype));
   model.to(dtype);
-  const Tensor model_pixels = pixels.to(dtype);
+  model.to(device);
+  const Tensor model_pixels = pixels.to(dtype).to(device);
+  const Tensor model_text = text.to(device);
 
   TensorMap out;
   {
     NoGradGuard no_grad;
     model.eval();
     out["eval.image_features"] = model.encode_image(Variable(model_pixels)).value();
-    out["eval.text_features"] = model.encode_text(text).value();
+    out["eval.text_features"] = model.encode_text(model_text).value();
   }
 
   // The trainer's own step code, with CLIP's objective.
   model.train();
-  TrainBatch batch{.images = {model_pixels}, .tokens = {text}, .rows = {}};
+  TrainBatch batch{.images = {model_pixels}, .tokens = {model_text}, .rows = {}};
   ObjectiveOutput result = forward_backward(model, ClipObjective(), batch);
   out["train.image_features"] = result.tensors.at("image_features").value();
   out["train.text_features"] = result.tensors.at("text_features").value();
@@ -99,11 +101,13 @@ TensorMap dump_model(const LoadedClip& loaded, const std::string& inputs_path, D
 
   TensorMap grads;
   for (const auto& [name, parameter] : model.named_parameters())
-    grads[name] = parameter.has_grad() ? parameter.grad() : Tensor::zeros(parameter.shape(), parameter.dtype());
+    grads[name] = parameter.has_grad() ? parameter.grad().to(Device::CPU)
+                                       : Tensor::zeros(parameter.shape(), parameter.dtype());
   if (loaded.layout == CheckpointLayout::HuggingFace) grads = to_hf_layout(grads);
   for (const auto& [name, grad] : grads) out["grad." + name] = grad;
   for (const auto& [name, buffer] : model.named_buffers())
     if (ends_with(name, ".running_mean") || ends_with(name, ".running_var")) out["after." + name] = buffer->clone();
+  for (auto& [name, tensor] : out) tensor = tensor.to(Device::CPU);
   return out;
 }
 

@@ -18,7 +18,8 @@ using TensorMap = std::map<std::string, Tensor>;
 // MODEL_PATH: an OpenAI .safetensors or an HF CLIPModel directory.
 // INPUTS_PATH holds input.pixels (f32 [N, 3, R, R]) and input.text (i32 [N, L]).
 // The model, inputs, loss and backward run in `dtype` (f32, or f64 for the
-// strict check of the math). Returns, all in that dtype:
+// strict check of the math), on `device` (CUDA: the same step on the GPU,
+// compared with the same references). Returns, all in that dtype, on the CPU:
 //   eval.image_features, eval.text_features [N, E]   eval mode, no gradients
 //   train.image_features, train.text_features [N, E] one train-mode forward
 //   train.logits [N, N], train.loss [1]              the trainer's step
@@ -26,9 +27,11 @@ using TensorMap = std::map<std::string, Tensor>;
 //   grad.<name>     every parameter's gradient of train.loss, under the
 //                   checkpoint's own names (HF names for an HF directory)
 //   after.<name>    BatchNorm running_mean / running_var after that forward
-TensorMap dump_model(const std::string& model_path, const std::string& inputs_path, DType dtype = DType::F32);
+TensorMap dump_model(const std::string& model_path, const std::string& inputs_path, DType dtype = DType::F32,
+                     Device device = Device::CPU);
 // The same on a model already loaded (clipgrad dump --config).
-TensorMap dump_model(const LoadedClip& loaded, const std::string& inputs_path, DType dtype = DType::F32);
+TensorMap dump_model(const LoadedClip& loaded, const std::string& inputs_path, DType dtype = DType::F32,
+                     Device device = Device::CPU);
 
 // Writes a dump (safetensors) atomically.
 void write_dump(const std::string& out_path, const TensorMap& dump);

@@ -9,16 +9,14 @@ namespace clipgrad::clip {
 // the inverse temperature -> [N, M] = exp(logit_scale) * normalize(a) @ normalize(b)^T
 Variable scaled_cosine_logits(const Variable& a, const Variable& b, const Variable& logit_scale);
 
-// i32 [n] = 0, 1, ..., n-1: row i's positive is column i.
-Tensor diagonal_targets(int64_t n);
-
 struct ContrastiveOutput {
   Variable loss;    // []
   Variable logits;  // [N, N] scaled_cosine_logits(a, b)
 };
 
 // Rows i of a and b belong together.
-// loss = (cross_entropy(logits, diag) + cross_entropy(logits^T, diag)) / 2
+// loss = (cross_entropy(logits, diag) + cross_entropy(logits^T, diag)) / 2,
+// fused into one op (ops::contrastive_cross_entropy) that never stores a softmax.
 ContrastiveOutput contrastive_loss(const Variable& a, const Variable& b, const Variable& logit_scale);
 
 }  // namespace clipgrad::clip

@@ -1,5 +1,6 @@
 #include <cblas.h>
 
+#include <algorithm>
 #include <atomic>
 #include <limits>
 #include <stdexcept>
@@ -59,8 +60,27 @@ void gemm_tensors(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, Tens
   });
 }
 
+// Each row of c starts as the bias and the product accumulates onto it (beta
+// 1), the order linear() has always used on the CPU.
+void gemm_bias_tensors(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& c) {
+  if (g.batch != 1 || bias.shape() != Shape{g.n} || bias.dtype() != c.dtype())
+    throw std::invalid_argument("gemm_bias: needs batch 1 and a bias [" + std::to_string(g.n) + "] of c's dtype, got " +
+                                shape_str(bias.shape()) + " " + dtype_name(bias.dtype()));
+  dispatch_floating(c.dtype(), "gemm_bias", [&]<class T>() {
+    const T* row = bias.data<T>();
+    T* out = c.data<T>();
+    for (int64_t i = 0; i < g.m; ++i) std::copy(row, row + g.n, out + i * g.n);
+  });
+  ops::GemmArgs accumulate = g;
+  accumulate.beta = 1.0;
+  gemm_tensors(accumulate, a, b, c);
+}
+
 }  // namespace
 
-void fill_gemm_kernels(ops::Kernels& table) { table.gemm = &gemm_tensors; }
+void fill_gemm_kernels(ops::Kernels& table) {
+  table.gemm = &gemm_tensors;
+  table.gemm_bias = &gemm_bias_tensors;
+}
 
 }  // namespace clipgrad::cpu

@@ -7,6 +7,7 @@ const ops::Kernels& kernels() {
     ops::Kernels filled;
     fill_elementwise_kernels(filled);
     fill_reduce_kernels(filled);
+    fill_contrastive_kernels(filled);
     fill_shape_kernels(filled);
     fill_conv_kernels(filled);
     fill_batch_norm_kernels(filled);

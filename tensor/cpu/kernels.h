@@ -28,6 +28,7 @@ Tensor sum_all(const Tensor& x);                                    // reduce.cp
 
 void fill_elementwise_kernels(ops::Kernels& table);  // elementwise.cpp
 void fill_reduce_kernels(ops::Kernels& table);       // reduce.cpp
+void fill_contrastive_kernels(ops::Kernels& table);  // contrastive.cpp
 void fill_shape_kernels(ops::Kernels& table);        // shape.cpp
 void fill_conv_kernels(ops::Kernels& table);         // conv.cpp
 void fill_batch_norm_kernels(ops::Kernels& table);   // batch_norm.cpp

@@ -48,6 +48,7 @@ struct Kernels {
   Tensor (*log_softmax_backward)(const Tensor&, const Tensor&, int64_t) = nullptr;
   Tensor (*cross_entropy)(const Tensor&, const Tensor&) = nullptr;
   Tensor (*cross_entropy_backward)(const Tensor&, const Tensor&, double) = nullptr;
+  ContrastiveCrossEntropy (*contrastive_cross_entropy)(const Tensor&, ContrastiveDirections) = nullptr;
   LayerNormOutput (*layer_norm)(const Tensor&, const Tensor&, const Tensor&, double) = nullptr;
   LayerNormGrads (*layer_norm_backward)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool, bool, bool) = nullptr;
   Tensor (*l2_normalize)(const Tensor&, int64_t, double) = nullptr;
@@ -76,6 +77,7 @@ struct Kernels {
   void (*attention_heads_backward)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, Tensor*, Tensor*, Tensor*) = nullptr;
   // tensor/ops/linalg.h
   void (*gemm)(const GemmArgs&, const Tensor&, const Tensor&, Tensor&) = nullptr;
+  void (*gemm_bias)(const GemmArgs&, const Tensor&, const Tensor&, const Tensor&, Tensor&) = nullptr;
   // tensor/ops/optim.h
   void (*adamw_update)(Tensor&, const Tensor&, Tensor&, Tensor&, const AdamWCoefficients&) = nullptr;
   double (*sum_squares)(const Tensor&) = nullptr;

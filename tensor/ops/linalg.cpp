@@ -2,6 +2,7 @@
 // GEMM: the shape logic here is the same on every device.
 #include "tensor/ops/linalg.h"
 
+#include <atomic>
 #include <stdexcept>
 #include <string>
 
@@ -13,6 +14,17 @@ namespace clipgrad::ops {
 void gemm(const GemmArgs& args, const Tensor& a, const Tensor& b, Tensor& c) {
   kernel("gemm", &Kernels::gemm, {&a, &b, &c})(args, a, b, c);
 }
+
+void gemm_bias(const GemmArgs& args, const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& c) {
+  kernel("gemm_bias", &Kernels::gemm_bias, {&a, &b, &bias, &c})(args, a, b, bias, c);
+}
+
+namespace {
+std::atomic<bool> g_tf32{false};
+}  // namespace
+
+void set_tf32(bool enabled) { g_tf32.store(enabled, std::memory_order_relaxed); }
+bool tf32_enabled() { return g_tf32.load(std::memory_order_relaxed); }
 
 namespace {
 
@@ -167,11 +179,15 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // BLAS rejects a zero leading dimension: with no rows, features or outputs
   // the product part is all zeros.
   const bool empty = d.rows * d.in * d.out == 0;
-  Tensor out = bias.defined() ? broadcast_to(bias, out_shape)
-               : empty        ? Tensor::zeros(out_shape, x.dtype(), x.device())
-                              : Tensor::empty(out_shape, x.dtype(), x.device());
-  // out [rows, out] (+)= x [rows, in] @ weight^T
-  if (!empty) gemm({.trans_b = true, .m = d.rows, .n = d.out, .k = d.in, .beta = bias.defined() ? 1.0 : 0.0}, x, weight, out);
+  if (empty) return bias.defined() ? broadcast_to(bias, out_shape) : Tensor::zeros(out_shape, x.dtype(), x.device());
+  Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
+  // out [rows, out] = x [rows, in] @ weight^T (+ bias on every row)
+  const GemmArgs product{.trans_b = true, .m = d.rows, .n = d.out, .k = d.in};
+  if (bias.defined()) {
+    gemm_bias(product, x, weight, bias, out);
+  } else {
+    gemm(product, x, weight, out);
+  }
   return out;
 }
 

@@ -22,6 +22,15 @@ struct GemmArgs {
   double alpha = 1.0, beta = 0.0;
 };
 void gemm(const GemmArgs& args, const Tensor& a, const Tensor& b, Tensor& c);
+// c [m, n] = alpha * op(a) @ op(b) + bias [n] on every row: one GEMM with a
+// bias epilogue where the device has one (batch 1, beta 0; args.beta ignored).
+void gemm_bias(const GemmArgs& args, const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& c);
+
+// TF32 tensor cores for f32 GEMMs and convolutions on devices that have them
+// (10 mantissa bits per product, f32 accumulation). Off by default, as in
+// PyTorch; `--tf32` turns it on. The CPU ignores it.
+void set_tf32(bool enabled);
+bool tf32_enabled();
 
 // a [..., M, K] (or [..., K, M] if trans_a), b [..., K, N] (or [..., N, K] if
 // trans_b) -> [..., M, N]. Batch dims must match, or b may be 2-D and shared.

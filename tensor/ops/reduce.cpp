@@ -35,6 +35,10 @@ Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, doubl
   return kernel("cross_entropy_backward", &Kernels::cross_entropy_backward, {&logits, &targets})(logits, targets, grad_loss);
 }
 
+ContrastiveCrossEntropy contrastive_cross_entropy(const Tensor& logits, ContrastiveDirections directions) {
+  return kernel("contrastive_cross_entropy", &Kernels::contrastive_cross_entropy, {&logits})(logits, directions);
+}
+
 LayerNormOutput layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
   return kernel("layer_norm", &Kernels::layer_norm, {&x, &weight, &bias})(x, weight, bias, eps);
 }

@@ -27,6 +27,20 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets);
 // The gradient wrt logits [N, C], given the scalar gradient of the loss.
 Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, double grad_loss);
 
+// The InfoNCE loss of a square logit matrix whose positives are its diagonal
+// (row i belongs with column i), and its gradient, from one pass over the
+// logits for the log-sum-exp of every row and column (an online max and sum)
+// and one for the gradient: no softmax matrix is ever stored.
+//   symmetric: loss = (cross_entropy(logits, diag) + cross_entropy(logits^T, diag)) / 2  (CLIP)
+//   otherwise: loss = cross_entropy(logits, diag)                (one direction: in-modal)
+enum class ContrastiveDirections { RowsOnly, Symmetric };
+struct ContrastiveCrossEntropy {
+  Tensor loss;         // [] in logits' dtype
+  Tensor grad_logits;  // [N, N] d loss / d logits
+};
+// logits [N, N], N >= 1
+ContrastiveCrossEntropy contrastive_cross_entropy(const Tensor& logits, ContrastiveDirections directions);
+
 // x [..., D] normalised over its last dim, then * weight [D] + bias [D].
 struct LayerNormOutput {
   Tensor y;     // [..., D]

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include "parity_check.h"
+#ifdef CLIPGRAD_HAVE_CUDA
+#include "cuda/runtime.h"
+#endif
 
 namespace clipgrad::cleanclip {
 namespace {
@@ -19,6 +22,20 @@ TEST(Parity, CleanClipObjective) {
 TEST(ParityFloat64, CleanClipObjective) {
   expect_matches(dump_objective(kFixtures + "/cleanclip_loss.safetensors", DType::F64),
                  kFixtures + "/cleanclip_loss.safetensors", 1e-6);
+}
+
+// The same on the GPU, to 1e-4 (skips without one, or without the CUDA
+// element-wise kernels of tensor/cuda/kernels.h from the cuda-a branch).
+TEST(ParityCuda, CleanClipObjective) {
+#if !defined(CLIPGRAD_HAVE_CUDA)
+  GTEST_SKIP() << "built without CUDA";
+#elif !__has_include("tensor/cuda/kernels.h")
+  GTEST_SKIP() << "this build's CUDA backend has no element-wise kernels (tensor/cuda/kernels.h)";
+#else
+  if (!cuda::available()) GTEST_SKIP() << "no CUDA device";
+  expect_matches(dump_objective(kFixtures + "/cleanclip_loss.safetensors", DType::F32, Device::CUDA),
+                 kFixtures + "/cleanclip_loss.safetensors");
+#endif
 }
 
 }  // namespace

@@ -1,0 +1,147 @@
+// clipgrad bench --model vit-b-32|rn50|... --batch 256 --precision fp32|tf32 --device cpu|cuda
+//
+// Times whole training steps of a named CLIP config on synthetic data:
+// forward of both towers and the CLIP loss, backward, AdamW (CLIP's
+// settings: betas 0.9/0.98, eps 1e-6, weight decay 0.2 off the gains and
+// biases), after warm-up steps that also let cuBLASLt and cuDNN pick their
+// algorithms. Reports samples/s, the mean split forward / backward / optimizer,
+// and the peak device memory; --json writes the same for bench/device_check.sh.
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cli/bench/bench_command.h"
+#include "cli/bench/step_clock.h"
+#include "clip/model/model.h"
+#include "clip/train/loss.h"
+#include "nn/optim.h"
+#include "tensor/ops/linalg.h"
+#include "tensor/random.h"
+
+namespace clipgrad::cli {
+
+namespace {
+
+struct BenchOptions {
+  std::string model = "vit-b-32", precision = "fp32", device = "cuda", json;
+  int64_t batch = 256;
+  int steps = 10, warmup = 3;
+};
+
+struct BenchResult {
+  double samples_per_second = 0, forward_ms = 0, backward_ms = 0, optimizer_ms = 0, step_ms = 0;
+  double peak_memory_mib = 0;
+};
+
+// Captures of 8..23 tokens (SOT, random ids, EOT), padded with zeros to the context length.
+Tensor synthetic_tokens(const clip::ClipConfig& config, int64_t batch, Generator& generator) {
+  const int64_t context = config.context_length;
+  std::vector<int32_t> ids(batch * context, 0);
+  for (int64_t i = 0; i < batch; ++i) {
+    const int64_t length = std::min<int64_t>(context, 8 + i % 16);
+    ids[i * context] = int32_t(config.vocab_size - 2);
+    for (int64_t t = 1; t < length - 1; ++t) ids[i * context + t] = int32_t(1 + generator.below(config.vocab_size - 3));
+    ids[i * context + length - 1] = int32_t(config.vocab_size - 1);
+  }
+  return Tensor::from_vector<int32_t>({batch, context}, ids);
+}
+
+BenchResult run_bench(const BenchOptions& options) {
+  const Device device = options.device == "cuda" ? Device::CUDA : Device::CPU;
+  if (device == Device::CUDA && !cuda_device_present())
+    throw std::runtime_error("bench: no CUDA device (no GPU, no driver, or a build without CUDA); use --device cpu");
+  if (options.batch < 2 || options.steps < 1 || options.warmup < 0)
+    throw std::invalid_argument("bench: needs --batch >= 2, --steps >= 1 and --warmup >= 0");
+  ops::set_tf32(options.precision == "tf32");
+  const size_t memory_before = device_memory_in_use(device);
+
+  const clip::ClipConfig config = clip::ClipConfig::named(options.model);
+  clip::ClipModel model(config);
+  Generator generator(0);
+  model.init_openai(generator);
+  model.to(device);
+  model.train();
+  nn::AdamW optimizer(nn::clip_param_groups(model.named_parameters(), 0.2), 5e-4, 0.9, 0.98, 1e-6);
+  Tensor pixels = Tensor::empty({options.batch, 3, config.image_resolution, config.image_resolution});
+  fill_normal(pixels, 0, 1, generator);
+  pixels = pixels.to(device);
+  const Tensor tokens = synthetic_tokens(config, options.batch, generator).to(device);
+
+  // marks: 0 start, 1 after forward + loss, 2 after backward, 3 after the optimizer step
+  StepClock clock(device, 4);
+  BenchResult result;
+  size_t peak = 0;
+  for (int step = 0; step < options.warmup + options.steps; ++step) {
+    clock.mark(0);
+    Variable loss =
+        clip::contrastive_loss(model.encode_image(Variable(pixels)), model.encode_text(tokens), model.logit_scale)
+            .loss;
+    clock.mark(1);
+    peak = std::max(peak, device_memory_in_use(device));
+    optimizer.zero_grad();
+    loss.backward();
+    clock.mark(2);
+    peak = std::max(peak, device_memory_in_use(device));
+    optimizer.step();
+    clock.mark(3);
+    const double step_ms = clock.elapsed_ms(0, 3);
+    if (step < options.warmup) continue;
+    result.forward_ms += clock.elapsed_ms(0, 1) / options.steps;
+    result.backward_ms += clock.elapsed_ms(1, 2) / options.steps;
+    result.optimizer_ms += clock.elapsed_ms(2, 3) / options.steps;
+    result.step_ms += step_ms / options.steps;
+  }
+  result.samples_per_second = double(options.batch) / (result.step_ms / 1000);
+  result.peak_memory_mib = double(peak > memory_before ? peak - memory_before : 0) / (1 << 20);
+  return result;
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app) {
+  auto options = std::make_shared<BenchOptions>();
+  CLI::App* command = app.add_subcommand(
+      "bench", "Time full CLIP training steps (forward, loss, backward, AdamW) of a named config on synthetic data");
+  command->add_option("--model", options->model, "named config: vit-b-32, vit-b-16, rn50, vit-tiny-28, ...")
+      ->capture_default_str();
+  command->add_option("--batch", options->batch, "samples per step")->capture_default_str();
+  command->add_option("--precision", options->precision, "fp32, or tf32 (TF32 tensor cores in GEMM and conv)")
+      ->check(CLI::IsMember({"fp32", "tf32"}))
+      ->capture_default_str();
+  command->add_option("--device", options->device, "cuda or cpu")
+      ->check(CLI::IsMember({"cuda", "cpu"}))
+      ->capture_default_str();
+  command->add_option("--steps", options->steps, "timed steps")->capture_default_str();
+  command->add_option("--warmup", options->warmup, "untimed steps first")->capture_default_str();
+  command->add_option("--json", options->json, "also write the result as JSON to this file");
+  command->callback([options] {
+    const BenchResult r = run_bench(*options);
+    std::cout << std::fixed << std::setprecision(1) << "bench " << options->model << " batch " << options->batch
+              << " " << options->precision << " on " << options->device << ": " << r.samples_per_second
+              << " samples/s, step " << r.step_ms << " ms (forward + loss " << r.forward_ms << ", backward "
+              << r.backward_ms << ", optimizer " << r.optimizer_ms << "), peak memory " << r.peak_memory_mib
+              << " MiB\n";
+    if (options->json.empty()) return;
+    const nlohmann::json json = {{"model", options->model},          {"batch", options->batch},
+                                 {"precision", options->precision},  {"device", options->device},
+                                 {"samples_per_s", r.samples_per_second}, {"step_ms", r.step_ms},
+                                 {"forward_ms", r.forward_ms},       {"backward_ms", r.backward_ms},
+                                 {"optimizer_ms", r.optimizer_ms},   {"peak_memory_mib", r.peak_memory_mib}};
+    const std::string temporary = options->json + ".tmp";
+    {
+      std::ofstream out(temporary);
+      out << json.dump(2) << "\n";
+      if (!out) throw std::runtime_error("bench: cannot write '" + temporary + "'");
+    }
+    std::rename(temporary.c_str(), options->json.c_str());
+  });
+}
+
+}  // namespace clipgrad::cli
