@@ -116,6 +116,9 @@ void register_train(CLI::App& app) {
   command->add_flag("--local-loss", args->options.local_loss,
                     "data parallel: each rank's logits are its rows against all columns (memory linear in "
                     "--batch-size) instead of the whole global batch; the same loss");
+  command->add_option("--zero", args->options.zero_stage,
+                      "data parallel: 1 shards AdamW's state over the processes (ZeRO-1); the same steps")
+      ->capture_default_str();
   command->add_flag("--strict", args->options.strict, "fail on a missing or corrupt image instead of skipping it");
   command->add_option("--delimiter", args->delimiter, "CSV delimiter")->capture_default_str();
   command->add_option("--image-key", args->options.image_key, "image column")->capture_default_str();

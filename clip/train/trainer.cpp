@@ -27,7 +27,7 @@ static const double kMaxLogitScale = std::log(100.0);
 nlohmann::json TrainOptions::to_json() const {
   return {{"epochs", epochs},   {"batch_size", batch_size},   {"lr", lr},
           {"weight_decay", weight_decay}, {"warmup_steps", warmup_steps}, {"grad_clip_norm", grad_clip_norm},
-          {"seed", seed},       {"workers", workers},         {"strict", strict},  {"local_loss", local_loss},
+          {"seed", seed},       {"workers", workers},         {"strict", strict},  {"local_loss", local_loss}, {"zero_stage", zero_stage},
           {"image_key", image_key}, {"caption_key", caption_key}, {"delimiter", std::string(1, delimiter)}};
 }
 
@@ -43,6 +43,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& json) {
   options.workers = json.at("workers");
   options.strict = json.at("strict");
   options.local_loss = json.value("local_loss", false);
+  options.zero_stage = json.value("zero_stage", 0);
   options.image_key = json.at("image_key");
   options.caption_key = json.at("caption_key");
   options.delimiter = json.at("delimiter").get<std::string>().at(0);
@@ -79,8 +80,14 @@ Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv,
   std::vector<std::string> captions;
   for (const auto& row : data_.rows()) captions.push_back(row.caption);
   tokens_ = tokenizer_.tokenize_batch(captions, model_->config().context_length);
-  optimizer_ = std::make_unique<nn::AdamW>(
-      nn::clip_param_groups(model_->named_parameters(), options_.weight_decay), options_.lr, 0.9, 0.98, 1e-6);
+  if (options_.zero_stage != 0 && options_.zero_stage != 1)
+    throw std::invalid_argument("--zero " + std::to_string(options_.zero_stage) +
+                                ": only 0 (off) and 1 (sharded optimizer state) exist");
+  auto groups = nn::clip_param_groups(model_->named_parameters(), options_.weight_decay);
+  if (options_.zero_stage == 1 && data_parallel())
+    zero_optimizer_ = std::make_unique<ZeroOptimizer>(groups, *world_, options_.lr, 0.9, 0.98, 1e-6);
+  else
+    optimizer_ = std::make_unique<nn::AdamW>(groups, options_.lr, 0.9, 0.98, 1e-6);
   fs::create_directories(run_dir_);
   if (fresh && writes_files()) {
     std::ofstream(fs::path(run_dir_) / kMetrics, std::ios::trunc);  // a new run starts a new log
@@ -109,14 +116,18 @@ static Generator::State parse_generator_state(const std::string& text) {
   return state;
 }
 
-void Trainer::save_checkpoint() const {
+std::vector<std::pair<std::string, Tensor>> Trainer::optimizer_state() const {
+  return zero_optimizer_ ? zero_optimizer_->gather_state() : optimizer_->state();
+}
+
+void Trainer::save_checkpoint(const std::vector<std::pair<std::string, Tensor>>& optimizer_state) const {
   std::map<std::string, io::StoredTensor> tensors;
   for (const auto& [name, value] : model_->state_dict()) {
     // BatchNorm's counter is an I64 in PyTorch's files.
     std::string stored = value.dtype() == DType::I32 ? "I64" : "";
     tensors["model." + name] = {value, stored};
   }
-  for (const auto& [key, value] : optimizer_->state()) tensors["optim." + key] = {value, ""};
+  for (const auto& [key, value] : optimizer_state) tensors["optim." + key] = {value, ""};
   nlohmann::json config = model_->config().to_json();
   std::map<std::string, std::string> metadata{
       {"format", "clipgrad-train"},          {"clip_config", config.dump()},
@@ -165,7 +176,8 @@ Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& obj
     if (name.rfind("optim.", 0) == 0) optim.emplace_back(name.substr(6), stored.value);
   }
   model->load_state_dict(state);
-  trainer.optimizer_->load_state(optim);
+  if (trainer.zero_optimizer_) trainer.zero_optimizer_->load_state(optim);
+  else trainer.optimizer_->load_state(optim);
   trainer.epoch_ = std::stoll(meta("epoch"));
   trainer.step_ = std::stoll(meta("step"));
   trainer.generator_.set_state(parse_generator_state(meta("rng_state")));
@@ -228,7 +240,8 @@ std::map<std::string, double> Trainer::train_step(const TrainBatch& batch) {
   ObjectiveOutput output = forward_backward(*model_, *objective_, batch);
   if (gradient_buckets_) gradient_buckets_->finish_step();
   if (options_.grad_clip_norm > 0) nn::clip_grad_norm(model_->parameters(), options_.grad_clip_norm);
-  optimizer_->step();
+  if (zero_optimizer_) zero_optimizer_->step();
+  else optimizer_->step();
   // CLIP clamps the temperature so that logits stay below 100.
   Tensor& scale = model_->logit_scale.value();
   scale.fill(std::clamp(scale.item(), 0.0, kMaxLogitScale));
@@ -269,7 +282,8 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
       const int64_t batch_rows = static_cast<int64_t>(batch.indices.size()) * ranks;  // equal slices
       if (batch_rows < 2) continue;  // skipped images left too few for a contrastive batch
       double lr = nn::warmup_cosine_lr(options_.lr, step_, options_.warmup_steps, total_steps);
-      optimizer_->set_lr(lr);
+      if (zero_optimizer_) zero_optimizer_->set_lr(lr);
+      else optimizer_->set_lr(lr);
       TrainBatch train_batch{.images = batch.views, .tokens = token_tables(batch.indices), .rows = batch.indices,
                              .global = global};
       std::map<std::string, double> losses = train_step(train_batch);
@@ -301,7 +315,8 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
                                "' trained on no image: " + std::to_string(loader.skipped_in_epoch()) +
                                " skipped (see the warnings); check that the CSV's image paths resolve");
     ++epoch_;
-    if (writes_files()) save_checkpoint();
+    std::vector<std::pair<std::string, Tensor>> state = optimizer_state();  // every rank: it may gather
+    if (writes_files()) save_checkpoint(state);
     // No rank runs ahead of a checkpoint that failed (rank 0 then aborts the job).
     world_->barrier("barrier after the checkpoint of epoch " + std::to_string(epoch_));
   }

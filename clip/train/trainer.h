@@ -43,6 +43,7 @@
 #include "clip/model/model.h"
 #include "clip/text/tokenizer.h"
 #include "clip/train/objective.h"
+#include "clip/train/zero_optimizer.h"
 #include "dist/communicator.h"
 #include "dist/grad_buckets.h"
 #include "nn/optim.h"
@@ -60,6 +61,7 @@ struct TrainOptions {
   int workers = 2;            // image decoding threads
   bool strict = false;        // a missing or corrupt image fails the run
   bool local_loss = false;    // data parallel: open_clip's --local-loss (see clip::GlobalBatch)
+  int zero_stage = 0;         // data parallel: 1 shards the optimizer state (ZeRO-1, clip/train/zero_optimizer.h)
   // CSV layout of the training data.
   std::string image_key = "image", caption_key = "caption";
   char delimiter = ',';
@@ -110,7 +112,9 @@ class Trainer {
   std::vector<Tensor> token_tables(const std::vector<int64_t>& rows) const;
   // One optimisation step; returns every loss part's value.
   std::map<std::string, double> train_step(const TrainBatch& batch);
-  void save_checkpoint() const;
+  // The optimizer state of every parameter (a collective when it is sharded).
+  std::vector<std::pair<std::string, Tensor>> optimizer_state() const;
+  void save_checkpoint(const std::vector<std::pair<std::string, Tensor>>& optimizer_state) const;
   void load_checkpoint();
 
   std::shared_ptr<ClipModel> model_;
@@ -122,7 +126,8 @@ class Trainer {
   std::vector<TokenTable> token_tables_;
   Tokenizer tokenizer_;
   Tensor tokens_;  // i32 [rows, context_length]: every plain caption, tokenised once
-  std::unique_ptr<nn::AdamW> optimizer_;
+  std::unique_ptr<nn::AdamW> optimizer_;          // or, sharded (--zero 1):
+  std::unique_ptr<ZeroOptimizer> zero_optimizer_;
   std::shared_ptr<dist::Communicator> world_;
   std::unique_ptr<dist::GradientBuckets> gradient_buckets_;  // data parallel only
   Generator generator_;
