@@ -1,6 +1,7 @@
 #include "autograd/variable.h"
 
 #include <stdexcept>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "tensor/ops/elementwise.h"
@@ -21,6 +22,11 @@ Variable::Variable(Tensor value, bool requires_grad) : node_(std::make_shared<Va
 void Variable::set_requires_grad(bool flag) {
   if (!is_leaf()) throw std::logic_error("set_requires_grad on a non-leaf variable");
   node_->requires_grad = flag;
+}
+
+void Variable::set_grad_final_hook(std::function<void()> hook) {
+  if (!is_leaf()) throw std::logic_error("set_grad_final_hook on a non-leaf variable");
+  node_->on_grad_final = std::move(hook);
 }
 
 void Variable::add_grad(const Tensor& g) {
@@ -88,12 +94,23 @@ void Variable::backward(const Tensor& seed, bool keep_graph) {
       stack.pop_back();
     }
   }
+  // For each hooked leaf, the ops still to run that read it: its gradient is
+  // final when that count reaches zero.
+  std::unordered_map<VariableNode*, int64_t> pending_readers;
+  for (const auto& node : order)
+    for (const Variable& input : node->inputs)
+      if (input.node_ && input.node_->on_grad_final && input.node_->requires_grad) ++pending_readers[input.node_.get()];
   add_grad(seed);
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     VariableNode* node = it->get();
     Tensor grad_output = std::move(node->grad);  // non-leaf gradients are transient
     node->grad = Tensor();
     if (grad_output.defined()) node->backward(grad_output, node->inputs);
+    if (!pending_readers.empty())
+      for (const Variable& input : node->inputs) {
+        auto found = pending_readers.find(input.node_.get());
+        if (found != pending_readers.end() && --found->second == 0) input.node_->on_grad_final();
+      }
     if (!keep_graph) {
       // Every consumer of this node ran before it: nothing in the graph needs
       // it any more, so drop its closure, its inputs and our reference.

@@ -32,6 +32,9 @@ struct VariableNode {
   std::vector<Variable> inputs;  // empty for leaves
   BackwardFn backward;           // null for leaves and released nodes
   bool released = false;         // an op result whose backward has run (graph not kept)
+  // Leaves only: called during backward() once every op of the graph that
+  // reads this leaf has added its gradient (data parallel starts reducing it).
+  std::function<void()> on_grad_final;
 };
 
 class Variable {
@@ -60,6 +63,11 @@ class Variable {
   // g may be shared with other variables: accumulation never writes into a
   // tensor someone else holds.
   void add_grad(const Tensor& g);
+
+  // A leaf's hook, called by each later backward() as soon as this leaf's
+  // gradient in that graph is final (before the sweep goes on); null clears it.
+  // Not called when the graph does not reach the leaf.
+  void set_grad_final_hook(std::function<void()> hook);
 
   // Reverse-mode sweep from this variable; with no seed it must hold one
   // element. Throws for a leaf (nothing to differentiate) and for a graph

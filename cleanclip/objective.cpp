@@ -11,13 +11,15 @@ namespace clipgrad::cleanclip {
 
 CleanClipLosses cleanclip_objective(const Variable& image, const Variable& text, const Variable& aug_image,
                                     const Variable& aug_text, const Variable& logit_scale, double lambda_clip,
-                                    double lambda_inmodal) {
-  // In-modal terms look one way only: each original against the other samples' views.
-  constexpr auto one_way = ops::ContrastiveDirections::RowsOnly;
-  Variable clip = clip::contrastive_loss(image, text, logit_scale).loss;
-  Variable image_inmodal =
-      fn::contrastive_cross_entropy(clip::scaled_cosine_logits(image, aug_image, logit_scale), one_way);
-  Variable text_inmodal = fn::contrastive_cross_entropy(clip::scaled_cosine_logits(text, aug_text, logit_scale), one_way);
+                                    double lambda_inmodal, const clip::GlobalBatch& global) {
+  if (global.spans_processes() && !global.local_loss)  // the one-process objective on the gathered global batch
+    return cleanclip_objective(global.gather(image, "image features"), global.gather(text, "text features"),
+                               global.gather(aug_image, "augmented image features"),
+                               global.gather(aug_text, "augmented text features"), logit_scale, lambda_clip,
+                               lambda_inmodal);
+  Variable clip = clip::contrastive_loss(image, text, logit_scale, global).loss;
+  Variable image_inmodal = clip::info_nce(image, aug_image, logit_scale, global, "image in-modal");
+  Variable text_inmodal = clip::info_nce(text, aug_text, logit_scale, global, "text in-modal");
   Variable inmodal = fn::scale(fn::add(image_inmodal, text_inmodal), 0.5);
   Variable total = fn::add(fn::scale(clip, lambda_clip), fn::scale(inmodal, lambda_inmodal));
   return {clip, inmodal, total};
@@ -60,7 +62,7 @@ clip::ObjectiveOutput CleanClipObjective::forward(clip::ClipModel& model, const 
   Variable image = fn::narrow(images, 0, 0, rows), aug_image = fn::narrow(images, 0, rows, rows);
   Variable text = fn::narrow(texts, 0, 0, rows), aug_text = fn::narrow(texts, 0, rows, rows);
   CleanClipLosses losses = cleanclip_objective(image, text, aug_image, aug_text, model.logit_scale,
-                                               options_.lambda_clip, options_.lambda_inmodal);
+                                               options_.lambda_clip, options_.lambda_inmodal, batch.global);
   return {.losses = {{"total", losses.total}, {"clip", losses.clip}, {"inmodal", losses.inmodal}},
           .tensors = {{"image_features", image}, {"text_features", text}}};
 }

@@ -19,9 +19,12 @@ struct CleanClipLosses {
 };
 
 // image, text, aug_image, aug_text [N, E] unnormalised embeddings; logit_scale [].
+// Data parallel (`global`): this rank's rows; the losses are those of the
+// global batch, as clip::contrastive_loss does for the CLIP part (each image's
+// negatives in the in-modal term are every other view of the global batch).
 CleanClipLosses cleanclip_objective(const Variable& image, const Variable& text, const Variable& aug_image,
                                     const Variable& aug_text, const Variable& logit_scale, double lambda_clip,
-                                    double lambda_inmodal);
+                                    double lambda_inmodal, const clip::GlobalBatch& global = {});
 
 struct CleanClipOptions {
   double lambda_clip = 1.0;     // the reference's clip_weight (--lambda1)

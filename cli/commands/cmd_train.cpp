@@ -9,6 +9,7 @@
 #include "cli/support/progress.h"
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/train/trainer.h"
+#include "dist/world/world.h"
 
 namespace clipgrad::cli {
 
@@ -36,15 +37,18 @@ std::shared_ptr<clip::ClipModel> make_model(const std::string& model, uint64_t s
   return load_checkpoint(model, checkpoint).model;
 }
 
-void train(const TrainArgs& args) {
+void train(const TrainArgs& args, const std::shared_ptr<dist::Communicator>& world) {
   const Device device = parse_device(args.device);
-  Progress progress;
+  // Metrics, progress and messages come from rank 0 alone.
+  const bool reports = world->rank() == 0;
+  std::function<void(const clip::StepReport&)> progress;
+  if (reports) progress = Progress();
   const clip::ObjectiveRegistry objectives = objective_registry();
   if (!args.resume.empty()) {
-    clip::Trainer trainer = clip::Trainer::resume(args.resume, objectives);
-    std::cerr << "resuming " << args.resume << " after epoch " << trainer.completed_epochs() << "\n";
+    clip::Trainer trainer = clip::Trainer::resume(args.resume, objectives, world);
+    if (reports) std::cerr << "resuming " << args.resume << " after epoch " << trainer.completed_epochs() << "\n";
     trainer.run(progress);
-    std::cout << "model: " << (std::filesystem::path(args.resume) / "model.safetensors").string() << "\n";
+    if (reports) std::cout << "model: " << (std::filesystem::path(args.resume) / "model.safetensors").string() << "\n";
     return;
   }
   if (args.data.empty()) throw std::runtime_error("train: --data CSV is required (or --resume RUN_DIR)");
@@ -54,9 +58,24 @@ void train(const TrainArgs& args) {
   options.device = device;
   // --init fine-tunes a checkpoint: its weights, with a fresh optimizer and schedule.
   auto model = make_model(args.init.empty() ? args.model : args.init, options.seed, args.checkpoint);
-  clip::Trainer trainer(model, args.data, options, args.out, objectives.make(args.objective, args.objective_config));
+  clip::Trainer trainer(model, args.data, options, args.out, objectives.make(args.objective, args.objective_config),
+                        world);
   trainer.run(progress);
-  std::cout << "model: " << (std::filesystem::path(args.out) / "model.safetensors").string() << "\n";
+  if (reports) std::cout << "model: " << (std::filesystem::path(args.out) / "model.safetensors").string() << "\n";
+}
+
+// Under mpirun each process trains its slice; a rank that fails prints its
+// error with its rank and ends the whole job (no rank is left waiting).
+void train_in_world(const TrainArgs& args) {
+  std::shared_ptr<dist::Communicator> world = dist::join_world(parse_device(args.device));
+  if (world->world_size() == 1) return train(args, world);
+  try {
+    train(args, world);
+  } catch (const std::exception& error) {
+    std::cerr << "clipgrad: rank " << world->rank() << " of " << world->world_size() << ": " << error.what()
+              << std::endl;
+    world->abort_job(1);
+  }
 }
 
 }  // namespace
@@ -84,7 +103,9 @@ void register_train(CLI::App& app) {
       "--fixed-text-aug", [args] { args->objective_config["fixed_text_aug"] = true; },
       "cleanclip: draw each caption's EDA augmentation once for the run (the reference), not every epoch");
   command->add_option("--epochs", args->options.epochs)->capture_default_str();
-  command->add_option("--batch-size", args->options.batch_size)->capture_default_str();
+  command->add_option("--batch-size", args->options.batch_size,
+                      "samples per process (under mpirun -np N the global batch is N times this)")
+      ->capture_default_str();
   command->add_option("--lr", args->options.lr, "peak learning rate")->capture_default_str();
   command->add_option("--wd", args->options.weight_decay, "AdamW weight decay")->capture_default_str();
   command->add_option("--warmup", args->options.warmup_steps, "linear warmup steps")->capture_default_str();
@@ -94,11 +115,17 @@ void register_train(CLI::App& app) {
   command->add_option("--workers", args->options.workers, "image decoding threads")->capture_default_str();
   command->add_option("--device", args->device, "cpu or cuda (a resumed run keeps the device it started on)")
       ->capture_default_str();
+  command->add_flag("--local-loss", args->options.local_loss,
+                    "data parallel: each rank's logits are its rows against all columns (memory linear in "
+                    "--batch-size) instead of the whole global batch; the same loss");
+  command->add_option("--zero", args->options.zero_stage,
+                      "data parallel: 1 shards AdamW's state over the processes (ZeRO-1); the same steps")
+      ->capture_default_str();
   command->add_flag("--strict", args->options.strict, "fail on a missing or corrupt image instead of skipping it");
   command->add_option("--delimiter", args->delimiter, "CSV delimiter")->capture_default_str();
   command->add_option("--image-key", args->options.image_key, "image column")->capture_default_str();
   command->add_option("--caption-key", args->options.caption_key, "caption column")->capture_default_str();
-  command->callback([args] { train(*args); });
+  command->callback([args] { train_in_world(*args); });
 }
 
 }  // namespace clipgrad::cli

@@ -88,8 +88,9 @@ struct Loader::State {
   // Decodes, transforms and preprocesses batch `number`; reads only immutable state.
   Batch build_batch(const std::vector<int64_t>& epoch_order, int64_t batch_epoch, int64_t number) const {
     const int64_t size = options.image_size;
-    const int64_t begin = number * options.batch_size;
-    const int64_t end = std::min<int64_t>(begin + options.batch_size, static_cast<int64_t>(epoch_order.size()));
+    const int64_t slice_size = options.batch_size / options.slices;
+    const int64_t begin = number * options.batch_size + options.slice * slice_size;
+    const int64_t end = std::min<int64_t>(begin + slice_size, static_cast<int64_t>(epoch_order.size()));
     const int64_t sample_numel = 3 * size * size;
     Batch batch;
     batch.number = number;
@@ -186,6 +187,11 @@ Loader::Loader(std::vector<LoaderItem> items, LoaderOptions options, std::vector
                                 std::to_string(options.image_size) + ") and prefetch (" +
                                 std::to_string(options.prefetch) + ") must be positive and workers (" +
                                 std::to_string(options.workers) + ") non-negative");
+  if (options.slices < 1 || options.slice < 0 || options.slice >= options.slices ||
+      (options.slices > 1 && (!options.drop_last || options.batch_size % options.slices != 0)))
+    throw std::invalid_argument("Loader: slice " + std::to_string(options.slice) + " of " +
+                                std::to_string(options.slices) + " needs 0 <= slice < slices, drop_last, and a batch_size (" +
+                                std::to_string(options.batch_size) + ") that the slices divide");
   state_->items = std::move(items);
   state_->options = options;
   state_->views = std::move(views);

@@ -47,6 +47,12 @@ struct LoaderOptions {
   uint64_t seed = 0;
   bool strict = false;    // a missing or corrupt image throws instead of being skipped
   int prefetch = 4;       // batches decoded ahead of the consumer, at most
+  // Data parallel: each batch is cut into `slices` contiguous slices of
+  // batch_size / slices items and this loader decodes and returns only slice
+  // `slice` (the rank's share of the global batch). Needs drop_last and a
+  // batch_size that slices divides.
+  int slices = 1;
+  int slice = 0;
 };
 
 struct Batch {

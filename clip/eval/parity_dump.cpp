@@ -92,7 +92,7 @@ TensorMap dump_model(const LoadedClip& loaded, const std::string& inputs_path, D
 
   // The trainer's own step code, with CLIP's objective.
   model.train();
-  TrainBatch batch{.images = {model_pixels}, .tokens = {model_text}, .rows = {}};
+  TrainBatch batch{.images = {model_pixels}, .tokens = {model_text}, .rows = {}, .global = {}};
   ObjectiveOutput result = forward_backward(model, ClipObjective(), batch);
   out["train.image_features"] = result.tensors.at("image_features").value();
   out["train.text_features"] = result.tensors.at("text_features").value();

@@ -15,7 +15,7 @@ const Variable& ObjectiveOutput::total() const {
 ObjectiveOutput ClipObjective::forward(ClipModel& model, const TrainBatch& batch) const {
   Variable image_features = model.encode_image(Variable(batch.images.at(0)));
   Variable text_features = model.encode_text(batch.tokens.at(0));
-  ContrastiveOutput contrastive = contrastive_loss(image_features, text_features, model.logit_scale);
+  ContrastiveOutput contrastive = contrastive_loss(image_features, text_features, model.logit_scale, batch.global);
   return {.losses = {{"total", contrastive.loss}},
           .tensors = {{"image_features", image_features},
                       {"text_features", text_features},

@@ -18,6 +18,7 @@
 
 #include "clip/data/loader.h"
 #include "clip/model/model.h"
+#include "clip/train/loss.h"
 
 namespace clipgrad::clip {
 
@@ -46,6 +47,7 @@ struct TrainBatch {
   std::vector<Tensor> images;  // [views] f32 [B, 3, R, R], in the objective's image_views() order
   std::vector<Tensor> tokens;  // [tables] i32 [B, L], in the objective's token_tables() order
   std::vector<int64_t> rows;   // [B] dataset row of each sample
+  GlobalBatch global;          // data parallel: the global batch these B rows are one rank's slice of
 };
 
 // What one forward computes: the loss parts by name ("total" is the one

@@ -28,7 +28,7 @@ static const double kMaxLogitScale = std::log(100.0);
 nlohmann::json TrainOptions::to_json() const {
   return {{"epochs", epochs},   {"batch_size", batch_size},   {"lr", lr},
           {"weight_decay", weight_decay}, {"warmup_steps", warmup_steps}, {"grad_clip_norm", grad_clip_norm},
-          {"seed", seed},       {"workers", workers},         {"strict", strict},
+          {"seed", seed},       {"workers", workers},         {"strict", strict},  {"local_loss", local_loss}, {"zero_stage", zero_stage},
           {"image_key", image_key}, {"caption_key", caption_key}, {"delimiter", std::string(1, delimiter)},
           {"device", device_name(device)}};
 }
@@ -44,6 +44,8 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& json) {
   options.seed = json.at("seed");
   options.workers = json.at("workers");
   options.strict = json.at("strict");
+  options.local_loss = json.value("local_loss", false);
+  options.zero_stage = json.value("zero_stage", 0);
   options.image_key = json.at("image_key");
   options.caption_key = json.at("caption_key");
   options.delimiter = json.at("delimiter").get<std::string>().at(0);
@@ -53,11 +55,14 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& json) {
 }
 
 Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
-                 std::string run_dir, std::unique_ptr<Objective> objective)
-    : Trainer(std::move(model), train_csv, std::move(options), std::move(run_dir), std::move(objective), true) {}
+                 std::string run_dir, std::unique_ptr<Objective> objective,
+                 std::shared_ptr<dist::Communicator> world)
+    : Trainer(std::move(model), train_csv, std::move(options), std::move(run_dir), std::move(objective),
+              std::move(world), true) {}
 
 Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
-                 std::string run_dir, std::unique_ptr<Objective> objective, bool fresh)
+                 std::string run_dir, std::unique_ptr<Objective> objective,
+                 std::shared_ptr<dist::Communicator> world, bool fresh)
     : model_(std::move(model)),
       train_csv_(fs::absolute(train_csv).string()),
       options_(std::move(options)),
@@ -66,23 +71,37 @@ Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv,
                                           options_.delimiter)),
       objective_(std::move(objective)),
       token_tables_(objective_->token_tables()),
+      world_(world ? std::move(world) : std::make_shared<dist::SingleProcess>()),
       generator_(options_.seed) {
   if (token_tables_.empty() || token_tables_[0].transform || objective_->image_views().empty() ||
       objective_->image_views()[0].transform)
     throw std::logic_error("objective '" + objective_->name() +
                            "' must list the plain image and the plain captions first");
   if (data_.size() == 0) throw std::invalid_argument("training data '" + train_csv_ + "' has no rows");
-  if (options_.batch_size < 2)
-    throw std::invalid_argument("--batch-size must be at least 2 for a contrastive loss");
+  if (options_.batch_size < 1 || options_.batch_size * world_->world_size() < 2)
+    throw std::invalid_argument("--batch-size must be at least 2 for a contrastive loss (at least 1 per process "
+                                "when data parallel)");
   std::vector<std::string> captions;
   for (const auto& row : data_.rows()) captions.push_back(row.caption);
   tokens_ = tokenizer_.tokenize_batch(captions, model_->config().context_length);
+  if (options_.zero_stage != 0 && options_.zero_stage != 1)
+    throw std::invalid_argument("--zero " + std::to_string(options_.zero_stage) +
+                                ": only 0 (off) and 1 (sharded optimizer state) exist");
   model_->to(options_.device);  // before the optimizer: its moments are made where the parameters are
-  optimizer_ = std::make_unique<nn::AdamW>(
-      nn::clip_param_groups(model_->named_parameters(), options_.weight_decay), options_.lr, 0.9, 0.98, 1e-6);
+  auto groups = nn::clip_param_groups(model_->named_parameters(), options_.weight_decay);
+  if (options_.zero_stage == 1 && data_parallel())
+    zero_optimizer_ = std::make_unique<ZeroOptimizer>(groups, *world_, options_.lr, 0.9, 0.98, 1e-6);
+  else
+    optimizer_ = std::make_unique<nn::AdamW>(groups, options_.lr, 0.9, 0.98, 1e-6);
   fs::create_directories(run_dir_);
-  if (fresh) {
+  if (fresh && writes_files()) {
     std::ofstream(fs::path(run_dir_) / kMetrics, std::ios::trunc);  // a new run starts a new log
+  }
+  if (data_parallel()) {
+    // The same seed gives every rank the same initial weights; the broadcast
+    // makes it so whatever the model came from.
+    for (Variable& param : model_->parameters()) world_->broadcast(param.value(), 0, "broadcast of the initial weights");
+    gradient_buckets_ = std::make_unique<dist::GradientBuckets>(model_->parameters(), *world_);
   }
 }
 
@@ -102,27 +121,34 @@ static Generator::State parse_generator_state(const std::string& text) {
   return state;
 }
 
-void Trainer::save_checkpoint() const {
+std::vector<std::pair<std::string, Tensor>> Trainer::optimizer_state() const {
+  return zero_optimizer_ ? zero_optimizer_->gather_state() : optimizer_->state();
+}
+
+void Trainer::save_checkpoint(const std::vector<std::pair<std::string, Tensor>>& optimizer_state) const {
   std::map<std::string, io::StoredTensor> tensors;
   for (const auto& [name, value] : model_->state_dict()) {
     // BatchNorm's counter is an I64 in PyTorch's files.
     std::string stored = value.dtype() == DType::I32 ? "I64" : "";
     tensors["model." + name] = {value, stored};
   }
-  for (const auto& [key, value] : optimizer_->state()) tensors["optim." + key] = {value, ""};
+  for (const auto& [key, value] : optimizer_state) tensors["optim." + key] = {value, ""};
   nlohmann::json config = model_->config().to_json();
   std::map<std::string, std::string> metadata{
       {"format", "clipgrad-train"},          {"clip_config", config.dump()},
       {"options", options_.to_json().dump()}, {"train_csv", train_csv_},
       {"epoch", std::to_string(epoch_)},     {"step", std::to_string(step_)},
       {"rng_state", generator_state_string(generator_)},
-      {"objective", objective_->name()},     {"objective_config", objective_->config().dump()}};
+      {"objective", objective_->name()},     {"objective_config", objective_->config().dump()},
+      {"world_size", std::to_string(world_->world_size())}};
   io::write_safetensors((fs::path(run_dir_) / kCheckpoint).string(), tensors, metadata);
 
   save_clip(*model_, (fs::path(run_dir_) / kModel).string(), CheckpointLayout::OpenAI);
 }
 
-Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& objectives) {
+Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& objectives,
+                        std::shared_ptr<dist::Communicator> world) {
+  if (!world) world = std::make_shared<dist::SingleProcess>();
   std::string path = (fs::path(run_dir) / kCheckpoint).string();
   if (!fs::exists(path))
     throw std::runtime_error("cannot resume '" + run_dir + "': no " + kCheckpoint +
@@ -136,9 +162,18 @@ Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& obj
   };
   auto config = ClipConfig::from_json(nlohmann::json::parse(meta("clip_config")));
   auto model = std::make_shared<ClipModel>(config);
-  Trainer trainer(model, meta("train_csv"), TrainOptions::from_json(nlohmann::json::parse(meta("options"))),
-                  run_dir, objectives.make(meta("objective"), nlohmann::json::parse(meta("objective_config"))),
-                  false);
+  TrainOptions options = TrainOptions::from_json(nlohmann::json::parse(meta("options")));
+  // The same global batch on any number of processes: the run continues at the same sample and schedule.
+  auto saved_world = file.metadata.find("world_size");
+  const int64_t global_batch =
+      options.batch_size * (saved_world == file.metadata.end() ? 1 : std::stoll(saved_world->second));
+  if (global_batch % world->world_size() != 0)
+    throw std::runtime_error("cannot resume '" + run_dir + "' on " + std::to_string(world->world_size()) +
+                             " processes: its global batch of " + std::to_string(global_batch) +
+                             " does not split evenly over them");
+  options.batch_size = global_batch / world->world_size();
+  Trainer trainer(model, meta("train_csv"), options, run_dir,
+                  objectives.make(meta("objective"), nlohmann::json::parse(meta("objective_config"))), world, false);
   nn::StateDict state;
   std::vector<std::pair<std::string, Tensor>> optim;
   for (const auto& [name, stored] : file.tensors) {
@@ -146,7 +181,8 @@ Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& obj
     if (name.rfind("optim.", 0) == 0) optim.emplace_back(name.substr(6), stored.value);
   }
   model->load_state_dict(state);
-  trainer.optimizer_->load_state(optim);
+  if (trainer.zero_optimizer_) trainer.zero_optimizer_->load_state(optim);
+  else trainer.optimizer_->load_state(optim);
   trainer.epoch_ = std::stoll(meta("epoch"));
   trainer.step_ = std::stoll(meta("step"));
   trainer.generator_.set_state(parse_generator_state(meta("rng_state")));
@@ -155,6 +191,7 @@ Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& obj
   // reruns. A kill mid-write can leave a torn last line: it is dropped.
   fs::path metrics = fs::path(run_dir) / kMetrics;
   std::ifstream in(metrics);
+  if (!trainer.writes_files()) return trainer;
   std::string kept, line;
   int64_t line_number = 0;
   while (std::getline(in, line)) {
@@ -192,10 +229,24 @@ std::vector<Tensor> Trainer::token_tables(const std::vector<int64_t>& rows) cons
   return tables;
 }
 
+std::map<std::string, double> Trainer::mean_over_ranks(std::map<std::string, double> values) const {
+  if (!data_parallel()) return values;
+  std::vector<double> flat;
+  for (const auto& [name, value] : values) flat.push_back(value);
+  Tensor sums = Tensor::from_vector<double>({static_cast<int64_t>(flat.size())}, flat);
+  world_->all_reduce_sum(sums, "all-reduce of the step's losses");
+  size_t i = 0;
+  for (auto& [name, value] : values) value = sums.data<double>()[i++] / world_->world_size();
+  return values;
+}
+
 std::map<std::string, double> Trainer::train_step(const TrainBatch& batch) {
+  if (gradient_buckets_) gradient_buckets_->start_step();
   ObjectiveOutput output = forward_backward(*model_, *objective_, batch);
+  if (gradient_buckets_) gradient_buckets_->finish_step();
   if (options_.grad_clip_norm > 0) nn::clip_grad_norm(model_->parameters(), options_.grad_clip_norm);
-  optimizer_->step();
+  if (zero_optimizer_) zero_optimizer_->step();
+  else optimizer_->step();
   // CLIP clamps the temperature so that logits stay below 100.
   Tensor& scale = model_->logit_scale.value();
   // One scalar read per step; written back only when clamped (rarely), which
@@ -204,21 +255,27 @@ std::map<std::string, double> Trainer::train_step(const TrainBatch& batch) {
   if (clamped != logit_scale) scale.fill(clamped);
   std::map<std::string, double> values;
   for (const auto& [name, loss] : output.losses) values[name] = loss.value().item();
-  return values;
+  return mean_over_ranks(values);
 }
 
 void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
   int image_size = static_cast<int>(model_->config().image_resolution);
-  LoaderOptions loader_options{.batch_size = options_.batch_size, .image_size = image_size,
+  const int ranks = world_->world_size();
+  const int64_t global_batch = options_.batch_size * ranks;
+  // Data parallel: the ranks' slices must stay the same size, so a bad image is fatal.
+  LoaderOptions loader_options{.batch_size = global_batch, .image_size = image_size,
                                .workers = options_.workers, .shuffle = true, .drop_last = true,
-                               .seed = 0, .strict = options_.strict};
-  int64_t batches = static_cast<int64_t>(data_.size()) / options_.batch_size;
+                               .seed = 0, .strict = options_.strict || data_parallel(),
+                               .slices = ranks, .slice = world_->rank()};
+  int64_t batches = static_cast<int64_t>(data_.size()) / global_batch;
   if (batches == 0)
     throw std::invalid_argument("training data has " + std::to_string(data_.size()) + " rows, fewer than one batch of " +
-                                std::to_string(options_.batch_size));
+                                std::to_string(global_batch));
   int64_t total_steps = batches * options_.epochs;
   // Each line is one write, flushed: a kill leaves at most the last line torn.
-  std::ofstream metrics(fs::path(run_dir_) / kMetrics, std::ios::app);
+  std::ofstream metrics;
+  if (writes_files()) metrics.open(fs::path(run_dir_) / kMetrics, std::ios::app);
+  const GlobalBatch global{data_parallel() ? world_.get() : nullptr, options_.local_loss};
   std::vector<ImageTransform> views;
   for (const ImageView& view : objective_->image_views()) views.push_back(view.transform);
   model_->train();
@@ -231,20 +288,22 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
     auto epoch_start = std::chrono::steady_clock::now();
     int64_t samples = 0;
     for (Batch batch; loader.next(batch);) {
-      if (batch.indices.size() < 2) continue;  // skipped images left too few for a contrastive batch
+      const int64_t batch_rows = static_cast<int64_t>(batch.indices.size()) * ranks;  // equal slices
+      if (batch_rows < 2) continue;  // skipped images left too few for a contrastive batch
       double lr = nn::warmup_cosine_lr(options_.lr, step_, options_.warmup_steps, total_steps);
-      optimizer_->set_lr(lr);
-      TrainBatch train_batch{.images = {}, .tokens = {}, .rows = batch.indices};
+      if (zero_optimizer_) zero_optimizer_->set_lr(lr);
+      else optimizer_->set_lr(lr);
+      TrainBatch train_batch{.images = {}, .tokens = {}, .rows = batch.indices, .global = global};
       for (const Tensor& view : batch.views) train_batch.images.push_back(upload(view));
       for (const Tensor& table : token_tables(batch.indices)) train_batch.tokens.push_back(upload(table));
       std::map<std::string, double> losses = train_step(train_batch);
       double loss = losses.at("total");
       losses.erase("total");
-      samples += static_cast<int64_t>(batch.indices.size());
+      samples += batch_rows;
       double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
       StepReport report{.epoch = epoch_ + 1, .epochs = options_.epochs, .batch = batch.number + 1,
                         .batches = batches, .step = step_,
-                        .batch_size = static_cast<int64_t>(batch.indices.size()), .loss = loss, .lr = lr,
+                        .batch_size = batch_rows, .loss = loss, .lr = lr,
                         .logit_scale = std::exp(model_->logit_scale.value().item()),
                         .samples_per_second = samples / std::max(seconds, 1e-9),
                         .skipped = loader.skipped_in_epoch(), .loss_parts = losses};
@@ -255,9 +314,9 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
                            {"logit_scale", report.logit_scale}, {"samples_per_s", report.samples_per_second},
                            {"skipped", report.skipped}};
       for (const auto& [name, value] : losses) entry["loss_" + name] = value;
-      metrics << entry.dump() + "\n" << std::flush;
+      if (writes_files()) metrics << entry.dump() + "\n" << std::flush;
       ++step_;
-      if (on_step) on_step(report);
+      if (on_step && writes_files()) on_step(report);
     }
     // Every image skipped (moved data, wrong paths) would otherwise "train" no
     // step and save an unchanged model as if all went well.
@@ -266,7 +325,10 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
                                "' trained on no image: " + std::to_string(loader.skipped_in_epoch()) +
                                " skipped (see the warnings); check that the CSV's image paths resolve");
     ++epoch_;
-    save_checkpoint();
+    std::vector<std::pair<std::string, Tensor>> state = optimizer_state();  // every rank: it may gather
+    if (writes_files()) save_checkpoint(state);
+    // No rank runs ahead of a checkpoint that failed (rank 0 then aborts the job).
+    world_->barrier("barrier after the checkpoint of epoch " + std::to_string(epoch_));
   }
 }
 

@@ -16,6 +16,20 @@
 //
 // What is optimised is an Objective (clip/train/objective.h); its image views
 // come from one decode per image, and its token tables are drawn per batch.
+//
+// Data parallel (a world of N > 1 processes, dist/): batch_size is per
+// process and the global batch is N x batch_size. The data order is the
+// single-process order at the global batch (one seeded shuffle); each global
+// batch is cut into N contiguous slices and rank r decodes only slice r. The
+// loss is that of the global batch (GlobalBatch: gathered features, or
+// local_loss); gradients are averaged over the ranks in buckets that start
+// during backward (dist::GradientBuckets). Every rank starts from rank 0's
+// weights and takes the same steps; BatchNorm statistics are per rank (as in
+// PyTorch DDP without SyncBatchNorm) and the checkpoints hold rank 0's.
+// Rank 0 alone writes checkpoints and metrics and reports steps. A missing
+// image is fatal (as --strict): the ranks' slices must stay the same size.
+// A run resumes on another number of processes at the same global batch (the
+// per-process batch becomes global / N), continuing at the same sample.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +44,9 @@
 #include "clip/model/model.h"
 #include "clip/text/tokenizer.h"
 #include "clip/train/objective.h"
+#include "clip/train/zero_optimizer.h"
+#include "dist/communicator.h"
+#include "dist/grad_buckets.h"
 #include "nn/optim.h"
 
 namespace clipgrad::clip {
@@ -44,6 +61,8 @@ struct TrainOptions {
   uint64_t seed = 0;
   int workers = 2;            // image decoding threads
   bool strict = false;        // a missing or corrupt image fails the run
+  bool local_loss = false;    // data parallel: open_clip's --local-loss (see clip::GlobalBatch)
+  int zero_stage = 0;         // data parallel: 1 shards the optimizer state (ZeRO-1, clip/train/zero_optimizer.h)
   // CSV layout of the training data.
   std::string image_key = "image", caption_key = "caption";
   char delimiter = ',';
@@ -69,11 +88,14 @@ struct StepReport {
 class Trainer {
  public:
   // A new run: model, data and objective given; writes into run_dir (created).
+  // world: the data-parallel processes (null: this process alone).
   Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
-          std::string run_dir, std::unique_ptr<Objective> objective = std::make_unique<ClipObjective>());
+          std::string run_dir, std::unique_ptr<Objective> objective = std::make_unique<ClipObjective>(),
+          std::shared_ptr<dist::Communicator> world = nullptr);
   // Continues the run in run_dir from its last completed epoch; its objective
   // is rebuilt by name from `objectives`.
-  static Trainer resume(const std::string& run_dir, const ObjectiveRegistry& objectives = ObjectiveRegistry());
+  static Trainer resume(const std::string& run_dir, const ObjectiveRegistry& objectives = ObjectiveRegistry(),
+                        std::shared_ptr<dist::Communicator> world = nullptr);
 
   // Trains the remaining epochs; calls on_step after every step.
   void run(const std::function<void(const StepReport&)>& on_step = nullptr);
@@ -84,12 +106,19 @@ class Trainer {
 
  private:
   Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
-          std::string run_dir, std::unique_ptr<Objective> objective, bool fresh);
+          std::string run_dir, std::unique_ptr<Objective> objective, std::shared_ptr<dist::Communicator> world,
+          bool fresh);
+  bool data_parallel() const { return world_->world_size() > 1; }
+  bool writes_files() const { return world_->rank() == 0; }
+  // The mean over the ranks of every loss part (each rank's own without data parallel).
+  std::map<std::string, double> mean_over_ranks(std::map<std::string, double> values) const;
   // The batch's token tables: each table's captions of `rows`, tokenised.
   std::vector<Tensor> token_tables(const std::vector<int64_t>& rows) const;
   // One optimisation step; returns every loss part's value.
   std::map<std::string, double> train_step(const TrainBatch& batch);
-  void save_checkpoint() const;
+  // The optimizer state of every parameter (a collective when it is sharded).
+  std::vector<std::pair<std::string, Tensor>> optimizer_state() const;
+  void save_checkpoint(const std::vector<std::pair<std::string, Tensor>>& optimizer_state) const;
   void load_checkpoint();
 
   std::shared_ptr<ClipModel> model_;
@@ -101,7 +130,10 @@ class Trainer {
   std::vector<TokenTable> token_tables_;
   Tokenizer tokenizer_;
   Tensor tokens_;  // i32 [rows, context_length]: every plain caption, tokenised once
-  std::unique_ptr<nn::AdamW> optimizer_;
+  std::unique_ptr<nn::AdamW> optimizer_;          // or, sharded (--zero 1):
+  std::unique_ptr<ZeroOptimizer> zero_optimizer_;
+  std::shared_ptr<dist::Communicator> world_;
+  std::unique_ptr<dist::GradientBuckets> gradient_buckets_;  // data parallel only
   Generator generator_;
   int64_t epoch_ = 0;  // completed epochs
   int64_t step_ = 0;   // completed steps

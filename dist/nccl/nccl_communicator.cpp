@@ -1,0 +1,136 @@
+#include "dist/nccl/nccl_communicator.h"
+
+#include <stdexcept>
+#include <thread>
+
+#include "cuda/check.h"
+#include "cuda/stream.h"
+
+namespace clipgrad::dist {
+
+namespace {
+
+void check_nccl(ncclResult_t result, const std::string& what) {
+  if (result != ncclSuccess && result != ncclInProgress)
+    throw std::runtime_error("NCCL " + what + " failed: " + ncclGetErrorString(result));
+}
+
+ncclDataType_t nccl_type(const Tensor& tensor, const std::string& what) {
+  if (tensor.device() != Device::CUDA)
+    throw std::invalid_argument("NCCL " + what + ": needs a CUDA tensor, got one on " + device_name(tensor.device()));
+  switch (tensor.dtype()) {
+    case DType::F32: return ncclFloat32;
+    case DType::F64: return ncclFloat64;
+    case DType::BF16: return ncclBfloat16;
+    default:
+      throw std::invalid_argument("NCCL " + what + ": cannot reduce " + std::string(dtype_name(tensor.dtype())));
+  }
+}
+
+// A collective enqueued on the compute stream, complete when its event is.
+class NcclPendingCollective final : public PendingCollective {
+ public:
+  NcclPendingCollective(std::string what, std::chrono::milliseconds timeout) : what_(std::move(what)), timeout_(timeout) {
+    CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventRecord(event_, cuda::compute_stream()));
+  }
+  ~NcclPendingCollective() override { cudaEventDestroy(event_); }
+  bool test() override {
+    cudaError_t status = cudaEventQuery(event_);
+    if (status == cudaErrorNotReady) return false;
+    CUDA_CHECK(status);
+    return true;
+  }
+  void wait() override {
+    auto start = std::chrono::steady_clock::now();
+    while (!test()) {
+      if (std::chrono::steady_clock::now() - start > timeout_)
+        throw std::runtime_error("NCCL " + what_ + " timed out after " + std::to_string(timeout_.count() / 1000.0) +
+                                 " s (another rank died, hangs or took another path; "
+                                 "CLIPGRAD_COLLECTIVE_TIMEOUT sets the limit)");
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  }
+
+ private:
+  std::string what_;
+  std::chrono::milliseconds timeout_;
+  cudaEvent_t event_ = nullptr;
+};
+
+}  // namespace
+
+NcclCommunicator::NcclCommunicator(std::unique_ptr<MpiCommunicator> bootstrap, std::chrono::milliseconds timeout)
+    : bootstrap_(std::move(bootstrap)), timeout_(timeout) {
+  int devices = 0;
+  CUDA_CHECK(cudaGetDeviceCount(&devices));
+  if (local_rank() >= devices)
+    throw std::runtime_error("rank " + std::to_string(rank()) + " is local rank " + std::to_string(local_rank()) +
+                             " on its machine, which has " + std::to_string(devices) +
+                             " GPUs: start at most one process per GPU");
+  CUDA_CHECK(cudaSetDevice(local_rank()));
+  ncclUniqueId id;
+  if (rank() == 0) check_nccl(ncclGetUniqueId(&id), "get unique id");
+  bootstrap_->broadcast_bytes(&id, sizeof id, 0, "broadcast of the NCCL unique id");
+  check_nccl(ncclCommInitRank(&comm_, world_size(), id, rank()), "comm init rank");
+}
+
+NcclCommunicator::~NcclCommunicator() {
+  if (comm_) ncclCommDestroy(comm_);
+}
+
+std::unique_ptr<PendingCollective> NcclCommunicator::pending_after_enqueue(const std::string& what) {
+  return std::make_unique<NcclPendingCollective>(what, timeout_);
+}
+
+std::unique_ptr<PendingCollective> NcclCommunicator::start_all_reduce_sum(Tensor buffer, const std::string& what) {
+  ncclDataType_t type = nccl_type(buffer, what);
+  check_nccl(ncclAllReduce(buffer.raw_data(), buffer.raw_data(), buffer.numel(), type, ncclSum, comm_,
+                           cuda::compute_stream()),
+             what);
+  return pending_after_enqueue(what);
+}
+
+Tensor NcclCommunicator::all_gather_rows(const Tensor& local, const std::string& what) {
+  if (local.device() != Device::CUDA || local.dim() < 1)
+    throw std::invalid_argument("NCCL " + what + ": needs a CUDA tensor with a row dimension");
+  Shape shape = local.shape();
+  shape[0] *= world_size();
+  Tensor gathered = Tensor::empty(shape, local.dtype(), Device::CUDA);
+  check_nccl(ncclAllGather(local.raw_data(), gathered.raw_data(), local.nbytes(), ncclUint8, comm_,
+                           cuda::compute_stream()),
+             what);
+  pending_after_enqueue(what)->wait();
+  return gathered;
+}
+
+Tensor NcclCommunicator::reduce_scatter_rows(const Tensor& full, const std::string& what) {
+  ncclDataType_t type = nccl_type(full, what);
+  Shape shape = full.shape();
+  if (shape.empty() || shape[0] % world_size() != 0)
+    throw std::invalid_argument("NCCL " + what + ": " + shape_str(shape) + " does not split into " +
+                                std::to_string(world_size()) + " row blocks");
+  shape[0] /= world_size();
+  Tensor mine = Tensor::empty(shape, full.dtype(), Device::CUDA);
+  check_nccl(ncclReduceScatter(full.raw_data(), mine.raw_data(), mine.numel(), type, ncclSum, comm_,
+                               cuda::compute_stream()),
+             what);
+  pending_after_enqueue(what)->wait();
+  return mine;
+}
+
+void NcclCommunicator::broadcast(Tensor buffer, int root, const std::string& what) {
+  if (buffer.device() != Device::CUDA) throw std::invalid_argument("NCCL " + what + ": needs a CUDA tensor");
+  check_nccl(ncclBroadcast(buffer.raw_data(), buffer.raw_data(), buffer.nbytes(), ncclUint8, root, comm_,
+                           cuda::compute_stream()),
+             what);
+  pending_after_enqueue(what)->wait();
+}
+
+void NcclCommunicator::abort_job(int exit_code) {
+  if (comm_) ncclCommAbort(comm_);
+  comm_ = nullptr;
+  bootstrap_->abort_job(exit_code);
+}
+
+}  // namespace clipgrad::dist

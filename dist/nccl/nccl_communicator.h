@@ -1,0 +1,52 @@
+// The NCCL world: CUDA tensors, one GPU per local rank, bootstrapped over MPI
+// as llm.c does (rank 0 makes the unique id, MPI broadcasts it, every rank
+// joins with ncclCommInitRank). Compiled only when CUDA and NCCL are found.
+//
+// Collectives run on clipgrad's compute stream (cuda/stream.h), so they are
+// ordered after the kernels that produced their inputs; completion is polled
+// with a CUDA event against the timeout. NCCL's sums follow its ring or tree
+// schedule, fixed for a given topology, process count and NCCL version: set
+// NCCL_ALGO=Ring (and NCCL_PROTO=Simple) to pin it for repeatable runs.
+// Sizes are elements of f32/f64; bf16 gradients are reduced as bf16.
+#pragma once
+
+#include <nccl.h>
+
+#include <chrono>
+#include <memory>
+
+#include "dist/communicator.h"
+#include "dist/mpi/mpi_communicator.h"
+
+namespace clipgrad::dist {
+
+class NcclCommunicator final : public Communicator {
+ public:
+  // Takes the MPI world for its ranks, the id broadcast and barriers; selects
+  // GPU local_rank() (before any other CUDA work of the process).
+  NcclCommunicator(std::unique_ptr<MpiCommunicator> bootstrap, std::chrono::milliseconds timeout);
+  ~NcclCommunicator() override;
+  NcclCommunicator(const NcclCommunicator&) = delete;
+  NcclCommunicator& operator=(const NcclCommunicator&) = delete;
+
+  int rank() const override { return bootstrap_->rank(); }
+  int world_size() const override { return bootstrap_->world_size(); }
+  int local_rank() const override { return bootstrap_->local_rank(); }
+  std::string name() const override { return "NCCL"; }
+  std::unique_ptr<PendingCollective> start_all_reduce_sum(Tensor buffer, const std::string& what) override;
+  Tensor all_gather_rows(const Tensor& local, const std::string& what) override;
+  Tensor reduce_scatter_rows(const Tensor& full, const std::string& what) override;
+  void broadcast(Tensor buffer, int root, const std::string& what) override;
+  void barrier(const std::string& what) override { bootstrap_->barrier(what); }
+  [[noreturn]] void abort_job(int exit_code) override;
+
+ private:
+  // Records an event on the compute stream after the enqueued collective.
+  std::unique_ptr<PendingCollective> pending_after_enqueue(const std::string& what);
+
+  std::unique_ptr<MpiCommunicator> bootstrap_;
+  ncclComm_t comm_ = nullptr;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace clipgrad::dist

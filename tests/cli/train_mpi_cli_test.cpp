@@ -1,0 +1,199 @@
+// clipgrad train under mpirun: two processes at --batch-size 64 follow one
+// process at 128 (the same global batch): per-step losses to a relative 1e-5
+// and final weights to 1e-4, with the full loss, with --local-loss, with the
+// optimizer state sharded (--zero 1), and for a run killed on two processes
+// and resumed on one. Skipped without mpirun.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/run_clipgrad.h"
+#include "io/image.h"
+#include "io/safetensors.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// 256 images (two global batches of 128) in 4 colour classes, captioned by colour.
+fs::path make_dataset() {
+  fs::path dir = fs::temp_directory_path() / ("clipgrad_train_mpi_" + std::to_string(getpid()));
+  fs::create_directories(dir / "images");
+  const char* names[4] = {"red", "green", "blue", "white"};
+  const uint8_t colours[4][3] = {{220, 30, 30}, {30, 200, 40}, {30, 40, 210}, {240, 240, 240}};
+  std::ofstream train(dir / "train.csv");
+  train << "image,caption\n";
+  for (int i = 0; i < 256; ++i) {
+    int c = i % 4;
+    std::vector<uint8_t> pixels(28 * 28 * 3);
+    for (size_t p = 0; p < pixels.size(); ++p) pixels[p] = static_cast<uint8_t>(colours[c][p % 3] + (p * 7 + i) % 13);
+    std::string name = "images/" + std::to_string(i) + ".png";
+    clipgrad::io::write_png((dir / name).string(), 28, 28, 3, pixels.data());
+    train << name << ",\"a photo of a " << names[c] << " square, " << i << "\"\n";
+  }
+  return dir;
+}
+
+bool have_mpirun() { return std::system("command -v mpirun >/dev/null 2>&1") == 0; }
+
+// Two processes, one thread each (the machine's two cores).
+std::string mpirun2() {
+  return "mpirun --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 '" + std::string(CLIPGRAD_BINARY) + "'";
+}
+
+const std::string kFlags = " --model vit-tiny-28 --epochs 3 --lr 1e-3 --warmup 2 --seed 3 --workers 1";
+
+std::vector<double> losses(const fs::path& run_dir) {
+  std::vector<double> out;
+  std::ifstream in(run_dir / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line).at("loss").get<double>());
+  return out;
+}
+
+void expect_same_run(const fs::path& run, const fs::path& reference) {
+  std::vector<double> got = losses(run), expected = losses(reference);
+  ASSERT_EQ(got.size(), expected.size()) << run;
+  for (size_t step = 0; step < got.size(); ++step)
+    EXPECT_NEAR(got[step], expected[step], 1e-5 * std::abs(expected[step])) << run << " step " << step;
+  auto weights = clipgrad::io::read_safetensors((run / "model.safetensors").string());
+  auto reference_weights = clipgrad::io::read_safetensors((reference / "model.safetensors").string());
+  ASSERT_EQ(weights.tensors.size(), reference_weights.tensors.size());
+  for (const auto& [name, stored] : reference_weights.tensors) {
+    std::vector<float> want = stored.value.to_vector<float>();
+    std::vector<float> have = weights.tensors.at(name).value.to_vector<float>();
+    double scale = 0, difference = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      scale = std::max(scale, double(std::abs(want[i])));
+      difference = std::max(difference, double(std::abs(have[i] - want[i])));
+    }
+    // The key third of in_proj_bias has a zero gradient in exact arithmetic
+    // (softmax ignores a constant per query) and Adam turns its rounding
+    // noise into lr-sized steps: its values (~1e-3) are noise, so the scale
+    // has a floor of 0.1, the order of the weights.
+    EXPECT_LE(difference, 1e-4 * std::max(scale, 0.1)) << run << ": " << name;
+  }
+  // The checkpoint holds the whole optimizer state (gathered, when sharded), under the same names.
+  auto checkpoint = clipgrad::io::read_safetensors((run / "checkpoint.safetensors").string());
+  auto reference_checkpoint = clipgrad::io::read_safetensors((reference / "checkpoint.safetensors").string());
+  std::vector<std::string> names, reference_names;
+  for (const auto& [name, stored] : checkpoint.tensors) names.push_back(name);
+  for (const auto& [name, stored] : reference_checkpoint.tensors) reference_names.push_back(name);
+  EXPECT_EQ(names, reference_names) << run;
+}
+
+class TrainMpiCli : public ::testing::Test {
+ protected:
+  // One dataset and one single-process reference run for all the tests.
+  static void SetUpTestSuite() {
+    if (!have_mpirun()) return;
+    dir_ = make_dataset();
+    data_ = " --data " + (dir_ / "train.csv").string() + kFlags;
+    reference_ = dir_ / "one_process";
+    reference_ok_ = run_clipgrad("train" + data_ + " --batch-size 128 --out " + reference_.string()) == 0;
+  }
+  static void TearDownTestSuite() {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  void SetUp() override {
+    if (!have_mpirun()) GTEST_SKIP() << "mpirun not found";
+    ASSERT_TRUE(reference_ok_) << "the single-process reference run failed";
+  }
+  static int run_clipgrad(const std::string& arguments) {
+    return clipgrad::testing::run_clipgrad(arguments + " >/dev/null 2>&1").exit_code;
+  }
+  static int run_mpi(const std::string& arguments) {
+    FILE* pipe = popen((mpirun2() + " " + arguments + " 2>&1").c_str(), "r");
+    std::string output;
+    char buffer[4096];
+    for (size_t got; (got = fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, got);
+    int status = pclose(pipe);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    EXPECT_EQ(code, 0) << output;
+    return code;
+  }
+  static inline fs::path dir_, reference_;
+  static inline std::string data_;
+  static inline bool reference_ok_ = false;
+};
+
+}  // namespace
+
+TEST_F(TrainMpiCli, TwoProcessesFollowOneAtTheGlobalBatch) {
+  fs::path run = dir_ / "two_processes";
+  ASSERT_EQ(run_mpi("train" + data_ + " --batch-size 64 --out " + run.string()), 0);
+  expect_same_run(run, reference_);
+}
+
+TEST_F(TrainMpiCli, LocalLossIsTheSameLoss) {
+  fs::path run = dir_ / "local_loss";
+  ASSERT_EQ(run_mpi("train" + data_ + " --batch-size 64 --local-loss --out " + run.string()), 0);
+  expect_same_run(run, reference_);
+}
+
+TEST_F(TrainMpiCli, ShardedOptimizerStateTakesTheSameSteps) {
+  fs::path run = dir_ / "zero1";
+  ASSERT_EQ(run_mpi("train" + data_ + " --batch-size 64 --zero 1 --out " + run.string()), 0);
+  expect_same_run(run, reference_);
+}
+
+TEST_F(TrainMpiCli, KilledOnTwoProcessesResumesOnOne) {
+  fs::path run = dir_ / "resumed";
+  pid_t child = fork();
+  if (child == 0) {
+    std::string command = mpirun2() + " train" + data_ + " --batch-size 64 --out " + run.string() + " >/dev/null 2>&1";
+    execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), nullptr);
+    _exit(127);
+  }
+  // Stop the job as soon as its first epoch is on disk (mpirun takes its ranks down).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(run / "checkpoint.safetensors") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  kill(child, SIGTERM);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(fs::exists(run / "checkpoint.safetensors"));
+  auto checkpoint = clipgrad::io::read_safetensors((run / "checkpoint.safetensors").string());
+  ASSERT_LT(std::stoi(checkpoint.metadata.at("epoch")), 3) << "the job ended before it was stopped";
+  EXPECT_EQ(checkpoint.metadata.at("world_size"), "2");
+  // One process continues at the same global batch of 128.
+  ASSERT_EQ(run_clipgrad("train --resume " + run.string()), 0);
+  expect_same_run(run, reference_);
+}
+
+// A rank that fails (here: an image of its slice is gone, which a
+// data-parallel run cannot skip) ends the whole job at once with its error,
+// naming the rank; the other rank is not left waiting in a collective.
+TEST_F(TrainMpiCli, AFailingRankBringsTheJobDownWithItsError) {
+  fs::path broken = dir_ / "broken";
+  fs::create_directories(broken);
+  {
+    std::ifstream in(dir_ / "train.csv");
+    std::ofstream out(broken / "train.csv");
+    std::string line;
+    for (int row = -1; std::getline(in, line); ++row)
+      out << (row == 100 ? "images/missing.png,\"a photo of nothing\"" : (row < 0 ? line : "../" + line)) << "\n";
+  }
+  auto start = std::chrono::steady_clock::now();
+  FILE* pipe = popen(("CLIPGRAD_COLLECTIVE_TIMEOUT=600 " + mpirun2() + " train --data " +
+                      (broken / "train.csv").string() + kFlags + " --batch-size 64 --out " +
+                      (broken / "run").string() + " 2>&1").c_str(), "r");
+  std::string output;
+  char buffer[4096];
+  for (size_t got; (got = fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, got);
+  int status = pclose(pipe);
+  EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << output;
+  EXPECT_NE(output.find("clipgrad: rank "), std::string::npos) << output;
+  EXPECT_NE(output.find("missing.png"), std::string::npos) << output;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(120)) << "it waited for a timeout";
+}
