@@ -1,9 +1,7 @@
 // PyTorch parity on the GPU: the same dump as parity_test.cpp (the trainer's
 // step: features, logits, loss, every gradient, BatchNorm running
 // statistics) run on CUDA, against the same float64 references, to 1e-4 per
-// tensor in float32. Skips without a GPU, and in builds whose CUDA backend
-// has no element-wise kernel table yet (tensor/cuda/kernels.h, merged from
-// the cuda-a branch).
+// tensor in float32. Skips without a GPU.
 #include <gtest/gtest.h>
 
 #include "clip/eval/parity_dump.h"
@@ -22,8 +20,6 @@ using testing::kFixtures;
 const char* why_not_on_gpu() {
 #if !defined(CLIPGRAD_HAVE_CUDA)
   return "built without CUDA";
-#elif !__has_include("tensor/cuda/kernels.h")
-  return "this build's CUDA backend has no element-wise kernels (tensor/cuda/kernels.h)";
 #else
   return cuda::available() ? nullptr : "no CUDA device";
 #endif
