@@ -29,7 +29,7 @@ namespace clipgrad::cleanclip {
 // backdoor takes; bench/RESULTS.md records what was tried.
 struct StudyOptions {
   std::string out = "runs/demo";
-  std::vector<std::string> attacks = {"blended"};
+  std::vector<std::string> attacks = {"badnet"};
   int64_t first_seed = 0;
   int64_t seeds = 1;  // seeds first_seed .. first_seed + seeds - 1
   std::string fashion_mnist = "/usr/share/datasets/fashion-mnist";

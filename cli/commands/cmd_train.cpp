@@ -10,6 +10,7 @@
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/train/trainer.h"
 #include "dist/world/world.h"
+#include "tensor/ops/linalg.h"
 
 namespace clipgrad::cli {
 
@@ -19,6 +20,7 @@ struct TrainArgs {
   std::string data, model = "vit-tiny-28", init, out = "runs/train", resume, device = "cpu";
   std::string delimiter = ",";
   std::string objective = "clip";
+  bool tf32 = false;
   nlohmann::json objective_config = nlohmann::json::object();
   clip::TrainOptions options;
   CheckpointArgs checkpoint;  // --config / --verbose for a checkpoint given to --model or --init
@@ -39,6 +41,7 @@ std::shared_ptr<clip::ClipModel> make_model(const std::string& model, uint64_t s
 
 void train(const TrainArgs& args, const std::shared_ptr<dist::Communicator>& world) {
   const Device device = parse_device(args.device);
+  ops::set_tf32(args.tf32);
   // Metrics, progress and messages come from rank 0 alone.
   const bool reports = world->rank() == 0;
   std::function<void(const clip::StepReport&)> progress;
@@ -115,6 +118,9 @@ void register_train(CLI::App& app) {
   command->add_option("--workers", args->options.workers, "image decoding threads")->capture_default_str();
   command->add_option("--device", args->device, "cpu or cuda (a resumed run keeps the device it started on)")
       ->capture_default_str();
+  command->add_flag("--tf32", args->tf32,
+                    "cuda: TF32 tensor cores in GEMM and convolutions (faster, about 1e-3 relative; off: fp32 "
+                    "parity)");
   command->add_flag("--local-loss", args->options.local_loss,
                     "data parallel: each rank's logits are its rows against all columns (memory linear in "
                     "--batch-size) instead of the whole global batch; the same loss");

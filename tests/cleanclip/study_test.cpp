@@ -40,7 +40,7 @@ TEST(Study, RunsEveryStageWritesTheReportAndReusesFinishedStages) {
   std::vector<StudyResult> first = run_study(options);
   ASSERT_EQ(first.size(), 1u);
   const StudyResult& study = first[0];
-  EXPECT_EQ(study.attack, "blended");
+  EXPECT_EQ(study.attack, "badnet");
   EXPECT_EQ(study.target, "bag");
   std::vector<std::string> names;
   for (const StageResult& stage : study.stages) {
@@ -56,7 +56,7 @@ TEST(Study, RunsEveryStageWritesTheReportAndReusesFinishedStages) {
   for (const char* file : {"results.json", "results.md", "report.html"})
     EXPECT_TRUE(std::filesystem::exists(dir.file(std::string("demo/") + file))) << file;
   // The fine-tuning subset holds no poisoned row.
-  std::ifstream finetune(dir.file("demo/seed0/blended/poisoned-data/finetune.csv"));
+  std::ifstream finetune(dir.file("demo/seed0/badnet/poisoned-data/finetune.csv"));
   std::string header, line;
   std::getline(finetune, header);
   int rows = 0;
