@@ -28,6 +28,24 @@ int64_t normalize_dim(int64_t dim, int64_t rank, const char* op) {
   return d;
 }
 
+std::vector<int64_t> normalize_permutation(const Shape& shape, const std::vector<int64_t>& dims) {
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  std::vector<int64_t> normalized(dims.size());
+  std::vector<bool> seen(rank, false);
+  bool valid = static_cast<int64_t>(dims.size()) == rank;
+  for (size_t i = 0; valid && i < dims.size(); ++i) {
+    int64_t d = dims[i] < 0 ? dims[i] + rank : dims[i];
+    valid = d >= 0 && d < rank && !seen[d];
+    if (valid) seen[d] = true;
+    normalized[i] = d;
+  }
+  if (!valid)
+    throw std::invalid_argument("permute: dims " + shape_str(Shape(dims.begin(), dims.end())) +
+                                " are not a permutation of the " + std::to_string(rank) + " dims of shape " +
+                                shape_str(shape));
+  return normalized;
+}
+
 std::vector<int64_t> inverse_permutation(const std::vector<int64_t>& dims) {
   std::vector<int64_t> inverse(dims.size());
   for (size_t i = 0; i < dims.size(); ++i) inverse[dims[i]] = static_cast<int64_t>(i);

@@ -1,4 +1,5 @@
 #include "tensor/cpu/kernels.h"
+#include "tensor/shape_rules.h"
 #include "tensor/ops/shape.h"
 
 #include <algorithm>
@@ -14,8 +15,6 @@ namespace {
 // Below this many bytes a copy runs on one thread: waking the team costs more.
 constexpr int64_t kParallelBytes = 1 << 18;
 constexpr int64_t kTile = 32;
-
-std::string dims_str(const std::vector<int64_t>& dims) { return shape_str(Shape(dims.begin(), dims.end())); }
 
 void check_cpu(const Tensor& t, const char* op) {
   if (t.device() != Device::CPU)
@@ -167,18 +166,7 @@ int64_t product(const Shape& shape, int64_t begin, int64_t end) {
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   check_cpu(x, "permute");
   const int64_t rank = x.dim();
-  std::vector<int64_t> normalized(dims.size());
-  std::vector<bool> seen(rank, false);
-  bool valid = static_cast<int64_t>(dims.size()) == rank;
-  for (size_t i = 0; valid && i < dims.size(); ++i) {
-    int64_t d = dims[i] < 0 ? dims[i] + rank : dims[i];
-    valid = d >= 0 && d < rank && !seen[d];
-    if (valid) seen[d] = true;
-    normalized[i] = d;
-  }
-  if (!valid)
-    throw std::invalid_argument("permute: dims " + dims_str(dims) + " are not a permutation of the " +
-                                std::to_string(rank) + " dims of shape " + shape_str(x.shape()));
+  const std::vector<int64_t> normalized = ops::normalize_permutation(x.shape(), dims);
   Shape out_shape(rank);
   for (int64_t i = 0; i < rank; ++i) out_shape[i] = x.shape()[normalized[i]];
   Tensor out = Tensor::empty(out_shape, x.dtype());

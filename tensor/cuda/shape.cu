@@ -39,8 +39,6 @@ __global__ void permute_kernel(const E* in, E* out, PermuteMap map, int64_t n) {
 
 // ---- launchers ----
 
-std::string dims_str(const std::vector<int64_t>& dims) { return shape_str(Shape(dims.begin(), dims.end())); }
-
 int64_t product(const Shape& shape, int64_t begin, int64_t end) {
   int64_t p = 1;
   for (int64_t d = begin; d < end; ++d) p *= shape[d];
@@ -165,18 +163,7 @@ Tensor merge_heads(const Tensor& x, int64_t heads) {
 
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   const int64_t rank = x.dim();
-  std::vector<int64_t> normalized(dims.size());
-  std::vector<bool> seen(rank, false);
-  bool valid = static_cast<int64_t>(dims.size()) == rank;
-  for (size_t i = 0; valid && i < dims.size(); ++i) {
-    int64_t d = dims[i] < 0 ? dims[i] + rank : dims[i];
-    valid = d >= 0 && d < rank && !seen[d];
-    if (valid) seen[d] = true;
-    normalized[i] = d;
-  }
-  if (!valid)
-    throw std::invalid_argument("permute: dims " + dims_str(dims) + " are not a permutation of the " +
-                                std::to_string(rank) + " dims of shape " + shape_str(x.shape()));
+  const std::vector<int64_t> normalized = ops::normalize_permutation(x.shape(), dims);
   Shape out_shape(rank);
   for (int64_t i = 0; i < rank; ++i) out_shape[i] = x.shape()[normalized[i]];
   Tensor out = Tensor::empty(out_shape, x.dtype(), Device::CUDA);
