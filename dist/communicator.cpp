@@ -19,6 +19,27 @@ std::unique_ptr<PendingCollective> SingleProcess::start_all_reduce_sum(Tensor, c
   return std::make_unique<CompletedCollective>();
 }
 
+std::unique_ptr<PendingCollective> SingleProcess::start_reduce_scatter_sum(Tensor full, Tensor shard,
+                                                                          const std::string& what) {
+  if (shard.numel() != full.numel())
+    throw std::invalid_argument(what + ": a shard of " + std::to_string(shard.numel()) + " elements of " +
+                                std::to_string(full.numel()) + " on one process");
+  shard.copy_from(full.reshape(shard.shape()));
+  return std::make_unique<CompletedCollective>();
+}
+
+Tensor Communicator::reduce_scatter_rows(const Tensor& full, const std::string& what) {
+  Shape shape = full.shape();
+  if (shape.empty() || shape[0] % world_size() != 0)
+    throw std::invalid_argument(name() + " " + what + ": " + shape_str(shape) + " does not split into " +
+                                std::to_string(world_size()) + " row blocks");
+  shape[0] /= world_size();
+  Tensor source = full.reshape({full.numel()});
+  Tensor mine = Tensor::empty(shape, full.dtype(), full.device());
+  start_reduce_scatter_sum(source, mine.reshape({mine.numel()}), what)->wait();
+  return mine;
+}
+
 void SingleProcess::abort_job(int exit_code) { std::exit(exit_code); }
 
 std::chrono::milliseconds collective_timeout_from_env() {

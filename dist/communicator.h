@@ -47,9 +47,17 @@ class Communicator {
   // local [B, ...] (the same shape on every rank) -> [N*B, ...]: every rank's
   // rows, in rank order.
   virtual Tensor all_gather_rows(const Tensor& local, const std::string& what) = 0;
+  // Starts the reduce-scatter half of that sum: `full` is [N*S] (f32 or
+  // f64, contiguous, the same size on every rank) and `shard` [S] of its
+  // dtype and device receives segment `rank` of the sum over the ranks,
+  // elements [rank*S, (rank+1)*S), added in rank order (the same bits as
+  // start_all_reduce_sum gives there). Both must stay alive, and `full`
+  // untouched, until the returned operation completes.
+  virtual std::unique_ptr<PendingCollective> start_reduce_scatter_sum(Tensor full, Tensor shard,
+                                                                      const std::string& what) = 0;
   // full [N*B, ...] -> [B, ...]: rows [rank*B, (rank+1)*B) of the sum over
-  // ranks of `full`, summed in rank order.
-  virtual Tensor reduce_scatter_rows(const Tensor& full, const std::string& what) = 0;
+  // ranks of `full`, summed in rank order (a blocking reduce-scatter).
+  Tensor reduce_scatter_rows(const Tensor& full, const std::string& what);
   // Rank `root`'s `buffer` into every rank's `buffer` (same shape and dtype).
   virtual void broadcast(Tensor buffer, int root, const std::string& what) = 0;
   virtual void barrier(const std::string& what) = 0;
@@ -67,8 +75,9 @@ class SingleProcess final : public Communicator {
   int local_rank() const override { return 0; }
   std::string name() const override { return "single process"; }
   std::unique_ptr<PendingCollective> start_all_reduce_sum(Tensor buffer, const std::string& what) override;
+  std::unique_ptr<PendingCollective> start_reduce_scatter_sum(Tensor full, Tensor shard,
+                                                              const std::string& what) override;
   Tensor all_gather_rows(const Tensor& local, const std::string&) override { return local; }
-  Tensor reduce_scatter_rows(const Tensor& full, const std::string&) override { return full; }
   void broadcast(Tensor, int, const std::string&) override {}
   void barrier(const std::string&) override {}
   [[noreturn]] void abort_job(int exit_code) override;

@@ -6,8 +6,11 @@
 
 namespace clipgrad::dist {
 
-GradientBuckets::GradientBuckets(std::vector<Variable> params, Communicator& communicator, size_t bucket_bytes)
-    : params_(std::move(params)), communicator_(communicator), bucket_of_param_(params_.size()) {
+GradientBuckets::GradientBuckets(std::vector<Variable> params, Communicator& communicator, size_t bucket_bytes,
+                                 GradientReduction reduction)
+    : params_(std::move(params)), communicator_(communicator), reduction_(reduction),
+      bucket_of_param_(params_.size()) {
+  if (params_.empty()) throw std::invalid_argument("GradientBuckets: no parameters");
   if (bucket_bytes == 0) throw std::invalid_argument("GradientBuckets: bucket size must be positive");
   size_t bucket_size = 0;
   for (size_t i = params_.size(); i-- > 0;) {
@@ -23,10 +26,19 @@ GradientBuckets::GradientBuckets(std::vector<Variable> params, Communicator& com
     bucket_size += bytes;
     bucket_of_param_[i] = bucket_params_.size() - 1;
   }
+  const int64_t ranks = communicator_.world_size();
   for (const auto& bucket : bucket_params_) {
     int64_t numel = 0;
     for (size_t i : bucket) numel += params_[i].numel();
-    buffers_.push_back(Tensor::empty({numel}, params_[bucket[0]].dtype(), params_[bucket[0]].value().device()));
+    const DType dtype = params_[bucket[0]].dtype();
+    const Device device = params_[bucket[0]].value().device();
+    if (reduction_ == GradientReduction::all_reduce) {
+      buffers_.push_back(Tensor::empty({numel}, dtype, device));
+    } else {
+      const int64_t segment = (numel + ranks - 1) / ranks;
+      buffers_.push_back(Tensor::zeros({ranks * segment}, dtype, device));  // the padding stays zero
+      shards_.push_back(Tensor::zeros({segment}, dtype, device));
+    }
   }
   remaining_.resize(bucket_params_.size());
   pending_.resize(bucket_params_.size());
@@ -72,9 +84,16 @@ void GradientBuckets::start_bucket(size_t bucket) {
     }
     offset += param.numel();
   }
-  pending_[bucket] = communicator_.start_all_reduce_sum(
-      buffer, "all-reduce of gradient bucket " + std::to_string(bucket) + " (" +
-                  std::to_string(buffer.nbytes()) + " bytes)");
+  const std::string what = " of gradient bucket " + std::to_string(bucket) + " (" +
+                           std::to_string(buffer.nbytes()) + " bytes)";
+  pending_[bucket] = reduction_ == GradientReduction::all_reduce
+                         ? communicator_.start_all_reduce_sum(buffer, "all-reduce" + what)
+                         : communicator_.start_reduce_scatter_sum(buffer, shards_[bucket], "reduce-scatter" + what);
+}
+
+int64_t GradientBuckets::segment(size_t bucket) const {
+  const int64_t numel = buffers_.at(bucket).numel();
+  return reduction_ == GradientReduction::all_reduce ? numel : numel / communicator_.world_size();
 }
 
 void GradientBuckets::finish_step() {
@@ -85,6 +104,11 @@ void GradientBuckets::finish_step() {
   for (size_t b = 0; b < bucket_params_.size(); ++b) {
     pending_[b]->wait();
     pending_[b].reset();
+    if (reduction_ == GradientReduction::reduce_scatter) {
+      shards_[b] = ops::scale(shards_[b], inverse_world);
+      for (size_t i : bucket_params_[b]) params_[i].zero_grad();  // this rank's own: not an average
+      continue;
+    }
     int64_t offset = 0;
     for (size_t i : bucket_params_[b]) {
       Variable& param = params_[i];

@@ -89,19 +89,23 @@ Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv,
                                 ": only 0 (off) and 1 (sharded optimizer state) exist");
   model_->to(options_.device);  // before the optimizer: its moments are made where the parameters are
   auto groups = nn::clip_param_groups(model_->named_parameters(), options_.weight_decay);
-  if (options_.zero_stage == 1 && data_parallel())
-    zero_optimizer_ = std::make_unique<ZeroOptimizer>(groups, *world_, options_.lr, 0.9, 0.98, 1e-6);
+  const bool sharded = options_.zero_stage == 1 && data_parallel();  // ZeRO-1 on one process is AdamW
+  if (data_parallel()) {
+    // The same seed gives every rank the same initial weights; the broadcast
+    // makes it so whatever the model came from.
+    for (Variable& param : model_->parameters()) world_->broadcast(param.value(), 0, "broadcast of the initial weights");
+    gradient_buckets_ = std::make_unique<dist::GradientBuckets>(
+        model_->parameters(), *world_, dist::kDefaultBucketBytes,
+        sharded ? dist::GradientReduction::reduce_scatter : dist::GradientReduction::all_reduce);
+  }
+  if (sharded)
+    zero_optimizer_ =
+        std::make_unique<ZeroOptimizer>(groups, *gradient_buckets_, *world_, options_.lr, 0.9, 0.98, 1e-6);
   else
     optimizer_ = std::make_unique<nn::AdamW>(groups, options_.lr, 0.9, 0.98, 1e-6);
   fs::create_directories(run_dir_);
   if (fresh && writes_files()) {
     std::ofstream(fs::path(run_dir_) / kMetrics, std::ios::trunc);  // a new run starts a new log
-  }
-  if (data_parallel()) {
-    // The same seed gives every rank the same initial weights; the broadcast
-    // makes it so whatever the model came from.
-    for (Variable& param : model_->parameters()) world_->broadcast(param.value(), 0, "broadcast of the initial weights");
-    gradient_buckets_ = std::make_unique<dist::GradientBuckets>(model_->parameters(), *world_);
   }
 }
 
@@ -244,9 +248,13 @@ std::map<std::string, double> Trainer::train_step(const TrainBatch& batch) {
   if (gradient_buckets_) gradient_buckets_->start_step();
   ObjectiveOutput output = forward_backward(*model_, *objective_, batch);
   if (gradient_buckets_) gradient_buckets_->finish_step();
-  if (options_.grad_clip_norm > 0) nn::clip_grad_norm(model_->parameters(), options_.grad_clip_norm);
-  if (zero_optimizer_) zero_optimizer_->step();
-  else optimizer_->step();
+  if (zero_optimizer_) {
+    if (options_.grad_clip_norm > 0) zero_optimizer_->clip_grad_norm(options_.grad_clip_norm);
+    zero_optimizer_->step();
+  } else {
+    if (options_.grad_clip_norm > 0) nn::clip_grad_norm(model_->parameters(), options_.grad_clip_norm);
+    optimizer_->step();
+  }
   // CLIP clamps the temperature so that logits stay below 100.
   Tensor& scale = model_->logit_scale.value();
   // One scalar read per step; written back only when clamped (rarely), which

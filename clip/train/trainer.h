@@ -130,10 +130,10 @@ class Trainer {
   std::vector<TokenTable> token_tables_;
   Tokenizer tokenizer_;
   Tensor tokens_;  // i32 [rows, context_length]: every plain caption, tokenised once
-  std::unique_ptr<nn::AdamW> optimizer_;          // or, sharded (--zero 1):
-  std::unique_ptr<ZeroOptimizer> zero_optimizer_;
   std::shared_ptr<dist::Communicator> world_;
   std::unique_ptr<dist::GradientBuckets> gradient_buckets_;  // data parallel only
+  std::unique_ptr<nn::AdamW> optimizer_;          // or, sharded (--zero 1; over the buckets' segments):
+  std::unique_ptr<ZeroOptimizer> zero_optimizer_;
   Generator generator_;
   int64_t epoch_ = 0;  // completed epochs
   int64_t step_ = 0;   // completed steps

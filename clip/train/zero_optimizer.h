@@ -1,13 +1,18 @@
 // ZeRO stage 1: AdamW with its state sharded over the data-parallel ranks.
 //
-// Each parameter has one owner rank (contiguous runs of the parameter list,
-// balanced by size); a rank keeps the moments of the parameters it owns only,
-// so the optimizer state per rank is about 1/N of AdamW's. Every rank holds
-// the averaged gradients (the bucketed all-reduce); step() updates the owned
-// parameters with the same arithmetic as nn::AdamW, then each parameter is
-// broadcast from its owner, so every rank holds the same weights, the same
-// bits as without sharding. (A reduce-scatter of the gradients instead of the
-// all-reduce would also halve the gradient traffic; that is not done here.)
+// The shards are the gradient buckets' segments (dist::GradientBuckets with
+// GradientReduction::reduce_scatter): each bucket's parameters, laid back to
+// back, are cut into N equal segments and rank r owns segment r of every
+// bucket. A step is then
+//   1. reduce-scatter (during backward): rank r receives the averaged
+//      gradient of its segments only;
+//   2. update: AdamW on the owned segments, with the moments of those
+//      elements alone (about 1/N of AdamW's state per rank);
+//   3. all-gather: every rank receives every segment's new values.
+// The update is nn::AdamW's elementwise arithmetic with its per-parameter
+// step counts and weight decay, so the weights are the same bits as without
+// sharding; only gradient clipping's norm, summed over the shards, can differ
+// in the last bit.
 #pragma once
 
 #include <string>
@@ -15,31 +20,60 @@
 #include <vector>
 
 #include "dist/communicator.h"
+#include "dist/grad_buckets.h"
 #include "nn/optim.h"
 
 namespace clipgrad::clip {
 
 class ZeroOptimizer {
  public:
-  ZeroOptimizer(const std::vector<nn::ParamGroup>& groups, dist::Communicator& world, double lr, double beta1,
-                double beta2, double eps);
+  // groups: nn::AdamW's parameter groups, over parameters of `buckets`
+  // (which must reduce-scatter, in `world`). Parameters of no group are
+  // frozen: their values pass through unchanged.
+  ZeroOptimizer(const std::vector<nn::ParamGroup>& groups, dist::GradientBuckets& buckets, dist::Communicator& world,
+                double lr, double beta1, double beta2, double eps);
 
-  void set_lr(double lr) { shard_->set_lr(lr); }
+  void set_lr(double lr) { lr_ = lr; }
+  // nn::clip_grad_norm over the averaged gradient's shards: the global 2-norm
+  // (one scalar all-reduce), returned; the shards are scaled when above max_norm.
+  double clip_grad_norm(double max_norm);
+  // One update of the owned segments, then the all-gather of the parameters.
   void step();
 
   // nn::AdamW::state() of the unsharded optimizer over all the parameters,
-  // gathered from the owners: a collective, every rank must call it.
+  // gathered from the shards: a collective, every rank must call it.
   std::vector<std::pair<std::string, Tensor>> gather_state() const;
-  // Takes this rank's part of an unsharded state (nn::AdamW's layout), so a
-  // run resumes on any number of ranks.
+  // Takes this rank's segments of an unsharded state (nn::AdamW's layout),
+  // so a run resumes on any number of ranks.
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state);
 
  private:
+  struct Param {
+    Variable variable;
+    double weight_decay = 0;
+    int64_t steps = 0;    // updates taken (nn::AdamW's "step.i")
+    size_t bucket = 0;    // where its values lie: bucket, offset within the bucket
+    int64_t offset = 0;
+  };
+  // The part of one parameter inside this rank's segment of its bucket.
+  struct Piece {
+    size_t param;         // into params_
+    int64_t shard_begin;  // within the segment of the parameter's bucket
+    int64_t param_begin;  // within the parameter, flat
+    int64_t length;
+  };
+
+  // Copies this rank's segment of every bucket's parameters into values_.
+  void read_owned_values();
+
+  dist::GradientBuckets& buckets_;
   dist::Communicator& world_;
-  std::vector<Variable> params_;   // every parameter, groups in order (nn::AdamW's index)
-  std::vector<int> owner_;         // per parameter
-  std::vector<int64_t> shard_index_;  // per parameter: its index in its owner's shard optimizer
-  std::unique_ptr<nn::AdamW> shard_;  // over this rank's parameters only
+  double lr_, beta1_, beta2_, eps_;
+  int64_t step_ = 0;
+  std::vector<Param> params_;  // groups in order: nn::AdamW's parameter index
+  std::vector<Piece> pieces_;
+  std::vector<std::vector<size_t>> params_of_bucket_;  // into params_
+  std::vector<Tensor> values_, exp_avg_, exp_avg_sq_;  // per bucket: [segment] (moments f32)
 };
 
 }  // namespace clipgrad::clip

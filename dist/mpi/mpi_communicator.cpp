@@ -51,33 +51,35 @@ Tensor sum_segments_in_rank_order(const Tensor& segments, int ranks, int64_t cou
 
 }  // namespace
 
-// One all-reduce in flight: exchange segments (Ialltoall), sum own segment, all-gather the sums.
-struct MpiCommunicator::AllReduce {
+// One sum in flight: exchange segments (Ialltoall), sum this rank's segment,
+// then (an all-reduce) all-gather the summed segments.
+struct MpiCommunicator::SegmentedSum {
   enum class Stage { exchanging, gathering, done };
-  Tensor buffer;    // the caller's, flat [n]
-  Tensor sent;      // [N * segment]: the buffer, zero-padded
+  Tensor sent;      // [N * segment]
   Tensor received;  // [N * segment]: segment `rank` of every rank
   Tensor summed;    // [segment]
-  Tensor gathered;  // [N * segment]: every rank's summed segment
+  Tensor gathered;  // [N * segment]: every rank's summed segment (all-reduce)
+  Tensor result;    // flat: the caller's buffer [n <= N * segment], or its shard [segment]
   int64_t segment = 0;
+  bool gather = false;
   std::string what;
   MPI_Request request = MPI_REQUEST_NULL;
   Stage stage = Stage::exchanging;
 };
 
-class MpiPendingAllReduce final : public PendingCollective {
+class MpiPendingSum final : public PendingCollective {
  public:
-  MpiPendingAllReduce(MpiCommunicator& communicator, std::shared_ptr<MpiCommunicator::AllReduce> state)
+  MpiPendingSum(MpiCommunicator& communicator, std::shared_ptr<MpiCommunicator::SegmentedSum> state)
       : communicator_(communicator), state_(std::move(state)) {}
   bool test() override {
-    communicator_.advance_all_reduces();
-    return state_->stage == MpiCommunicator::AllReduce::Stage::done;
+    communicator_.advance_sums();
+    return state_->stage == MpiCommunicator::SegmentedSum::Stage::done;
   }
   void wait() override { communicator_.poll_until([this] { return test(); }, state_->what); }
 
  private:
   MpiCommunicator& communicator_;
-  std::shared_ptr<MpiCommunicator::AllReduce> state_;
+  std::shared_ptr<MpiCommunicator::SegmentedSum> state_;
 };
 
 MpiCommunicator::MpiCommunicator(std::chrono::milliseconds timeout) : timeout_(timeout) {
@@ -109,45 +111,70 @@ MpiCommunicator::~MpiCommunicator() {
 
 std::unique_ptr<PendingCollective> MpiCommunicator::start_all_reduce_sum(Tensor buffer, const std::string& what) {
   check_reducible(buffer, what);
-  auto state = std::make_shared<AllReduce>();
-  const int64_t n = buffer.numel();
+  const int64_t n = buffer.numel(), segment = (n + world_size_ - 1) / world_size_;
+  Tensor sent = Tensor::zeros({world_size_ * segment}, buffer.dtype());
+  sent.rows(0, n).copy_from(buffer.reshape({n}));
+  return start_segmented_sum(sent, segment, buffer.reshape({n}), true, what);
+}
+
+std::unique_ptr<PendingCollective> MpiCommunicator::start_reduce_scatter_sum(Tensor full, Tensor shard,
+                                                                          const std::string& what) {
+  check_reducible(full, what);
+  check_reducible(shard, what);
+  if (full.dtype() != shard.dtype() || full.numel() != world_size_ * shard.numel())
+    throw std::invalid_argument("MPI " + what + ": a shard " + shape_str(shard.shape()) + " " +
+                                dtype_name(shard.dtype()) + " of " + shape_str(full.shape()) + " " +
+                                dtype_name(full.dtype()) + " over " + std::to_string(world_size_) + " ranks");
+  return start_segmented_sum(full.reshape({full.numel()}), shard.numel(), shard.reshape({shard.numel()}), false,
+                             what);
+}
+
+std::unique_ptr<PendingCollective> MpiCommunicator::start_segmented_sum(Tensor sent, int64_t segment, Tensor result,
+                                                                        bool gather, const std::string& what) {
+  auto state = std::make_shared<SegmentedSum>();
   state->what = what;
-  state->buffer = buffer.reshape({n});
-  state->segment = (n + world_size_ - 1) / world_size_;
-  state->sent = Tensor::zeros({world_size_ * state->segment}, buffer.dtype());
-  state->sent.rows(0, n).copy_from(state->buffer);
+  state->sent = std::move(sent);
+  state->segment = segment;
+  state->result = std::move(result);
+  state->gather = gather;
   state->received = Tensor::empty_like(state->sent);
-  int bytes = byte_count(state->segment * dtype_size(buffer.dtype()), what);
+  int bytes = byte_count(segment * dtype_size(state->sent.dtype()), what);
   check(MPI_Ialltoall(state->sent.raw_data(), bytes, MPI_BYTE, state->received.raw_data(), bytes, MPI_BYTE, comm_,
                       &state->request),
         what);
-  all_reduces_.push_back(state);
-  return std::make_unique<MpiPendingAllReduce>(*this, state);
+  sums_.push_back(state);
+  return std::make_unique<MpiPendingSum>(*this, state);
 }
 
-void MpiCommunicator::advance_all_reduces() {
+void MpiCommunicator::advance_sums() {
+  using Stage = SegmentedSum::Stage;
   bool earlier_still_exchanging = false;
-  for (const auto& state : all_reduces_) {
-    if (state->stage == AllReduce::Stage::exchanging) {
+  for (const auto& state : sums_) {
+    if (state->stage == Stage::exchanging) {
       if (earlier_still_exchanging || !test_request(state->request, state->what)) {
         earlier_still_exchanging = true;
         continue;
       }
       state->summed = sum_segments_in_rank_order(state->received, world_size_, state->segment);
       state->received = Tensor();
+      if (!state->gather) {
+        state->result.copy_from(state->summed);
+        state->stage = Stage::done;
+        continue;
+      }
       state->gathered = Tensor::empty_like(state->sent);
       int bytes = byte_count(state->segment * dtype_size(state->summed.dtype()), state->what);
       check(MPI_Iallgather(state->summed.raw_data(), bytes, MPI_BYTE, state->gathered.raw_data(), bytes, MPI_BYTE,
                            gather_comm_, &state->request),
             state->what);
-      state->stage = AllReduce::Stage::gathering;
+      state->stage = Stage::gathering;
     }
-    if (state->stage == AllReduce::Stage::gathering && test_request(state->request, state->what)) {
-      state->buffer.copy_from(state->gathered.rows(0, state->buffer.numel()));
-      state->stage = AllReduce::Stage::done;
+    if (state->stage == Stage::gathering && test_request(state->request, state->what)) {
+      state->result.copy_from(state->gathered.rows(0, state->result.numel()));
+      state->stage = Stage::done;
     }
   }
-  std::erase_if(all_reduces_, [](const auto& state) { return state->stage == AllReduce::Stage::done; });
+  std::erase_if(sums_, [](const auto& state) { return state->stage == Stage::done; });
 }
 
 void MpiCommunicator::poll_until(const std::function<bool()>& done, const std::string& what) {
@@ -167,7 +194,7 @@ void MpiCommunicator::poll_until(const std::function<bool()>& done, const std::s
 void MpiCommunicator::wait_request(MPI_Request& request, const std::string& what) {
   poll_until(
       [&] {
-        advance_all_reduces();
+        advance_sums();
         return test_request(request, what);
       },
       what);
@@ -186,24 +213,6 @@ Tensor MpiCommunicator::all_gather_rows(const Tensor& local, const std::string& 
         what);
   wait_request(request, what);
   return gathered;
-}
-
-Tensor MpiCommunicator::reduce_scatter_rows(const Tensor& full, const std::string& what) {
-  check_reducible(full, what);
-  Shape shape = full.shape();
-  if (shape.empty() || shape[0] % world_size_ != 0)
-    throw std::invalid_argument("MPI " + what + ": " + shape_str(shape) + " does not split into " +
-                                std::to_string(world_size_) + " row blocks");
-  shape[0] /= world_size_;
-  const int64_t count = full.numel() / world_size_;
-  Tensor source = full.clone();
-  Tensor received = Tensor::empty({full.numel()}, full.dtype());
-  int bytes = byte_count(count * dtype_size(full.dtype()), what);
-  MPI_Request request;
-  check(MPI_Ialltoall(source.raw_data(), bytes, MPI_BYTE, received.raw_data(), bytes, MPI_BYTE, comm_, &request),
-        what);
-  wait_request(request, what);
-  return sum_segments_in_rank_order(received, world_size_, count).reshape(shape);
 }
 
 void MpiCommunicator::broadcast(Tensor buffer, int root, const std::string& what) {

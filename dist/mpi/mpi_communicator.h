@@ -3,13 +3,13 @@
 // Reductions are not MPI_Allreduce, whose summation order depends on the
 // algorithm the library picks (message size, process count, tuning files):
 // the sum is a reduce-scatter by MPI_Ialltoall (rank r receives segment r of
-// every rank's buffer and adds them in rank order 0..N-1) followed by an
-// MPI_Iallgather of the summed segments. That moves the same bytes as a ring
-// all-reduce, and every rank gets the same bits on every run for a given N.
-// MPI needs every rank to issue its collectives on a communicator in one
-// order: the all-gathers run on a communicator of their own and are started
-// strictly in the order the all-reduces were (a FIFO), whatever order their
-// first halves finish in.
+// every rank's buffer and adds them in rank order 0..N-1) followed, for an
+// all-reduce, by an MPI_Iallgather of the summed segments. That moves the
+// same bytes as a ring all-reduce, and every rank gets the same bits on every
+// run for a given N. MPI needs every rank to issue its collectives on a
+// communicator in one order: the all-gathers run on a communicator of their
+// own and are started strictly in the order the sums were (a FIFO), whatever
+// order their first halves finish in.
 //
 // Errors come back as codes (MPI_ERRORS_RETURN) and are thrown with MPI's
 // message; every collective is nonblocking and polled with MPI_Test against a
@@ -40,8 +40,9 @@ class MpiCommunicator final : public Communicator {
   int local_rank() const override { return local_rank_; }
   std::string name() const override { return "MPI"; }
   std::unique_ptr<PendingCollective> start_all_reduce_sum(Tensor buffer, const std::string& what) override;
+  std::unique_ptr<PendingCollective> start_reduce_scatter_sum(Tensor full, Tensor shard,
+                                                              const std::string& what) override;
   Tensor all_gather_rows(const Tensor& local, const std::string& what) override;
-  Tensor reduce_scatter_rows(const Tensor& full, const std::string& what) override;
   void broadcast(Tensor buffer, int root, const std::string& what) override;
   void barrier(const std::string& what) override;
   [[noreturn]] void abort_job(int exit_code) override;
@@ -49,20 +50,24 @@ class MpiCommunicator final : public Communicator {
   // Byte-level broadcast, for bootstrapping other libraries (NCCL's unique id).
   void broadcast_bytes(void* data, size_t bytes, int root, const std::string& what);
 
-  struct AllReduce;
+  struct SegmentedSum;
 
  private:
-  friend class MpiPendingAllReduce;
-  // Moves every all-reduce in flight as far as it can without blocking.
-  void advance_all_reduces();
+  friend class MpiPendingSum;
+  // Starts exchanging the segments of `sent` ([N * segment]); the sum ends in
+  // `result`: gathered whole (an all-reduce) or this rank's segment alone.
+  std::unique_ptr<PendingCollective> start_segmented_sum(Tensor sent, int64_t segment, Tensor result, bool gather,
+                                                         const std::string& what);
+  // Moves every sum in flight as far as it can without blocking.
+  void advance_sums();
   // Polls until done() or the timeout, which throws naming `what`.
   void poll_until(const std::function<bool()>& done, const std::string& what);
-  // Polls `request` (advancing the all-reduces meanwhile) until it completes.
+  // Polls `request` (advancing the sums meanwhile) until it completes.
   void wait_request(MPI_Request& request, const std::string& what);
 
   MPI_Comm comm_ = MPI_COMM_NULL;         // every collective but the all-reduces' second halves
   MPI_Comm gather_comm_ = MPI_COMM_NULL;  // the all-reduces' all-gathers, in FIFO order
-  std::vector<std::shared_ptr<AllReduce>> all_reduces_;  // in flight, in start order
+  std::vector<std::shared_ptr<SegmentedSum>> sums_;  // in flight, in start order
   int rank_ = 0, world_size_ = 1, local_rank_ = 0;
   std::chrono::milliseconds timeout_;
 };

@@ -84,6 +84,7 @@ std::unique_ptr<PendingCollective> NcclCommunicator::pending_after_enqueue(const
 }
 
 std::unique_ptr<PendingCollective> NcclCommunicator::start_all_reduce_sum(Tensor buffer, const std::string& what) {
+  if (buffer.device() == Device::CPU) return bootstrap_->start_all_reduce_sum(std::move(buffer), what);
   ncclDataType_t type = nccl_type(buffer, what);
   check_nccl(ncclAllReduce(buffer.raw_data(), buffer.raw_data(), buffer.numel(), type, ncclSum, comm_,
                            cuda::compute_stream()),
@@ -91,8 +92,24 @@ std::unique_ptr<PendingCollective> NcclCommunicator::start_all_reduce_sum(Tensor
   return pending_after_enqueue(what);
 }
 
+std::unique_ptr<PendingCollective> NcclCommunicator::start_reduce_scatter_sum(Tensor full, Tensor shard,
+                                                                           const std::string& what) {
+  if (full.device() == Device::CPU && shard.device() == Device::CPU)
+    return bootstrap_->start_reduce_scatter_sum(std::move(full), std::move(shard), what);
+  ncclDataType_t type = nccl_type(full, what);
+  if (nccl_type(shard, what) != type || full.numel() != world_size() * shard.numel())
+    throw std::invalid_argument("NCCL " + what + ": a shard " + shape_str(shard.shape()) + " " +
+                                dtype_name(shard.dtype()) + " of " + shape_str(full.shape()) + " " +
+                                dtype_name(full.dtype()) + " over " + std::to_string(world_size()) + " ranks");
+  check_nccl(ncclReduceScatter(full.raw_data(), shard.raw_data(), shard.numel(), type, ncclSum, comm_,
+                               cuda::compute_stream()),
+             what);
+  return pending_after_enqueue(what);
+}
+
 Tensor NcclCommunicator::all_gather_rows(const Tensor& local, const std::string& what) {
-  if (local.device() != Device::CUDA || local.dim() < 1)
+  if (local.device() == Device::CPU) return bootstrap_->all_gather_rows(local, what);
+  if (local.dim() < 1)
     throw std::invalid_argument("NCCL " + what + ": needs a CUDA tensor with a row dimension");
   Shape shape = local.shape();
   shape[0] *= world_size();
@@ -104,23 +121,8 @@ Tensor NcclCommunicator::all_gather_rows(const Tensor& local, const std::string&
   return gathered;
 }
 
-Tensor NcclCommunicator::reduce_scatter_rows(const Tensor& full, const std::string& what) {
-  ncclDataType_t type = nccl_type(full, what);
-  Shape shape = full.shape();
-  if (shape.empty() || shape[0] % world_size() != 0)
-    throw std::invalid_argument("NCCL " + what + ": " + shape_str(shape) + " does not split into " +
-                                std::to_string(world_size()) + " row blocks");
-  shape[0] /= world_size();
-  Tensor mine = Tensor::empty(shape, full.dtype(), Device::CUDA);
-  check_nccl(ncclReduceScatter(full.raw_data(), mine.raw_data(), mine.numel(), type, ncclSum, comm_,
-                               cuda::compute_stream()),
-             what);
-  pending_after_enqueue(what)->wait();
-  return mine;
-}
-
 void NcclCommunicator::broadcast(Tensor buffer, int root, const std::string& what) {
-  if (buffer.device() != Device::CUDA) throw std::invalid_argument("NCCL " + what + ": needs a CUDA tensor");
+  if (buffer.device() == Device::CPU) return bootstrap_->broadcast(std::move(buffer), root, what);
   check_nccl(ncclBroadcast(buffer.raw_data(), buffer.raw_data(), buffer.nbytes(), ncclUint8, root, comm_,
                            cuda::compute_stream()),
              what);

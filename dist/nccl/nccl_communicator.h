@@ -2,6 +2,10 @@
 // as llm.c does (rank 0 makes the unique id, MPI broadcasts it, every rank
 // joins with ncclCommInitRank). Compiled only when CUDA and NCCL are found.
 //
+// CUDA tensors go through NCCL; CPU tensors (a step's losses, optimizer step
+// counts) through the MPI world it was bootstrapped from, in the same
+// program order on every rank.
+//
 // Collectives run on clipgrad's compute stream (cuda/stream.h), so they are
 // ordered after the kernels that produced their inputs; completion is polled
 // with a CUDA event against the timeout. NCCL's sums follow its ring or tree
@@ -34,8 +38,9 @@ class NcclCommunicator final : public Communicator {
   int local_rank() const override { return bootstrap_->local_rank(); }
   std::string name() const override { return "NCCL"; }
   std::unique_ptr<PendingCollective> start_all_reduce_sum(Tensor buffer, const std::string& what) override;
+  std::unique_ptr<PendingCollective> start_reduce_scatter_sum(Tensor full, Tensor shard,
+                                                              const std::string& what) override;
   Tensor all_gather_rows(const Tensor& local, const std::string& what) override;
-  Tensor reduce_scatter_rows(const Tensor& full, const std::string& what) override;
   void broadcast(Tensor buffer, int root, const std::string& what) override;
   void barrier(const std::string& what) override { bootstrap_->barrier(what); }
   [[noreturn]] void abort_job(int exit_code) override;

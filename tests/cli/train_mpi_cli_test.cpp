@@ -1,8 +1,8 @@
 // clipgrad train under mpirun: two processes at --batch-size 64 follow one
 // process at 128 (the same global batch): per-step losses to a relative 1e-5
 // and final weights to 1e-4, with the full loss, with --local-loss, with the
-// optimizer state sharded (--zero 1), and for a run killed on two processes
-// and resumed on one. Skipped without mpirun.
+// optimizer state sharded (--zero 1, also clipped and resumed), and for a run
+// killed on two processes and resumed on one. Skipped without mpirun.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -112,6 +112,26 @@ class TrainMpiCli : public ::testing::Test {
   static int run_clipgrad(const std::string& arguments) {
     return clipgrad::testing::run_clipgrad(arguments + " >/dev/null 2>&1").exit_code;
   }
+  // Starts `arguments` on two processes and stops the job as soon as its
+  // first epoch is on disk (mpirun takes its ranks down).
+  static void stop_after_first_epoch(const std::string& arguments, const fs::path& run) {
+    pid_t child = fork();
+    if (child == 0) {
+      std::string command = mpirun2() + " " + arguments + " >/dev/null 2>&1";
+      execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), nullptr);
+      _exit(127);
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (!fs::exists(run / "checkpoint.safetensors") && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    kill(child, SIGTERM);
+    int status = 0;
+    waitpid(child, &status, 0);
+    ASSERT_TRUE(fs::exists(run / "checkpoint.safetensors"));
+    auto checkpoint = clipgrad::io::read_safetensors((run / "checkpoint.safetensors").string());
+    ASSERT_LT(std::stoi(checkpoint.metadata.at("epoch")), 3) << "the job ended before it was stopped";
+    EXPECT_EQ(checkpoint.metadata.at("world_size"), "2");
+  }
   static int run_mpi(const std::string& arguments) {
     FILE* pipe = popen((mpirun2() + " " + arguments + " 2>&1").c_str(), "r");
     std::string output;
@@ -141,34 +161,37 @@ TEST_F(TrainMpiCli, LocalLossIsTheSameLoss) {
   expect_same_run(run, reference_);
 }
 
+// The sharded update is AdamW's arithmetic on the reduce-scattered shards:
+// the same bits as the unsharded two-process run, not merely close.
 TEST_F(TrainMpiCli, ShardedOptimizerStateTakesTheSameSteps) {
-  fs::path run = dir_ / "zero1";
+  fs::path run = dir_ / "zero1", unsharded = dir_ / "zero1_reference";
   ASSERT_EQ(run_mpi("train" + data_ + " --batch-size 64 --zero 1 --out " + run.string()), 0);
   expect_same_run(run, reference_);
+  ASSERT_EQ(run_mpi("train" + data_ + " --batch-size 64 --out " + unsharded.string()), 0);
+  auto weights = clipgrad::io::read_safetensors((run / "model.safetensors").string());
+  auto unsharded_weights = clipgrad::io::read_safetensors((unsharded / "model.safetensors").string());
+  for (const auto& [name, stored] : unsharded_weights.tensors)
+    EXPECT_EQ(weights.tensors.at(name).value.to_vector<float>(), stored.value.to_vector<float>()) << name;
 }
 
 TEST_F(TrainMpiCli, KilledOnTwoProcessesResumesOnOne) {
   fs::path run = dir_ / "resumed";
-  pid_t child = fork();
-  if (child == 0) {
-    std::string command = mpirun2() + " train" + data_ + " --batch-size 64 --out " + run.string() + " >/dev/null 2>&1";
-    execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), nullptr);
-    _exit(127);
-  }
-  // Stop the job as soon as its first epoch is on disk (mpirun takes its ranks down).
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(run / "checkpoint.safetensors") && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  kill(child, SIGTERM);
-  int status = 0;
-  waitpid(child, &status, 0);
-  ASSERT_TRUE(fs::exists(run / "checkpoint.safetensors"));
-  auto checkpoint = clipgrad::io::read_safetensors((run / "checkpoint.safetensors").string());
-  ASSERT_LT(std::stoi(checkpoint.metadata.at("epoch")), 3) << "the job ended before it was stopped";
-  EXPECT_EQ(checkpoint.metadata.at("world_size"), "2");
+  stop_after_first_epoch("train" + data_ + " --batch-size 64 --out " + run.string(), run);
   // One process continues at the same global batch of 128.
   ASSERT_EQ(run_clipgrad("train --resume " + run.string()), 0);
   expect_same_run(run, reference_);
+}
+
+// Gradient clipping on the shards (the norm all-reduced) and the sharded
+// state gathered into the checkpoint and cut again on resume.
+TEST_F(TrainMpiCli, ShardedAndClippedRunResumesOnTwoProcesses) {
+  const std::string clip = " --grad-clip 0.05";
+  fs::path reference = dir_ / "clipped_one_process", run = dir_ / "clipped_zero1";
+  ASSERT_EQ(run_clipgrad("train" + data_ + clip + " --batch-size 128 --out " + reference.string()), 0);
+  ASSERT_NE(losses(reference).back(), losses(reference_).back()) << "--grad-clip 0.05 clipped nothing";
+  stop_after_first_epoch("train" + data_ + clip + " --batch-size 64 --zero 1 --out " + run.string(), run);
+  ASSERT_EQ(run_mpi("train --resume " + run.string()), 0);
+  expect_same_run(run, reference);
 }
 
 // A rank that fails (here: an image of its slice is gone, which a

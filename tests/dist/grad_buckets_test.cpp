@@ -81,3 +81,28 @@ TEST(GradientBuckets, AParameterBackwardDidNotReachCountsAsZero) {
   ASSERT_TRUE(params[0].has_grad());
   for (float g : params[0].grad().to_vector<float>()) EXPECT_EQ(g, 0.0f);
 }
+
+// ZeRO-1's reduction: each bucket padded to N equal segments, rank r keeping
+// segment r of the average (MirrorWorld is rank 0 of identical ranks).
+TEST(GradientBuckets, ReduceScatterLeavesEachRankItsSegmentOfTheAverage) {
+  std::vector<Variable> reference = five_params();
+  chain_loss(reference).backward();
+
+  clipgrad::testing::MirrorWorld world(3);
+  std::vector<Variable> params = five_params();
+  dist::GradientBuckets buckets(params, world, 1000, dist::GradientReduction::reduce_scatter);
+  buckets.start_step();
+  chain_loss(params).backward();
+  EXPECT_EQ(buckets.started_during_backward(), 3);
+  EXPECT_EQ(world.log[0].rfind("reduce-scatter of gradient bucket 0", 0), 0u) << world.log[0];
+  buckets.finish_step();
+  // Bucket 0 is {w4, w3}: 200 values, segments of 67; bucket 2 is {w0}: 100 values, segments of 34.
+  ASSERT_EQ(buckets.segment(0), 67);
+  ASSERT_EQ(buckets.segment(2), 34);
+  std::vector<float> w4 = reference[4].grad().to_vector<float>(), w0 = reference[0].grad().to_vector<float>();
+  std::vector<float> shard0 = buckets.shard(0).to_vector<float>(), shard2 = buckets.shard(2).to_vector<float>();
+  for (int i = 0; i < 67; ++i) EXPECT_FLOAT_EQ(shard0[i], w4[i]) << i;
+  for (int i = 0; i < 34; ++i) EXPECT_FLOAT_EQ(shard2[i], w0[i]) << i;
+  // The local gradients are not averages: they are cleared.
+  for (const Variable& param : params) EXPECT_FALSE(param.has_grad());
+}

@@ -29,10 +29,12 @@ class MirrorWorld final : public dist::Communicator {
     log.push_back(what);
     return ops::concat(std::vector<Tensor>(ranks_, local), 0);
   }
-  Tensor reduce_scatter_rows(const Tensor& full, const std::string& what) override {
+  std::unique_ptr<dist::PendingCollective> start_reduce_scatter_sum(Tensor full, Tensor shard,
+                                                                    const std::string& what) override {
     log.push_back(what);
-    // Every rank holds this `full`: the sum of their rank-0 blocks.
-    return ops::scale(full.rows(0, full.size(0) / ranks_), ranks_);
+    // Every rank holds this `full`: the sum of their rank-0 segments.
+    shard.copy_from(ops::scale(full.reshape({full.numel()}).rows(0, shard.numel()), ranks_).reshape(shard.shape()));
+    return dist::SingleProcess().start_all_reduce_sum(shard, what);
   }
   void broadcast(Tensor, int, const std::string& what) override { log.push_back(what); }
   void barrier(const std::string& what) override { log.push_back(what); }
