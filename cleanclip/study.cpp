@@ -25,6 +25,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The study's processes: all of them train; rank 0 (the lead) alone writes
+// the study's files and evaluates.
+struct Team {
+  std::shared_ptr<dist::Communicator> world;
+  std::chrono::milliseconds lead_work_timeout;
+  bool leads() const { return world->rank() == 0; }
+  // Every rank goes on once the lead has finished what came before.
+  void sync(const std::string& what) const {
+    if (world->world_size() > 1) world->slow_barrier("barrier after " + what, lead_work_timeout);
+  }
+};
+
 double minutes_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count() / 60.0;
 }
@@ -65,11 +77,11 @@ struct Paths {
   std::string classes_json() const { return (data / "classes.json").string(); }
 };
 
-clip::TrainOptions train_options(const StudyOptions& options, int64_t epochs, double lr, int64_t warmup,
-                                 uint64_t seed) {
+clip::TrainOptions train_options(const StudyOptions& options, const Team& team, int64_t epochs, double lr,
+                                 int64_t warmup, uint64_t seed) {
   clip::TrainOptions train;
   train.epochs = epochs;
-  train.batch_size = options.batch_size;
+  train.batch_size = dist::rows_per_rank(options.batch_size, team.world->world_size(), "demo --batch-size");
   train.lr = lr;
   train.warmup_steps = warmup;
   train.seed = seed;
@@ -81,17 +93,18 @@ clip::TrainOptions train_options(const StudyOptions& options, int64_t epochs, do
 // Trains (or, after a kill, resumes) the run in run_dir; returns its model file.
 std::string train(const std::string& stage, const fs::path& run_dir, const std::function<std::shared_ptr<clip::ClipModel>()>& model,
                   const std::string& csv, const clip::TrainOptions& train_options,
-                  const std::function<std::unique_ptr<clip::Objective>()>& objective, const StudyProgress& progress) {
+                  const std::function<std::unique_ptr<clip::Objective>()>& objective, const StudyProgress& progress,
+                  const Team& team) {
   auto on_step = [&](const clip::StepReport& report) {
     if (progress) progress(stage, report);
   };
   if (fs::exists(run_dir / "checkpoint.safetensors")) {
     clip::ObjectiveRegistry registry;
     registry.add("cleanclip", make_cleanclip_objective);
-    clip::Trainer trainer = clip::Trainer::resume(run_dir.string(), registry);
+    clip::Trainer trainer = clip::Trainer::resume(run_dir.string(), registry, team.world);
     trainer.run(on_step);
   } else {
-    clip::Trainer trainer(model(), csv, train_options, run_dir.string(), objective());
+    clip::Trainer trainer(model(), csv, train_options, run_dir.string(), objective(), team.world);
     trainer.run(on_step);
   }
   return (run_dir / "model.safetensors").string();
@@ -122,9 +135,14 @@ StageResult evaluate(const std::string& stage, const std::string& model_path, co
   return evaluate(stage, *clip::load_clip(model_path).model, paths, attack, options, nullptr);
 }
 
-// `count` rows of the poisoned training CSV that carry no trigger, written as
-// finetune.csv beside it (so its relative image paths still resolve).
-std::string write_clean_subset(const PoisonResult& poisoned, int64_t count, uint64_t seed) {
+// The defences' training CSV: finetune.csv beside the poisoned one (so its
+// relative image paths still resolve).
+std::string clean_subset_path(const PoisonResult& poisoned) {
+  return (fs::path(poisoned.train_csv).parent_path() / "finetune.csv").string();
+}
+
+// `count` rows of the poisoned training CSV that carry no trigger, written to clean_subset_path.
+void write_clean_subset(const PoisonResult& poisoned, int64_t count, uint64_t seed) {
   io::CsvTable table = io::read_csv(poisoned.train_csv);
   const int flag = table.require_column("is_backdoor");
   std::vector<int64_t> clean;
@@ -135,9 +153,7 @@ std::string write_clean_subset(const PoisonResult& poisoned, int64_t count, uint
                                 poisoned.train_csv + " has " + std::to_string(clean.size()));
   std::vector<std::vector<std::string>> rows;
   for (int64_t row : choose_rows(clean, count, seed ^ 0x5eedf17eULL)) rows.push_back(table.rows[row]);
-  const std::string path = (fs::path(poisoned.train_csv).parent_path() / "finetune.csv").string();
-  io::write_csv(path, table.header, rows);
-  return path;
+  io::write_csv(clean_subset_path(poisoned), table.header, rows);
 }
 
 std::shared_ptr<clip::ClipModel> fresh_model(const std::string& name, uint64_t seed) {
@@ -147,16 +163,21 @@ std::shared_ptr<clip::ClipModel> fresh_model(const std::string& name, uint64_t s
   return model;
 }
 
-// Runs `body` for a stage unless its stage.json exists; times it and saves the result.
-StageResult stage(const fs::path& dir, const std::string& metrics, const std::function<StageResult()>& body) {
+// Runs `body` for a stage unless its stage.json exists; times it and saves
+// the result (the lead's: body returns the result on the lead alone).
+StageResult stage(const fs::path& dir, const std::string& metrics, const Team& team,
+                  const std::function<StageResult()>& body) {
   if (auto done = load_stage(dir)) return *done;
   fs::create_directories(dir);
   const auto start = Clock::now();
   StageResult result = body();
-  result.minutes = minutes_since(start);
-  result.metrics_path = metrics;
-  save_stage(dir, result);
-  return result;
+  if (team.leads()) {
+    result.minutes = minutes_since(start);
+    result.metrics_path = metrics;
+    save_stage(dir, result);
+  }
+  team.sync("stage " + dir.string());
+  return team.leads() ? result : load_stage(dir).value();
 }
 
 // The recipe a study folder was made with: a rerun reuses finished stages only
@@ -196,13 +217,18 @@ std::vector<StudyResult> run_study(const StudyOptions& options, const StudyProgr
     throw std::invalid_argument("demo: no attack or no seed to run");
   parse_patch_location(options.patch_location);  // fail before any work
   for (const std::string& attack : options.attacks) parse_attack_kind(attack);  // fail before any work
+  const Team team{options.world ? options.world : std::make_shared<dist::SingleProcess>(), options.lead_work_timeout};
+  dist::rows_per_rank(options.batch_size, team.world->world_size(), "demo --batch-size");  // fail before any work
   const fs::path out(options.out);
-  check_recipe(out, options);
   Paths paths{out / "data"};
-  if (!fs::exists(paths.classes_json()))
-    clip::prepare_fashion_mnist(
-        {.out = paths.data.string(), .source = options.fashion_mnist, .train_limit = options.train_images,
-         .test_limit = options.test_images});
+  if (team.leads()) {
+    check_recipe(out, options);
+    if (!fs::exists(paths.classes_json()))
+      clip::prepare_fashion_mnist(
+          {.out = paths.data.string(), .source = options.fashion_mnist, .train_limit = options.train_images,
+           .test_limit = options.test_images});
+  }
+  team.sync("importing the data");
 
   std::vector<StudyResult> studies;
   for (int64_t seed = options.first_seed; seed < options.first_seed + options.seeds; ++seed) {
@@ -226,47 +252,49 @@ std::vector<StudyResult> run_study(const StudyOptions& options, const StudyProgr
       poison.attack.wanet_s = options.wanet_s;
       poison.num = options.poison_count;
       const fs::path attack_json = dir / "poisoned-data" / "attack.json";
-      PoisonResult poisoned;
-      if (fs::exists(attack_json) && fs::exists(dir / "poisoned-data" / "train.csv")) {
-        poisoned = {AttackConfig::load(attack_json.string()), (dir / "poisoned-data" / "train.csv").string(),
-                    attack_json.string(), 0};
-      } else {
-        poisoned = poison_dataset(poison);
-      }
+      const fs::path poisoned_csv = dir / "poisoned-data" / "train.csv";
+      if (team.leads() && !(fs::exists(attack_json) && fs::exists(poisoned_csv))) poison_dataset(poison);
+      team.sync("poisoning " + poison.out);
+      const PoisonResult poisoned{AttackConfig::load(attack_json.string()), poisoned_csv.string(),
+                                  attack_json.string(), 0};
       const AttackConfig& attack = poisoned.config;
 
       auto clip_objective = [] { return std::make_unique<clip::ClipObjective>(); };
       auto trained = [&](const std::string& name, const fs::path& run, std::function<std::shared_ptr<clip::ClipModel>()> model,
                          const std::string& csv, const clip::TrainOptions& train_options,
                          std::function<std::unique_ptr<clip::Objective>()> objective) {
-        return stage(run, (run / "metrics.jsonl").string(), [&] {
-          std::string model_path = train(name, run, model, csv, train_options, objective, progress);
-          return evaluate(name, model_path, paths, attack, options);
+        return stage(run, (run / "metrics.jsonl").string(), team, [&] {
+          std::string model_path = train(name, run, model, csv, train_options, objective, progress, team);
+          return team.leads() ? evaluate(name, model_path, paths, attack, options) : StageResult{};
         });
       };
 
       // The clean model is shared by the attacks of a seed; each measures its own ASR on it.
       StageResult clean = trained("clean-pretrain", clean_run, [&] { return fresh_model(options.model, s); },
                                   paths.train_csv(),
-                                  train_options(options, options.pretrain_epochs, options.pretrain_lr,
+                                  train_options(options, team, options.pretrain_epochs, options.pretrain_lr,
                                                 options.pretrain_warmup, s),
                                   clip_objective);
-      const StageResult clean_against_this_attack =
-          evaluate("clean-pretrain", (clean_run / "model.safetensors").string(), paths, attack, options);
-      clean.asr = clean_against_this_attack.asr;
-      clean.asr_n = clean_against_this_attack.asr_n;
+      if (team.leads()) {
+        const StageResult clean_against_this_attack =
+            evaluate("clean-pretrain", (clean_run / "model.safetensors").string(), paths, attack, options);
+        clean.asr = clean_against_this_attack.asr;
+        clean.asr_n = clean_against_this_attack.asr_n;
+      }
       study.stages.push_back(clean);
 
       const fs::path poisoned_run = dir / "poisoned-pretrain";
       study.stages.push_back(trained("poisoned-pretrain", poisoned_run, [&] { return fresh_model(options.model, s); },
                                      poisoned.train_csv,
-                                     train_options(options, options.pretrain_epochs, options.pretrain_lr,
+                                     train_options(options, team, options.pretrain_epochs, options.pretrain_lr,
                                                    options.pretrain_warmup, s),
                                      clip_objective));
       const std::string poisoned_model = (poisoned_run / "model.safetensors").string();
-      const std::string finetune_csv = write_clean_subset(poisoned, options.finetune_rows, s);
+      if (team.leads()) write_clean_subset(poisoned, options.finetune_rows, s);
+      team.sync("writing the clean subset");
+      const std::string finetune_csv = clean_subset_path(poisoned);
       auto from_poisoned = [&] { return clip::load_clip(poisoned_model).model; };
-      const clip::TrainOptions finetune = train_options(options, options.finetune_epochs, options.finetune_lr,
+      const clip::TrainOptions finetune = train_options(options, team, options.finetune_epochs, options.finetune_lr,
                                                         options.finetune_warmup, s);
       study.stages.push_back(trained("clip-finetune", dir / "clip-finetune", from_poisoned, finetune_csv, finetune,
                                      clip_objective));
@@ -277,7 +305,9 @@ std::vector<StudyResult> run_study(const StudyOptions& options, const StudyProgr
                                      }));
 
       const fs::path supervised_run = dir / "supervised-finetune";
-      study.stages.push_back(stage(supervised_run, (supervised_run / "metrics.jsonl").string(), [&] {
+      // The supervised defence is not data parallel: the lead runs it.
+      study.stages.push_back(stage(supervised_run, (supervised_run / "metrics.jsonl").string(), team, [&] {
+        if (!team.leads()) return StageResult{};
         SupervisedOptions supervised;
         supervised.epochs = options.supervised_epochs;
         supervised.lr = options.supervised_lr;
@@ -294,7 +324,7 @@ std::vector<StudyResult> run_study(const StudyOptions& options, const StudyProgr
         return evaluate("supervised-finetune", *loaded.model, paths, attack, options, head_classifier(loaded.head));
       }));
       studies.push_back(study);
-      write_study_report(studies, out.string());
+      if (team.leads()) write_study_report(studies, out.string());
     }
   }
   return studies;

@@ -12,15 +12,25 @@
 // Each stage writes its run folder and a stage.json; a rerun reuses finished
 // stages, so a killed study continues where it stopped. The same options give
 // the same numbers (CPU).
+//
+// In a data-parallel world (StudyOptions::world, under mpirun) the CLIP and
+// CleanCLIP training stages run on every process at the same global batch
+// (batch_size is the global batch, each process takes batch_size / N), and
+// everything else (importing, poisoning, evaluation, the supervised defence,
+// the report) on rank 0 while the others wait; the folder must be one that
+// every process sees (one machine, or a shared file system).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cleanclip/report/study_report.h"
 #include "clip/train/trainer.h"
+#include "dist/communicator.h"
 
 namespace clipgrad::cleanclip {
 
@@ -35,11 +45,15 @@ struct StudyOptions {
   std::string fashion_mnist = "/usr/share/datasets/fashion-mnist";
   int workers = 2;
   Device device = Device::CPU;  // of the CLIP / CleanCLIP training stages; not part of the recipe
+  // The processes the training stages run on (null: this one); not part of the recipe.
+  std::shared_ptr<dist::Communicator> world;
+  // How long the other ranks wait for rank 0's own work (evaluating, the supervised defence).
+  std::chrono::milliseconds lead_work_timeout = std::chrono::hours(24);
 
   int64_t train_images = 20000;  // the first N of Fashion-MNIST's 60,000 training images (-1: all)
   int64_t test_images = -1;      // the first N of its 10,000 test images (-1: all)
   std::string model = "vit-tiny-28";
-  int64_t batch_size = 128;
+  int64_t batch_size = 128;  // the global batch, on any number of processes
   int64_t pretrain_epochs = 4;
   double pretrain_lr = 5e-4;
   int64_t pretrain_warmup = 200;
@@ -75,6 +89,7 @@ struct StudyOptions {
 // Called with the stage's name and every training step's report.
 using StudyProgress = std::function<void(const std::string& stage, const clip::StepReport& report)>;
 
+// Every rank of options.world must call it; the results are complete on rank 0.
 std::vector<StudyResult> run_study(const StudyOptions& options, const StudyProgress& progress = nullptr);
 
 }  // namespace clipgrad::cleanclip

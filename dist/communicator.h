@@ -61,6 +61,9 @@ class Communicator {
   // Rank `root`'s `buffer` into every rank's `buffer` (same shape and dtype).
   virtual void broadcast(Tensor buffer, int root, const std::string& what) = 0;
   virtual void barrier(const std::string& what) = 0;
+  // A barrier at which ranks wait while one does work of its own (rank 0
+  // evaluating a model), which may outlast the collective timeout: `timeout`.
+  virtual void slow_barrier(const std::string& what, std::chrono::milliseconds timeout) = 0;
 
   // Ends every process of the job with `exit_code` (after the caller printed
   // its error); for a single process, exits.
@@ -80,6 +83,7 @@ class SingleProcess final : public Communicator {
   Tensor all_gather_rows(const Tensor& local, const std::string&) override { return local; }
   void broadcast(Tensor, int, const std::string&) override {}
   void barrier(const std::string&) override {}
+  void slow_barrier(const std::string&, std::chrono::milliseconds) override {}
   [[noreturn]] void abort_job(int exit_code) override;
 };
 

@@ -6,7 +6,9 @@
 #include "cleanclip/study.h"
 #include "cli/commands/commands.h"
 #include "cli/support/device_option.h"
+#include "cli/support/in_world.h"
 #include "cli/support/progress.h"
+#include "dist/world/world.h"
 
 namespace clipgrad::cli {
 
@@ -21,9 +23,10 @@ struct DemoArgs {
   std::string device = "cpu";
 };
 
-void demo(const DemoArgs& args) {
+void demo(const DemoArgs& args, const std::shared_ptr<dist::Communicator>& world) {
   cleanclip::StudyOptions options = args.study;
   options.device = parse_device(args.device);
+  options.world = world;
   options.attacks = args.attack == "all" ? std::vector<std::string>{"badnet", "blended", "wanet", "label-consistent"}
                                          : std::vector<std::string>{args.attack};
   Progress progress;
@@ -36,6 +39,7 @@ void demo(const DemoArgs& args) {
     progress(report);
   };
   std::vector<cleanclip::StudyResult> studies = cleanclip::run_study(options, on_step);
+  if (world->rank() != 0) return;  // rank 0 reports
   for (const auto& study : studies) {
     std::cout << study.attack << " (target '" << study.target << "', seed " << study.seed << ")\n";
     for (const auto& stage : study.stages)
@@ -71,6 +75,12 @@ void register_demo(CLI::App& app) {
   command->add_option("--workers", s.workers, "image decoding threads")->capture_default_str();
   command->add_option("--train-images", s.train_images, "Fashion-MNIST training images to use (-1: all 60,000)")
       ->capture_default_str();
+  command->add_option("--test-images", s.test_images, "Fashion-MNIST test images to evaluate on (-1: all 10,000)")
+      ->capture_default_str();
+  command->add_option("--batch-size", s.batch_size,
+                      "the global batch of the CLIP and CleanCLIP stages (under mpirun -np N, N processes of "
+                      "batch-size / N each: the same study)")
+      ->capture_default_str();
   command->add_option("--target", s.target, "the class the backdoor points at")->capture_default_str();
   command->add_option("--poison-count", s.poison_count, "poisoned training pairs")->capture_default_str();
   command->add_option("--patch-size", s.patch_size, "badnet / label-consistent patch side (px)")->capture_default_str();
@@ -87,7 +97,11 @@ void register_demo(CLI::App& app) {
   command->add_option("--lambda2", s.lambda_inmodal, "CleanCLIP: weight of the in-modal loss")->capture_default_str();
   command->add_option("--supervised-epochs", s.supervised_epochs)->capture_default_str();
   command->add_option("--supervised-lr", s.supervised_lr)->capture_default_str();
-  command->callback([args] { demo(*args); });
+  // Under mpirun the training stages run data parallel; rank 0 does the rest.
+  command->callback([args] {
+    std::shared_ptr<dist::Communicator> world = dist::join_world(parse_device(args->device));
+    run_in_world(*world, [&] { demo(*args, world); });
+  });
 }
 
 }  // namespace clipgrad::cli

@@ -5,6 +5,7 @@
 #include "cli/commands/commands.h"
 #include "cli/support/checkpoint_args.h"
 #include "cli/support/device_option.h"
+#include "cli/support/in_world.h"
 #include "cli/support/objectives.h"
 #include "cli/support/progress.h"
 #include "clip/checkpoint/checkpoint.h"
@@ -67,18 +68,10 @@ void train(const TrainArgs& args, const std::shared_ptr<dist::Communicator>& wor
   if (reports) std::cout << "model: " << (std::filesystem::path(args.out) / "model.safetensors").string() << "\n";
 }
 
-// Under mpirun each process trains its slice; a rank that fails prints its
-// error with its rank and ends the whole job (no rank is left waiting).
+// Under mpirun each process trains its slice.
 void train_in_world(const TrainArgs& args) {
   std::shared_ptr<dist::Communicator> world = dist::join_world(parse_device(args.device));
-  if (world->world_size() == 1) return train(args, world);
-  try {
-    train(args, world);
-  } catch (const std::exception& error) {
-    std::cerr << "clipgrad: rank " << world->rank() << " of " << world->world_size() << ": " << error.what()
-              << std::endl;
-    world->abort_job(1);
-  }
+  run_in_world(*world, [&] { train(args, world); });
 }
 
 }  // namespace

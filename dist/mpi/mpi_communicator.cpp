@@ -75,7 +75,7 @@ class MpiPendingSum final : public PendingCollective {
     communicator_.advance_sums();
     return state_->stage == MpiCommunicator::SegmentedSum::Stage::done;
   }
-  void wait() override { communicator_.poll_until([this] { return test(); }, state_->what); }
+  void wait() override { communicator_.poll_until([this] { return test(); }, state_->what, communicator_.timeout_); }
 
  private:
   MpiCommunicator& communicator_;
@@ -177,11 +177,12 @@ void MpiCommunicator::advance_sums() {
   std::erase_if(sums_, [](const auto& state) { return state->stage == Stage::done; });
 }
 
-void MpiCommunicator::poll_until(const std::function<bool()>& done, const std::string& what) {
+void MpiCommunicator::poll_until(const std::function<bool()>& done, const std::string& what,
+                                 std::chrono::milliseconds timeout) {
   auto start = std::chrono::steady_clock::now();
   for (int64_t polls = 0; !done(); ++polls) {
-    if (std::chrono::steady_clock::now() - start > timeout_)
-      throw std::runtime_error("MPI " + what + " timed out after " + std::to_string(timeout_.count() / 1000.0) +
+    if (std::chrono::steady_clock::now() - start > timeout)
+      throw std::runtime_error("MPI " + what + " timed out after " + std::to_string(timeout.count() / 1000.0) +
                                " s on rank " + std::to_string(rank_) +
                                " (another rank died, hangs or took another path; "
                                "CLIPGRAD_COLLECTIVE_TIMEOUT sets the limit)");
@@ -191,13 +192,13 @@ void MpiCommunicator::poll_until(const std::function<bool()>& done, const std::s
   }
 }
 
-void MpiCommunicator::wait_request(MPI_Request& request, const std::string& what) {
+void MpiCommunicator::wait_request(MPI_Request& request, const std::string& what, std::chrono::milliseconds timeout) {
   poll_until(
       [&] {
         advance_sums();
         return test_request(request, what);
       },
-      what);
+      what, timeout);
 }
 
 Tensor MpiCommunicator::all_gather_rows(const Tensor& local, const std::string& what) {
@@ -226,10 +227,10 @@ void MpiCommunicator::broadcast_bytes(void* data, size_t bytes, int root, const 
   wait_request(request, what);
 }
 
-void MpiCommunicator::barrier(const std::string& what) {
+void MpiCommunicator::slow_barrier(const std::string& what, std::chrono::milliseconds timeout) {
   MPI_Request request;
   check(MPI_Ibarrier(comm_, &request), what);
-  wait_request(request, what);
+  wait_request(request, what, timeout);
 }
 
 void MpiCommunicator::abort_job(int exit_code) {

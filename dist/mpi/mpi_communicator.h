@@ -44,7 +44,8 @@ class MpiCommunicator final : public Communicator {
                                                               const std::string& what) override;
   Tensor all_gather_rows(const Tensor& local, const std::string& what) override;
   void broadcast(Tensor buffer, int root, const std::string& what) override;
-  void barrier(const std::string& what) override;
+  void barrier(const std::string& what) override { slow_barrier(what, timeout_); }
+  void slow_barrier(const std::string& what, std::chrono::milliseconds timeout) override;
   [[noreturn]] void abort_job(int exit_code) override;
 
   // Byte-level broadcast, for bootstrapping other libraries (NCCL's unique id).
@@ -61,9 +62,10 @@ class MpiCommunicator final : public Communicator {
   // Moves every sum in flight as far as it can without blocking.
   void advance_sums();
   // Polls until done() or the timeout, which throws naming `what`.
-  void poll_until(const std::function<bool()>& done, const std::string& what);
+  void poll_until(const std::function<bool()>& done, const std::string& what, std::chrono::milliseconds timeout);
   // Polls `request` (advancing the sums meanwhile) until it completes.
-  void wait_request(MPI_Request& request, const std::string& what);
+  void wait_request(MPI_Request& request, const std::string& what, std::chrono::milliseconds timeout);
+  void wait_request(MPI_Request& request, const std::string& what) { wait_request(request, what, timeout_); }
 
   MPI_Comm comm_ = MPI_COMM_NULL;         // every collective but the all-reduces' second halves
   MPI_Comm gather_comm_ = MPI_COMM_NULL;  // the all-reduces' all-gathers, in FIFO order

@@ -43,6 +43,9 @@ class NcclCommunicator final : public Communicator {
   Tensor all_gather_rows(const Tensor& local, const std::string& what) override;
   void broadcast(Tensor buffer, int root, const std::string& what) override;
   void barrier(const std::string& what) override { bootstrap_->barrier(what); }
+  void slow_barrier(const std::string& what, std::chrono::milliseconds timeout) override {
+    bootstrap_->slow_barrier(what, timeout);
+  }
   [[noreturn]] void abort_job(int exit_code) override;
 
  private:

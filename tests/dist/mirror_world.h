@@ -38,6 +38,7 @@ class MirrorWorld final : public dist::Communicator {
   }
   void broadcast(Tensor, int, const std::string& what) override { log.push_back(what); }
   void barrier(const std::string& what) override { log.push_back(what); }
+  void slow_barrier(const std::string& what, std::chrono::milliseconds) override { log.push_back(what); }
   [[noreturn]] void abort_job(int) override { throw std::logic_error("MirrorWorld::abort_job"); }
 
   std::vector<std::string> log;
