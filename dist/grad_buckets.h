@@ -13,8 +13,9 @@
 //
 // For a sharded optimizer (ZeRO-1) the buckets reduce-scatter instead: each
 // bucket's flat buffer is zero-padded to N equal segments and rank r keeps
-// only segment r of the average (shard(b)), half the traffic of an
-// all-reduce; the parameters' own gradients are then cleared.
+// only segment r of the average (shard(b)): half an all-reduce's traffic
+// (the optimizer's all-gather of the updated parameters is the other half);
+// the parameters' own gradients are then cleared.
 #pragma once
 
 #include <cstddef>

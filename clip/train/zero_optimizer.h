@@ -9,6 +9,7 @@
 //   2. update: AdamW on the owned segments, with the moments of those
 //      elements alone (about 1/N of AdamW's state per rank);
 //   3. all-gather: every rank receives every segment's new values.
+// Steps 1 and 3 move the bytes of the one all-reduce of unsharded training.
 // The update is nn::AdamW's elementwise arithmetic with its per-parameter
 // step counts and weight decay, so the weights are the same bits as without
 // sharding; only gradient clipping's norm, summed over the shards, can differ
