@@ -18,6 +18,7 @@
 
 namespace fs = std::filesystem;
 using clipgrad::testing::run_clipgrad;
+using clipgrad::testing::run_command;
 
 namespace {
 
@@ -29,16 +30,6 @@ const std::string kToyStudy =
 std::string mpirun2() {
   return "mpirun --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 '" + std::string(CLIPGRAD_BINARY) +
          "'";
-}
-
-clipgrad::testing::CommandResult run_shell(const std::string& command) {
-  clipgrad::testing::CommandResult result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  char buffer[4096];
-  for (size_t got; (got = fread(buffer, 1, sizeof buffer, pipe)) > 0;) result.output.append(buffer, got);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
 }
 
 std::vector<double> losses(const fs::path& metrics) {
@@ -60,7 +51,7 @@ TEST(DemoMpiCli, TwoProcessesRunTheSingleProcessStudy) {
   const fs::path one = dir.file("one"), two = dir.file("two");
   auto single = run_clipgrad("demo --out " + one.string() + kToyStudy + " --batch-size 16");
   ASSERT_EQ(single.exit_code, 0) << single.output;
-  auto parallel = run_shell(mpirun2() + " demo --out " + two.string() + kToyStudy + " --batch-size 16");
+  auto parallel = run_command(mpirun2() + " demo --out " + two.string() + kToyStudy + " --batch-size 16");
   ASSERT_EQ(parallel.exit_code, 0) << parallel.output;
   // Rank 0 alone reports.
   EXPECT_EQ(parallel.output.find("report: "), parallel.output.rfind("report: ")) << parallel.output;
@@ -92,7 +83,7 @@ TEST(DemoMpiCli, TwoProcessesRunTheSingleProcessStudy) {
 TEST(DemoMpiCli, AGlobalBatchThatDoesNotSplitIsRefusedBeforeAnyWork) {
   if (!can_run()) GTEST_SKIP() << "needs mpirun and Debian's dataset-fashion-mnist";
   clipgrad::testing::TempDir dir("demo_mpi_batch");
-  auto result = run_shell(mpirun2() + " demo --out " + dir.file("study") + kToyStudy + " --batch-size 15");
+  auto result = run_command(mpirun2() + " demo --out " + dir.file("study") + kToyStudy + " --batch-size 15");
   EXPECT_NE(result.exit_code, 0) << result.output;
   EXPECT_NE(result.output.find("demo --batch-size: 15 rows do not split evenly over 2 processes"), std::string::npos)
       << result.output;

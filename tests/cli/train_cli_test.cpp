@@ -94,20 +94,10 @@ TEST(TrainCli, KilledRunResumesToTheSameLosses) {
   fs::path straight = dir / "straight", resumed = dir / "resumed";
   ASSERT_EQ(run("train" + data + " --out " + straight.string() + " 2>/dev/null >/dev/null"), 0);
 
-  pid_t child = fork();
-  if (child == 0) {
-    std::string command = std::string(CLIPGRAD_BINARY) + " train" + data + " --out " + resumed.string() +
-                          " 2>/dev/null >/dev/null";
-    execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), nullptr);
-    _exit(127);
-  }
   // Kill it as soon as its first epoch is on disk.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(resumed / "checkpoint.safetensors") && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  kill(child, SIGKILL);
-  int status = 0;
-  waitpid(child, &status, 0);
+  const int status = clipgrad::testing::stop_when_file_appears(
+      std::string(CLIPGRAD_BINARY) + " train" + data + " --out " + resumed.string(),
+      resumed / "checkpoint.safetensors", SIGKILL);
   ASSERT_TRUE(fs::exists(resumed / "checkpoint.safetensors"));
   // The kill interrupted the run: it died of the signal, before its last epoch.
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the run ended before it was killed";

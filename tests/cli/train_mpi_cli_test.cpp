@@ -115,32 +115,16 @@ class TrainMpiCli : public ::testing::Test {
   // Starts `arguments` on two processes and stops the job as soon as its
   // first epoch is on disk (mpirun takes its ranks down).
   static void stop_after_first_epoch(const std::string& arguments, const fs::path& run) {
-    pid_t child = fork();
-    if (child == 0) {
-      std::string command = mpirun2() + " " + arguments + " >/dev/null 2>&1";
-      execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), nullptr);
-      _exit(127);
-    }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (!fs::exists(run / "checkpoint.safetensors") && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    kill(child, SIGTERM);
-    int status = 0;
-    waitpid(child, &status, 0);
+    clipgrad::testing::stop_when_file_appears(mpirun2() + " " + arguments, run / "checkpoint.safetensors", SIGTERM);
     ASSERT_TRUE(fs::exists(run / "checkpoint.safetensors"));
     auto checkpoint = clipgrad::io::read_safetensors((run / "checkpoint.safetensors").string());
     ASSERT_LT(std::stoi(checkpoint.metadata.at("epoch")), 3) << "the job ended before it was stopped";
     EXPECT_EQ(checkpoint.metadata.at("world_size"), "2");
   }
   static int run_mpi(const std::string& arguments) {
-    FILE* pipe = popen((mpirun2() + " " + arguments + " 2>&1").c_str(), "r");
-    std::string output;
-    char buffer[4096];
-    for (size_t got; (got = fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, got);
-    int status = pclose(pipe);
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    EXPECT_EQ(code, 0) << output;
-    return code;
+    clipgrad::testing::CommandResult result = clipgrad::testing::run_command(mpirun2() + " " + arguments);
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    return result.exit_code;
   }
   static inline fs::path dir_, reference_;
   static inline std::string data_;
@@ -208,14 +192,10 @@ TEST_F(TrainMpiCli, AFailingRankBringsTheJobDownWithItsError) {
       out << (row == 100 ? "images/missing.png,\"a photo of nothing\"" : (row < 0 ? line : "../" + line)) << "\n";
   }
   auto start = std::chrono::steady_clock::now();
-  FILE* pipe = popen(("CLIPGRAD_COLLECTIVE_TIMEOUT=600 " + mpirun2() + " train --data " +
-                      (broken / "train.csv").string() + kFlags + " --batch-size 64 --out " +
-                      (broken / "run").string() + " 2>&1").c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  for (size_t got; (got = fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, got);
-  int status = pclose(pipe);
-  EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << output;
+  auto [output, exit_code] = clipgrad::testing::run_command(
+      "CLIPGRAD_COLLECTIVE_TIMEOUT=600 " + mpirun2() + " train --data " + (broken / "train.csv").string() + kFlags +
+      " --batch-size 64 --out " + (broken / "run").string());
+  EXPECT_NE(exit_code, 0) << output;
   EXPECT_NE(output.find("clipgrad: rank "), std::string::npos) << output;
   EXPECT_NE(output.find("missing.png"), std::string::npos) << output;
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(120)) << "it waited for a timeout";

@@ -4,29 +4,16 @@
 // naming it and ends the job. On a machine with GPUs, the NCCL world on all of
 // them (one process still makes every NCCL call). Skipped without mpirun.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "cli/run_clipgrad.h"
+
+using clipgrad::testing::run_command;
+
 namespace {
-
-struct ProcessRun {
-  int exit_code = -1;
-  std::string output;
-};
-
-ProcessRun run(const std::string& command) {
-  ProcessRun result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  char buffer[4096];
-  for (size_t got; (got = fread(buffer, 1, sizeof buffer, pipe)) > 0;) result.output.append(buffer, got);
-  int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
 
 bool have_mpirun() { return std::system("command -v mpirun >/dev/null 2>&1") == 0; }
 
@@ -49,7 +36,7 @@ TEST(WorldProcesses, NeedsMpi) { GTEST_SKIP() << "built without MPI"; }
 TEST(WorldProcesses, MpiCollectivesGiveTheRankOrderSumsBitForBit) {
   SKIP_WITHOUT_MPI();
   for (int processes : {1, 2, 3}) {
-    ProcessRun result = run("CLIPGRAD_COLLECTIVE_TIMEOUT=60 " + mpirun(processes, "collectives cpu"));
+    auto result = run_command("CLIPGRAD_COLLECTIVE_TIMEOUT=60 " + mpirun(processes, "collectives cpu"));
     EXPECT_EQ(result.exit_code, 0) << processes << " processes:\n" << result.output;
     for (int rank = 0; rank < processes; ++rank)
       EXPECT_NE(result.output.find("rank " + std::to_string(rank) + " of " + std::to_string(processes) +
@@ -62,7 +49,7 @@ TEST(WorldProcesses, MpiCollectivesGiveTheRankOrderSumsBitForBit) {
 TEST(WorldProcesses, ARankLeftWaitingTimesOutNamingTheCollectiveAndEndsTheJob) {
   SKIP_WITHOUT_MPI();
   const auto start = std::chrono::steady_clock::now();
-  ProcessRun result = run("CLIPGRAD_COLLECTIVE_TIMEOUT=1 " + mpirun(2, "timeout"));
+  auto result = run_command("CLIPGRAD_COLLECTIVE_TIMEOUT=1 " + mpirun(2, "timeout"));
   EXPECT_NE(result.exit_code, 0) << result.output;
   EXPECT_NE(result.output.find("rank 0: MPI barrier the other ranks reach late timed out after 1"), std::string::npos)
       << result.output;
@@ -73,11 +60,11 @@ TEST(WorldProcesses, ARankLeftWaitingTimesOutNamingTheCollectiveAndEndsTheJob) {
 
 TEST(WorldProcesses, NcclCollectivesOnEveryGpu) {
   SKIP_WITHOUT_MPI();
-  ProcessRun gpus = run("'" + std::string(CLIPGRAD_DIST_PROBE) + "' gpus");
+  auto gpus = run_command("'" + std::string(CLIPGRAD_DIST_PROBE) + "' gpus");
   ASSERT_EQ(gpus.exit_code, 0) << gpus.output;
   const int count = std::atoi(gpus.output.c_str());
   if (count == 0) GTEST_SKIP() << "no GPU (or built without NCCL)";
-  ProcessRun result = run("CLIPGRAD_COLLECTIVE_TIMEOUT=120 " + mpirun(count, "collectives cuda"));
+  auto result = run_command("CLIPGRAD_COLLECTIVE_TIMEOUT=120 " + mpirun(count, "collectives cuda"));
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_NE(result.output.find("(NCCL): every collective agrees"), std::string::npos) << result.output;
 }
