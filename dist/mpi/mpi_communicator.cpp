@@ -24,6 +24,15 @@ int byte_count(size_t bytes, const std::string& what) {
   return static_cast<int>(bytes);
 }
 
+int element_count(int64_t elements, const std::string& what) {
+  if (elements > INT_MAX)
+    throw std::invalid_argument("MPI " + what + ": " + std::to_string(elements) + " elements in one message (at most " +
+                                std::to_string(INT_MAX) + "); use smaller gradient buckets");
+  return static_cast<int>(elements);
+}
+
+MPI_Datatype mpi_type(DType dtype) { return dtype == DType::F64 ? MPI_DOUBLE : MPI_FLOAT; }
+
 bool test_request(MPI_Request& request, const std::string& what) {
   int done = 0;
   check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
@@ -36,31 +45,32 @@ void check_reducible(const Tensor& tensor, const std::string& what) {
                                 std::string(dtype_name(tensor.dtype())) + " on " + device_name(tensor.device()));
 }
 
-// segments [N * count], segment r from rank r -> [count]: their sum, added in rank order.
-Tensor sum_segments_in_rank_order(const Tensor& segments, int ranks, int64_t count) {
-  Tensor sum = Tensor::empty({count}, segments.dtype());
+// into[i] = the sum over r of segments[r * count + i], added in rank order.
+void sum_segments_in_rank_order(const Tensor& segments, int ranks, Tensor& into) {
+  const int64_t count = into.numel();
   dispatch_floating(segments.dtype(), "sum_segments_in_rank_order", [&]<class T>() {
     const T* in = segments.data<T>();
-    T* out = sum.data<T>();
+    T* out = into.data<T>();
     std::memcpy(out, in, count * sizeof(T));
     for (int r = 1; r < ranks; ++r)
       for (int64_t i = 0; i < count; ++i) out[i] += in[r * count + i];
   });
-  return sum;
 }
 
 }  // namespace
 
-// One sum in flight: exchange segments (Ialltoall), sum this rank's segment,
-// then (an all-reduce) all-gather the summed segments.
+// One sum in flight: exchange segments (Ialltoallv: rank r receives segment r
+// of every rank's buffer), add them in rank order, then (an all-reduce)
+// all-gather the summed segments in place. The all-reduce's segments are as
+// even as can be (the first n % N ranks have one element more), so the
+// caller's buffer is sent from, summed into and gathered into directly.
 struct MpiCommunicator::SegmentedSum {
   enum class Stage { exchanging, gathering, done };
-  Tensor sent;      // [N * segment]
-  Tensor received;  // [N * segment]: segment `rank` of every rank
-  Tensor summed;    // [segment]
-  Tensor gathered;  // [N * segment]: every rank's summed segment (all-reduce)
-  Tensor result;    // flat: the caller's buffer [n <= N * segment], or its shard [segment]
-  int64_t segment = 0;
+  Tensor sent;            // flat: the caller's buffer (all-reduce) or its full [N * S] (reduce-scatter)
+  Tensor summed;          // this rank's segment: a view of `sent` (all-reduce) or the caller's shard
+  Tensor received;        // scratch [N * count]: segment `rank` of every rank
+  std::vector<int> counts, offsets;                  // per rank: its segment of `sent`
+  std::vector<int> received_counts, received_offsets;  // per rank: where its part of segment `rank` lands
   bool gather = false;
   std::string what;
   MPI_Request request = MPI_REQUEST_NULL;
@@ -111,10 +121,16 @@ MpiCommunicator::~MpiCommunicator() {
 
 std::unique_ptr<PendingCollective> MpiCommunicator::start_all_reduce_sum(Tensor buffer, const std::string& what) {
   check_reducible(buffer, what);
-  const int64_t n = buffer.numel(), segment = (n + world_size_ - 1) / world_size_;
-  Tensor sent = Tensor::zeros({world_size_ * segment}, buffer.dtype());
-  sent.rows(0, n).copy_from(buffer.reshape({n}));
-  return start_segmented_sum(sent, segment, buffer.reshape({n}), true, what);
+  const int64_t n = buffer.numel();
+  std::vector<int> counts(world_size_), offsets(world_size_);
+  for (int r = 0, offset = 0; r < world_size_; ++r) {
+    counts[r] = element_count(n / world_size_ + (r < n % world_size_ ? 1 : 0), what);
+    offsets[r] = offset;
+    offset += counts[r];
+  }
+  Tensor flat = buffer.reshape({n});
+  Tensor mine = flat.rows(offsets[rank_], offsets[rank_] + counts[rank_]);
+  return start_segmented_sum(flat, mine, std::move(counts), std::move(offsets), true, what);
 }
 
 std::unique_ptr<PendingCollective> MpiCommunicator::start_reduce_scatter_sum(Tensor full, Tensor shard,
@@ -125,25 +141,43 @@ std::unique_ptr<PendingCollective> MpiCommunicator::start_reduce_scatter_sum(Ten
     throw std::invalid_argument("MPI " + what + ": a shard " + shape_str(shard.shape()) + " " +
                                 dtype_name(shard.dtype()) + " of " + shape_str(full.shape()) + " " +
                                 dtype_name(full.dtype()) + " over " + std::to_string(world_size_) + " ranks");
-  return start_segmented_sum(full.reshape({full.numel()}), shard.numel(), shard.reshape({shard.numel()}), false,
-                             what);
+  const int count = element_count(shard.numel(), what);
+  std::vector<int> counts(world_size_, count), offsets(world_size_);
+  for (int r = 0; r < world_size_; ++r) offsets[r] = r * count;
+  return start_segmented_sum(full.reshape({full.numel()}), shard.reshape({shard.numel()}), std::move(counts),
+                             std::move(offsets), false, what);
 }
 
-std::unique_ptr<PendingCollective> MpiCommunicator::start_segmented_sum(Tensor sent, int64_t segment, Tensor result,
-                                                                        bool gather, const std::string& what) {
+std::unique_ptr<PendingCollective> MpiCommunicator::start_segmented_sum(Tensor sent, Tensor summed,
+                                                                        std::vector<int> counts,
+                                                                        std::vector<int> offsets, bool gather,
+                                                                        const std::string& what) {
   auto state = std::make_shared<SegmentedSum>();
   state->what = what;
   state->sent = std::move(sent);
-  state->segment = segment;
-  state->result = std::move(result);
+  state->summed = std::move(summed);
+  state->counts = std::move(counts);
+  state->offsets = std::move(offsets);
   state->gather = gather;
-  state->received = Tensor::empty_like(state->sent);
-  int bytes = byte_count(segment * dtype_size(state->sent.dtype()), what);
-  check(MPI_Ialltoall(state->sent.raw_data(), bytes, MPI_BYTE, state->received.raw_data(), bytes, MPI_BYTE, comm_,
-                      &state->request),
+  const int mine = state->counts[rank_];
+  state->received = take_scratch(int64_t(world_size_) * mine, state->sent.dtype());
+  state->received_counts.assign(world_size_, mine);
+  for (int r = 0; r < world_size_; ++r) state->received_offsets.push_back(r * mine);
+  const MPI_Datatype type = mpi_type(state->sent.dtype());
+  check(MPI_Ialltoallv(state->sent.raw_data(), state->counts.data(), state->offsets.data(), type,
+                       state->received.raw_data(), state->received_counts.data(), state->received_offsets.data(),
+                       type, comm_, &state->request),
         what);
   sums_.push_back(state);
   return std::make_unique<MpiPendingSum>(*this, state);
+}
+
+Tensor MpiCommunicator::take_scratch(int64_t numel, DType dtype) {
+  auto found = scratch_.find({numel, dtype});
+  if (found == scratch_.end()) return Tensor::empty({numel}, dtype);
+  Tensor tensor = std::move(found->second);
+  scratch_.erase(found);
+  return tensor;
 }
 
 void MpiCommunicator::advance_sums() {
@@ -155,40 +189,39 @@ void MpiCommunicator::advance_sums() {
         earlier_still_exchanging = true;
         continue;
       }
-      state->summed = sum_segments_in_rank_order(state->received, world_size_, state->segment);
-      state->received = Tensor();
+      sum_segments_in_rank_order(state->received, world_size_, state->summed);
+      const std::pair<int64_t, DType> key{state->received.numel(), state->received.dtype()};
+      scratch_.emplace(key, std::move(state->received));
       if (!state->gather) {
-        state->result.copy_from(state->summed);
         state->stage = Stage::done;
         continue;
       }
-      state->gathered = Tensor::empty_like(state->sent);
-      int bytes = byte_count(state->segment * dtype_size(state->summed.dtype()), state->what);
-      check(MPI_Iallgather(state->summed.raw_data(), bytes, MPI_BYTE, state->gathered.raw_data(), bytes, MPI_BYTE,
-                           gather_comm_, &state->request),
+      check(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, state->sent.raw_data(), state->counts.data(),
+                            state->offsets.data(), mpi_type(state->sent.dtype()), gather_comm_, &state->request),
             state->what);
       state->stage = Stage::gathering;
     }
-    if (state->stage == Stage::gathering && test_request(state->request, state->what)) {
-      state->result.copy_from(state->gathered.rows(0, state->result.numel()));
-      state->stage = Stage::done;
-    }
+    if (state->stage == Stage::gathering && test_request(state->request, state->what)) state->stage = Stage::done;
   }
   std::erase_if(sums_, [](const auto& state) { return state->stage == Stage::done; });
 }
 
 void MpiCommunicator::poll_until(const std::function<bool()>& done, const std::string& what,
                                  std::chrono::milliseconds timeout) {
-  auto start = std::chrono::steady_clock::now();
-  for (int64_t polls = 0; !done(); ++polls) {
-    if (std::chrono::steady_clock::now() - start > timeout)
+  // MPI moves a large message's fragments only inside its calls: a collective
+  // is polled without pause (as MPI_Wait itself spins) for its first two
+  // seconds, which cover any bucket of a step; a longer wait is a rank
+  // waiting for another's work, polled every millisecond.
+  constexpr auto kSpin = std::chrono::seconds(2);
+  const auto start = std::chrono::steady_clock::now();
+  while (!done()) {
+    const auto waited = std::chrono::steady_clock::now() - start;
+    if (waited > timeout)
       throw std::runtime_error("MPI " + what + " timed out after " + std::to_string(timeout.count() / 1000.0) +
                                " s on rank " + std::to_string(rank_) +
                                " (another rank died, hangs or took another path; "
                                "CLIPGRAD_COLLECTIVE_TIMEOUT sets the limit)");
-    // Spin briefly (collectives of a step are quick), then stop burning the core.
-    if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
-    else std::this_thread::yield();
+    if (waited > kSpin) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
 
@@ -207,10 +240,9 @@ Tensor MpiCommunicator::all_gather_rows(const Tensor& local, const std::string& 
   Shape shape = local.shape();
   shape[0] *= world_size_;
   Tensor gathered = Tensor::empty(shape, local.dtype());
-  Tensor source = local.clone();  // contiguous and ours while the request runs
-  int bytes = byte_count(source.nbytes(), what);
+  int bytes = byte_count(local.nbytes(), what);  // `local` stays the caller's until this returns
   MPI_Request request;
-  check(MPI_Iallgather(source.raw_data(), bytes, MPI_BYTE, gathered.raw_data(), bytes, MPI_BYTE, comm_, &request),
+  check(MPI_Iallgather(local.raw_data(), bytes, MPI_BYTE, gathered.raw_data(), bytes, MPI_BYTE, comm_, &request),
         what);
   wait_request(request, what);
   return gathered;

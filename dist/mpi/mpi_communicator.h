@@ -2,9 +2,9 @@
 //
 // Reductions are not MPI_Allreduce, whose summation order depends on the
 // algorithm the library picks (message size, process count, tuning files):
-// the sum is a reduce-scatter by MPI_Ialltoall (rank r receives segment r of
+// the sum is a reduce-scatter by MPI_Ialltoallv (rank r receives segment r of
 // every rank's buffer and adds them in rank order 0..N-1) followed, for an
-// all-reduce, by an MPI_Iallgather of the summed segments. That moves the
+// all-reduce, by an MPI_Iallgatherv of the summed segments. That moves the
 // same bytes as a ring all-reduce, and every rank gets the same bits on every
 // run for a given N. MPI needs every rank to issue its collectives on a
 // communicator in one order: the all-gathers run on a communicator of their
@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -55,10 +56,14 @@ class MpiCommunicator final : public Communicator {
 
  private:
   friend class MpiPendingSum;
-  // Starts exchanging the segments of `sent` ([N * segment]); the sum ends in
-  // `result`: gathered whole (an all-reduce) or this rank's segment alone.
-  std::unique_ptr<PendingCollective> start_segmented_sum(Tensor sent, int64_t segment, Tensor result, bool gather,
+  // Starts exchanging the segments of `sent` (rank r's: counts[r] elements
+  // at offsets[r]); this rank's sum goes to `summed`, and with `gather` every
+  // rank's summed segment is then gathered into `sent` in place.
+  std::unique_ptr<PendingCollective> start_segmented_sum(Tensor sent, Tensor summed, std::vector<int> counts,
+                                                         std::vector<int> offsets, bool gather,
                                                          const std::string& what);
+  // A scratch buffer [numel] of a finished sum, or a new one.
+  Tensor take_scratch(int64_t numel, DType dtype);
   // Moves every sum in flight as far as it can without blocking.
   void advance_sums();
   // Polls until done() or the timeout, which throws naming `what`.
@@ -70,6 +75,9 @@ class MpiCommunicator final : public Communicator {
   MPI_Comm comm_ = MPI_COMM_NULL;         // every collective but the all-reduces' second halves
   MPI_Comm gather_comm_ = MPI_COMM_NULL;  // the all-reduces' all-gathers, in FIFO order
   std::vector<std::shared_ptr<SegmentedSum>> sums_;  // in flight, in start order
+  // The receive buffers of finished sums, for the next ones of their size:
+  // the buckets repeat every step, and fresh pages cost more than the copy.
+  std::multimap<std::pair<int64_t, DType>, Tensor> scratch_;
   int rank_ = 0, world_size_ = 1, local_rank_ = 0;
   std::chrono::milliseconds timeout_;
 };
