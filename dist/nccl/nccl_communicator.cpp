@@ -30,9 +30,10 @@ ncclDataType_t nccl_type(const Tensor& tensor, const std::string& what) {
 // A collective enqueued on the compute stream, complete when its event is.
 class NcclPendingCollective final : public PendingCollective {
  public:
-  NcclPendingCollective(std::string what, std::chrono::milliseconds timeout) : what_(std::move(what)), timeout_(timeout) {
+  NcclPendingCollective(std::string what, cudaStream_t stream, std::chrono::milliseconds timeout)
+      : what_(std::move(what)), timeout_(timeout) {
     CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming));
-    CUDA_CHECK(cudaEventRecord(event_, cuda::compute_stream()));
+    CUDA_CHECK(cudaEventRecord(event_, stream));
   }
   ~NcclPendingCollective() override { cudaEventDestroy(event_); }
   bool test() override {
@@ -73,21 +74,31 @@ NcclCommunicator::NcclCommunicator(std::unique_ptr<MpiCommunicator> bootstrap, s
   if (rank() == 0) check_nccl(ncclGetUniqueId(&id), "get unique id");
   bootstrap_->broadcast_bytes(&id, sizeof id, 0, "broadcast of the NCCL unique id");
   check_nccl(ncclCommInitRank(&comm_, world_size(), id, rank()), "comm init rank");
+  CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  CUDA_CHECK(cudaEventCreateWithFlags(&compute_done_, cudaEventDisableTiming));
 }
 
 NcclCommunicator::~NcclCommunicator() {
   if (comm_) ncclCommDestroy(comm_);
+  if (compute_done_) cudaEventDestroy(compute_done_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+void NcclCommunicator::after_compute() {
+  CUDA_CHECK(cudaEventRecord(compute_done_, cuda::compute_stream()));
+  CUDA_CHECK(cudaStreamWaitEvent(stream_, compute_done_, 0));
 }
 
 std::unique_ptr<PendingCollective> NcclCommunicator::pending_after_enqueue(const std::string& what) {
-  return std::make_unique<NcclPendingCollective>(what, timeout_);
+  return std::make_unique<NcclPendingCollective>(what, stream_, timeout_);
 }
 
 std::unique_ptr<PendingCollective> NcclCommunicator::start_all_reduce_sum(Tensor buffer, const std::string& what) {
   if (buffer.device() == Device::CPU) return bootstrap_->start_all_reduce_sum(std::move(buffer), what);
   ncclDataType_t type = nccl_type(buffer, what);
+  after_compute();
   check_nccl(ncclAllReduce(buffer.raw_data(), buffer.raw_data(), buffer.numel(), type, ncclSum, comm_,
-                           cuda::compute_stream()),
+                           stream_),
              what);
   return pending_after_enqueue(what);
 }
@@ -101,8 +112,9 @@ std::unique_ptr<PendingCollective> NcclCommunicator::start_reduce_scatter_sum(Te
     throw std::invalid_argument("NCCL " + what + ": a shard " + shape_str(shard.shape()) + " " +
                                 dtype_name(shard.dtype()) + " of " + shape_str(full.shape()) + " " +
                                 dtype_name(full.dtype()) + " over " + std::to_string(world_size()) + " ranks");
+  after_compute();
   check_nccl(ncclReduceScatter(full.raw_data(), shard.raw_data(), shard.numel(), type, ncclSum, comm_,
-                               cuda::compute_stream()),
+                               stream_),
              what);
   return pending_after_enqueue(what);
 }
@@ -114,8 +126,9 @@ Tensor NcclCommunicator::all_gather_rows(const Tensor& local, const std::string&
   Shape shape = local.shape();
   shape[0] *= world_size();
   Tensor gathered = Tensor::empty(shape, local.dtype(), Device::CUDA);
+  after_compute();
   check_nccl(ncclAllGather(local.raw_data(), gathered.raw_data(), local.nbytes(), ncclUint8, comm_,
-                           cuda::compute_stream()),
+                           stream_),
              what);
   pending_after_enqueue(what)->wait();
   return gathered;
@@ -123,8 +136,9 @@ Tensor NcclCommunicator::all_gather_rows(const Tensor& local, const std::string&
 
 void NcclCommunicator::broadcast(Tensor buffer, int root, const std::string& what) {
   if (buffer.device() == Device::CPU) return bootstrap_->broadcast(std::move(buffer), root, what);
+  after_compute();
   check_nccl(ncclBroadcast(buffer.raw_data(), buffer.raw_data(), buffer.nbytes(), ncclUint8, root, comm_,
-                           cuda::compute_stream()),
+                           stream_),
              what);
   pending_after_enqueue(what)->wait();
 }

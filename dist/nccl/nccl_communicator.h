@@ -6,9 +6,12 @@
 // counts) through the MPI world it was bootstrapped from, in the same
 // program order on every rank.
 //
-// Collectives run on clipgrad's compute stream (cuda/stream.h), so they are
-// ordered after the kernels that produced their inputs; completion is polled
-// with a CUDA event against the timeout. NCCL's sums follow its ring or tree
+// Collectives run on a stream of their own, after everything queued on the
+// compute stream before them (an event: the kernels that wrote their inputs,
+// and the last users of memory the caching allocator hands them), so a
+// gradient bucket's all-reduce runs while backward's kernels go on. Their
+// completion is polled from the host with a CUDA event against the timeout,
+// and only then are their buffers read or released. NCCL's sums follow its ring or tree
 // schedule, fixed for a given topology, process count and NCCL version: set
 // NCCL_ALGO=Ring (and NCCL_PROTO=Simple) to pin it for repeatable runs.
 // Sizes are elements of f32/f64; bf16 gradients are reduced as bf16.
@@ -49,11 +52,15 @@ class NcclCommunicator final : public Communicator {
   [[noreturn]] void abort_job(int exit_code) override;
 
  private:
-  // Records an event on the compute stream after the enqueued collective.
+  // Makes the collective stream wait for the work queued on the compute stream.
+  void after_compute();
+  // Records an event on the collective stream after the enqueued collective.
   std::unique_ptr<PendingCollective> pending_after_enqueue(const std::string& what);
 
   std::unique_ptr<MpiCommunicator> bootstrap_;
   ncclComm_t comm_ = nullptr;
+  cudaStream_t stream_ = nullptr;  // every collective, in issue order
+  cudaEvent_t compute_done_ = nullptr;
   std::chrono::milliseconds timeout_;
 };
 
