@@ -178,6 +178,21 @@ TEST_F(TrainMpiCli, ShardedAndClippedRunResumesOnTwoProcesses) {
   expect_same_run(run, reference);
 }
 
+// ModifiedResNet's BatchNorm normalises each rank's slice by its own
+// statistics (PyTorch DDP without SyncBatchNorm, the reference code's
+// setting), so its losses are near the single process's, not equal to them.
+TEST_F(TrainMpiCli, BatchNormModelsUsePerRankStatistics) {
+  const std::string rn = " --data " + (dir_ / "train.csv").string() +
+                         " --model rn-tiny --epochs 1 --lr 1e-3 --warmup 2 --seed 3 --workers 1";
+  fs::path one = dir_ / "rn_one_process", two = dir_ / "rn_two_processes";
+  ASSERT_EQ(run_clipgrad("train" + rn + " --batch-size 128 --out " + one.string()), 0);
+  ASSERT_EQ(run_mpi("train" + rn + " --batch-size 64 --out " + two.string()), 0);
+  std::vector<double> want = losses(one), got = losses(two);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_NE(got[0], want[0]) << "the first step normalised by global-batch statistics";
+  for (size_t step = 0; step < want.size(); ++step) EXPECT_NEAR(got[step], want[step], 0.05 * want[step]) << step;
+}
+
 // A rank that fails (here: an image of its slice is gone, which a
 // data-parallel run cannot skip) ends the whole job at once with its error,
 // naming the rank; the other rank is not left waiting in a collective.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <mutex>
 #include <numeric>
 #include <set>
 
@@ -209,6 +210,45 @@ TEST_F(LoaderTest, TransformIsDeterministicPerSample) {
     for (size_t row = 0; row < serial0.indices[b].size(); ++row)
       if (serial0.indices[b][row] == 100)
         EXPECT_FLOAT_EQ(serial0.pixels[b][row * 3 * kImageSize * kImageSize], expected);
+}
+
+// Data parallel: slice s of a global batch of 4 over 2 slices is rows
+// [2s, 2s + 2) of the single loader's batch, the same pixels, and this
+// loader decodes those images alone.
+TEST_F(LoaderTest, EachSliceIsItsPartOfTheGlobalBatchAndDecodesNothingElse) {
+  LoaderOptions global = options(1);
+  global.batch_size = 4;
+  global.drop_last = true;
+  Loader whole(items_, global);
+  Epoch expected = run_epoch(whole, 3);
+  ASSERT_EQ(expected.indices.size(), 2u);  // 10 items: two batches of 4, the last 2 dropped
+  const int64_t pixels_per_row = 3 * kImageSize * kImageSize;
+  for (int slice = 0; slice < 2; ++slice) {
+    LoaderOptions sliced = global;
+    sliced.slices = 2;
+    sliced.slice = slice;
+    std::mutex mutex;
+    std::set<int64_t> decoded;
+    Loader loader(items_, sliced, [&](io::Image&, int64_t index, Generator&) {
+      std::lock_guard<std::mutex> lock(mutex);
+      decoded.insert(index);
+    });
+    Epoch epoch = run_epoch(loader, 3);
+    ASSERT_EQ(epoch.indices.size(), expected.indices.size()) << slice;
+    std::set<int64_t> mine;
+    for (size_t b = 0; b < expected.indices.size(); ++b) {
+      std::vector<int64_t> rows(expected.indices[b].begin() + 2 * slice, expected.indices[b].begin() + 2 * slice + 2);
+      EXPECT_EQ(epoch.indices[b], rows) << "slice " << slice << " batch " << b;
+      std::vector<float> pixels(expected.pixels[b].begin() + 2 * slice * pixels_per_row,
+                                expected.pixels[b].begin() + (2 * slice + 2) * pixels_per_row);
+      EXPECT_EQ(epoch.pixels[b], pixels) << "slice " << slice << " batch " << b;
+      mine.insert(rows.begin(), rows.end());
+    }
+    EXPECT_EQ(decoded, mine) << "slice " << slice;
+  }
+  LoaderOptions uneven = global;
+  uneven.slices = 3;
+  EXPECT_THROW(Loader(items_, uneven), std::invalid_argument);
 }
 
 TEST(LoaderEdgeTest, EmptyListAndBadOptions) {
