@@ -20,6 +20,87 @@ Shape broadcast_shape(const Shape& a, const Shape& b) {
   return out;
 }
 
+Lines lines_along(const Shape& shape, int64_t dim, const char* op) {
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  const int64_t d = dim < 0 ? dim + rank : dim;
+  if (d < 0 || d >= rank)
+    throw std::out_of_range(std::string(op) + ": dim " + std::to_string(dim) + " is out of range for shape " +
+                            shape_str(shape));
+  Lines lines;
+  lines.dim = d;
+  lines.size = shape[d];
+  for (int64_t k = 0; k < d; ++k) lines.outer *= shape[k];
+  for (int64_t k = d + 1; k < rank; ++k) lines.inner *= shape[k];
+  return lines;
+}
+
+Shape concat_shape(const std::vector<Tensor>& xs, int64_t dim, int64_t* normalized) {
+  if (xs.empty()) throw std::invalid_argument("concat: no tensors given");
+  const Tensor& first = xs[0];
+  const int64_t d = normalize_dim(dim, first.dim(), "concat");
+  Shape out_shape = first.shape();
+  out_shape[d] = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    bool compatible = xs[i].dtype() == first.dtype() && xs[i].dim() == first.dim();
+    for (int64_t k = 0; compatible && k < first.dim(); ++k) compatible = k == d || xs[i].shape()[k] == first.shape()[k];
+    if (!compatible)
+      throw std::invalid_argument("concat along dim " + std::to_string(dim) + ": tensor " + std::to_string(i) +
+                                  " has shape " + shape_str(xs[i].shape()) + " " + dtype_name(xs[i].dtype()) +
+                                  ", tensor 0 has " + shape_str(first.shape()) + " " + dtype_name(first.dtype()) +
+                                  "; all sizes but dim " + std::to_string(d) + " and the dtype must match");
+    out_shape[d] += xs[i].shape()[d];
+  }
+  *normalized = d;
+  return out_shape;
+}
+
+Shape narrow_shape(const Shape& shape, int64_t dim, int64_t start, int64_t length, int64_t* normalized) {
+  const int64_t d = normalize_dim(dim, static_cast<int64_t>(shape.size()), "narrow");
+  if (start < 0 || length < 0 || start + length > shape[d])
+    throw std::out_of_range("narrow: range [" + std::to_string(start) + ", " + std::to_string(start + length) +
+                            ") of dim " + std::to_string(d) + " is outside shape " + shape_str(shape));
+  Shape out_shape = shape;
+  out_shape[d] = length;
+  *normalized = d;
+  return out_shape;
+}
+
+int64_t check_narrow_backward(const Shape& grad_shape, const Shape& input_shape, int64_t dim, int64_t start) {
+  const int64_t rank = static_cast<int64_t>(input_shape.size());
+  const int64_t d = normalize_dim(dim, rank, "narrow_backward");
+  Shape expected = input_shape;
+  expected[d] = static_cast<int64_t>(grad_shape.size()) == rank ? grad_shape[d] : -1;
+  if (grad_shape != expected || start < 0 || start + grad_shape[d] > input_shape[d])
+    throw std::invalid_argument("narrow_backward: gradient " + shape_str(grad_shape) + " at offset " +
+                                std::to_string(start) + " of dim " + std::to_string(d) + " does not fit input shape " +
+                                shape_str(input_shape));
+  return d;
+}
+
+Conv2dShape conv2d_shape(const Tensor& x, const Tensor& weight, int64_t stride, int64_t padding) {
+  auto str = [](int64_t v) { return std::to_string(v); };
+  check_floating(x, "conv2d");
+  check_floating(weight, "conv2d");
+  if (x.dim() != 4 || weight.dim() != 4 || weight.shape()[1] != x.shape()[1] || x.dtype() != weight.dtype())
+    throw std::invalid_argument("conv2d: x must be [N, C, H, W] and weight [O, C, kh, kw] of the same dtype, got x " +
+                                shape_str(x.shape()) + " " + dtype_name(x.dtype()) + " and weight " +
+                                shape_str(weight.shape()) + " " + dtype_name(weight.dtype()));
+  if (stride < 1 || padding < 0)
+    throw std::invalid_argument("conv2d: stride must be >= 1 and padding >= 0, got stride " + str(stride) +
+                                " padding " + str(padding));
+  const Shape& xs = x.shape();
+  const Shape& ws = weight.shape();
+  Conv2dShape c{xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], stride, padding, 0, 0};
+  const int64_t span_h = c.height + 2 * padding - c.kernel_h, span_w = c.width + 2 * padding - c.kernel_w;
+  if (span_h < 0 || span_w < 0)
+    throw std::invalid_argument("conv2d: kernel " + str(c.kernel_h) + "x" + str(c.kernel_w) +
+                                " does not fit the padded input of x " + shape_str(x.shape()) + " with padding " +
+                                str(padding));
+  c.out_h = span_h / stride + 1;
+  c.out_w = span_w / stride + 1;
+  return c;
+}
+
 int64_t normalize_dim(int64_t dim, int64_t rank, const char* op) {
   int64_t d = dim < 0 ? dim + rank : dim;
   if (d < 0 || d >= rank)

@@ -15,9 +15,40 @@ Shape broadcast_shape(const Shape& a, const Shape& b);
 // Normalises a possibly negative dim of a rank-`rank` tensor; throws naming `op`.
 int64_t normalize_dim(int64_t dim, int64_t rank, const char* op);
 
+// A tensor viewed as [outer, size, inner] around one dim, for the ops that
+// run along it (sums, softmax, normalisation): a "line" is the `size`
+// elements at o * size * inner + i + k * inner.
+struct Lines {
+  int64_t outer = 1, size = 1, inner = 1;
+  int64_t dim = 0;  // non-negative
+};
+// Throws std::out_of_range naming `op`, the dim and the shape for a bad dim.
+Lines lines_along(const Shape& shape, int64_t dim, const char* op);
+
 // `dims` with negative entries made positive, checked to be a permutation of
 // the dims of `shape`; throws naming permute, the dims and the shape.
 std::vector<int64_t> normalize_permutation(const Shape& shape, const std::vector<int64_t>& dims);
+
+// concat's result: `dim` normalised into *normalized, and the shape; every
+// tensor's dtype and sizes but dim's must be the first's (throws naming the
+// first that differs).
+Shape concat_shape(const std::vector<Tensor>& xs, int64_t dim, int64_t* normalized);
+// narrow's result shape: [start, start + length) of dim (normalised into
+// *normalized); throws std::out_of_range when that is outside the shape.
+Shape narrow_shape(const Shape& shape, int64_t dim, int64_t start, int64_t length, int64_t* normalized);
+// narrow_backward: checks that a gradient of `grad_shape` fits `input_shape`
+// at `start` along dim; returns the normalised dim.
+int64_t check_narrow_backward(const Shape& grad_shape, const Shape& input_shape, int64_t dim, int64_t start);
+
+// One 2-d convolution: x [N, C, H, W], weight [O, C, kh, kw], output
+// [N, O, out_h, out_w].
+struct Conv2dShape {
+  int64_t batch, channels, height, width, out_channels, kernel_h, kernel_w, stride, padding, out_h, out_w;
+};
+// Checks x and weight (4-d, f32 or f64, one dtype, the same channels),
+// stride >= 1, padding >= 0 and that the kernel fits the padded input;
+// throws std::invalid_argument naming conv2d.
+Conv2dShape conv2d_shape(const Tensor& x, const Tensor& weight, int64_t stride, int64_t padding);
 
 // The permutation that undoes `dims`: permute(permute(x, dims), inverse) == x.
 std::vector<int64_t> inverse_permutation(const std::vector<int64_t>& dims);

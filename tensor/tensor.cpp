@@ -309,6 +309,12 @@ void check_same_shape(const Tensor& a, const Tensor& b, const char* op) {
                                 shape_str(b.shape()));
 }
 
+void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
+  if (a.dtype() != b.dtype())
+    throw std::invalid_argument(std::string(op) + ": operands have dtypes " + dtype_name(a.dtype()) + " and " +
+                                dtype_name(b.dtype()) + "; convert one with to(dtype)");
+}
+
 void check_floating(const Tensor& t, const char* op) {
   if (t.dtype() != DType::F32 && t.dtype() != DType::F64)
     throw std::invalid_argument(std::string(op) + ": expected f32 or f64, got " + dtype_name(t.dtype()));

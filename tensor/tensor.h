@@ -140,7 +140,9 @@ const T* Tensor::data() const {
 template <class Body>
 decltype(auto) dispatch_floating(DType dtype, const char* op, Body&& body);
 
+// Each throws std::invalid_argument naming `op`.
 void check_same_shape(const Tensor& a, const Tensor& b, const char* op);
+void check_same_dtype(const Tensor& a, const Tensor& b, const char* op);
 void check_floating(const Tensor& t, const char* op);
 
 }  // namespace clipgrad

@@ -107,7 +107,7 @@ Accuracy evaluate_zero_shot(ClipModel& model, const Tokenizer& tokenizer, const 
   Tensor weights = zero_shot_weights(model, tokenizer, classes);  // [C, E]
   ImageFeatures images = image_features(model, loader_items(data), workers, 256, strict, std::move(transform));
   normalize_rows(images.features);
-  int64_t n = images.features.size(0), classes_count = weights.size(0);
+  const int64_t classes_count = weights.size(0);
   Tensor logits = ops::matmul(images.features, weights, false, true);  // [n, C]
   std::vector<int64_t> labels;
   for (int64_t row : images.rows) labels.push_back(data[row].label);

@@ -9,7 +9,6 @@
 #include <string>
 
 #include "tensor/cpu/gemm.h"
-#include "tensor/ops/shape.h"
 
 namespace clipgrad::cpu {
 
@@ -27,28 +26,6 @@ void check_heads_tensor(const Tensor& t, const char* op, const char* what) {
 }
 
 }  // namespace
-
-Tensor split_heads(const Tensor& x, int64_t heads) {
-  check_heads_tensor(x, "split_heads", "x");
-  const int64_t batch = x.shape()[0], length = x.shape()[1], features = x.shape()[2];
-  if (heads < 1 || features % heads != 0)
-    throw std::invalid_argument("split_heads: " + str(features) + " features of x " + shape_str(x.shape()) +
-                                " do not split into " + str(heads) + " heads");
-  const int64_t head_dim = features / heads;
-  if (heads == 1) return x;
-  return permute(x.reshape({batch, length, heads, head_dim}), {0, 2, 1, 3}).reshape({batch * heads, length, head_dim});
-}
-
-Tensor merge_heads(const Tensor& x, int64_t heads) {
-  check_heads_tensor(x, "merge_heads", "x");
-  const int64_t batch_heads = x.shape()[0], length = x.shape()[1], head_dim = x.shape()[2];
-  if (heads < 1 || batch_heads % heads != 0)
-    throw std::invalid_argument("merge_heads: leading dim of x " + shape_str(x.shape()) + " is not a multiple of " +
-                                str(heads) + " heads");
-  if (heads == 1) return x;
-  const int64_t batch = batch_heads / heads;
-  return permute(x.reshape({batch, heads, length, head_dim}), {0, 2, 1, 3}).reshape({batch, length, heads * head_dim});
-}
 
 Tensor attention_heads(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double scale,
                        Tensor& probs) {
@@ -146,8 +123,6 @@ void attention_heads_backward(const Tensor& grad, const Tensor& q, const Tensor&
 }
 
 void fill_attention_kernels(ops::Kernels& table) {
-  table.split_heads = &split_heads;
-  table.merge_heads = &merge_heads;
   table.attention_heads = &attention_heads;
   table.attention_heads_backward = &attention_heads_backward;
 }

@@ -19,20 +19,8 @@ struct Layout {
   int64_t count() const { return batch * plane; }  // values per channel
 };
 
-void check_channel_vector(const Tensor& t, const Tensor& x, const char* what) {
-  if (!t.defined() || t.shape() != Shape{x.shape()[1]} || t.dtype() != x.dtype() || t.device() != Device::CPU)
-    throw std::invalid_argument(std::string("batch_norm: ") + what + " must be a CPU " + dtype_name(x.dtype()) +
-                                " tensor of shape [" + std::to_string(x.shape()[1]) + "] for x " +
-                                shape_str(x.shape()) + ", got " +
-                                (t.defined() ? shape_str(t.shape()) + " " + dtype_name(t.dtype()) : "undefined"));
-}
-
-Layout check_input(const Tensor& x) {
-  if (x.device() != Device::CPU) throw std::invalid_argument("batch_norm: x must be a CPU tensor");
-  check_floating(x, "batch_norm");
-  if (x.dim() != 4) throw std::invalid_argument("batch_norm: x must be [N, C, H, W], got " + shape_str(x.shape()));
-  return {x.shape()[0], x.shape()[1], x.shape()[2] * x.shape()[3]};
-}
+// x [N, C, H, W], checked by tensor/ops.
+Layout layout_of(const Tensor& x) { return {x.shape()[0], x.shape()[1], x.shape()[2] * x.shape()[3]}; }
 
 // Sums f(offset) over the flat offsets of the N * H * W values of channel c.
 template <class F>
@@ -49,16 +37,7 @@ double channel_sum(const Layout& l, int64_t c, F f) {
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& running_mean, Tensor& running_var,
                   bool training, double momentum, double eps, BatchNormSaved& saved) {
-  const Layout l = check_input(x);
-  check_channel_vector(weight, x, "weight");
-  check_channel_vector(bias, x, "bias");
-  check_channel_vector(running_mean, x, "running_mean");
-  check_channel_vector(running_var, x, "running_var");
-  if (training && l.count() < 2)
-    throw std::invalid_argument(
-        "batch_norm: training needs more than one value per channel to estimate a "
-        "variance, got x " +
-        shape_str(x.shape()) + "; use eval mode or a larger batch");
+  const Layout l = layout_of(x);
   saved.mean = Tensor::empty({l.channels}, x.dtype());
   saved.invstd = Tensor::empty({l.channels}, x.dtype());
   saved.training = training;
@@ -100,11 +79,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
 
 BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
                                    const BatchNormSaved& saved, bool need_x, bool need_weight, bool need_bias) {
-  const Layout l = check_input(x);
-  check_channel_vector(weight, x, "weight");
-  check_channel_vector(saved.mean, x, "saved mean");
-  check_channel_vector(saved.invstd, x, "saved invstd");
-  check_same_shape(grad, x, "batch_norm_backward");
+  const Layout l = layout_of(x);
   BatchNormGrads grads;
   if (need_x) grads.x = Tensor::empty(x.shape(), x.dtype());
   if (need_weight) grads.weight = Tensor::empty({l.channels}, x.dtype());

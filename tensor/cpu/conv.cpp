@@ -7,6 +7,7 @@
 #include <string>
 
 #include "tensor/cpu/gemm.h"
+#include "tensor/shape_rules.h"
 
 namespace clipgrad::cpu {
 
@@ -29,8 +30,7 @@ void check_cpu_floating(const Tensor& t, const char* op, const char* what) {
 }
 
 // The shapes of one convolution; K and P are the im2col matrix's [K, P].
-struct ConvGeometry {
-  int64_t batch, channels, height, width, out_channels, kernel_h, kernel_w, stride, padding, out_h, out_w;
+struct ConvGeometry : ops::Conv2dShape {
   int64_t K() const { return channels * kernel_h * kernel_w; }
   int64_t P() const { return out_h * out_w; }
   // Small outputs (H' * W' = 7 * 7 in a ResNet's last stage) make thin
@@ -52,26 +52,7 @@ struct ConvGeometry {
 };
 
 ConvGeometry conv_geometry(const Tensor& x, const Tensor& weight, int64_t stride, int64_t padding) {
-  check_cpu_floating(x, "conv2d", "x");
-  check_cpu_floating(weight, "conv2d", "weight");
-  if (x.dim() != 4 || weight.dim() != 4 || weight.shape()[1] != x.shape()[1] || x.dtype() != weight.dtype())
-    throw std::invalid_argument("conv2d: x must be [N, C, H, W] and weight [O, C, kh, kw] of the same dtype, got x " +
-                                shape_str(x.shape()) + " " + dtype_name(x.dtype()) + " and weight " +
-                                shape_str(weight.shape()) + " " + dtype_name(weight.dtype()));
-  if (stride < 1 || padding < 0)
-    throw std::invalid_argument("conv2d: stride must be >= 1 and padding >= 0, got stride " + str(stride) +
-                                " padding " + str(padding));
-  const Shape& xs = x.shape();
-  const Shape& ws = weight.shape();
-  ConvGeometry g{xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], stride, padding, 0, 0};
-  const int64_t span_h = g.height + 2 * padding - g.kernel_h, span_w = g.width + 2 * padding - g.kernel_w;
-  if (span_h < 0 || span_w < 0)
-    throw std::invalid_argument("conv2d: kernel " + str(g.kernel_h) + "x" + str(g.kernel_w) +
-                                " does not fit the padded input of x " + shape_str(x.shape()) + " with padding " +
-                                str(padding));
-  g.out_h = span_h / stride + 1;
-  g.out_w = span_w / stride + 1;
-  return g;
+  return {ops::conv2d_shape(x, weight, stride, padding)};
 }
 
 // The output columns [lo, hi) whose input column ox * stride - padding + k lies in [0, size).
@@ -240,9 +221,6 @@ void conv2d_backward_kernel(const ConvGeometry& g, const T* grad, const T* x, co
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding) {
   const ConvGeometry g = conv_geometry(x, weight, stride, padding);
-  if (bias.defined() && (bias.shape() != Shape{g.out_channels} || bias.dtype() != x.dtype()))
-    throw std::invalid_argument("conv2d: bias must be [" + str(g.out_channels) + "] " + dtype_name(x.dtype()) +
-                                ", got " + shape_str(bias.shape()) + " " + dtype_name(bias.dtype()));
   Tensor out = Tensor::empty({g.batch, g.out_channels, g.out_h, g.out_w}, x.dtype());
   if (out.numel() == 0) return out;
   dispatch_floating(x.dtype(), "conv2d", [&]<class T>() {
@@ -255,10 +233,6 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
 Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, int64_t stride, int64_t padding,
                             bool need_x, bool need_weight, bool need_bias) {
   const ConvGeometry g = conv_geometry(x, weight, stride, padding);
-  const Shape out_shape{g.batch, g.out_channels, g.out_h, g.out_w};
-  if (grad.shape() != out_shape || grad.dtype() != x.dtype())
-    throw std::invalid_argument("conv2d_backward: gradient " + shape_str(grad.shape()) + " " +
-                                dtype_name(grad.dtype()) + " does not match the output " + shape_str(out_shape));
   Conv2dGrads grads;
   // Zeros: col2im and the per-image weight GEMMs accumulate into them.
   if (need_x) grads.x = Tensor::zeros(x.shape(), x.dtype());

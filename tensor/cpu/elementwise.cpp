@@ -20,12 +20,6 @@ namespace {
 // Below this many elements a loop runs on one thread: forking costs more.
 constexpr int64_t kParallelElements = 65536;
 
-void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
-  if (a.dtype() != b.dtype())
-    throw std::invalid_argument(std::string(op) + ": operands have dtypes " + dtype_name(a.dtype()) + " and " +
-                                dtype_name(b.dtype()) + "; convert one with to(dtype)");
-}
-
 // The element strides with which an operand of `shape`, right-aligned into
 // out_shape, is read at each out index: 0 along the dims it is broadcast on.
 std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out_shape) {

@@ -2,6 +2,7 @@
 #include "tensor/ops/reduce.h"
 
 #include "tensor/cpu/row_sums.h"
+#include "tensor/shape_rules.h"
 
 #include <algorithm>
 #include <cmath>
@@ -17,26 +18,8 @@ namespace {
 // Below this many elements a loop runs on one thread: forking costs more.
 constexpr int64_t kParallelElements = 65536;
 
-// x viewed as [outer, size, inner] around one dim. A "line" is the `size`
-// elements at base + k * inner, base = o * size * inner + i.
-struct Lines {
-  int64_t outer = 1, size = 1, inner = 1;
-  int64_t dim = 0;  // non-negative
-};
-
-Lines lines_along(const Shape& shape, int64_t dim, const char* op) {
-  const int64_t rank = static_cast<int64_t>(shape.size());
-  const int64_t d = dim < 0 ? dim + rank : dim;
-  if (d < 0 || d >= rank)
-    throw std::out_of_range(std::string(op) + ": dim " + std::to_string(dim) + " is out of range for shape " +
-                            shape_str(shape));
-  Lines lines;
-  lines.dim = d;
-  lines.size = shape[d];
-  for (int64_t k = 0; k < d; ++k) lines.outer *= shape[k];
-  for (int64_t k = d + 1; k < rank; ++k) lines.inner *= shape[k];
-  return lines;
-}
+using ops::Lines;
+using ops::lines_along;
 
 // Calls fn(base) for every line, in parallel when the tensor is large.
 template <class Fn>
@@ -44,12 +27,6 @@ void for_each_line(const Lines& lines, Fn fn) {
   const int64_t count = lines.outer * lines.inner;
 #pragma omp parallel for if (count * lines.size > kParallelElements)
   for (int64_t l = 0; l < count; ++l) fn((l / lines.inner) * lines.size * lines.inner + l % lines.inner);
-}
-
-void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
-  if (a.dtype() != b.dtype())
-    throw std::invalid_argument(std::string(op) + ": operands have dtypes " + dtype_name(a.dtype()) + " and " +
-                                dtype_name(b.dtype()) + "; convert one with to(dtype)");
 }
 
 // factor * the sum along dim; threads split (outer, inner-block) tiles so each
@@ -199,25 +176,10 @@ Tensor log_softmax_backward(const Tensor& grad_output, const Tensor& y, int64_t 
 
 namespace {
 
-void check_cross_entropy_args(const Tensor& logits, const Tensor& targets, const char* op) {
-  if (logits.dim() != 2)
-    throw std::invalid_argument(std::string(op) + ": logits must be [N, C], got " + shape_str(logits.shape()));
-  if (targets.dtype() != DType::I32 || targets.shape() != Shape{logits.size(0)})
-    throw std::invalid_argument(std::string(op) + ": targets must be i32 [" + std::to_string(logits.size(0)) +
-                                "] for logits " + shape_str(logits.shape()) + ", got " + dtype_name(targets.dtype()) +
-                                " " + shape_str(targets.shape()));
-  const int32_t* t = targets.data<int32_t>();
-  for (int64_t n = 0; n < targets.numel(); ++n)
-    if (t[n] < 0 || t[n] >= logits.size(1))
-      throw std::out_of_range(std::string(op) + ": target " + std::to_string(t[n]) + " at row " +
-                              std::to_string(n) + " is not a class index in [0, " + std::to_string(logits.size(1)) +
-                              ")");
-}
 
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
-  check_cross_entropy_args(logits, targets, "cross_entropy");
   const int64_t rows = logits.size(0), classes = logits.size(1);
   Tensor out = Tensor::empty({}, logits.dtype());
   dispatch_floating(logits.dtype(), "cross_entropy", [&]<class T>() {
@@ -240,7 +202,6 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
 }
 
 Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, double grad_loss) {
-  check_cross_entropy_args(logits, targets, "cross_entropy_backward");
   const int64_t rows = logits.size(0), classes = logits.size(1);
   Tensor out = softmax(logits, 1);
   dispatch_floating(logits.dtype(), "cross_entropy_backward", [&]<class T>() {
@@ -260,22 +221,10 @@ Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, doubl
 
 namespace {
 
-// A layer_norm weight or bias: defined, [D] for x [..., D], x's dtype.
-void check_layer_norm_param(const Tensor& x, const Tensor& param, const char* op) {
-  if (x.dim() == 0) throw std::invalid_argument(std::string(op) + ": x must have a feature dim, got shape []");
-  const Shape features{x.size(-1)};
-  if (!param.defined() || param.shape() != features)
-    throw std::invalid_argument(std::string(op) + ": weight and bias must be " + shape_str(features) + " for x " +
-                                shape_str(x.shape()) + ", got " +
-                                (param.defined() ? shape_str(param.shape()) : std::string("undefined")));
-  check_same_dtype(x, param, op);
-}
 
 }  // namespace
 
 LayerNormOutput layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
-  check_layer_norm_param(x, weight, "layer_norm");
-  check_layer_norm_param(x, bias, "layer_norm");
   const int64_t features = x.size(-1), rows = features == 0 ? 0 : x.numel() / features;
   LayerNormOutput result{Tensor::empty(x.shape(), x.dtype()), Tensor::empty({rows}, x.dtype()),
                          Tensor::empty({rows}, x.dtype())};
@@ -310,13 +259,7 @@ LayerNormOutput layer_norm(const Tensor& x, const Tensor& weight, const Tensor& 
 LayerNormGrads layer_norm_backward(const Tensor& grad_output, const Tensor& x, const Tensor& weight,
                                    const Tensor& mean, const Tensor& rstd, bool need_x, bool need_weight,
                                    bool need_bias) {
-  check_layer_norm_param(x, weight, "layer_norm_backward");
-  check_same_shape(grad_output, x, "layer_norm_backward");
-  check_same_dtype(grad_output, x, "layer_norm_backward");
   const int64_t features = x.size(-1), rows = features == 0 ? 0 : x.numel() / features;
-  if (mean.shape() != Shape{rows} || rstd.shape() != Shape{rows})
-    throw std::invalid_argument("layer_norm_backward: mean and rstd must be [" + std::to_string(rows) +
-                                "], the ones layer_norm returned for x " + shape_str(x.shape()));
   LayerNormGrads grads;
   if (need_x) grads.x = Tensor::empty(x.shape(), x.dtype());
   if (need_weight) grads.weight = Tensor::empty({features}, x.dtype());

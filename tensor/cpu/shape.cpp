@@ -189,22 +189,10 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
 }
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
-  if (xs.empty()) throw std::invalid_argument("concat: no tensors given");
+  for (const Tensor& x : xs) check_cpu(x, "concat");
+  int64_t d = 0;
+  const Shape out_shape = ops::concat_shape(xs, dim, &d);
   const Tensor& first = xs[0];
-  const int64_t d = normalize_dim(dim, first.dim(), "concat");
-  Shape out_shape = first.shape();
-  out_shape[d] = 0;
-  for (size_t i = 0; i < xs.size(); ++i) {
-    check_cpu(xs[i], "concat");
-    bool compatible = xs[i].dtype() == first.dtype() && xs[i].dim() == first.dim();
-    for (int64_t k = 0; compatible && k < first.dim(); ++k) compatible = k == d || xs[i].shape()[k] == first.shape()[k];
-    if (!compatible)
-      throw std::invalid_argument("concat along dim " + std::to_string(dim) + ": tensor " + std::to_string(i) +
-                                  " has shape " + shape_str(xs[i].shape()) + " " + dtype_name(xs[i].dtype()) +
-                                  ", tensor 0 has " + shape_str(first.shape()) + " " + dtype_name(first.dtype()) +
-                                  "; all sizes but dim " + std::to_string(d) + " and the dtype must match");
-    out_shape[d] += xs[i].shape()[d];
-  }
   Tensor out = Tensor::empty(out_shape, first.dtype());
   const int64_t esize = static_cast<int64_t>(dtype_size(first.dtype()));
   const int64_t outer = product(out_shape, 0, d), inner = product(out_shape, d + 1, first.dim()) * esize;
@@ -222,13 +210,9 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
 
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   check_cpu(x, "narrow");
-  const int64_t d = normalize_dim(dim, x.dim(), "narrow");
+  int64_t d = 0;
+  const Shape out_shape = ops::narrow_shape(x.shape(), dim, start, length, &d);
   const int64_t size = x.shape()[d];
-  if (start < 0 || length < 0 || start + length > size)
-    throw std::out_of_range("narrow: range [" + std::to_string(start) + ", " + std::to_string(start + length) +
-                            ") of dim " + std::to_string(d) + " is outside shape " + shape_str(x.shape()));
-  Shape out_shape = x.shape();
-  out_shape[d] = length;
   Tensor out = Tensor::empty(out_shape, x.dtype());
   const int64_t esize = static_cast<int64_t>(dtype_size(x.dtype()));
   const int64_t outer = product(x.shape(), 0, d), inner = product(x.shape(), d + 1, x.dim()) * esize;
@@ -260,13 +244,7 @@ Tensor index_rows(const Tensor& x, const std::vector<int64_t>& rows) {
 Tensor narrow_backward(const Tensor& grad, const Shape& input_shape, int64_t dim, int64_t start) {
   check_cpu(grad, "narrow_backward");
   const int64_t rank = static_cast<int64_t>(input_shape.size());
-  const int64_t d = normalize_dim(dim, rank, "narrow_backward");
-  Shape expected = input_shape;
-  expected[d] = grad.dim() == rank ? grad.shape()[d] : -1;
-  if (grad.shape() != expected || start < 0 || start + grad.shape()[d] > input_shape[d])
-    throw std::invalid_argument("narrow_backward: gradient " + shape_str(grad.shape()) + " at offset " +
-                                std::to_string(start) + " of dim " + std::to_string(d) + " does not fit input shape " +
-                                shape_str(input_shape));
+  const int64_t d = ops::check_narrow_backward(grad.shape(), input_shape, dim, start);
   Tensor out = Tensor::zeros(input_shape, grad.dtype());
   const int64_t esize = static_cast<int64_t>(dtype_size(grad.dtype()));
   const int64_t outer = product(input_shape, 0, d), inner = product(input_shape, d + 1, rank) * esize;

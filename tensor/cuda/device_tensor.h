@@ -42,7 +42,6 @@ inline unsigned grid_for(int64_t items, int64_t per_block = kThreads) {
 
 inline std::string str(int64_t value) { return std::to_string(value); }
 
-void check_same_dtype(const Tensor& a, const Tensor& b, const char* op);  // CPU's message
 void check_rank_limit(int64_t rank, const char* op);                      // rank <= kMaxDims
 
 // A shape and per-dim element strides, by value into a kernel.

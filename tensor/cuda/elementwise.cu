@@ -225,12 +225,6 @@ Tensor quick_gelu_backward(const Tensor& g, const Tensor& x) {
 
 }  // namespace
 
-void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
-  if (a.dtype() != b.dtype())
-    throw std::invalid_argument(std::string(op) + ": operands have dtypes " + dtype_name(a.dtype()) + " and " +
-                                dtype_name(b.dtype()) + "; convert one with to(dtype)");
-}
-
 void check_rank_limit(int64_t rank, const char* op) {
   if (rank > kMaxDims)
     throw std::invalid_argument(std::string(op) + ": CUDA kernels take tensors of at most " + str(kMaxDims) +

@@ -40,12 +40,6 @@ __global__ void adamw_kernel(T* param, const T* grad, float* exp_avg, float* exp
 
 void adamw_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                   const ops::AdamWCoefficients& coefficients) {
-  const Shape& shape = param.shape();
-  if (grad.shape() != shape || exp_avg.shape() != shape || exp_avg_sq.shape() != shape ||
-      grad.dtype() != param.dtype() || exp_avg.dtype() != DType::F32 || exp_avg_sq.dtype() != DType::F32)
-    throw std::invalid_argument("adamw_update: parameter " + shape_str(shape) + " " + dtype_name(param.dtype()) +
-                                ", gradient " + shape_str(grad.shape()) + " " + dtype_name(grad.dtype()) +
-                                " and f32 moments of the parameter's shape expected");
   dispatch_floating(param.dtype(), "adamw_update", [&]<class T>() {
     const int64_t n = param.numel();
     if (n == 0) return;

@@ -1,5 +1,5 @@
 // Data movement (tensor/ops/shape.h, tensor/ops/attention.h): permute,
-// concat, narrow and its backward, split_heads / merge_heads. Any dtype
+// concat, narrow and its backward. Any dtype
 // (the bytes are moved, not read as numbers).
 //
 // - permute: a thread per output element (grid-stride, 256-thread blocks);
@@ -65,21 +65,9 @@ void launch_permute(const Tensor& x, Tensor& out, const PermuteMap& map) {
 }
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
-  if (xs.empty()) throw std::invalid_argument("concat: no tensors given");
+  int64_t d = 0;
+  const Shape out_shape = ops::concat_shape(xs, dim, &d);
   const Tensor& first = xs[0];
-  const int64_t d = ops::normalize_dim(dim, first.dim(), "concat");
-  Shape out_shape = first.shape();
-  out_shape[d] = 0;
-  for (size_t i = 0; i < xs.size(); ++i) {
-    bool compatible = xs[i].dtype() == first.dtype() && xs[i].dim() == first.dim();
-    for (int64_t k = 0; compatible && k < first.dim(); ++k) compatible = k == d || xs[i].shape()[k] == first.shape()[k];
-    if (!compatible)
-      throw std::invalid_argument("concat along dim " + std::to_string(dim) + ": tensor " + std::to_string(i) +
-                                  " has shape " + shape_str(xs[i].shape()) + " " + dtype_name(xs[i].dtype()) +
-                                  ", tensor 0 has " + shape_str(first.shape()) + " " + dtype_name(first.dtype()) +
-                                  "; all sizes but dim " + std::to_string(d) + " and the dtype must match");
-    out_shape[d] += xs[i].shape()[d];
-  }
   Tensor out = Tensor::empty(out_shape, first.dtype(), Device::CUDA);
   const int64_t esize = static_cast<int64_t>(dtype_size(first.dtype()));
   const int64_t outer = product(out_shape, 0, d), inner = product(out_shape, d + 1, first.dim()) * esize;
@@ -94,13 +82,9 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
 }
 
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
-  const int64_t d = ops::normalize_dim(dim, x.dim(), "narrow");
+  int64_t d = 0;
+  const Shape out_shape = ops::narrow_shape(x.shape(), dim, start, length, &d);
   const int64_t size = x.shape()[d];
-  if (start < 0 || length < 0 || start + length > size)
-    throw std::out_of_range("narrow: range [" + std::to_string(start) + ", " + std::to_string(start + length) +
-                            ") of dim " + std::to_string(d) + " is outside shape " + shape_str(x.shape()));
-  Shape out_shape = x.shape();
-  out_shape[d] = length;
   Tensor out = Tensor::empty(out_shape, x.dtype(), Device::CUDA);
   const int64_t esize = static_cast<int64_t>(dtype_size(x.dtype()));
   const int64_t outer = product(x.shape(), 0, d), inner = product(x.shape(), d + 1, x.dim()) * esize;
@@ -112,13 +96,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 
 Tensor narrow_backward(const Tensor& grad, const Shape& input_shape, int64_t dim, int64_t start) {
   const int64_t rank = static_cast<int64_t>(input_shape.size());
-  const int64_t d = ops::normalize_dim(dim, rank, "narrow_backward");
-  Shape expected = input_shape;
-  expected[d] = grad.dim() == rank ? grad.shape()[d] : -1;
-  if (grad.shape() != expected || start < 0 || start + grad.shape()[d] > input_shape[d])
-    throw std::invalid_argument("narrow_backward: gradient " + shape_str(grad.shape()) + " at offset " +
-                                std::to_string(start) + " of dim " + std::to_string(d) + " does not fit input shape " +
-                                shape_str(input_shape));
+  const int64_t d = ops::check_narrow_backward(grad.shape(), input_shape, dim, start);
   Tensor out = Tensor::zeros(input_shape, grad.dtype(), Device::CUDA);
   const int64_t esize = static_cast<int64_t>(dtype_size(grad.dtype()));
   const int64_t outer = product(input_shape, 0, d), inner = product(input_shape, d + 1, rank) * esize;
@@ -127,36 +105,6 @@ Tensor narrow_backward(const Tensor& grad, const Shape& input_shape, int64_t dim
     copy_rows(grad.raw_data(), length * inner, static_cast<char*>(out.raw_data()) + start * inner,
               input_shape[d] * inner, outer, length * inner);
   return out;
-}
-
-void check_heads_tensor(const Tensor& t, const char* op, const char* what) {
-  check_floating(t, op);
-  if (t.dim() != 3)
-    throw std::invalid_argument(std::string(op) + ": " + what + " must be 3-d, got " + shape_str(t.shape()));
-}
-
-// x [N, L, H * hd] -> [N * H, L, hd]
-Tensor split_heads(const Tensor& x, int64_t heads) {
-  check_heads_tensor(x, "split_heads", "x");
-  const int64_t batch = x.shape()[0], length = x.shape()[1], features = x.shape()[2];
-  if (heads < 1 || features % heads != 0)
-    throw std::invalid_argument("split_heads: " + str(features) + " features of x " + shape_str(x.shape()) +
-                                " do not split into " + str(heads) + " heads");
-  const int64_t head_dim = features / heads;
-  if (heads == 1) return x;
-  return permute(x.reshape({batch, length, heads, head_dim}), {0, 2, 1, 3}).reshape({batch * heads, length, head_dim});
-}
-
-// x [N * H, L, hd] -> [N, L, H * hd]
-Tensor merge_heads(const Tensor& x, int64_t heads) {
-  check_heads_tensor(x, "merge_heads", "x");
-  const int64_t batch_heads = x.shape()[0], length = x.shape()[1], head_dim = x.shape()[2];
-  if (heads < 1 || batch_heads % heads != 0)
-    throw std::invalid_argument("merge_heads: leading dim of x " + shape_str(x.shape()) + " is not a multiple of " +
-                                str(heads) + " heads");
-  if (heads == 1) return x;
-  const int64_t batch = batch_heads / heads;
-  return permute(x.reshape({batch, heads, length, head_dim}), {0, 2, 1, 3}).reshape({batch, length, heads * head_dim});
 }
 
 }  // namespace
@@ -193,8 +141,6 @@ void fill_shape_kernels(ops::Kernels& table) {
   table.concat = &concat;
   table.narrow = &narrow;
   table.narrow_backward = &narrow_backward;
-  table.split_heads = &split_heads;
-  table.merge_heads = &merge_heads;
 }
 
 }  // namespace clipgrad::cuda_kernels

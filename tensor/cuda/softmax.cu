@@ -9,6 +9,7 @@
 // in double, that changes f32 results by at most the final rounding.
 #include "tensor/cuda/device_tensor.h"
 #include "tensor/cuda/kernels.h"
+#include "tensor/shape_rules.h"
 
 #include <cmath>
 #include <vector>
@@ -16,15 +17,8 @@
 namespace clipgrad::cuda_kernels {
 
 LineMap line_map(const Shape& shape, int64_t dim, const char* op) {
-  const int64_t rank = static_cast<int64_t>(shape.size());
-  const int64_t d = dim < 0 ? dim + rank : dim;
-  if (d < 0 || d >= rank)
-    throw std::out_of_range(std::string(op) + ": dim " + std::to_string(dim) + " is out of range for shape " +
-                            shape_str(shape));
-  int64_t outer = 1, inner = 1;
-  for (int64_t k = 0; k < d; ++k) outer *= shape[k];
-  for (int64_t k = d + 1; k < rank; ++k) inner *= shape[k];
-  return {outer * inner, shape[d], inner};
+  const ops::Lines lines = ops::lines_along(shape, dim, op);
+  return {lines.outer * lines.inner, lines.size, lines.inner};
 }
 
 namespace {
@@ -152,23 +146,8 @@ Tensor log_softmax_backward(const Tensor& grad_output, const Tensor& y, int64_t 
   return softmax_backward_impl<true>(grad_output, y, dim, "log_softmax_backward");
 }
 
-// The CPU kernel's checks and messages; the targets are read on the host for the range check.
-void check_cross_entropy_args(const Tensor& logits, const Tensor& targets, const char* op) {
-  if (logits.dim() != 2)
-    throw std::invalid_argument(std::string(op) + ": logits must be [N, C], got " + shape_str(logits.shape()));
-  if (targets.dtype() != DType::I32 || targets.shape() != Shape{logits.size(0)})
-    throw std::invalid_argument(std::string(op) + ": targets must be i32 [" + std::to_string(logits.size(0)) +
-                                "] for logits " + shape_str(logits.shape()) + ", got " + dtype_name(targets.dtype()) +
-                                " " + shape_str(targets.shape()));
-  const std::vector<int32_t> t = host_indices(targets);
-  for (size_t n = 0; n < t.size(); ++n)
-    if (t[n] < 0 || t[n] >= logits.size(1))
-      throw std::out_of_range(std::string(op) + ": target " + std::to_string(t[n]) + " at row " + std::to_string(n) +
-                              " is not a class index in [0, " + std::to_string(logits.size(1)) + ")");
-}
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
-  check_cross_entropy_args(logits, targets, "cross_entropy");
   const int64_t rows = logits.size(0), classes = logits.size(1);
   Tensor out = Tensor::empty({}, logits.dtype(), Device::CUDA);
   dispatch_floating(logits.dtype(), "cross_entropy", [&]<class T>() {
@@ -185,7 +164,6 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
 }
 
 Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, double grad_loss) {
-  check_cross_entropy_args(logits, targets, "cross_entropy_backward");
   const int64_t rows = logits.size(0), classes = logits.size(1);
   Tensor out = softmax(logits, 1);
   dispatch_floating(logits.dtype(), "cross_entropy_backward", [&]<class T>() {

@@ -117,23 +117,8 @@ __global__ void ordered_total_kernel(const double* partial, int64_t count, Out* 
 
 // ---- launchers ----
 
-struct Lines {
-  int64_t outer = 1, size = 1, inner = 1, dim = 0;
-};
-
-Lines lines_along(const Shape& shape, int64_t dim, const char* op) {
-  const int64_t rank = static_cast<int64_t>(shape.size());
-  const int64_t d = dim < 0 ? dim + rank : dim;
-  if (d < 0 || d >= rank)
-    throw std::out_of_range(std::string(op) + ": dim " + std::to_string(dim) + " is out of range for shape " +
-                            shape_str(shape));
-  Lines lines;
-  lines.dim = d;
-  lines.size = shape[d];
-  for (int64_t k = 0; k < d; ++k) lines.outer *= shape[k];
-  for (int64_t k = d + 1; k < rank; ++k) lines.inner *= shape[k];
-  return lines;
-}
+using ops::Lines;
+using ops::lines_along;
 
 Tensor scaled_sum(const Tensor& x, int64_t dim, bool keepdim, bool average, const char* op) {
   const Lines lines = lines_along(x.shape(), dim, op);

@@ -71,8 +71,6 @@ struct Kernels {
   Tensor (*batch_norm)(const Tensor&, const Tensor&, const Tensor&, Tensor&, Tensor&, bool, double, double, BatchNormSaved&) = nullptr;
   BatchNormGrads (*batch_norm_backward)(const Tensor&, const Tensor&, const Tensor&, const BatchNormSaved&, bool, bool, bool) = nullptr;
   // tensor/ops/attention.h
-  Tensor (*split_heads)(const Tensor&, int64_t) = nullptr;
-  Tensor (*merge_heads)(const Tensor&, int64_t) = nullptr;
   Tensor (*attention_heads)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, Tensor&) = nullptr;
   void (*attention_heads_backward)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, Tensor*, Tensor*, Tensor*) = nullptr;
   // tensor/ops/linalg.h

@@ -1,9 +1,43 @@
 // Device dispatch of the ops in tensor/ops/reduce.h.
 #include "tensor/ops/reduce.h"
 
+#include <stdexcept>
+#include <string>
+
 #include "tensor/ops/dispatch.h"
 
 namespace clipgrad::ops {
+
+namespace {
+
+// logits [N, C], targets i32 [N] of class indices (read on the host).
+void check_cross_entropy_args(const Tensor& logits, const Tensor& targets, const char* op) {
+  if (logits.dim() != 2)
+    throw std::invalid_argument(std::string(op) + ": logits must be [N, C], got " + shape_str(logits.shape()));
+  if (targets.dtype() != DType::I32 || targets.shape() != Shape{logits.size(0)})
+    throw std::invalid_argument(std::string(op) + ": targets must be i32 [" + std::to_string(logits.size(0)) +
+                                "] for logits " + shape_str(logits.shape()) + ", got " + dtype_name(targets.dtype()) +
+                                " " + shape_str(targets.shape()));
+  const Tensor host = targets.to(Device::CPU);
+  const int32_t* t = host.data<int32_t>();
+  for (int64_t n = 0; n < host.numel(); ++n)
+    if (t[n] < 0 || t[n] >= logits.size(1))
+      throw std::out_of_range(std::string(op) + ": target " + std::to_string(t[n]) + " at row " + std::to_string(n) +
+                              " is not a class index in [0, " + std::to_string(logits.size(1)) + ")");
+}
+
+// A layer_norm weight or bias: defined, [D] for x [..., D], x's dtype.
+void check_layer_norm_param(const Tensor& x, const Tensor& param, const char* op) {
+  if (x.dim() == 0) throw std::invalid_argument(std::string(op) + ": x must have a feature dim, got shape []");
+  const Shape features{x.size(-1)};
+  if (!param.defined() || param.shape() != features)
+    throw std::invalid_argument(std::string(op) + ": weight and bias must be " + shape_str(features) + " for x " +
+                                shape_str(x.shape()) + ", got " +
+                                (param.defined() ? shape_str(param.shape()) : std::string("undefined")));
+  check_same_dtype(x, param, op);
+}
+
+}  // namespace
 
 Tensor sum(const Tensor& x, int64_t dim, bool keepdim) { return kernel("sum", &Kernels::sum, {&x})(x, dim, keepdim); }
 
@@ -28,10 +62,12 @@ Tensor log_softmax_backward(const Tensor& grad_output, const Tensor& y, int64_t 
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
+  check_cross_entropy_args(logits, targets, "cross_entropy");
   return kernel("cross_entropy", &Kernels::cross_entropy, {&logits, &targets})(logits, targets);
 }
 
 Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, double grad_loss) {
+  check_cross_entropy_args(logits, targets, "cross_entropy_backward");
   return kernel("cross_entropy_backward", &Kernels::cross_entropy_backward, {&logits, &targets})(logits, targets, grad_loss);
 }
 
@@ -40,10 +76,19 @@ ContrastiveCrossEntropy contrastive_cross_entropy(const Tensor& logits, Contrast
 }
 
 LayerNormOutput layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  check_layer_norm_param(x, weight, "layer_norm");
+  check_layer_norm_param(x, bias, "layer_norm");
   return kernel("layer_norm", &Kernels::layer_norm, {&x, &weight, &bias})(x, weight, bias, eps);
 }
 
 LayerNormGrads layer_norm_backward(const Tensor& grad_output, const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd, bool need_x, bool need_weight, bool need_bias) {
+  check_layer_norm_param(x, weight, "layer_norm_backward");
+  check_same_shape(grad_output, x, "layer_norm_backward");
+  check_same_dtype(grad_output, x, "layer_norm_backward");
+  const int64_t features = x.size(-1), rows = features == 0 ? 0 : x.numel() / features;
+  if (mean.shape() != Shape{rows} || rstd.shape() != Shape{rows})
+    throw std::invalid_argument("layer_norm_backward: mean and rstd must be [" + std::to_string(rows) +
+                                "], the ones layer_norm returned for x " + shape_str(x.shape()));
   return kernel("layer_norm_backward", &Kernels::layer_norm_backward, {&grad_output, &x, &weight, &mean, &rstd})(grad_output, x, weight, mean, rstd, need_x, need_weight, need_bias);
 }
 

@@ -136,35 +136,14 @@ __global__ void backward_dx_kernel(const T* dy, const T* x, const T* saved_mean,
 constexpr int kElementThreads = 256;
 unsigned element_blocks(int64_t elements) { return unsigned((elements + kElementThreads - 1) / kElementThreads); }
 
-void check_channel_vector(const Tensor& t, const Tensor& x, const char* what) {
-  if (!t.defined() || t.shape() != Shape{x.shape()[1]} || t.dtype() != x.dtype() || t.device() != Device::CUDA)
-    throw std::invalid_argument(std::string("batch_norm: ") + what + " must be a CUDA " + dtype_name(x.dtype()) +
-                                " tensor of shape [" + std::to_string(x.shape()[1]) + "] for x " +
-                                shape_str(x.shape()) + ", got " +
-                                (t.defined() ? shape_str(t.shape()) + " " + dtype_name(t.dtype()) : "undefined"));
-}
-
-Layout check_input(const Tensor& x) {
-  if (x.device() != Device::CUDA) throw std::invalid_argument("batch_norm: x must be a CUDA tensor");
-  check_floating(x, "batch_norm");
-  if (x.dim() != 4) throw std::invalid_argument("batch_norm: x must be [N, C, H, W], got " + shape_str(x.shape()));
-  return {x.shape()[0], x.shape()[1], x.shape()[2] * x.shape()[3]};
-}
+// x [N, C, H, W], checked by tensor/ops.
+Layout layout_of(const Tensor& x) { return {x.shape()[0], x.shape()[1], x.shape()[2] * x.shape()[3]}; }
 
 }  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& running_mean, Tensor& running_var,
                   bool training, double momentum, double eps, ops::BatchNormSaved& saved) {
-  const Layout l = check_input(x);
-  check_channel_vector(weight, x, "weight");
-  check_channel_vector(bias, x, "bias");
-  check_channel_vector(running_mean, x, "running_mean");
-  check_channel_vector(running_var, x, "running_var");
-  if (training && l.count() < 2)
-    throw std::invalid_argument(
-        "batch_norm: training needs more than one value per channel to estimate a "
-        "variance, got x " +
-        shape_str(x.shape()) + "; use eval mode or a larger batch");
+  const Layout l = layout_of(x);
   saved.mean = Tensor::empty({l.channels}, x.dtype(), Device::CUDA);
   saved.invstd = Tensor::empty({l.channels}, x.dtype(), Device::CUDA);
   saved.training = training;
@@ -189,11 +168,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
 ops::BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
                                         const ops::BatchNormSaved& saved, bool need_x, bool need_weight,
                                         bool need_bias) {
-  const Layout l = check_input(x);
-  check_channel_vector(weight, x, "weight");
-  check_channel_vector(saved.mean, x, "saved mean");
-  check_channel_vector(saved.invstd, x, "saved invstd");
-  check_same_shape(grad, x, "batch_norm_backward");
+  const Layout l = layout_of(x);
   ops::BatchNormGrads grads;
   if (need_x) grads.x = Tensor::empty(x.shape(), x.dtype(), Device::CUDA);
   if (need_weight) grads.weight = Tensor::empty({l.channels}, x.dtype(), Device::CUDA);

@@ -20,6 +20,7 @@
 #include "cuda/check.h"
 #include "tensor/cuda/blas/library_handles.h"
 #include "tensor/ops/linalg.h"
+#include "tensor/shape_rules.h"
 
 namespace clipgrad::cuda_blas {
 
@@ -30,8 +31,7 @@ constexpr int kMaxAlgorithms = 16;
 
 std::string str(int64_t v) { return std::to_string(v); }
 
-struct Geometry {
-  int64_t batch, channels, height, width, out_channels, kernel_h, kernel_w, stride, padding, out_h, out_w;
+struct Geometry : ops::Conv2dShape {
   DType dtype;
   bool tf32;
   int device;
@@ -42,35 +42,9 @@ struct Geometry {
   bool operator<(const Geometry& other) const { return tie() < other.tie(); }
 };
 
-void check_cuda_floating(const Tensor& t, const char* op, const char* what) {
-  if (t.device() != Device::CUDA)
-    throw std::invalid_argument(std::string(op) + ": " + what + " must be a CUDA tensor; copy it with to(Device::CUDA)");
-  if (t.dtype() != DType::F32 && t.dtype() != DType::F64)
-    throw std::invalid_argument(std::string(op) + ": " + what + " must be f32 or f64, got " + dtype_name(t.dtype()));
-}
-
 Geometry conv_geometry(const Tensor& x, const Tensor& weight, int64_t stride, int64_t padding) {
-  check_cuda_floating(x, "conv2d", "x");
-  check_cuda_floating(weight, "conv2d", "weight");
-  if (x.dim() != 4 || weight.dim() != 4 || weight.shape()[1] != x.shape()[1] || x.dtype() != weight.dtype())
-    throw std::invalid_argument("conv2d: x must be [N, C, H, W] and weight [O, C, kh, kw] of the same dtype, got x " +
-                                shape_str(x.shape()) + " " + dtype_name(x.dtype()) + " and weight " +
-                                shape_str(weight.shape()) + " " + dtype_name(weight.dtype()));
-  if (stride < 1 || padding < 0)
-    throw std::invalid_argument("conv2d: stride must be >= 1 and padding >= 0, got stride " + str(stride) +
-                                " padding " + str(padding));
-  const Shape& xs = x.shape();
-  const Shape& ws = weight.shape();
-  Geometry g{xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], stride, padding, 0, 0,
-             x.dtype(), x.dtype() == DType::F32 && ops::tf32_enabled(), current_device()};
-  const int64_t span_h = g.height + 2 * padding - g.kernel_h, span_w = g.width + 2 * padding - g.kernel_w;
-  if (span_h < 0 || span_w < 0)
-    throw std::invalid_argument("conv2d: kernel " + str(g.kernel_h) + "x" + str(g.kernel_w) +
-                                " does not fit the padded input of x " + shape_str(x.shape()) + " with padding " +
-                                str(padding));
-  g.out_h = span_h / stride + 1;
-  g.out_w = span_w / stride + 1;
-  return g;
+  return {ops::conv2d_shape(x, weight, stride, padding), x.dtype(), x.dtype() == DType::F32 && ops::tf32_enabled(),
+          current_device()};
 }
 
 // The descriptors of one geometry and the algorithm of each direction.
@@ -164,10 +138,6 @@ struct Scalars {
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding) {
   const Geometry g = conv_geometry(x, weight, stride, padding);
-  if (bias.defined() &&
-      (bias.shape() != Shape{g.out_channels} || bias.dtype() != x.dtype() || bias.device() != Device::CUDA))
-    throw std::invalid_argument("conv2d: bias must be a CUDA [" + str(g.out_channels) + "] " + dtype_name(x.dtype()) +
-                                " tensor, got " + shape_str(bias.shape()) + " " + dtype_name(bias.dtype()));
   Tensor out = Tensor::empty({g.batch, g.out_channels, g.out_h, g.out_w}, x.dtype(), Device::CUDA);
   if (out.numel() == 0) return out;
   if (x.numel() == 0 || weight.numel() == 0) return Tensor::zeros(out.shape(), x.dtype(), Device::CUDA);
@@ -186,10 +156,6 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
 ops::Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, int64_t stride,
                                  int64_t padding, bool need_x, bool need_weight, bool need_bias) {
   const Geometry g = conv_geometry(x, weight, stride, padding);
-  const Shape out_shape{g.batch, g.out_channels, g.out_h, g.out_w};
-  if (grad.shape() != out_shape || grad.dtype() != x.dtype() || grad.device() != Device::CUDA)
-    throw std::invalid_argument("conv2d_backward: gradient " + shape_str(grad.shape()) + " " +
-                                dtype_name(grad.dtype()) + " does not match the output " + shape_str(out_shape));
   ops::Conv2dGrads grads;
   const bool empty = grad.numel() == 0 || x.numel() == 0 || weight.numel() == 0;
   auto gradient = [&](const Shape& shape) {
