@@ -26,7 +26,7 @@ TEST(CudaKernelTable, FillsEveryOpOfThisFolder) {
       ENTRY(layer_norm_backward), ENTRY(l2_normalize), ENTRY(l2_normalize_backward), ENTRY(permute), ENTRY(concat),
       ENTRY(narrow), ENTRY(narrow_backward), ENTRY(index_rows), ENTRY(embedding), ENTRY(embedding_backward),
       ENTRY(gather_rows), ENTRY(gather_rows_backward), ENTRY(avg_pool2d), ENTRY(avg_pool2d_backward),
-      ENTRY(split_heads), ENTRY(merge_heads), ENTRY(adamw_update), ENTRY(sum_squares), ENTRY(sum_squares_of)};
+      ENTRY(adamw_update), ENTRY(sum_squares), ENTRY(sum_squares_of)};
 #undef ENTRY
   for (const auto& [name, filled] : entries) EXPECT_TRUE(filled) << name << " has no CUDA kernel";
 #endif
