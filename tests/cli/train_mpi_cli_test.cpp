@@ -193,6 +193,55 @@ TEST_F(TrainMpiCli, BatchNormModelsUsePerRankStatistics) {
   for (size_t step = 0; step < want.size(); ++step) EXPECT_NEAR(got[step], want[step], 0.05 * want[step]) << step;
 }
 
+// The processes whose command line holds `needle`, mpirun itself left out (read from /proc).
+std::vector<pid_t> ranks_running(const std::string& needle) {
+  std::vector<pid_t> found;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    std::string command((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::replace(command.begin(), command.end(), '\0', ' ');
+    if (command.find(needle) != std::string::npos && command.find("mpirun") == std::string::npos)
+      found.push_back(std::stoi(name));
+  }
+  return found;
+}
+
+// A rank killed outright (no exception, no message of its own) takes the
+// job down: mpirun ends the other rank instead of leaving it in a collective.
+TEST_F(TrainMpiCli, ARankThatDiesEndsTheJob) {
+  fs::path run = dir_ / "killed_rank";
+  const std::string flags = " --data " + (dir_ / "train.csv").string() +
+                            " --model vit-tiny-28 --epochs 100 --lr 1e-3 --warmup 2 --seed 3 --workers 1"
+                            " --batch-size 64 --out " + run.string();
+  pid_t job = fork();
+  if (job == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + mpirun2() + " train" + flags + " >/dev/null 2>&1").c_str(), nullptr);
+    _exit(127);
+  }
+  // Once a step is logged, both ranks are inside the training loop.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  auto logged = [&] { return fs::exists(run / "metrics.jsonl") && fs::file_size(run / "metrics.jsonl") > 0; };
+  while (std::chrono::steady_clock::now() < deadline && !logged())
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::vector<pid_t> ranks = ranks_running(run.string());
+  ASSERT_EQ(ranks.size(), 2u);
+  kill(*std::max_element(ranks.begin(), ranks.end()), SIGKILL);
+  int status = 0;
+  pid_t ended = 0;
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline && (ended = waitpid(job, &status, WNOHANG)) == 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (ended == 0) {
+    kill(job, SIGKILL);
+    waitpid(job, &status, 0);
+    FAIL() << "the job was still running 60 s after one of its ranks was killed";
+  }
+  EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the job reported success";
+  EXPECT_TRUE(ranks_running(run.string()).empty()) << "a rank outlived the job";
+}
+
 // A rank that fails (here: an image of its slice is gone, which a
 // data-parallel run cannot skip) ends the whole job at once with its error,
 // naming the rank; the other rank is not left waiting in a collective.
