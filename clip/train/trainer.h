@@ -23,7 +23,9 @@
 // batch is cut into N contiguous slices and rank r decodes only slice r. The
 // loss is that of the global batch (GlobalBatch: gathered features, or
 // local_loss); gradients are averaged over the ranks in buckets that start
-// during backward (dist::GradientBuckets). Every rank starts from rank 0's
+// during backward (dist::GradientBuckets), or, with zero_stage 1,
+// reduce-scattered into the segments each rank updates with its share of
+// AdamW's state (clip/train/zero_optimizer.h). Every rank starts from rank 0's
 // weights and takes the same steps; BatchNorm statistics are per rank (as in
 // PyTorch DDP without SyncBatchNorm) and the checkpoints hold rank 0's.
 // Rank 0 alone writes checkpoints and metrics and reports steps. A missing
