@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -415,6 +416,30 @@ SafetensorsFile read_safetensors(const std::string& path) {
   } map_guard{mapped, size};
   ::madvise(mapped, size, MADV_SEQUENTIAL);
   return parse_safetensors(path, static_cast<const unsigned char*>(mapped), size);
+}
+
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, std::string("cannot open it (") + std::strerror(errno) + ")");
+  uint64_t header_bytes = 0;
+  if (!in.read(reinterpret_cast<char*>(&header_bytes), sizeof(header_bytes)))
+    fail(path, "it holds fewer than the 8-byte header length; it is truncated");
+  if (header_bytes > kMaxHeaderBytes)
+    fail(path, "its header length " + std::to_string(header_bytes) + " exceeds the " +
+                   std::to_string(kMaxHeaderBytes) + "-byte limit; it is not a safetensors file");
+  std::string text(header_bytes, '\0');
+  if (!in.read(text.data(), static_cast<std::streamsize>(header_bytes)))
+    fail(path, "its header length " + std::to_string(header_bytes) +
+                   " runs past the end of the file; it is truncated or not a safetensors file");
+  try {
+    const Json header = parse_header(path, reinterpret_cast<const unsigned char*>(text.data()), text.size());
+    if (!header.is_object())
+      fail(path, std::string("its header is a JSON ") + header.type_name() + ", not an object");
+    const auto found = header.find("__metadata__");
+    return found == header.end() ? std::map<std::string, std::string>{} : parse_metadata(path, *found);
+  } catch (const Json::exception& error) {
+    fail(path, std::string("its header could not be read (") + error.what() + ")");
+  }
 }
 
 void write_safetensors(const std::string& path, const std::map<std::string, StoredTensor>& tensors,

@@ -41,6 +41,8 @@ struct SafetensorsFile {
 };
 
 SafetensorsFile read_safetensors(const std::string& path);
+// The "__metadata__" of a file, reading its header alone (not its tensors).
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path);
 // Parses bytes already in memory; `label` names them in errors (the fuzz target uses this).
 SafetensorsFile parse_safetensors(const std::string& label, const unsigned char* bytes, size_t size);
 

@@ -68,9 +68,11 @@ void train(const TrainArgs& args, const std::shared_ptr<dist::Communicator>& wor
   if (reports) std::cout << "model: " << (std::filesystem::path(args.out) / "model.safetensors").string() << "\n";
 }
 
-// Under mpirun each process trains its slice.
+// Under mpirun each process trains its slice, in the world of the run's
+// device (a resumed run keeps its own, whatever --device says).
 void train_in_world(const TrainArgs& args) {
-  std::shared_ptr<dist::Communicator> world = dist::join_world(parse_device(args.device));
+  const Device device = args.resume.empty() ? parse_device(args.device) : clip::Trainer::device_of_run(args.resume);
+  std::shared_ptr<dist::Communicator> world = dist::join_world(device);
   run_in_world(*world, [&] { train(args, world); });
 }
 

@@ -150,13 +150,27 @@ void Trainer::save_checkpoint(const std::vector<std::pair<std::string, Tensor>>&
   save_clip(*model_, (fs::path(run_dir_) / kModel).string(), CheckpointLayout::OpenAI);
 }
 
-Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& objectives,
-                        std::shared_ptr<dist::Communicator> world) {
-  if (!world) world = std::make_shared<dist::SingleProcess>();
+// The checkpoint a run resumes from; throws when no epoch was completed.
+static std::string resume_checkpoint(const std::string& run_dir) {
   std::string path = (fs::path(run_dir) / kCheckpoint).string();
   if (!fs::exists(path))
     throw std::runtime_error("cannot resume '" + run_dir + "': no " + kCheckpoint +
                              " (no epoch was completed); start the run again");
+  return path;
+}
+
+Device Trainer::device_of_run(const std::string& run_dir) {
+  const std::string path = resume_checkpoint(run_dir);
+  const auto metadata = io::read_safetensors_metadata(path);
+  const auto options = metadata.find("options");
+  if (options == metadata.end()) throw std::runtime_error("bad checkpoint '" + path + "': metadata has no 'options'");
+  return TrainOptions::from_json(nlohmann::json::parse(options->second)).device;
+}
+
+Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& objectives,
+                        std::shared_ptr<dist::Communicator> world) {
+  if (!world) world = std::make_shared<dist::SingleProcess>();
+  const std::string path = resume_checkpoint(run_dir);
   io::SafetensorsFile file = io::read_safetensors(path);
   auto meta = [&](const std::string& key) -> const std::string& {
     auto found = file.metadata.find(key);

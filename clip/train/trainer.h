@@ -96,6 +96,9 @@ class Trainer {
           std::shared_ptr<dist::Communicator> world = nullptr);
   // Continues the run in run_dir from its last completed epoch; its objective
   // is rebuilt by name from `objectives`.
+  // The device a run in run_dir trains on (its checkpoint's header alone),
+  // for joining the data-parallel world before resuming it.
+  static Device device_of_run(const std::string& run_dir);
   static Trainer resume(const std::string& run_dir, const ObjectiveRegistry& objectives = ObjectiveRegistry(),
                         std::shared_ptr<dist::Communicator> world = nullptr);
 

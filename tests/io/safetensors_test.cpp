@@ -239,6 +239,11 @@ TEST_F(SafetensorsTest, MetadataRoundTrips) {
   };
   io::write_safetensors(path_, std::map<std::string, Tensor>{{"w", Tensor::zeros({2})}}, metadata);
   EXPECT_EQ(io::read_safetensors(path_).metadata, metadata);
+  // The header alone gives the same, and a file without metadata gives none.
+  EXPECT_EQ(io::read_safetensors_metadata(path_), metadata);
+  io::write_safetensors(path_, std::map<std::string, Tensor>{{"w", Tensor::zeros({2})}});
+  EXPECT_TRUE(io::read_safetensors_metadata(path_).empty());
+  EXPECT_THROW(io::read_safetensors_metadata(path_ + ".missing"), std::runtime_error);
 }
 
 TEST_F(SafetensorsTest, HeaderIsSortedPaddedAndDataFollowsInNameOrder) {

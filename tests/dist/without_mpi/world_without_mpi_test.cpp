@@ -38,7 +38,7 @@ TEST(WorldWithoutMpi, OneProcessIsASingleProcessWorld) {
   EXPECT_EQ(dist::join_world(Device::CPU)->world_size(), 1);
 }
 
-TEST(WorldWithoutMpi, SeveralProcessesAreRefusedWithWhatToDo) {
+TEST(WorldWithoutMpi, SeveralProcessesAreRefusedSayingWhatToInstall) {
   for (const char* launcher : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
     LauncherEnvironment two(launcher, "2");
     for (Device device : {Device::CPU, Device::CUDA}) {
