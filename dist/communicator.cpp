@@ -21,11 +21,16 @@ std::unique_ptr<PendingCollective> SingleProcess::start_all_reduce_sum(Tensor, c
 
 std::unique_ptr<PendingCollective> SingleProcess::start_reduce_scatter_sum(Tensor full, Tensor shard,
                                                                           const std::string& what) {
-  if (shard.numel() != full.numel())
-    throw std::invalid_argument(what + ": a shard of " + std::to_string(shard.numel()) + " elements of " +
-                                std::to_string(full.numel()) + " on one process");
+  check_shard(full, shard, what);
   shard.copy_from(full.reshape(shard.shape()));
   return std::make_unique<CompletedCollective>();
+}
+
+void Communicator::check_shard(const Tensor& full, const Tensor& shard, const std::string& what) const {
+  if (full.dtype() != shard.dtype() || full.numel() != world_size() * shard.numel())
+    throw std::invalid_argument(name() + " " + what + ": a shard " + shape_str(shard.shape()) + " " +
+                                dtype_name(shard.dtype()) + " of " + shape_str(full.shape()) + " " +
+                                dtype_name(full.dtype()) + " over " + std::to_string(world_size()) + " ranks");
 }
 
 Tensor Communicator::reduce_scatter_rows(const Tensor& full, const std::string& what) {

@@ -68,6 +68,10 @@ class Communicator {
   // Ends every process of the job with `exit_code` (after the caller printed
   // its error); for a single process, exits.
   [[noreturn]] virtual void abort_job(int exit_code) = 0;
+
+ protected:
+  // start_reduce_scatter_sum's operands: `shard` of full's dtype, 1/N of its elements.
+  void check_shard(const Tensor& full, const Tensor& shard, const std::string& what) const;
 };
 
 // The world of one process: every collective is the identity.

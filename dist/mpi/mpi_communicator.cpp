@@ -137,10 +137,7 @@ std::unique_ptr<PendingCollective> MpiCommunicator::start_reduce_scatter_sum(Ten
                                                                           const std::string& what) {
   check_reducible(full, what);
   check_reducible(shard, what);
-  if (full.dtype() != shard.dtype() || full.numel() != world_size_ * shard.numel())
-    throw std::invalid_argument("MPI " + what + ": a shard " + shape_str(shard.shape()) + " " +
-                                dtype_name(shard.dtype()) + " of " + shape_str(full.shape()) + " " +
-                                dtype_name(full.dtype()) + " over " + std::to_string(world_size_) + " ranks");
+  check_shard(full, shard, what);
   const int count = element_count(shard.numel(), what);
   std::vector<int> counts(world_size_, count), offsets(world_size_);
   for (int r = 0; r < world_size_; ++r) offsets[r] = r * count;

@@ -108,10 +108,8 @@ std::unique_ptr<PendingCollective> NcclCommunicator::start_reduce_scatter_sum(Te
   if (full.device() == Device::CPU && shard.device() == Device::CPU)
     return bootstrap_->start_reduce_scatter_sum(std::move(full), std::move(shard), what);
   ncclDataType_t type = nccl_type(full, what);
-  if (nccl_type(shard, what) != type || full.numel() != world_size() * shard.numel())
-    throw std::invalid_argument("NCCL " + what + ": a shard " + shape_str(shard.shape()) + " " +
-                                dtype_name(shard.dtype()) + " of " + shape_str(full.shape()) + " " +
-                                dtype_name(full.dtype()) + " over " + std::to_string(world_size()) + " ranks");
+  nccl_type(shard, what);  // a CUDA tensor NCCL can reduce
+  check_shard(full, shard, what);
   after_compute();
   check_nccl(ncclReduceScatter(full.raw_data(), shard.raw_data(), shard.numel(), type, ncclSum, comm_,
                                stream_),
