@@ -1,11 +1,12 @@
-// CUDA_CHECK / CUBLAS_CHECK: throw with file:line and the library's error string.
+// CUDA_CHECK: throws with file:line and CUDA's error string. (The GPU
+// libraries' checks, CUBLAS_CHECK and CUDNN_CHECK, are in
+// tensor/cuda/blas/library_handles.h, the one place that calls them.)
 #pragma once
-
-#include <cublas_v2.h>
-#include <cuda_runtime.h>
 
 #include <stdexcept>
 #include <string>
+
+#include "cuda/api.h"
 
 namespace clipgrad::cuda {
 
@@ -14,22 +15,10 @@ namespace clipgrad::cuda {
                            cudaGetErrorString(status));
 }
 
-[[noreturn]] inline void throw_cublas_error(cublasStatus_t status, const char* call, const char* file, int line) {
-  throw std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": " + call + " failed: " +
-                           cublasGetStatusString(status));
-}
-
 }  // namespace clipgrad::cuda
 
-#define CUDA_CHECK(call)                                                                       \
-  do {                                                                                         \
-    cudaError_t status_ = (call);                                                              \
+#define CUDA_CHECK(call)                                                                                  \
+  do {                                                                                                    \
+    cudaError_t status_ = (call);                                                                         \
     if (status_ != cudaSuccess) ::clipgrad::cuda::throw_cuda_error(status_, #call, __FILE__, __LINE__); \
-  } while (0)
-
-#define CUBLAS_CHECK(call)                                                                         \
-  do {                                                                                             \
-    cublasStatus_t status_ = (call);                                                               \
-    if (status_ != CUBLAS_STATUS_SUCCESS)                                                          \
-      ::clipgrad::cuda::throw_cublas_error(status_, #call, __FILE__, __LINE__);                    \
   } while (0)

@@ -1,6 +1,10 @@
 #include "cuda/stream.h"
 
+#include <cstdlib>
+#include <string>
+
 #include "cuda/check.h"
+#include "cuda/launch.h"
 
 namespace clipgrad::cuda {
 
@@ -32,9 +36,23 @@ void Event::make_wait(cudaStream_t stream) const { CUDA_CHECK(cudaStreamWaitEven
 
 void Event::synchronize() const { CUDA_CHECK(cudaEventSynchronize(event_)); }
 
-void check_last_launch(const char* kernel, const char* file, int line) {
-  const cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess) throw_cuda_error(status, kernel, file, line);
+namespace {
+// CLIPGRAD_CUDA_SYNC=1: wait for every kernel as it is launched (read once).
+bool sync_after_every_launch() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("CLIPGRAD_CUDA_SYNC");
+    return value && std::string(value) == "1";
+  }();
+  return enabled;
+}
+}  // namespace
+
+void check_launch(const KernelSite& site) {
+  cudaError_t status = cudaGetLastError();
+  if (status == cudaSuccess && sync_after_every_launch()) status = cudaStreamSynchronize(compute_stream());
+  if (status != cudaSuccess)
+    throw_cuda_error(status, (std::string("kernel ") + site.name).c_str(), site.where.file_name(),
+                     static_cast<int>(site.where.line()));
 }
 
 }  // namespace clipgrad::cuda

@@ -5,7 +5,7 @@
 // as long as the process, like the CUDA context).
 #pragma once
 
-#include <cuda_runtime.h>
+#include "cuda/api.h"
 
 namespace clipgrad::cuda {
 
@@ -29,9 +29,4 @@ class Event {
   cudaEvent_t event_ = nullptr;
 };
 
-// Kernel launches are asynchronous: their configuration errors show up here.
-void check_last_launch(const char* kernel, const char* file, int line);
-
 }  // namespace clipgrad::cuda
-
-#define CUDA_CHECK_LAUNCH(kernel) ::clipgrad::cuda::check_last_launch(kernel, __FILE__, __LINE__)
