@@ -34,7 +34,7 @@ Variable packed_self_attention(const Variable& qkv, int64_t heads, const Tensor&
   Tensor probs;  // [B, L, L]
   Tensor out = ops::merge_heads(ops::attention_heads(q, k, v, mask, scale, probs), heads);
   return make_result(out, {qkv}, [=](const Tensor& grad, std::vector<Variable>& in) {
-    Tensor grad_heads = Tensor::empty({3, B, L, hd}, grad.dtype());  // [3, B, L, hd]
+    Tensor grad_heads = Tensor::empty({3, B, L, hd}, grad.dtype(), grad.device());  // [3, B, L, hd]
     Tensor grad_q = block(grad_heads, 0), grad_k = block(grad_heads, 1), grad_v = block(grad_heads, 2);
     ops::attention_heads_backward(ops::split_heads(grad, heads), q, k, v, probs, scale, &grad_q, &grad_k, &grad_v);
     // [3, N, H, L, hd] -> [N, L, 3, H, hd] = [N, L, 3D]

@@ -1,15 +1,121 @@
-// Matrix products: forward and backward are the raw ops of tensor/ops/linalg.h.
+// Matrix products. The forwards are tensor/ops' matmul and linear; their
+// backwards are compositions of the GEMM raw op, so they live here, beside
+// the forward that records them (docs/ARCHITECTURE.md, "Where backward code
+// lives").
 #include "autograd/functional.h"
+#include "tensor/ops/elementwise.h"
 #include "tensor/ops/linalg.h"
 
 namespace clipgrad::fn {
+
+namespace {
+
+struct MatmulGrads {
+  Tensor a;  // a's shape
+  Tensor b;  // b's shape; a shared b sums over the batch
+};
+
+// grad [..., M, N] of matmul(a, b, ta, tb); only the gradients asked for are defined.
+MatmulGrads matmul_backward(const Tensor& g, const Tensor& a, const Tensor& b, bool ta, bool tb, bool need_a,
+                            bool need_b) {
+  const ops::MatmulDims d = ops::matmul_dims(a, b, ta, tb);
+  MatmulGrads grads;
+  if (d.empty()) {
+    if (need_a) grads.a = Tensor::zeros(a.shape(), a.dtype(), a.device());
+    if (need_b) grads.b = Tensor::zeros(b.shape(), b.dtype(), b.device());
+    return grads;
+  }
+  const int64_t stride_b = d.b_shared ? 0 : d.k * d.n;
+  if (need_a) {
+    // a untransposed: g @ op(b)^T;   a transposed: op(b) @ g^T
+    grads.a = Tensor::empty_like(a);
+    if (!ta && d.b_shared) {
+      ops::gemm({.trans_b = !tb, .m = d.batch * d.m, .n = d.k, .k = d.n}, g, b, grads.a);
+    } else if (!ta) {
+      ops::gemm({.trans_b = !tb, .batch = d.batch, .m = d.m, .n = d.k, .k = d.n, .stride_a = d.m * d.n,
+            .stride_b = stride_b, .stride_c = d.m * d.k},
+           g, b, grads.a);
+    } else {
+      ops::gemm({.trans_a = tb, .trans_b = true, .batch = d.batch, .m = d.k, .n = d.m, .k = d.n, .stride_a = stride_b,
+            .stride_b = d.m * d.n, .stride_c = d.k * d.m},
+           b, g, grads.a);
+    }
+  }
+  if (need_b) {
+    // b untransposed: op(a)^T @ g;   b transposed: g^T @ op(a). A shared b sums over the batch.
+    grads.b = Tensor::empty_like(b);
+    if (d.b_shared && !ta) {
+      // The batch folds into the inner dim of one GEMM over the stacked rows.
+      const int64_t rows = d.batch * d.m;
+      if (!tb) {
+        ops::gemm({.trans_a = true, .m = d.k, .n = d.n, .k = rows}, a, g, grads.b);
+      } else {
+        ops::gemm({.trans_a = true, .m = d.n, .n = d.k, .k = rows}, g, a, grads.b);
+      }
+    } else if (!d.b_shared) {
+      if (!tb) {
+        ops::gemm({.trans_a = !ta, .batch = d.batch, .m = d.k, .n = d.n, .k = d.m, .stride_a = d.m * d.k,
+              .stride_b = d.m * d.n, .stride_c = d.k * d.n},
+             a, g, grads.b);
+      } else {
+        ops::gemm({.trans_a = true, .trans_b = ta, .batch = d.batch, .m = d.n, .n = d.k, .k = d.m, .stride_a = d.m * d.n,
+              .stride_b = d.m * d.k, .stride_c = d.n * d.k},
+             g, a, grads.b);
+      }
+    } else {
+      // A shared b with transposed a cannot stack rows: accumulate one product per batch entry.
+      const Tensor a3 = a.reshape({d.batch, d.k, d.m}), g3 = g.reshape({d.batch, d.m, d.n});
+      for (int64_t i = 0; i < d.batch; ++i) {
+        const Tensor a_i = a3.rows(i, i + 1), g_i = g3.rows(i, i + 1);  // [K, M], [M, N]
+        const double beta = i == 0 ? 0.0 : 1.0;
+        if (!tb) {
+          ops::gemm({.m = d.k, .n = d.n, .k = d.m, .beta = beta}, a_i, g_i, grads.b);
+        } else {
+          ops::gemm({.trans_a = true, .trans_b = true, .m = d.n, .n = d.k, .k = d.m, .beta = beta}, g_i, a_i, grads.b);
+        }
+      }
+    }
+  }
+  return grads;
+}
+
+struct LinearGrads {
+  Tensor x;       // [..., in]
+  Tensor weight;  // [out, in]
+  Tensor bias;    // [out]
+};
+
+// grad [..., out] of linear(x, weight, bias); only the gradients asked for are defined.
+LinearGrads linear_backward(const Tensor& g, const Tensor& x, const Tensor& weight, bool need_x, bool need_weight,
+                            bool need_bias) {
+  const ops::LinearDims d = ops::linear_dims(x, weight, Tensor());
+  const bool empty = d.rows * d.in * d.out == 0;
+  auto gradient_like = [empty](const Tensor& value) {
+    return empty ? Tensor::zeros(value.shape(), value.dtype(), value.device()) : Tensor::empty_like(value);
+  };
+  LinearGrads grads;
+  if (need_x) {
+    // grad_x [rows, in] = g [rows, out] @ weight [out, in]
+    grads.x = gradient_like(x);
+    if (!empty) ops::gemm({.m = d.rows, .n = d.in, .k = d.out}, g, weight, grads.x);
+  }
+  if (need_weight) {
+    // grad_weight [out, in] = g^T [out, rows] @ x [rows, in]
+    grads.weight = gradient_like(weight);
+    if (!empty) ops::gemm({.trans_a = true, .m = d.out, .n = d.in, .k = d.rows}, g, x, grads.weight);
+  }
+  if (need_bias) grads.bias = ops::sum_to_shape(g.reshape({d.rows, d.out}), {d.out});
+  return grads;
+}
+
+}  // namespace
 
 // a [..., M, K] (trans_a: [..., K, M]), b [..., K, N] or [K, N] (trans_b: [..., N, K]) -> [..., M, N]
 Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b) {
   Tensor out = ops::matmul(a.value(), b.value(), trans_a, trans_b);
   return make_result(out, {a, b}, [trans_a, trans_b](const Tensor& g, std::vector<Variable>& in) {
-    ops::MatmulGrads grads = ops::matmul_backward(g, in[0].value(), in[1].value(), trans_a, trans_b,
-                                                  in[0].requires_grad(), in[1].requires_grad());
+    MatmulGrads grads = matmul_backward(g, in[0].value(), in[1].value(), trans_a, trans_b, in[0].requires_grad(),
+                                        in[1].requires_grad());
     if (grads.a.defined()) in[0].add_grad(grads.a);
     if (grads.b.defined()) in[1].add_grad(grads.b);
   });
@@ -22,8 +128,8 @@ Variable linear(const Variable& x, const Variable& weight, const Variable& bias)
   if (bias.defined()) inputs.push_back(bias);
   return make_result(out, std::move(inputs), [](const Tensor& g, std::vector<Variable>& in) {
     const bool need_bias = in.size() > 2 && in[2].requires_grad();
-    ops::LinearGrads grads = ops::linear_backward(g, in[0].value(), in[1].value(), in[0].requires_grad(),
-                                                  in[1].requires_grad(), need_bias);
+    LinearGrads grads = linear_backward(g, in[0].value(), in[1].value(), in[0].requires_grad(),
+                                        in[1].requires_grad(), need_bias);
     if (grads.x.defined()) in[0].add_grad(grads.x);
     if (grads.weight.defined()) in[1].add_grad(grads.weight);
     if (grads.bias.defined()) in[2].add_grad(grads.bias);

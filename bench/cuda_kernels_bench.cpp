@@ -17,14 +17,14 @@
 #include <limits>
 
 #include "tensor/ops/linalg.h"
+#include "tensor/precision.h"
+#include "tensor/ops/attention.h"
 #include "tensor/ops/reduce.h"
 #include "tensor/random.h"
 #ifdef CLIPGRAD_HAVE_CUDA
 #include "cuda/check.h"
 #include "cuda/runtime.h"
 #include "cuda/stream.h"
-#include "tensor/cuda/blas/blas_kernels.h"
-#include "tensor/cuda/fused/fused_kernels.h"
 #endif
 
 using namespace clipgrad;
@@ -32,16 +32,6 @@ using namespace clipgrad;
 namespace {
 
 #ifdef CLIPGRAD_HAVE_CUDA
-
-const ops::Kernels& library_kernels() {
-  static const ops::Kernels table = [] {
-    ops::Kernels filled;
-    cuda_backend::fill_cuda_blas_kernels(filled);
-    cuda_backend::fill_cuda_fused_kernels(filled);
-    return filled;
-  }();
-  return table;
-}
 
 Tensor random_cuda(const Shape& shape, uint64_t seed, double std = 1.0) {
   Tensor t = Tensor::empty(shape);
@@ -86,7 +76,7 @@ void set_rate(benchmark::State& state, const char* name, double per_iteration) {
 // c [m, n] = a [m, k] @ b [n, k]^T, linear's layout; range(3) = 1 for TF32.
 void BM_CudaGemm(benchmark::State& state) {
   const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
-  ops::set_tf32(state.range(3) == 1);
+  set_tf32(state.range(3) == 1);
   Tensor a, b, c;
   if (cuda::available()) {
     a = random_cuda({m, k}, 1);
@@ -94,11 +84,11 @@ void BM_CudaGemm(benchmark::State& state) {
     c = Tensor::empty({m, n}, DType::F32, Device::CUDA);
   }
   const ops::GemmArgs args{.trans_b = true, .m = m, .n = n, .k = k};
-  if (time_on_gpu(state, [&] { library_kernels().gemm(args, a, b, c); })) {
+  if (time_on_gpu(state, [&] { ops::gemm(args, a, b, c); })) {
     state.counters["TFLOP/s"] =
         benchmark::Counter(2.0 * m * n * k * state.iterations() / 1e12, benchmark::Counter::kIsRate);
   }
-  ops::set_tf32(false);
+  set_tf32(false);
 }
 BENCHMARK(BM_CudaGemm)
     ->ArgNames({"m", "n", "k", "tf32"})
@@ -169,9 +159,9 @@ void BM_CudaAttention(benchmark::State& state) {
   }
   const double scale = 1 / std::sqrt(double(head_dim));
   if (time_on_gpu(state, [&] {
-        Tensor out = library_kernels().attention_heads(q, k, v, mask, scale, probs);
+        Tensor out = ops::attention_heads(q, k, v, mask, scale, probs);
         if (backward)
-          library_kernels().attention_heads_backward(grad, q, k, v, probs, scale, &grad_q, &grad_k, &grad_v);
+          ops::attention_heads_backward(grad, q, k, v, probs, scale, &grad_q, &grad_k, &grad_v);
       })) {
     // forward: q k^T and p v; backward: dO v^T, ds k, ds^T q, p^T dO
     const double flops = (backward ? 6.0 : 2.0) * 2.0 * heads * length * length * head_dim;
@@ -194,7 +184,7 @@ void BM_CudaContrastive(benchmark::State& state) {
   if (cuda::available()) logits = random_cuda({n, n}, 10, 30.0);
   if (time_on_gpu(state, [&] {
         benchmark::DoNotOptimize(
-            library_kernels().contrastive_cross_entropy(logits, ops::ContrastiveDirections::Symmetric).loss.raw_data());
+            ops::contrastive_cross_entropy(logits, ops::ContrastiveDirections::Symmetric).loss.raw_data());
       }))
     set_rate(state, "GB/s", 4.0 * n * n * 4 / 1e9);  // logits read 3 times, gradient written once
 }

@@ -13,7 +13,6 @@
 #include "clip/train/loss.h"
 #include "clip/model/model.h"
 #include "nn/optim.h"
-#include "tensor/cpu/blas.h"
 #include "tensor/cpu/gemm.h"
 
 using namespace clipgrad;
@@ -45,7 +44,7 @@ void BM_Sgemm(benchmark::State& state) {
   fill_normal(a, 0, 1, generator);
   fill_normal(b, 0, 1, generator);
   for (auto _ : state) {
-    cpu::gemm<float>(false, false, n, n, n, 1.0f, a.data<float>(), b.data<float>(), 0.0f, c.data<float>());
+    cpu::blas_gemm<float>(false, false, n, n, n, 1.0f, a.data<float>(), b.data<float>(), 0.0f, c.data<float>());
     benchmark::DoNotOptimize(c.data<float>());
   }
   state.counters["GFLOP/s"] =
@@ -73,7 +72,7 @@ void BM_TrainStep(benchmark::State& state) {
   }
   Tensor tokens = Tensor::from_vector<int32_t>({batch, config.context_length}, ids);
 
-  uint64_t flops_before = cpu::gemm_flops_issued();
+  uint64_t flops_before = cpu::blas_flops_issued();
   for (auto _ : state) {
     Variable loss =
         clip::contrastive_loss(model.encode_image(Variable(pixels)), model.encode_text(tokens), model.logit_scale)
@@ -83,7 +82,7 @@ void BM_TrainStep(benchmark::State& state) {
     optimizer.step();
     benchmark::DoNotOptimize(loss.value().raw_data());
   }
-  double flops = static_cast<double>(cpu::gemm_flops_issued() - flops_before);
+  double flops = static_cast<double>(cpu::blas_flops_issued() - flops_before);
   state.counters["samples/s"] = benchmark::Counter(double(batch) * state.iterations(), benchmark::Counter::kIsRate);
   state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsRate);
   state.counters["GFLOP/step"] = flops / 1e9 / state.iterations();
@@ -93,8 +92,8 @@ BENCHMARK(BM_TrainStep)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->
 }  // namespace
 
 int main(int argc, char** argv) {
-  use_fast_blas_kernels(argv);  // tensor/blas.h: as the clipgrad binary does
-  benchmark::AddCustomContext("openblas_kernel", blas_kernel_name());
+  cpu::use_fast_blas_kernels(argv);  // tensor/blas.h: as the clipgrad binary does
+  benchmark::AddCustomContext("openblas_kernel", cpu::blas_kernel_name());
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

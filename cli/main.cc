@@ -1,7 +1,7 @@
 #include "cli/app.h"
-#include "tensor/cpu/blas.h"
+#include "tensor/cpu/gemm.h"
 
 int main(int argc, char** argv) {
-  clipgrad::use_fast_blas_kernels(argv);
+  clipgrad::cpu::use_fast_blas_kernels(argv);
   return clipgrad::cli::run(argc, argv);
 }

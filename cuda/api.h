@@ -11,3 +11,9 @@
 #else
 #include <cuda_runtime.h>
 #endif
+
+// A kernel's dynamic shared memory (the launch's shared_bytes) as `type* name`:
+//   CLIPGRAD_DYNAMIC_SHARED(float, shared);
+#ifndef CLIPGRAD_CUDA_EMULATE
+#define CLIPGRAD_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif

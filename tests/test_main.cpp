@@ -1,11 +1,11 @@
 // Every test binary's main: the same OpenBLAS kernels as the clipgrad binary
-// (tensor/blas.h), so the parity tests check the code path users run.
+// (tensor/cpu/gemm.h), so the parity tests check the code path users run.
 #include <gtest/gtest.h>
 
-#include "tensor/cpu/blas.h"
+#include "tensor/cpu/gemm.h"
 
 int main(int argc, char** argv) {
-  clipgrad::use_fast_blas_kernels(argv);
+  clipgrad::cpu::use_fast_blas_kernels(argv);
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }

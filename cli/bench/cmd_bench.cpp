@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cli/bench/bench_command.h"
+#include "tensor/precision.h"
 #include "cli/bench/step_clock.h"
 #include "clip/model/model.h"
 #include "clip/train/loss.h"
@@ -59,7 +60,7 @@ BenchResult run_bench(const BenchOptions& options) {
     throw std::runtime_error("bench: no CUDA device (no GPU, no driver, or a build without CUDA); use --device cpu");
   if (options.batch < 2 || options.steps < 1 || options.warmup < 0)
     throw std::invalid_argument("bench: needs --batch >= 2, --steps >= 1 and --warmup >= 0");
-  ops::set_tf32(options.precision == "tf32");
+  set_tf32(options.precision == "tf32");
   const size_t memory_before = device_memory_in_use(device);
 
   const clip::ClipConfig config = clip::ClipConfig::named(options.model);

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands/commands.h"
+#include "tensor/precision.h"
 #include "cli/support/checkpoint_args.h"
 #include "cli/support/device_option.h"
 #include "cli/support/in_world.h"
@@ -42,7 +43,7 @@ std::shared_ptr<clip::ClipModel> make_model(const std::string& model, uint64_t s
 
 void train(const TrainArgs& args, const std::shared_ptr<dist::Communicator>& world) {
   const Device device = parse_device(args.device);
-  ops::set_tf32(args.tf32);
+  set_tf32(args.tf32);
   // Metrics, progress and messages come from rank 0 alone.
   const bool reports = world->rank() == 0;
   std::function<void(const clip::StepReport&)> progress;

@@ -33,7 +33,7 @@ __device__ float causal(int i, int j) { return j > i ? -INFINITY : 0.f; }
 // ---- 1 naive ----
 
 // one thread per (b, i, j) of S [B, L, L]
-__global__ void naive_scores(const float* q, const float* k, int batch, int length, int hd, float scale, float* s) {
+__global__ void scores_kernel1(const float* q, const float* k, int batch, int length, int hd, float scale, float* s) {
   const size_t index = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (index >= size_t(batch) * length * length) return;
   const size_t b = index / (size_t(length) * length);
@@ -44,7 +44,7 @@ __global__ void naive_scores(const float* q, const float* k, int batch, int leng
 }
 
 // one thread per row of S
-__global__ void naive_softmax(float* s, int rows, int length) {
+__global__ void softmax_kernel1(float* s, int rows, int length) {
   const int row = blockIdx.x * blockDim.x + threadIdx.x;
   if (row >= rows) return;
   float* x = s + size_t(row) * length;
@@ -55,7 +55,7 @@ __global__ void naive_softmax(float* s, int rows, int length) {
 }
 
 // one thread per (b, i, c) of out [B, L, hd]
-__global__ void naive_pv(const float* p, const float* v, int batch, int length, int hd, float* out) {
+__global__ void pv_kernel1(const float* p, const float* v, int batch, int length, int hd, float* out) {
   const size_t index = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (index >= size_t(batch) * length * hd) return;
   const size_t row = index / hd, b = row / length;
@@ -68,7 +68,7 @@ __global__ void naive_pv(const float* p, const float* v, int batch, int length, 
 // ---- 2 fused ----
 
 // grid (B, ceil(L / 32)), block 256, dynamic shared (2 L (hd + 1) + 8 (hd + L)) floats.
-__global__ void fused_attention(const float* q, const float* k, const float* v, int length, int hd, float scale,
+__global__ void attention_forward_kernel2(const float* q, const float* k, const float* v, int length, int hd, float scale,
                                 float* probs, float* out) {
   extern __shared__ float shared[];
   const size_t head = blockIdx.x;
@@ -164,15 +164,15 @@ int main(int argc, char** argv) {
   };
   const size_t score_count = size_t(batch) * length * length;
   report("1 naive (scores in DRAM)", time_ms([&] {
-           naive_scores<<<unsigned((score_count + 255) / 256), 256>>>(device_q, device_k, batch, length, hd, scale, scores);
-           naive_softmax<<<(batch * length + 255) / 256, 256>>>(scores, batch * length, length);
-           naive_pv<<<unsigned((elements + 255) / 256), 256>>>(scores, device_v, batch, length, hd, out);
+           scores_kernel1<<<unsigned((score_count + 255) / 256), 256>>>(device_q, device_k, batch, length, hd, scale, scores);
+           softmax_kernel1<<<(batch * length + 255) / 256, 256>>>(scores, batch * length, length);
+           pv_kernel1<<<unsigned((elements + 255) / 256), 256>>>(scores, device_v, batch, length, hd, out);
          }));
   const size_t shared_bytes = sizeof(float) * (2 * size_t(length) * (hd + 1) + kWarps * size_t(hd + length));
-  LAB_CHECK(cudaFuncSetAttribute(fused_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)));
+  LAB_CHECK(cudaFuncSetAttribute(attention_forward_kernel2, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)));
   const dim3 grid(batch, (length + kQueriesPerBlock - 1) / kQueriesPerBlock);
   report("2 fused (scores on chip)", time_ms([&] {
-           fused_attention<<<grid, kWarps * 32, shared_bytes>>>(device_q, device_k, device_v, length, hd, scale, scores,
+           attention_forward_kernel2<<<grid, kWarps * 32, shared_bytes>>>(device_q, device_k, device_v, length, hd, scale, scores,
                                                                out);
          }));
   for (float* pointer : {device_q, device_k, device_v, scores, out}) cudaFree(pointer);

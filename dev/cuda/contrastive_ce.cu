@@ -29,7 +29,7 @@ __device__ float warp_max(float value) {
 // ---- 1 naive ----
 
 // grid N, block 32: one warp per line; stride_line / stride_item pick rows (n, 1) or columns (1, n).
-__global__ void softmax_lines(const float* x, int n, int stride_line, int stride_item, float* p) {
+__global__ void softmax_lines_kernel1(const float* x, int n, int stride_line, int stride_item, float* p) {
   const int line = blockIdx.x, lane = threadIdx.x;
   float max = -INFINITY;
   for (int i = lane; i < n; i += 32) max = fmaxf(max, x[size_t(line) * stride_line + size_t(i) * stride_item]);
@@ -44,7 +44,7 @@ __global__ void softmax_lines(const float* x, int n, int stride_line, int stride
 }
 
 // one thread per element: grad = (P_row + P_col - 2 onehot) / (2N)
-__global__ void naive_grad(const float* p_row, const float* p_col, int n, float* grad) {
+__global__ void grad_kernel1(const float* p_row, const float* p_col, int n, float* grad) {
   const size_t index = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (index >= size_t(n) * n) return;
   const bool diagonal = index / n == index % n;
@@ -72,7 +72,7 @@ struct Lse {
 };
 
 // grid ceil(N / 8), block 256: warp per row.
-__global__ void row_lse(const float* x, int n, float* lse) {
+__global__ void row_lse_kernel2(const float* x, int n, float* lse) {
   const int row = blockIdx.x * 8 + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (row >= n) return;
   Lse l;
@@ -83,7 +83,7 @@ __global__ void row_lse(const float* x, int n, float* lse) {
 }
 
 // grid ceil(N / 32), block (32, 8).
-__global__ void column_lse(const float* x, int n, float* lse) {
+__global__ void column_lse_kernel2(const float* x, int n, float* lse) {
   __shared__ float maxes[8][32], sums[8][32];
   const int column = blockIdx.x * 32 + threadIdx.x;
   Lse l;
@@ -97,7 +97,7 @@ __global__ void column_lse(const float* x, int n, float* lse) {
   lse[column] = l.max + logf(l.sum);
 }
 
-__global__ void online_grad(const float* x, const float* lse_row, const float* lse_col, int n, float* grad) {
+__global__ void grad_kernel2(const float* x, const float* lse_row, const float* lse_col, int n, float* grad) {
   const size_t index = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (index >= size_t(n) * n) return;
   const size_t i = index / n, j = index % n;
@@ -142,15 +142,15 @@ int main(int argc, char** argv) {
   };
   const double matrix = double(n) * n * sizeof(float);
   report("1 naive (softmax matrices)", time_ms([&] {
-           softmax_lines<<<n, 32>>>(device_x, n, n, 1, p_row);
-           softmax_lines<<<n, 32>>>(device_x, n, 1, n, p_col);
-           naive_grad<<<element_blocks, 256>>>(p_row, p_col, n, grad);
+           softmax_lines_kernel1<<<n, 32>>>(device_x, n, n, 1, p_row);
+           softmax_lines_kernel1<<<n, 32>>>(device_x, n, 1, n, p_col);
+           grad_kernel1<<<element_blocks, 256>>>(p_row, p_col, n, grad);
          }),
          11 * matrix);
   report("2 online log-sum-exp", time_ms([&] {
-           row_lse<<<(n + 7) / 8, 256>>>(device_x, n, lse);
-           column_lse<<<(n + 31) / 32, dim3(32, 8)>>>(device_x, n, lse + n);
-           online_grad<<<element_blocks, 256>>>(device_x, lse, lse + n, n, grad);
+           row_lse_kernel2<<<(n + 7) / 8, 256>>>(device_x, n, lse);
+           column_lse_kernel2<<<(n + 31) / 32, dim3(32, 8)>>>(device_x, n, lse + n);
+           grad_kernel2<<<element_blocks, 256>>>(device_x, lse, lse + n, n, grad);
          }),
          4 * matrix);
   for (float* pointer : {device_x, grad, p_row, p_col, lse}) cudaFree(pointer);

@@ -1,6 +1,7 @@
-#include "tensor/cpu/kernels.h"
-#include "tensor/ops/attention.h"
-
+// The CPU kernels of the attention family (tensor/ops/attention.h): batched
+// GEMMs over batch x heads around a numerically stable softmax, and the
+// backward through the softmax Jacobian. The CUDA twin is
+// tensor/cuda/fused/attention.cu.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -9,50 +10,29 @@
 #include <string>
 
 #include "tensor/cpu/gemm.h"
+#include "tensor/cpu/kernels.h"
+#include "tensor/cpu/parallel.h"
 
 namespace clipgrad::cpu {
 
 namespace {
 
-constexpr int64_t kParallelElements = 1 << 14;
 
 std::string str(int64_t v) { return std::to_string(v); }
-
-void check_heads_tensor(const Tensor& t, const char* op, const char* what) {
-  if (t.device() != Device::CPU) throw std::invalid_argument(std::string(op) + ": " + what + " must be a CPU tensor");
-  check_floating(t, op);
-  if (t.dim() != 3)
-    throw std::invalid_argument(std::string(op) + ": " + what + " must be 3-d, got " + shape_str(t.shape()));
-}
 
 }  // namespace
 
 Tensor attention_heads(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double scale,
                        Tensor& probs) {
-  check_heads_tensor(q, "attention", "q");
-  check_heads_tensor(k, "attention", "k");
-  check_heads_tensor(v, "attention", "v");
   const int64_t B = q.shape()[0], Lq = q.shape()[1], hd = q.shape()[2], Lk = k.shape()[1];
-  if (k.shape() != Shape{B, Lk, hd} || v.shape() != k.shape() || k.dtype() != q.dtype() || v.dtype() != q.dtype() ||
-      Lq < 1 || Lk < 1)
-    throw std::invalid_argument(
-        "attention: expected q [B, Lq, hd], k and v [B, Lk, hd] of one dtype with Lq, Lk >= 1, "
-        "got q " +
-        shape_str(q.shape()) + ", k " + shape_str(k.shape()) + ", v " + shape_str(v.shape()));
-  Tensor additive;  // [Lq, Lk] in q's dtype
-  if (mask.defined()) {
-    if (mask.shape() != Shape{Lq, Lk} || mask.device() != Device::CPU)
-      throw std::invalid_argument("attention: mask must be a CPU tensor [" + str(Lq) + ", " + str(Lk) + "], got " +
-                                  shape_str(mask.shape()));
-    check_floating(mask, "attention mask");
-    additive = mask.dtype() == q.dtype() ? mask : mask.to(q.dtype());
-  }
+  // The additive mask [Lq, Lk] in q's dtype.
+  const Tensor additive = !mask.defined() || mask.dtype() == q.dtype() ? mask : mask.to(q.dtype());
   probs = Tensor::empty({B, Lq, Lk}, q.dtype());
   Tensor out = Tensor::empty({B, Lq, hd}, q.dtype());
   std::atomic<int64_t> blocked_row{-1};
   dispatch_floating(q.dtype(), "attention", [&]<class T>() {
     T* p = probs.data<T>();
-    gemm_batched<T>(false, true, B, Lq, Lk, hd, T(scale), q.data<T>(), Lq * hd, k.data<T>(), Lk * hd, T(0), p, Lq * Lk);
+    blas_gemm_batched<T>(false, true, B, Lq, Lk, hd, T(scale), q.data<T>(), Lq * hd, k.data<T>(), Lk * hd, T(0), p, Lq * Lk);
     const T* add = additive.defined() ? additive.data<T>() : nullptr;
     const int64_t rows = B * Lq;
 #pragma omp parallel for if (rows * Lk > kParallelElements)
@@ -79,7 +59,7 @@ Tensor attention_heads(const Tensor& q, const Tensor& k, const Tensor& v, const 
     if (blocked_row >= 0)
       throw std::invalid_argument("attention: mask row " + str(blocked_row) +
                                   " is -inf for every key, so its softmax is undefined; let each query see a key");
-    gemm_batched<T>(false, false, B, Lq, hd, Lk, T(1), p, Lq * Lk, v.data<T>(), Lk * hd, T(0), out.data<T>(), Lq * hd);
+    blas_gemm_batched<T>(false, false, B, Lq, hd, Lk, T(1), p, Lq * Lk, v.data<T>(), Lk * hd, T(0), out.data<T>(), Lq * hd);
   });
   return out;
 }
@@ -87,23 +67,16 @@ Tensor attention_heads(const Tensor& q, const Tensor& k, const Tensor& v, const 
 void attention_heads_backward(const Tensor& grad, const Tensor& q, const Tensor& k, const Tensor& v,
                               const Tensor& probs, double scale, Tensor* grad_q, Tensor* grad_k, Tensor* grad_v) {
   const int64_t B = q.shape()[0], Lq = q.shape()[1], hd = q.shape()[2], Lk = k.shape()[1];
-  check_same_shape(grad, q, "attention_backward");
-  if (probs.shape() != Shape{B, Lq, Lk})
-    throw std::invalid_argument("attention_backward: saved probabilities " + shape_str(probs.shape()) +
-                                " do not match q " + shape_str(q.shape()) + " and k " + shape_str(k.shape()));
-  if (grad_q) check_same_shape(*grad_q, q, "attention_backward grad_q");
-  if (grad_k) check_same_shape(*grad_k, k, "attention_backward grad_k");
-  if (grad_v) check_same_shape(*grad_v, v, "attention_backward grad_v");
   dispatch_floating(q.dtype(), "attention_backward", [&]<class T>() {
     const T* p = probs.data<T>();
     const T* dout = grad.data<T>();
     if (grad_v)  // dv = p^T dout
-      gemm_batched<T>(true, false, B, Lk, hd, Lq, T(1), p, Lq * Lk, dout, Lq * hd, T(0), grad_v->data<T>(), Lk * hd);
+      blas_gemm_batched<T>(true, false, B, Lk, hd, Lq, T(1), p, Lq * Lk, dout, Lq * hd, T(0), grad_v->data<T>(), Lk * hd);
     if (!grad_q && !grad_k) return;
     // ds = p * (dp - rowsum(p * dp)) with dp = dout v^T: the softmax Jacobian.
     Tensor scores_grad = Tensor::empty({B, Lq, Lk}, q.dtype());  // [B, Lq, Lk]
     T* ds = scores_grad.data<T>();
-    gemm_batched<T>(false, true, B, Lq, Lk, hd, T(1), dout, Lq * hd, v.data<T>(), Lk * hd, T(0), ds, Lq * Lk);
+    blas_gemm_batched<T>(false, true, B, Lq, Lk, hd, T(1), dout, Lq * hd, v.data<T>(), Lk * hd, T(0), ds, Lq * Lk);
     const int64_t rows = B * Lq;
 #pragma omp parallel for if (rows * Lk > kParallelElements)
     for (int64_t r = 0; r < rows; ++r) {
@@ -114,17 +87,13 @@ void attention_heads_backward(const Tensor& grad, const Tensor& q, const Tensor&
       for (int64_t j = 0; j < Lk; ++j) ds_row[j] = p_row[j] * (ds_row[j] - dot);
     }
     if (grad_q)  // dq = scale * ds k
-      gemm_batched<T>(false, false, B, Lq, hd, Lk, T(scale), ds, Lq * Lk, k.data<T>(), Lk * hd, T(0), grad_q->data<T>(),
+      blas_gemm_batched<T>(false, false, B, Lq, hd, Lk, T(scale), ds, Lq * Lk, k.data<T>(), Lk * hd, T(0), grad_q->data<T>(),
                       Lq * hd);
     if (grad_k)  // dk = scale * ds^T q
-      gemm_batched<T>(true, false, B, Lk, hd, Lq, T(scale), ds, Lq * Lk, q.data<T>(), Lq * hd, T(0), grad_k->data<T>(),
+      blas_gemm_batched<T>(true, false, B, Lk, hd, Lq, T(scale), ds, Lq * Lk, q.data<T>(), Lq * hd, T(0), grad_k->data<T>(),
                       Lk * hd);
   });
 }
 
-void fill_attention_kernels(ops::Kernels& table) {
-  table.attention_heads = &attention_heads;
-  table.attention_heads_backward = &attention_heads_backward;
-}
 
 }  // namespace clipgrad::cpu

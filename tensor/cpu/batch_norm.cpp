@@ -1,18 +1,15 @@
-// 2-d batch norm (declared in tensor/ops/conv.h): per-channel statistics over
-// N, H and W, accumulated in double so that f32 batches of many pixels keep
-// their precision.
+// The CPU kernels of the batch_norm family (tensor/ops/conv.h): 2-d batch
+// norm with PyTorch's running-statistics rule, per-channel statistics over N,
+// H and W accumulated in double so that f32 batches of many pixels keep
+// their precision. The CUDA twin is tensor/cuda/batch_norm.cu.
 #include <cmath>
-#include <stdexcept>
-#include <string>
 
 #include "tensor/cpu/kernels.h"
-#include "tensor/ops/conv.h"
+#include "tensor/cpu/parallel.h"
 
 namespace clipgrad::cpu {
 
 namespace {
-
-constexpr int64_t kParallelElements = 1 << 15;
 
 struct Layout {
   int64_t batch, channels, plane;                  // plane = H * W
@@ -120,9 +117,5 @@ BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Te
   return grads;
 }
 
-void fill_batch_norm_kernels(ops::Kernels& table) {
-  table.batch_norm = &batch_norm;
-  table.batch_norm_backward = &batch_norm_backward;
-}
 
 }  // namespace clipgrad::cpu

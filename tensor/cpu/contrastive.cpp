@@ -5,17 +5,15 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <stdexcept>
 #include <vector>
 
 #include "tensor/cpu/kernels.h"
-#include "tensor/ops/reduce.h"
+#include "tensor/cpu/parallel.h"
 
 namespace clipgrad::cpu {
 
 namespace {
 
-constexpr int64_t kParallelElements = 1 << 16;
 constexpr int64_t kColumnBlock = 64;  // columns whose statistics one thread updates row by row
 
 // log(sum(exp(v))) over values seen one at a time: when a larger value
@@ -34,19 +32,9 @@ struct OnlineLogSumExp {
   double value() const { return max + std::log(sum); }
 };
 
-void check_logits(const Tensor& logits) {
-  if (logits.device() != Device::CPU)
-    throw std::invalid_argument("contrastive_cross_entropy: logits must be a CPU tensor here");
-  check_floating(logits, "contrastive_cross_entropy");
-  if (logits.dim() != 2 || logits.size(0) != logits.size(1) || logits.size(0) == 0)
-    throw std::invalid_argument("contrastive_cross_entropy: logits must be a square [N, N] matrix with N >= 1, got " +
-                                shape_str(logits.shape()));
-}
-
 }  // namespace
 
 ops::ContrastiveCrossEntropy contrastive_cross_entropy(const Tensor& logits, ops::ContrastiveDirections directions) {
-  check_logits(logits);
   const int64_t n = logits.size(0);
   // The weight of each direction in the loss: CLIP averages the two.
   const bool symmetric = directions == ops::ContrastiveDirections::Symmetric;
@@ -96,6 +84,5 @@ ops::ContrastiveCrossEntropy contrastive_cross_entropy(const Tensor& logits, ops
   return result;
 }
 
-void fill_contrastive_kernels(ops::Kernels& table) { table.contrastive_cross_entropy = &contrastive_cross_entropy; }
 
 }  // namespace clipgrad::cpu

@@ -1,13 +1,13 @@
-#include "tensor/cpu/kernels.h"
-#include "tensor/ops/conv.h"
-
+// The CPU kernels of the conv family (tensor/ops/conv.h): conv2d and its
+// backward through im2col/col2im and OpenBLAS GEMMs, in chunks of images
+// that bound the column buffer. The CUDA twin is tensor/cuda/blas/conv.cpp
+// (cuDNN).
 #include <algorithm>
 #include <cmath>
-#include <stdexcept>
-#include <string>
 
 #include "tensor/cpu/gemm.h"
-#include "tensor/shape_rules.h"
+#include "tensor/cpu/kernels.h"
+#include "tensor/cpu/parallel.h"
 
 namespace clipgrad::cpu {
 
@@ -18,16 +18,6 @@ namespace {
 constexpr int64_t kColumnBytes = int64_t{32} << 20;
 // Outputs with fewer pixels per image than this are convolved a chunk of images per GEMM.
 constexpr int64_t kWidePixels = 1024;
-// Element count above which a loop pays for waking the OpenMP team.
-constexpr int64_t kParallelElements = 1 << 15;
-
-std::string str(int64_t v) { return std::to_string(v); }
-
-void check_cpu_floating(const Tensor& t, const char* op, const char* what) {
-  if (t.device() != Device::CPU)
-    throw std::invalid_argument(std::string(op) + ": " + what + " must be a CPU tensor; copy it with to(Device::CPU)");
-  check_floating(t, op);
-}
 
 // The shapes of one convolution; K and P are the im2col matrix's [K, P].
 struct ConvGeometry : ops::Conv2dShape {
@@ -142,7 +132,7 @@ template <class T>
 void conv2d_forward_kernel(const ConvGeometry& g, const T* x, const T* weight, const T* bias, T* out) {
   const int64_t K = g.K(), P = g.P(), O = g.out_channels, image = g.channels * g.height * g.width;
   if (g.direct()) {
-    gemm_batched<T>(false, false, g.batch, O, P, K, T(1), weight, 0, x, image, T(0), out, O * P);
+    blas_gemm_batched<T>(false, false, g.batch, O, P, K, T(1), weight, 0, x, image, T(0), out, O * P);
   } else {
     const int64_t chunk = g.chunk(sizeof(T));
     Tensor col = Tensor::empty({chunk * K * P}, dtype_of<T>());  // [chunk, K, P] or [K, chunk * P]
@@ -151,10 +141,10 @@ void conv2d_forward_kernel(const ConvGeometry& g, const T* x, const T* weight, c
       const int64_t count = std::min(chunk, g.batch - first);
       im2col_chunk(g, x, col.data<T>(), first, count);
       if (g.wide()) {
-        gemm<T>(false, false, O, count * P, K, T(1), weight, col.data<T>(), T(0), block.data<T>());
+        blas_gemm<T>(false, false, O, count * P, K, T(1), weight, col.data<T>(), T(0), block.data<T>());
         swap_leading(block.data<T>(), out + first * O * P, O, count, P);
       } else {
-        gemm_batched<T>(false, false, count, O, P, K, T(1), weight, 0, col.data<T>(), K * P, T(0), out + first * O * P,
+        blas_gemm_batched<T>(false, false, count, O, P, K, T(1), weight, 0, col.data<T>(), K * P, T(0), out + first * O * P,
                         O * P);
       }
     }
@@ -187,9 +177,9 @@ void conv2d_backward_kernel(const ConvGeometry& g, const T* grad, const T* x, co
   if (g.direct()) {
     // grad_weight [O, C] = sum_n grad[n] [O, P] @ x[n]^T; grad_x[n] [C, P] = weight^T @ grad[n].
     for (int64_t n = 0; grad_weight != nullptr && n < g.batch; ++n)
-      gemm<T>(false, true, O, K, P, T(1), grad + n * O * P, x + n * image, T(1), grad_weight);
+      blas_gemm<T>(false, true, O, K, P, T(1), grad + n * O * P, x + n * image, T(1), grad_weight);
     if (grad_x != nullptr)
-      gemm_batched<T>(true, false, g.batch, K, P, O, T(1), weight, 0, grad, O * P, T(0), grad_x, image);
+      blas_gemm_batched<T>(true, false, g.batch, K, P, O, T(1), weight, 0, grad, O * P, T(0), grad_x, image);
     return;
   }
   const int64_t chunk = g.chunk(sizeof(T));
@@ -202,16 +192,16 @@ void conv2d_backward_kernel(const ConvGeometry& g, const T* grad, const T* x, co
     if (grad_weight != nullptr) {
       im2col_chunk(g, x, col.data<T>(), first, count);
       if (g.wide())
-        gemm<T>(false, true, O, K, count * P, T(1), block.data<T>(), col.data<T>(), T(1), grad_weight);
+        blas_gemm<T>(false, true, O, K, count * P, T(1), block.data<T>(), col.data<T>(), T(1), grad_weight);
       else
         for (int64_t n = 0; n < count; ++n)
-          gemm<T>(false, true, O, K, P, T(1), grad_chunk + n * O * P, col.data<T>() + n * K * P, T(1), grad_weight);
+          blas_gemm<T>(false, true, O, K, P, T(1), grad_chunk + n * O * P, col.data<T>() + n * K * P, T(1), grad_weight);
     }
     if (grad_x != nullptr) {
       if (g.wide())
-        gemm<T>(true, false, K, count * P, O, T(1), weight, block.data<T>(), T(0), col.data<T>());
+        blas_gemm<T>(true, false, K, count * P, O, T(1), weight, block.data<T>(), T(0), col.data<T>());
       else
-        gemm_batched<T>(true, false, count, K, P, O, T(1), weight, 0, grad_chunk, O * P, T(0), col.data<T>(), K * P);
+        blas_gemm_batched<T>(true, false, count, K, P, O, T(1), weight, 0, grad_chunk, O * P, T(0), col.data<T>(), K * P);
       col2im_chunk(g, col.data<T>(), grad_x + first * image, count);
     }
   }
@@ -245,75 +235,6 @@ Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& w
                               need_bias ? grads.bias.data<T>() : nullptr);
   });
   return grads;
-}
-
-static void check_pool(const Shape& input_shape, int64_t kernel, const char* op) {
-  if (input_shape.size() != 4 || kernel < 1 || input_shape[2] < kernel || input_shape[3] < kernel)
-    throw std::invalid_argument(std::string(op) + ": needs x [N, C, H, W] with H, W >= kernel >= 1, got x " +
-                                shape_str(input_shape) + " and kernel " + str(kernel));
-}
-
-Tensor avg_pool2d(const Tensor& x, int64_t kernel) {
-  check_cpu_floating(x, "avg_pool2d", "x");
-  check_pool(x.shape(), kernel, "avg_pool2d");
-  const int64_t planes = x.shape()[0] * x.shape()[1], H = x.shape()[2], W = x.shape()[3];
-  const int64_t out_h = H / kernel, out_w = W / kernel;
-  Tensor out = Tensor::empty({x.shape()[0], x.shape()[1], out_h, out_w}, x.dtype());
-  dispatch_floating(x.dtype(), "avg_pool2d", [&]<class T>() {
-    const T* src = x.data<T>();
-    T* dst = out.data<T>();
-    const T inv_area = T(1) / T(kernel * kernel);
-#pragma omp parallel for if (x.numel() > kParallelElements)
-    for (int64_t plane = 0; plane < planes; ++plane) {
-      const T* in = src + plane * H * W;
-      T* o = dst + plane * out_h * out_w;
-      for (int64_t oy = 0; oy < out_h; ++oy) {
-        T* row = o + oy * out_w;
-        std::fill(row, row + out_w, T(0));
-        for (int64_t ky = 0; ky < kernel; ++ky) {
-          const T* line = in + (oy * kernel + ky) * W;
-          for (int64_t ox = 0; ox < out_w; ++ox)
-            for (int64_t kx = 0; kx < kernel; ++kx) row[ox] += line[ox * kernel + kx];
-        }
-        for (int64_t ox = 0; ox < out_w; ++ox) row[ox] *= inv_area;
-      }
-    }
-  });
-  return out;
-}
-
-Tensor avg_pool2d_backward(const Tensor& grad, const Shape& input_shape, int64_t kernel) {
-  check_cpu_floating(grad, "avg_pool2d_backward", "gradient");
-  check_pool(input_shape, kernel, "avg_pool2d_backward");
-  const int64_t planes = input_shape[0] * input_shape[1], H = input_shape[2], W = input_shape[3];
-  const int64_t out_h = H / kernel, out_w = W / kernel;
-  if (grad.shape() != Shape{input_shape[0], input_shape[1], out_h, out_w})
-    throw std::invalid_argument("avg_pool2d_backward: gradient " + shape_str(grad.shape()) +
-                                " does not match the pooled shape of " + shape_str(input_shape));
-  Tensor dx = Tensor::zeros(input_shape, grad.dtype());  // dropped trailing rows/columns get no gradient
-  dispatch_floating(grad.dtype(), "avg_pool2d_backward", [&]<class T>() {
-    const T* g = grad.data<T>();
-    T* d = dx.data<T>();
-    const T inv_area = T(1) / T(kernel * kernel);
-#pragma omp parallel for if (dx.numel() > kParallelElements)
-    for (int64_t plane = 0; plane < planes; ++plane) {
-      const T* gp = g + plane * out_h * out_w;
-      T* dp = d + plane * H * W;
-      for (int64_t iy = 0; iy < out_h * kernel; ++iy) {
-        const T* grow = gp + (iy / kernel) * out_w;
-        T* drow = dp + iy * W;
-        for (int64_t ix = 0; ix < out_w * kernel; ++ix) drow[ix] = grow[ix / kernel] * inv_area;
-      }
-    }
-  });
-  return dx;
-}
-
-void fill_conv_kernels(ops::Kernels& table) {
-  table.conv2d = &conv2d;
-  table.conv2d_backward = &conv2d_backward;
-  table.avg_pool2d = &avg_pool2d;
-  table.avg_pool2d_backward = &avg_pool2d_backward;
 }
 
 }  // namespace clipgrad::cpu

@@ -1,24 +1,19 @@
-#include "tensor/cpu/kernels.h"
-#include "tensor/ops/elementwise.h"
-
-#include "tensor/cpu/fast_exp.h"
-#include "tensor/cpu/row_sums.h"
-
+// The CPU kernels of the elementwise family (tensor/ops/elementwise.h): binary
+// ops with numpy broadcasting (fast paths for equal shapes, a scalar and a
+// trailing operand), unary ops and their backwards, broadcast_to and its
+// adjoint sum_to_shape. The CUDA twin is tensor/cuda/elementwise.cu.
 #include <algorithm>
 #include <cmath>
 #include <numbers>
-#include <stdexcept>
-#include <string>
 #include <vector>
 
-#include "tensor/ops/reduce.h"
+#include "tensor/cpu/fast_exp.h"
+#include "tensor/cpu/kernels.h"
+#include "tensor/cpu/parallel.h"
 
 namespace clipgrad::cpu {
 
 namespace {
-
-// Below this many elements a loop runs on one thread: forking costs more.
-constexpr int64_t kParallelElements = 65536;
 
 // The element strides with which an operand of `shape`, right-aligned into
 // out_shape, is read at each out index: 0 along the dims it is broadcast on.
@@ -117,7 +112,6 @@ void binary_into(const Tensor& a, const Tensor& b, Tensor& out, Op op) {
 
 template <class Op>
 Tensor binary(const Tensor& a, const Tensor& b, const char* name, Op op) {
-  check_same_dtype(a, b, name);
   Tensor out = Tensor::empty(broadcast_shape(a.shape(), b.shape()), a.dtype());
   dispatch_floating(a.dtype(), name, [&]<class T>() { binary_into<T>(a, b, out, op); });
   return out;
@@ -139,8 +133,6 @@ Tensor unary(const Tensor& x, const char* name, Op op) {
 // grad_input = op(grad_output, saved), both of one shape.
 template <class Op>
 Tensor unary_backward(const Tensor& grad_output, const Tensor& saved, const char* name, Op op) {
-  check_same_shape(grad_output, saved, name);
-  check_same_dtype(grad_output, saved, name);
   Tensor out = Tensor::empty(saved.shape(), saved.dtype());
   dispatch_floating(saved.dtype(), name, [&]<class T>() {
     const T* g = grad_output.data<T>();
@@ -162,8 +154,6 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 void add_inplace(Tensor& a, const Tensor& b) {
-  check_same_shape(a, b, "add_inplace");
-  check_same_dtype(a, b, "add_inplace");
   dispatch_floating(a.dtype(), "add_inplace", [&]<class T>() {
     T* x = a.data<T>();
     const T* y = b.data<T>();
@@ -190,20 +180,14 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
-  if (broadcast_shape(x.shape(), shape) != shape)
-    throw std::invalid_argument("broadcast_to: shape " + shape_str(x.shape()) + " does not broadcast to " +
-                                shape_str(shape));
   Tensor out = Tensor::empty(shape, x.dtype());
   dispatch_floating(x.dtype(), "broadcast_to",
                     [&]<class T>() { binary_into<T>(x, x, out, [](T u, T) { return u; }); });
   return out;
 }
 
+// x [...] -> shape, a shape x's broadcasts from and not equal to it (checked in tensor/ops).
 Tensor sum_to_shape(const Tensor& x, const Shape& shape) {
-  if (x.shape() == shape) return x;
-  if (shape.size() > x.shape().size() || broadcast_shape(shape, x.shape()) != x.shape())
-    throw std::invalid_argument("sum_to_shape: " + shape_str(x.shape()) + " is not a broadcast of " +
-                                shape_str(shape));
   const int64_t n = x.numel(), m = shape_numel(shape);
   if (m == 1) return sum_all(x).reshape(shape);
   Tensor out = Tensor::zeros(shape, x.dtype());
@@ -306,25 +290,5 @@ Tensor quick_gelu_backward(const Tensor& grad_output, const Tensor& x) {
   });
 }
 
-void fill_elementwise_kernels(ops::Kernels& table) {
-  table.add = &add;
-  table.add_inplace = &add_inplace;
-  table.scale = &scale;
-  table.sub = &sub;
-  table.mul = &mul;
-  table.div = &div;
-  table.broadcast_to = &broadcast_to;
-  table.sum_to_shape = &sum_to_shape;
-  table.exp = &exp;
-  table.log = &log;
-  table.rsqrt = &rsqrt;
-  table.relu = &relu;
-  table.gelu = &gelu;
-  table.quick_gelu = &quick_gelu;
-  table.rsqrt_backward = &rsqrt_backward;
-  table.relu_backward = &relu_backward;
-  table.gelu_backward = &gelu_backward;
-  table.quick_gelu_backward = &quick_gelu_backward;
-}
 
 }  // namespace clipgrad::cpu

@@ -1,14 +1,20 @@
-// The CPU's kernel table (tensor/ops/kernels.h), filled by the kernel files of
-// this folder, one fill function each.
+// The CPU backend: one kernel per raw op (tensor/ops/op_list.h), each in the
+// file of its family (tensor/cpu/FAMILY.cpp) and named after its op, with
+// the op's own signature: cpu::layer_norm is declared here from
+// ops::layer_norm's type. tensor/ops/dispatch.cpp fills the CPU table with
+// them. Arguments are checked once, before dispatch (tensor/ops/*.cpp); a
+// kernel checks only what it alone knows (its dtype support, index values).
 #pragma once
 
-#include <vector>
+#include <type_traits>
 
 #include "tensor/ops/kernels.h"
 
 namespace clipgrad::cpu {
 
-const ops::Kernels& kernels();
+#define CLIPGRAD_DECLARE_CPU_KERNEL(family, op) std::remove_pointer_t<decltype(&ops::op)> op;
+CLIPGRAD_RAW_OPS(CLIPGRAD_DECLARE_CPU_KERNEL)
+#undef CLIPGRAD_DECLARE_CPU_KERNEL
 
 // The result types of the raw-op API, for the kernels that return them.
 using ops::BatchNormGrads;
@@ -21,19 +27,5 @@ using ops::LayerNormOutput;
 using ops::broadcast_shape;
 using ops::inverse_permutation;
 using ops::normalize_dim;
-
-// Kernels that other CPU kernels call directly (no dispatch within a device).
-Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);  // shape.cpp
-Tensor sum_all(const Tensor& x);                                    // reduce.cpp
-
-void fill_elementwise_kernels(ops::Kernels& table);  // elementwise.cpp
-void fill_reduce_kernels(ops::Kernels& table);       // reduce.cpp
-void fill_contrastive_kernels(ops::Kernels& table);  // contrastive.cpp
-void fill_shape_kernels(ops::Kernels& table);        // shape.cpp
-void fill_conv_kernels(ops::Kernels& table);         // conv.cpp
-void fill_batch_norm_kernels(ops::Kernels& table);   // batch_norm.cpp
-void fill_attention_kernels(ops::Kernels& table);    // attention.cpp
-void fill_gemm_kernels(ops::Kernels& table);         // gemm.cpp
-void fill_optim_kernels(ops::Kernels& table);        // optim.cpp
 
 }  // namespace clipgrad::cpu

@@ -1,18 +1,16 @@
-// AdamW's fused update and the deterministic sum of squares (tensor/ops/optim.h).
+// The CPU kernels of the optim family (tensor/ops/optim.h): AdamW's fused
+// update and the deterministic sum of squares behind gradient clipping. The
+// CUDA twin is tensor/cuda/optim.cu.
+#include <algorithm>
 #include <cmath>
-#include <stdexcept>
-#include <string>
 #include <vector>
 
 #include "tensor/cpu/kernels.h"
+#include "tensor/cpu/parallel.h"
 
 namespace clipgrad::cpu {
 
 namespace {
-
-// Below this many elements a parameter is updated on one thread: the fork/join
-// of a parallel region costs more than the few microseconds of work.
-constexpr int64_t kParallelThreshold = 1 << 15;
 
 // param, grad [n] of type T; exp_avg, exp_avg_sq [n] f32. The operation order
 // follows torch's single-tensor AdamW (mul_, lerp_, mul_ + addcmul_, sqrt /
@@ -23,7 +21,7 @@ void adamw_update_kernel(T* param, const T* grad, float* exp_avg, float* exp_avg
   const T decay = T(c.decay), one_minus_beta1 = T(c.one_minus_beta1), beta2 = T(c.beta2),
           one_minus_beta2 = T(c.one_minus_beta2), neg_step_size = T(-c.step_size),
           bias_correction2_sqrt = T(c.bias_correction2_sqrt), eps = T(c.eps);
-#pragma omp parallel for if (n > kParallelThreshold)
+#pragma omp parallel for if (n > kParallelElements)
   for (int64_t i = 0; i < n; ++i) {
     T g = grad[i];
     T m = T(exp_avg[i]);
@@ -37,6 +35,8 @@ void adamw_update_kernel(T* param, const T* grad, float* exp_avg, float* exp_avg
     exp_avg_sq[i] = float(v);
   }
 }
+
+}  // namespace
 
 void adamw_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                   const ops::AdamWCoefficients& coefficients) {
@@ -54,7 +54,7 @@ double sum_squares(const Tensor& x) {
     const T* values = x.data<T>();
     const int64_t n = x.numel(), chunks = (n + kChunk - 1) / kChunk;
     std::vector<double> partial(chunks, 0.0);
-#pragma omp parallel for schedule(static) if (n > kParallelThreshold)
+#pragma omp parallel for schedule(static) if (n > kParallelElements)
     for (int64_t c = 0; c < chunks; ++c) {
       double sum = 0;
       for (int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i) sum += double(values[i]) * double(values[i]);
@@ -70,14 +70,6 @@ double sum_squares_of(const std::vector<Tensor>& tensors) {
   double total = 0;
   for (const Tensor& x : tensors) total += sum_squares(x);
   return total;
-}
-
-}  // namespace
-
-void fill_optim_kernels(ops::Kernels& table) {
-  table.adamw_update = &adamw_update;
-  table.sum_squares = &sum_squares;
-  table.sum_squares_of = &sum_squares_of;
 }
 
 }  // namespace clipgrad::cpu

@@ -1,31 +1,19 @@
-#include "tensor/cpu/kernels.h"
-#include "tensor/shape_rules.h"
-#include "tensor/ops/shape.h"
-
+// The CPU kernels of the shape family (tensor/ops/shape.h): permute (a tiled
+// transpose of the collapsed permutation), concat and narrow (row copies),
+// and narrow's backward. Any dtype: they move bytes. The CUDA twin is
+// tensor/cuda/shape.cu.
 #include <algorithm>
 #include <cstring>
 #include <numeric>
-#include <stdexcept>
-#include <string>
+
+#include "tensor/cpu/kernels.h"
+#include "tensor/cpu/parallel.h"
 
 namespace clipgrad::cpu {
 
 namespace {
 
-// Below this many bytes a copy runs on one thread: waking the team costs more.
-constexpr int64_t kParallelBytes = 1 << 18;
-constexpr int64_t kTile = 32;
-
-void check_cpu(const Tensor& t, const char* op) {
-  if (t.device() != Device::CPU)
-    throw std::invalid_argument(std::string(op) + ": expected a CPU tensor; copy it with to(Device::CPU)");
-}
-
-void check_index_tensor(const Tensor& t, const char* op, const char* what) {
-  check_cpu(t, op);
-  if (t.dtype() != DType::I32)
-    throw std::invalid_argument(std::string(op) + ": " + what + " must be i32, got " + dtype_name(t.dtype()));
-}
+constexpr int64_t kTile = 32;  // the square block of a 2-d transpose: 32 x 32 x 4 bytes stays in L1
 
 // A permutation reduced to its essentials: size-1 dims dropped (they do not
 // move data) and runs of input dims that stay adjacent in the output merged,
@@ -164,7 +152,6 @@ int64_t product(const Shape& shape, int64_t begin, int64_t end) {
 }  // namespace
 
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
-  check_cpu(x, "permute");
   const int64_t rank = x.dim();
   const std::vector<int64_t> normalized = ops::normalize_permutation(x.shape(), dims);
   Shape out_shape(rank);
@@ -189,7 +176,6 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
 }
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
-  for (const Tensor& x : xs) check_cpu(x, "concat");
   int64_t d = 0;
   const Shape out_shape = ops::concat_shape(xs, dim, &d);
   const Tensor& first = xs[0];
@@ -209,7 +195,6 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
 }
 
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
-  check_cpu(x, "narrow");
   int64_t d = 0;
   const Shape out_shape = ops::narrow_shape(x.shape(), dim, start, length, &d);
   const int64_t size = x.shape()[d];
@@ -222,29 +207,9 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   return out;
 }
 
-Tensor index_rows(const Tensor& x, const std::vector<int64_t>& rows) {
-  check_cpu(x, "index_rows");
-  if (x.dim() == 0) throw std::invalid_argument("index_rows: x must have a leading dim, got shape []");
-  Shape out_shape = x.shape();
-  out_shape[0] = static_cast<int64_t>(rows.size());
-  Tensor out = Tensor::empty(out_shape, x.dtype());
-  const int64_t count = x.shape()[0];
-  const size_t row_bytes = count == 0 ? 0 : x.nbytes() / count;
-  const char* in = static_cast<const char*>(x.raw_data());
-  char* o = static_cast<char*>(out.raw_data());
-  for (size_t i = 0; i < rows.size(); ++i) {
-    if (rows[i] < 0 || rows[i] >= count)
-      throw std::out_of_range("index_rows: row " + std::to_string(rows[i]) + " outside shape " +
-                              shape_str(x.shape()));
-    std::memcpy(o + i * row_bytes, in + rows[i] * row_bytes, row_bytes);
-  }
-  return out;
-}
-
 Tensor narrow_backward(const Tensor& grad, const Shape& input_shape, int64_t dim, int64_t start) {
-  check_cpu(grad, "narrow_backward");
   const int64_t rank = static_cast<int64_t>(input_shape.size());
-  const int64_t d = ops::check_narrow_backward(grad.shape(), input_shape, dim, start);
+  const int64_t d = normalize_dim(dim, rank, "narrow_backward");
   Tensor out = Tensor::zeros(input_shape, grad.dtype());
   const int64_t esize = static_cast<int64_t>(dtype_size(grad.dtype()));
   const int64_t outer = product(input_shape, 0, d), inner = product(input_shape, d + 1, rank) * esize;
@@ -253,115 +218,6 @@ Tensor narrow_backward(const Tensor& grad, const Shape& input_shape, int64_t dim
     copy_rows(static_cast<const char*>(grad.raw_data()), length * inner,
               static_cast<char*>(out.raw_data()) + start * inner, input_shape[d] * inner, outer, length * inner);
   return out;
-}
-
-Tensor embedding(const Tensor& ids, const Tensor& weight) {
-  check_index_tensor(ids, "embedding", "ids");
-  check_cpu(weight, "embedding");
-  if (weight.dim() != 2)
-    throw std::invalid_argument("embedding: weight must be [V, D], got " + shape_str(weight.shape()));
-  const int64_t vocab = weight.shape()[0], features = weight.shape()[1];
-  const int32_t* id = ids.data<int32_t>();
-  for (int64_t i = 0; i < ids.numel(); ++i)
-    if (id[i] < 0 || id[i] >= vocab)
-      throw std::out_of_range("embedding: id " + std::to_string(id[i]) + " at flat position " + std::to_string(i) +
-                              " is outside the vocabulary [0, " + std::to_string(vocab) + ")");
-  Shape out_shape = ids.shape();
-  out_shape.push_back(features);
-  Tensor out = Tensor::empty(out_shape, weight.dtype());
-  const int64_t row_bytes = features * static_cast<int64_t>(dtype_size(weight.dtype()));
-  const char* table = static_cast<const char*>(weight.raw_data());
-  char* dst = static_cast<char*>(out.raw_data());
-  const int64_t count = ids.numel();
-#pragma omp parallel for if (count * row_bytes > kParallelBytes)
-  for (int64_t i = 0; i < count; ++i) std::memcpy(dst + i * row_bytes, table + id[i] * row_bytes, row_bytes);
-  return out;
-}
-
-Tensor embedding_backward(const Tensor& ids, const Tensor& grad, int64_t vocab) {
-  check_index_tensor(ids, "embedding_backward", "ids");
-  check_cpu(grad, "embedding_backward");
-  Shape expected = ids.shape();
-  expected.push_back(grad.dim() > 0 ? grad.shape().back() : -1);
-  if (grad.shape() != expected)
-    throw std::invalid_argument("embedding_backward: gradient " + shape_str(grad.shape()) + " does not match ids " +
-                                shape_str(ids.shape()) + " plus a feature dim");
-  const int64_t features = expected.back(), count = ids.numel();
-  Tensor out = Tensor::zeros({vocab, features}, grad.dtype());
-  dispatch_floating(grad.dtype(), "embedding_backward", [&]<class T>() {
-    const int32_t* id = ids.data<int32_t>();
-    const T* g = grad.data<T>();
-    T* table = out.data<T>();
-    // Threads own disjoint column blocks, so repeated ids never race and the
-    // summation order (ids in sequence) is the same on any thread count.
-    constexpr int64_t kBlock = 64;
-    const int64_t blocks = (features + kBlock - 1) / kBlock;
-#pragma omp parallel for if (count * features > (1 << 16) && blocks > 1)
-    for (int64_t block = 0; block < blocks; ++block) {
-      const int64_t begin = block * kBlock, end = std::min(features, begin + kBlock);
-      for (int64_t i = 0; i < count; ++i) {
-        T* dst = table + id[i] * features;
-        const T* src = g + i * features;
-        for (int64_t f = begin; f < end; ++f) dst[f] += src[f];
-      }
-    }
-  });
-  return out;
-}
-
-static void check_gather_index(const Tensor& index, int64_t batch, int64_t length, const char* op) {
-  check_index_tensor(index, op, "index");
-  if (index.dim() != 1 || index.shape()[0] != batch)
-    throw std::invalid_argument(std::string(op) + ": index must be i32 [" + std::to_string(batch) + "], got " +
-                                shape_str(index.shape()));
-  const int32_t* row = index.data<int32_t>();
-  for (int64_t n = 0; n < batch; ++n)
-    if (row[n] < 0 || row[n] >= length)
-      throw std::out_of_range(std::string(op) + ": index[" + std::to_string(n) + "] = " + std::to_string(row[n]) +
-                              " is outside [0, " + std::to_string(length) + ")");
-}
-
-Tensor gather_rows(const Tensor& x, const Tensor& index) {
-  check_cpu(x, "gather_rows");
-  if (x.dim() != 3) throw std::invalid_argument("gather_rows: x must be [N, L, D], got " + shape_str(x.shape()));
-  const int64_t batch = x.shape()[0], length = x.shape()[1], features = x.shape()[2];
-  check_gather_index(index, batch, length, "gather_rows");
-  Tensor out = Tensor::empty({batch, features}, x.dtype());
-  const int64_t row_bytes = features * static_cast<int64_t>(dtype_size(x.dtype()));
-  const int32_t* row = index.data<int32_t>();
-  const char* src = static_cast<const char*>(x.raw_data());
-  char* dst = static_cast<char*>(out.raw_data());
-  for (int64_t n = 0; n < batch; ++n)
-    std::memcpy(dst + n * row_bytes, src + (n * length + row[n]) * row_bytes, row_bytes);
-  return out;
-}
-
-Tensor gather_rows_backward(const Tensor& grad, const Tensor& index, int64_t length) {
-  check_cpu(grad, "gather_rows_backward");
-  if (grad.dim() != 2)
-    throw std::invalid_argument("gather_rows_backward: gradient must be [N, D], got " + shape_str(grad.shape()));
-  const int64_t batch = grad.shape()[0], features = grad.shape()[1];
-  check_gather_index(index, batch, length, "gather_rows_backward");
-  Tensor out = Tensor::zeros({batch, length, features}, grad.dtype());
-  const int64_t row_bytes = features * static_cast<int64_t>(dtype_size(grad.dtype()));
-  const int32_t* row = index.data<int32_t>();
-  const char* src = static_cast<const char*>(grad.raw_data());
-  char* dst = static_cast<char*>(out.raw_data());
-  for (int64_t n = 0; n < batch; ++n)
-    std::memcpy(dst + (n * length + row[n]) * row_bytes, src + n * row_bytes, row_bytes);
-  return out;
-}
-
-void fill_shape_kernels(ops::Kernels& table) {
-  table.permute = &permute;
-  table.concat = &concat;
-  table.narrow = &narrow;
-  table.narrow_backward = &narrow_backward;
-  table.index_rows = &index_rows;
-  table.embedding = &embedding;
-  table.embedding_backward = &embedding_backward;
-  table.gather_rows = &gather_rows;
-  table.gather_rows_backward = &gather_rows_backward;
 }
 
 }  // namespace clipgrad::cpu

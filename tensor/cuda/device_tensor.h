@@ -1,28 +1,37 @@
-// What every CUDA kernel file of this folder shares: typed device pointers of
-// tensors, launch sizes, shapes passed by value to kernels, and the
-// fixed-order warp and block sums that keep every reduction deterministic
-// (no atomics anywhere: the same inputs give the same bits on every run).
-// Included by .cu files only.
+// What every kernel file of tensor/cuda/ shares: typed device pointers of
+// tensors, launch sizes, shapes passed by value to kernels, the one set of
+// warp and block reductions, and the fixed-order sums several families use.
+// Every reduction has a fixed order and there are no atomics anywhere: the
+// same inputs give the same bits on every run. Included by kernel files only.
 #pragma once
 
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 
+#include "cuda/api.h"
 #include "cuda/check.h"
+#include "cuda/launch.h"
 #include "cuda/stream.h"
+#include "tensor/cuda/kernels.h"
+#include "tensor/shape_rules.h"
 #include "tensor/tensor.h"
 
-namespace clipgrad::cuda_kernels {
+namespace clipgrad::cuda {
 
-constexpr int kThreads = 256;       // threads per block of the element-wise and row kernels
+constexpr int kThreads = 256;  // threads per block of the element-wise and row kernels: 8 warps
 constexpr int kWarp = 32;
 constexpr int kWarpsPerBlock = kThreads / kWarp;
-constexpr int kMaxDims = 12;        // the rank limit of the broadcasting and permute kernels
+constexpr unsigned kFullWarp = 0xffffffffu;  // the mask of a warp collective that every lane joins
+constexpr int kMaxDims = 12;                 // the rank limit of the broadcasting and permute kernels
 
-// The tensor's memory as T*, after checking the dtype (Tensor::data<T>() is host-only).
+// The tensor's device memory as T*, after checking that it is on the device
+// and has dtype T (Tensor::data<T>() is host-only and throws for a CUDA tensor).
 template <class T>
 T* device_data(Tensor& t) {
+  if (t.device() != Device::CUDA)
+    throw std::invalid_argument(std::string("a CUDA kernel was handed a ") + device_name(t.device()) +
+                                " tensor " + shape_str(t.shape()));
   if (t.dtype() != dtype_of<T>())
     throw std::invalid_argument(std::string("tensor has dtype ") + dtype_name(t.dtype()) + ", accessed as " +
                                 dtype_name(dtype_of<T>()));
@@ -31,6 +40,11 @@ T* device_data(Tensor& t) {
 template <class T>
 const T* device_data(const Tensor& t) {
   return device_data<T>(const_cast<Tensor&>(t));
+}
+// A tensor's device memory when it is defined, else null (optional operands).
+template <class T>
+const T* device_data_or_null(const Tensor& t) {
+  return t.defined() ? device_data<T>(t) : nullptr;
 }
 
 // Blocks for a grid-stride loop over n items: enough to fill an H200 several
@@ -42,7 +56,8 @@ inline unsigned grid_for(int64_t items, int64_t per_block = kThreads) {
 
 inline std::string str(int64_t value) { return std::to_string(value); }
 
-void check_rank_limit(int64_t rank, const char* op);                      // rank <= kMaxDims
+// rank <= kMaxDims, else an error naming the op (the kernels pass shapes by value in DimArray).
+void check_rank_limit(int64_t rank, const char* op);  // elementwise.cu
 
 // A shape and per-dim element strides, by value into a kernel.
 struct DimArray {
@@ -50,20 +65,30 @@ struct DimArray {
 };
 
 // x viewed as lines along one dim ([outer, size, inner]; line l holds the
-// `size` elements at base(l) + k * inner). Throws the CPU's message for a bad dim.
+// `size` elements at base(l) + k * inner).
 struct LineMap {
   int64_t lines, size, inner;
-#ifdef __CUDACC__
-  __device__ int64_t base(int64_t line) const { return (line / inner) * size * inner + line % inner; }
-#endif
+  __host__ __device__ int64_t base(int64_t line) const { return (line / inner) * size * inner + line % inner; }
 };
-LineMap line_map(const Shape& shape, int64_t dim, const char* op);  // softmax.cu
+inline LineMap line_map(const Shape& shape, int64_t dim, const char* op) {
+  const ops::Lines lines = ops::lines_along(shape, dim, op);
+  return {lines.outer * lines.inner, lines.size, lines.inner};
+}
 inline unsigned line_grid(int64_t lines) { return grid_for(lines, kWarpsPerBlock); }
 
-// The column sums of partial f64 [chunks, m], chunks added in order, into out [m] (sums.cu).
-void column_totals(const Tensor& partial, Tensor& out, const char* op);
+// ---- fixed-order sums shared by several families (fixed_order_sums.cu) ----
 
-#ifdef __CUDACC__
+// The CPU's chunk of rows for column sums (tensor/cpu/parallel.h, sum_rows_in_chunks).
+constexpr int64_t kRowChunk = 256;
+// The column sums of partial f64 [chunks, m], chunks added in order, into out [m].
+void column_totals(const Tensor& partial, Tensor& out);
+// x [n] (kSquare: x^2) summed per fixed chunk of `chunk` elements into f64 [chunks] (a block per chunk).
+Tensor chunk_sums(const Tensor& x, int64_t chunk, bool square);
+// *total = the sum of partial [count] in order, by one thread (f32 or f64 total).
+void ordered_total(const Tensor& partial, double* total);
+void ordered_total(const Tensor& partial, Tensor& total);
+
+#if defined(__CUDACC__) || defined(CLIPGRAD_CUDA_EMULATE)
 
 #define CLIPGRAD_GRID_STRIDE(i, n) \
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
@@ -75,32 +100,50 @@ void column_totals(const Tensor& partial, Tensor& out, const char* op);
 
 __host__ __device__ inline int64_t smaller(int64_t a, int64_t b) { return a < b ? a : b; }
 
-// Sum over the 32 lanes of a warp in a fixed butterfly order: every lane gets the total.
-__device__ inline double warp_sum(double value) {
-  for (int offset = kWarp / 2; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
+// The larger of two values; a NaN loses to a number (fmax's rule), so a max
+// over lanes does not depend on which lane held the NaN.
+__device__ inline float max_of(float a, float b) { return fmaxf(a, b); }
+__device__ inline double max_of(double a, double b) { return fmax(a, b); }
+
+// The value of lane (this lane ^ lane_mask). Overload it for a struct to
+// reduce structs (fused/contrastive.cu's online log-sum-exp).
+__device__ inline float shuffle_xor(float value, int lane_mask) { return __shfl_xor_sync(kFullWarp, value, lane_mask); }
+__device__ inline double shuffle_xor(double value, int lane_mask) {
+  return __shfl_xor_sync(kFullWarp, value, lane_mask);
+}
+
+// Combines the 32 lanes' values with `combine` in a fixed butterfly order
+// (lane distance 16, 8, 4, 2, 1); every lane ends with the result. The one
+// warp reduction of the backend: call from all 32 lanes.
+template <class T, class Combine>
+__device__ inline T warp_reduce(T value, Combine combine) {
+  for (int lane_mask = kWarp / 2; lane_mask > 0; lane_mask /= 2) value = combine(value, shuffle_xor(value, lane_mask));
   return value;
 }
 template <class T>
+__device__ inline T warp_sum(T value) {
+  return warp_reduce(value, [](T a, T b) { return a + b; });
+}
+template <class T>
 __device__ inline T warp_max(T value) {
-  for (int offset = kWarp / 2; offset > 0; offset /= 2) {
-    const T other = __shfl_xor_sync(0xffffffffu, value, offset);
-    value = other > value ? other : value;
-  }
-  return value;
+  return warp_reduce(value, [](T a, T b) { return max_of(a, b); });
 }
 
-// Sum over a block of kThreads threads (fixed order: warps, then the warp
-// sums); every thread gets the total. Contains __syncthreads: call from all threads.
+// Sum over a block of kBlockThreads threads (fixed order: each warp's
+// butterfly, then warp 0's butterfly over the warp sums); every thread gets
+// the total. Contains __syncthreads: call from every thread of the block.
+template <int kBlockThreads>
 __device__ inline double block_sum(double value) {
-  __shared__ double warp_totals[kWarpsPerBlock];
+  static_assert(kBlockThreads % kWarp == 0 && kBlockThreads / kWarp <= kWarp, "block_sum: 1 to 32 full warps");
+  constexpr int kWarps = kBlockThreads / kWarp;
+  __shared__ double warp_totals[kWarps];
   __shared__ double total;
   value = warp_sum(value);
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
   if (lane == 0) warp_totals[warp] = value;
   __syncthreads();
   if (warp == 0) {
-    double partial = lane < kWarpsPerBlock ? warp_totals[lane] : 0.0;
-    partial = warp_sum(partial);
+    const double partial = warp_sum(lane < kWarps ? warp_totals[lane] : 0.0);
     if (lane == 0) total = partial;
   }
   __syncthreads();
@@ -109,6 +152,6 @@ __device__ inline double block_sum(double value) {
   return result;
 }
 
-#endif  // __CUDACC__
+#endif  // __CUDACC__ || CLIPGRAD_CUDA_EMULATE
 
-}  // namespace clipgrad::cuda_kernels
+}  // namespace clipgrad::cuda

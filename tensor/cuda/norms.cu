@@ -1,5 +1,12 @@
-// layer_norm and l2_normalize, forward and backward (tensor/ops/reduce.h).
+// The CUDA kernels of the norms family (tensor/ops/reduce.h), the twin of
+// tensor/cpu/norms.cpp: layer_norm and l2_normalize, forward and backward.
 //
+// - layer_norm_kernel3 is version 3 of the kernel lab dev/cuda/layer_norm.cu:
+//   a warp per row that keeps the row statistics in double and reads x three
+//   times (mean, centred squares, output), so that CUDA gives the CPU's mean,
+//   rstd and y to the final rounding. The lab's version 2 holds the row in
+//   registers and sums in f32: one read of x instead of three, so faster on a
+//   memory-bound op, but it gives up that agreement; the lab times both.
 // - Row statistics (layer_norm's mean/rstd, its dx, the L2 norms): one warp
 //   per row/line, 8 per 256-thread block, sums in double by warp butterfly
 //   (fixed order; the CPU's is sequential, so f32 results agree to the
@@ -9,19 +16,18 @@
 //   (coalesced over features), pass 2 (column_totals) adds the chunks in
 //   order: the CPU's chunks and order, so bit-identical with it.
 #include "tensor/cuda/device_tensor.h"
-#include "tensor/cuda/kernels.h"
 
-namespace clipgrad::cuda_kernels {
+namespace clipgrad::cuda {
 
 namespace {
 
-constexpr int64_t kRowChunk = 256;  // tensor/cpu/row_sums.h's chunk
+
 
 // ---- kernels ----
 
 // x, y [rows, features]; weight, bias [features]; mean, rstd [rows]
 template <class T>
-__global__ void layer_norm_kernel(const T* x, const T* weight, const T* bias, T* y, T* mean, T* rstd, int64_t rows,
+__global__ void layer_norm_kernel3(const T* x, const T* weight, const T* bias, T* y, T* mean, T* rstd, int64_t rows,
                                   int64_t features, double eps) {
   const int lane = threadIdx.x % kWarp;
   CLIPGRAD_FOR_EACH_LINE(r, rows) {
@@ -134,6 +140,11 @@ __global__ void l2_normalize_backward_kernel(const T* g, const T* x, T* dx, Line
 // ---- launchers ----
 
 
+
+}  // namespace
+
+// ---- launchers ----
+
 ops::LayerNormOutput layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
   const int64_t features = x.size(-1), rows = features == 0 ? 0 : x.numel() / features;
   ops::LayerNormOutput result{Tensor::empty(x.shape(), x.dtype(), Device::CUDA),
@@ -141,10 +152,7 @@ ops::LayerNormOutput layer_norm(const Tensor& x, const Tensor& weight, const Ten
                               Tensor::empty({rows}, x.dtype(), Device::CUDA)};
   dispatch_floating(x.dtype(), "layer_norm", [&]<class T>() {
     if (rows == 0) return;
-    layer_norm_kernel<T><<<line_grid(rows), kThreads, 0, cuda::compute_stream()>>>(
-        device_data<T>(x), device_data<T>(weight), device_data<T>(bias), device_data<T>(result.y),
-        device_data<T>(result.mean), device_data<T>(result.rstd), rows, features, eps);
-    CUDA_CHECK_LAUNCH("layer_norm");
+    launch("layer_norm_kernel3", layer_norm_kernel3<T>, {line_grid(rows), kThreads}, device_data<T>(x), device_data<T>(weight), device_data<T>(bias), device_data<T>(result.y), device_data<T>(result.mean), device_data<T>(result.rstd), rows, features, eps);
   });
   return result;
 }
@@ -159,10 +167,7 @@ ops::LayerNormGrads layer_norm_backward(const Tensor& grad_output, const Tensor&
   if (need_bias) grads.bias = Tensor::empty({features}, x.dtype(), Device::CUDA);
   dispatch_floating(x.dtype(), "layer_norm_backward", [&]<class T>() {
     if (need_x && rows > 0) {
-      layer_norm_dx_kernel<T><<<line_grid(rows), kThreads, 0, cuda::compute_stream()>>>(
-          device_data<T>(grad_output), device_data<T>(x), device_data<T>(weight), device_data<T>(mean),
-          device_data<T>(rstd), device_data<T>(grads.x), rows, features);
-      CUDA_CHECK_LAUNCH("layer_norm_backward");
+      launch("layer_norm_dx_kernel", layer_norm_dx_kernel<T>, {line_grid(rows), kThreads}, device_data<T>(grad_output), device_data<T>(x), device_data<T>(weight), device_data<T>(mean), device_data<T>(rstd), device_data<T>(grads.x), rows, features);
     }
     if ((!need_weight && !need_bias) || features == 0) return;
     const int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
@@ -171,13 +176,10 @@ ops::LayerNormGrads layer_norm_backward(const Tensor& grad_output, const Tensor&
     Tensor partial_bias = Tensor::zeros({chunks, features}, DType::F64, Device::CUDA);
     if (chunks > 0) {
       const dim3 grid(static_cast<unsigned>((features + kThreads - 1) / kThreads), static_cast<unsigned>(chunks));
-      layer_norm_param_chunks_kernel<T><<<grid, kThreads, 0, cuda::compute_stream()>>>(
-          device_data<T>(grad_output), device_data<T>(x), device_data<T>(mean), device_data<T>(rstd),
-          device_data<double>(partial_weight), device_data<double>(partial_bias), rows, features);
-      CUDA_CHECK_LAUNCH("layer_norm_backward");
+      launch("layer_norm_param_chunks_kernel", layer_norm_param_chunks_kernel<T>, {grid, kThreads}, device_data<T>(grad_output), device_data<T>(x), device_data<T>(mean), device_data<T>(rstd), device_data<double>(partial_weight), device_data<double>(partial_bias), rows, features);
     }
-    if (need_weight) column_totals(partial_weight, grads.weight, "layer_norm_backward");
-    if (need_bias) column_totals(partial_bias, grads.bias, "layer_norm_backward");
+    if (need_weight) column_totals(partial_weight, grads.weight);
+    if (need_bias) column_totals(partial_bias, grads.bias);
   });
   return grads;
 }
@@ -187,34 +189,19 @@ Tensor l2_normalize(const Tensor& x, int64_t dim, double eps) {
   Tensor out = Tensor::empty(x.shape(), x.dtype(), Device::CUDA);
   dispatch_floating(x.dtype(), "l2_normalize", [&]<class T>() {
     if (x.numel() == 0) return;
-    l2_normalize_kernel<T><<<line_grid(map.lines), kThreads, 0, cuda::compute_stream()>>>(device_data<T>(x),
-                                                                                         device_data<T>(out), map, eps);
-    CUDA_CHECK_LAUNCH("l2_normalize");
+    launch("l2_normalize_kernel", l2_normalize_kernel<T>, {line_grid(map.lines), kThreads}, device_data<T>(x), device_data<T>(out), map, eps);
   });
   return out;
 }
 
 Tensor l2_normalize_backward(const Tensor& grad_output, const Tensor& x, int64_t dim, double eps) {
-  check_same_shape(grad_output, x, "l2_normalize_backward");
-  check_same_dtype(grad_output, x, "l2_normalize_backward");
   const LineMap map = line_map(x.shape(), dim, "l2_normalize_backward");
   Tensor out = Tensor::empty(x.shape(), x.dtype(), Device::CUDA);
   dispatch_floating(x.dtype(), "l2_normalize_backward", [&]<class T>() {
     if (x.numel() == 0) return;
-    l2_normalize_backward_kernel<T><<<line_grid(map.lines), kThreads, 0, cuda::compute_stream()>>>(
-        device_data<T>(grad_output), device_data<T>(x), device_data<T>(out), map, eps);
-    CUDA_CHECK_LAUNCH("l2_normalize_backward");
+    launch("l2_normalize_backward_kernel", l2_normalize_backward_kernel<T>, {line_grid(map.lines), kThreads}, device_data<T>(grad_output), device_data<T>(x), device_data<T>(out), map, eps);
   });
   return out;
 }
 
-}  // namespace
-
-void fill_norm_kernels(ops::Kernels& table) {
-  table.layer_norm = &layer_norm;
-  table.layer_norm_backward = &layer_norm_backward;
-  table.l2_normalize = &l2_normalize;
-  table.l2_normalize_backward = &l2_normalize_backward;
-}
-
-}  // namespace clipgrad::cuda_kernels
+}  // namespace clipgrad::cuda

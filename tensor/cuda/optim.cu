@@ -1,4 +1,6 @@
-// AdamW's fused update (tensor/ops/optim.h); sum_squares is in sums.cu.
+// The CUDA kernels of the optim family (tensor/ops/optim.h), the twin of
+// tensor/cpu/optim.cpp: AdamW's fused update, and the sum of squares behind
+// gradient clipping (fixed chunks, fixed_order_sums.cu).
 //
 // One kernel per parameter: a thread per element, grid-stride, 256-thread
 // blocks; reads param, grad and the two f32 moments once and writes three of
@@ -9,17 +11,20 @@
 // contraction (CMakeLists.txt) with IEEE sqrt and division, each element's
 // update is the CPU's bit for bit.
 #include "tensor/cuda/device_tensor.h"
-#include "tensor/cuda/kernels.h"
 
-namespace clipgrad::cuda_kernels {
+namespace clipgrad::cuda {
 
 namespace {
+
+constexpr int64_t kSumSquaresChunk = 1 << 14;  // tensor/cpu/optim.cpp's sum_squares chunk
 
 // The coefficients rounded to the element type once, on the host (as the CPU kernel does).
 template <class T>
 struct AdamWScalars {
   T decay, one_minus_beta1, beta2, one_minus_beta2, neg_step_size, bias_correction2_sqrt, eps;
 };
+
+// ---- kernels ----
 
 // param, grad [n] of T; exp_avg, exp_avg_sq [n] f32, all updated in place
 template <class T>
@@ -38,6 +43,13 @@ __global__ void adamw_kernel(T* param, const T* grad, float* exp_avg, float* exp
   }
 }
 
+// ---- launchers ----
+
+// sum_squares of x into *total (device f64), queued, no host read.
+void sum_squares_into(const Tensor& x, double* total) { ordered_total(chunk_sums(x, kSumSquaresChunk, true), total); }
+
+}  // namespace
+
 void adamw_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                   const ops::AdamWCoefficients& coefficients) {
   dispatch_floating(param.dtype(), "adamw_update", [&]<class T>() {
@@ -47,14 +59,29 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& ex
                             T(coefficients.beta2),        T(coefficients.one_minus_beta2),
                             T(-coefficients.step_size),   T(coefficients.bias_correction2_sqrt),
                             T(coefficients.eps)};
-    adamw_kernel<T><<<grid_for(n), kThreads, 0, cuda::compute_stream()>>>(
-        device_data<T>(param), device_data<T>(grad), device_data<float>(exp_avg), device_data<float>(exp_avg_sq), n, c);
-    CUDA_CHECK_LAUNCH("adamw_update");
+    launch("adamw_kernel", adamw_kernel<T>, {grid_for(n), kThreads}, device_data<T>(param), device_data<T>(grad), device_data<float>(exp_avg), device_data<float>(exp_avg_sq), n, c);
   });
 }
 
-}  // namespace
+double sum_squares(const Tensor& x) {
+  check_floating(x, "sum_squares");
+  Tensor total = Tensor::empty({}, DType::F64, Device::CUDA);
+  sum_squares_into(x, device_data<double>(total));
+  return total.item();
+}
 
-void fill_optim_kernels(ops::Kernels& table) { table.adamw_update = &adamw_update; }
+// Each tensor's total into one device array, then those added in list order:
+// the CPU's sum of per-tensor sums, with one host read.
+double sum_squares_of(const std::vector<Tensor>& tensors) {
+  const int64_t count = static_cast<int64_t>(tensors.size());
+  Tensor totals = Tensor::empty({count}, DType::F64, Device::CUDA);
+  for (int64_t i = 0; i < count; ++i) {
+    check_floating(tensors[i], "sum_squares");
+    sum_squares_into(tensors[i], device_data<double>(totals) + i);
+  }
+  Tensor total = Tensor::empty({}, DType::F64, Device::CUDA);
+  ordered_total(totals, device_data<double>(total));
+  return total.item();
+}
 
-}  // namespace clipgrad::cuda_kernels
+}  // namespace clipgrad::cuda

@@ -1,4 +1,5 @@
-// avg_pool2d and its backward (tensor/ops/conv.h): non-overlapping
+// The CUDA kernels of the pool family (tensor/ops/conv.h), the twin of
+// tensor/cpu/pool.cpp: avg_pool2d and its backward, non-overlapping
 // kernel x kernel windows (stride = kernel), trailing rows/columns that do
 // not fill a window dropped, as in the CPU kernel.
 //
@@ -7,11 +8,12 @@
 // The forward adds a window in the CPU's order (row by row, left to right)
 // in the element type, then scales: the same bits as the CPU.
 #include "tensor/cuda/device_tensor.h"
-#include "tensor/cuda/kernels.h"
 
-namespace clipgrad::cuda_kernels {
+namespace clipgrad::cuda {
 
 namespace {
+
+
 
 // ---- kernels ----
 
@@ -45,48 +47,28 @@ __global__ void avg_pool_backward_kernel(const T* grad, T* dx, int64_t planes, i
 
 // ---- launchers ----
 
-void check_pool(const Shape& input_shape, int64_t kernel, const char* op) {
-  if (input_shape.size() != 4 || kernel < 1 || input_shape[2] < kernel || input_shape[3] < kernel)
-    throw std::invalid_argument(std::string(op) + ": needs x [N, C, H, W] with H, W >= kernel >= 1, got x " +
-                                shape_str(input_shape) + " and kernel " + str(kernel));
-}
+
+
+}  // namespace
 
 Tensor avg_pool2d(const Tensor& x, int64_t kernel) {
-  check_floating(x, "avg_pool2d");
-  check_pool(x.shape(), kernel, "avg_pool2d");
   const int64_t planes = x.shape()[0] * x.shape()[1], H = x.shape()[2], W = x.shape()[3];
   Tensor out = Tensor::empty({x.shape()[0], x.shape()[1], H / kernel, W / kernel}, x.dtype(), Device::CUDA);
   dispatch_floating(x.dtype(), "avg_pool2d", [&]<class T>() {
     if (out.numel() == 0) return;
-    avg_pool_kernel<T><<<grid_for(out.numel()), kThreads, 0, cuda::compute_stream()>>>(
-        device_data<T>(x), device_data<T>(out), planes, H, W, kernel);
-    CUDA_CHECK_LAUNCH("avg_pool2d");
+    launch("avg_pool_kernel", avg_pool_kernel<T>, {grid_for(out.numel()), kThreads}, device_data<T>(x), device_data<T>(out), planes, H, W, kernel);
   });
   return out;
 }
 
 Tensor avg_pool2d_backward(const Tensor& grad, const Shape& input_shape, int64_t kernel) {
-  check_floating(grad, "avg_pool2d_backward");
-  check_pool(input_shape, kernel, "avg_pool2d_backward");
   const int64_t planes = input_shape[0] * input_shape[1], H = input_shape[2], W = input_shape[3];
-  if (grad.shape() != Shape{input_shape[0], input_shape[1], H / kernel, W / kernel})
-    throw std::invalid_argument("avg_pool2d_backward: gradient " + shape_str(grad.shape()) +
-                                " does not match the pooled shape of " + shape_str(input_shape));
   Tensor dx = Tensor::empty(input_shape, grad.dtype(), Device::CUDA);
   dispatch_floating(grad.dtype(), "avg_pool2d_backward", [&]<class T>() {
     if (dx.numel() == 0) return;
-    avg_pool_backward_kernel<T><<<grid_for(dx.numel()), kThreads, 0, cuda::compute_stream()>>>(
-        device_data<T>(grad), device_data<T>(dx), planes, H, W, kernel);
-    CUDA_CHECK_LAUNCH("avg_pool2d_backward");
+    launch("avg_pool_backward_kernel", avg_pool_backward_kernel<T>, {grid_for(dx.numel()), kThreads}, device_data<T>(grad), device_data<T>(dx), planes, H, W, kernel);
   });
   return dx;
 }
 
-}  // namespace
-
-void fill_pool_kernels(ops::Kernels& table) {
-  table.avg_pool2d = &avg_pool2d;
-  table.avg_pool2d_backward = &avg_pool2d_backward;
-}
-
-}  // namespace clipgrad::cuda_kernels
+}  // namespace clipgrad::cuda

@@ -1,5 +1,5 @@
-// Data movement (tensor/ops/shape.h, tensor/ops/attention.h): permute,
-// concat, narrow and its backward. Any dtype
+// The CUDA kernels of the shape family (tensor/ops/shape.h), the twin of
+// tensor/cpu/shape.cpp: permute, concat, narrow and its backward. Any dtype
 // (the bytes are moved, not read as numbers).
 //
 // - permute: a thread per output element (grid-stride, 256-thread blocks);
@@ -8,21 +8,18 @@
 // - concat / narrow / narrow_backward: each is `outer` rows of contiguous
 //   bytes at two pitches, one cudaMemcpy2DAsync on the compute stream.
 #include "tensor/cuda/device_tensor.h"
-#include "tensor/cuda/kernels.h"
 
-#include "tensor/shape_rules.h"
-
-namespace clipgrad::cuda_kernels {
+namespace clipgrad::cuda {
 
 namespace {
-
-// ---- kernels ----
 
 struct PermuteMap {
   int rank = 0;
   DimArray out_sizes{};
   DimArray in_strides{};  // the input stride of each output dim
 };
+
+// ---- kernels ----
 
 // in [in shape] -> out [out shape], E an unsigned integer of the element's size
 template <class E>
@@ -59,10 +56,10 @@ void copy_rows(const void* src, int64_t src_pitch, void* dst, int64_t dst_pitch,
 template <class E>
 void launch_permute(const Tensor& x, Tensor& out, const PermuteMap& map) {
   const int64_t n = x.numel();
-  permute_kernel<E><<<grid_for(n), kThreads, 0, cuda::compute_stream()>>>(static_cast<const E*>(x.raw_data()),
-                                                                          static_cast<E*>(out.raw_data()), map, n);
-  CUDA_CHECK_LAUNCH("permute");
+  launch("permute_kernel", permute_kernel<E>, {grid_for(n), kThreads}, static_cast<const E*>(x.raw_data()), static_cast<E*>(out.raw_data()), map, n);
 }
+
+}  // namespace
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
   int64_t d = 0;
@@ -96,7 +93,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 
 Tensor narrow_backward(const Tensor& grad, const Shape& input_shape, int64_t dim, int64_t start) {
   const int64_t rank = static_cast<int64_t>(input_shape.size());
-  const int64_t d = ops::check_narrow_backward(grad.shape(), input_shape, dim, start);
+  const int64_t d = ops::normalize_dim(dim, rank, "narrow_backward");
   Tensor out = Tensor::zeros(input_shape, grad.dtype(), Device::CUDA);
   const int64_t esize = static_cast<int64_t>(dtype_size(grad.dtype()));
   const int64_t outer = product(input_shape, 0, d), inner = product(input_shape, d + 1, rank) * esize;
@@ -106,8 +103,6 @@ Tensor narrow_backward(const Tensor& grad, const Shape& input_shape, int64_t dim
               input_shape[d] * inner, outer, length * inner);
   return out;
 }
-
-}  // namespace
 
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   const int64_t rank = x.dim();
@@ -136,11 +131,4 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   return out;
 }
 
-void fill_shape_kernels(ops::Kernels& table) {
-  table.permute = &permute;
-  table.concat = &concat;
-  table.narrow = &narrow;
-  table.narrow_backward = &narrow_backward;
-}
-
-}  // namespace clipgrad::cuda_kernels
+}  // namespace clipgrad::cuda

@@ -1,5 +1,6 @@
-// Scaled dot-product attention on CPU tensors (f32 and f64): batched GEMMs
-// over batch x heads around a numerically stable softmax, and its backward.
+// Scaled dot-product attention on any device (f32 and f64; CUDA: f32), and
+// its backward: the attention family's raw ops (kernels in
+// tensor/cpu/attention.cpp and tensor/cuda/fused/attention.cu).
 //
 // The kernels work on head-split tensors [B, L, hd] (B = N * heads); the
 // split/merge helpers move between [N, L, D] and that layout.

@@ -1,4 +1,4 @@
-// Device dispatch of the ops in tensor/ops/conv.h.
+// The ops of tensor/ops/conv.h: their argument checks, then dispatch.
 #include "tensor/ops/conv.h"
 
 #include <stdexcept>
@@ -15,7 +15,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
     throw std::invalid_argument("conv2d: bias must be [" + std::to_string(c.out_channels) + "] " +
                                 dtype_name(x.dtype()) + ", got " + shape_str(bias.shape()) + " " +
                                 dtype_name(bias.dtype()));
-  return kernel("conv2d", &Kernels::conv2d, {&x, &weight, &bias})(x, weight, bias, stride, padding);
+  return kernel<RawOp::conv2d>({&x, &weight, &bias})(x, weight, bias, stride, padding);
 }
 
 Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, int64_t stride, int64_t padding, bool need_x, bool need_weight, bool need_bias) {
@@ -24,15 +24,34 @@ Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& w
   if (grad.shape() != out_shape || grad.dtype() != x.dtype())
     throw std::invalid_argument("conv2d_backward: gradient " + shape_str(grad.shape()) + " " +
                                 dtype_name(grad.dtype()) + " does not match the output " + shape_str(out_shape));
-  return kernel("conv2d_backward", &Kernels::conv2d_backward, {&grad, &x, &weight})(grad, x, weight, stride, padding, need_x, need_weight, need_bias);
+  return kernel<RawOp::conv2d_backward>({&grad, &x, &weight})(grad, x, weight, stride, padding, need_x, need_weight, need_bias);
 }
 
+namespace {
+
+// x [N, C, H, W] with H, W >= window >= 1.
+void check_pool(const Shape& input_shape, int64_t window, const char* op) {
+  if (input_shape.size() != 4 || window < 1 || input_shape[2] < window || input_shape[3] < window)
+    throw std::invalid_argument(std::string(op) + ": needs x [N, C, H, W] with H, W >= kernel >= 1, got x " +
+                                shape_str(input_shape) + " and kernel " + std::to_string(window));
+}
+
+}  // namespace
+
 Tensor avg_pool2d(const Tensor& x, int64_t window) {
-  return kernel("avg_pool2d", &Kernels::avg_pool2d, {&x})(x, window);
+  check_floating(x, "avg_pool2d");
+  check_pool(x.shape(), window, "avg_pool2d");
+  return kernel<RawOp::avg_pool2d>({&x})(x, window);
 }
 
 Tensor avg_pool2d_backward(const Tensor& grad, const Shape& input_shape, int64_t window) {
-  return kernel("avg_pool2d_backward", &Kernels::avg_pool2d_backward, {&grad})(grad, input_shape, window);
+  check_floating(grad, "avg_pool2d_backward");
+  check_pool(input_shape, window, "avg_pool2d_backward");
+  const Shape pooled{input_shape[0], input_shape[1], input_shape[2] / window, input_shape[3] / window};
+  if (grad.shape() != pooled)
+    throw std::invalid_argument("avg_pool2d_backward: gradient " + shape_str(grad.shape()) +
+                                " does not match the pooled shape of " + shape_str(input_shape));
+  return kernel<RawOp::avg_pool2d_backward>({&grad})(grad, input_shape, window);
 }
 
 namespace {
@@ -63,7 +82,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
     throw std::invalid_argument(
         "batch_norm: training needs more than one value per channel to estimate a variance, got x " +
         shape_str(x.shape()) + "; use eval mode or a larger batch");
-  return kernel("batch_norm", &Kernels::batch_norm, {&x, &weight, &bias, &running_mean, &running_var})(x, weight, bias, running_mean, running_var, training, momentum, eps, saved);
+  return kernel<RawOp::batch_norm>({&x, &weight, &bias, &running_mean, &running_var})(x, weight, bias, running_mean, running_var, training, momentum, eps, saved);
 }
 
 BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const BatchNormSaved& saved, bool need_x, bool need_weight, bool need_bias) {
@@ -72,7 +91,7 @@ BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Te
   check_channel_vector(saved.mean, x, "saved mean");
   check_channel_vector(saved.invstd, x, "saved invstd");
   check_same_shape(grad, x, "batch_norm_backward");
-  return kernel("batch_norm_backward", &Kernels::batch_norm_backward, {&grad, &x, &weight})(grad, x, weight, saved, need_x, need_weight, need_bias);
+  return kernel<RawOp::batch_norm_backward>({&grad, &x, &weight})(grad, x, weight, saved, need_x, need_weight, need_bias);
 }
 
 }  // namespace clipgrad::ops

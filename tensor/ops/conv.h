@@ -1,7 +1,7 @@
-// Convolutional raw ops on CPU tensors (f32 and f64): conv2d through
-// im2col/col2im and batched GEMM, average pooling, and 2-d batch norm, each
-// with its backward. A backward computes only the gradients asked for; the
-// others come back undefined.
+// Convolutional raw ops on any device (f32 and f64): conv2d (the conv
+// family), average pooling (pool) and 2-d batch norm (batch_norm), each with
+// its backward. A backward computes only the gradients asked for; the others
+// come back undefined.
 #pragma once
 
 #include "tensor/tensor.h"

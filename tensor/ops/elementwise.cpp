@@ -1,56 +1,101 @@
-// Device dispatch of the ops in tensor/ops/elementwise.h.
+// The ops of tensor/ops/elementwise.h: their argument checks, then dispatch.
 #include "tensor/ops/elementwise.h"
+
+#include <stdexcept>
 
 #include "tensor/ops/dispatch.h"
 
 namespace clipgrad::ops {
 
-Tensor add(const Tensor& a, const Tensor& b) { return kernel("add", &Kernels::add, {&a, &b})(a, b); }
+namespace {
 
-void add_inplace(Tensor& a, const Tensor& b) { kernel("add_inplace", &Kernels::add_inplace, {&a, &b})(a, b); }
+// a and b of one dtype whose shapes broadcast together (broadcast_shape throws naming them otherwise).
+void check_binary(const Tensor& a, const Tensor& b, const char* op) {
+  check_same_dtype(a, b, op);
+  broadcast_shape(a.shape(), b.shape());
+}
 
-Tensor scale(const Tensor& a, double factor) { return kernel("scale", &Kernels::scale, {&a})(a, factor); }
+// A backward's grad_output and saved tensor (input or output): one shape, one dtype.
+void check_backward(const Tensor& grad_output, const Tensor& saved, const char* op) {
+  check_same_shape(grad_output, saved, op);
+  check_same_dtype(grad_output, saved, op);
+}
 
-Tensor sub(const Tensor& a, const Tensor& b) { return kernel("sub", &Kernels::sub, {&a, &b})(a, b); }
+}  // namespace
 
-Tensor mul(const Tensor& a, const Tensor& b) { return kernel("mul", &Kernels::mul, {&a, &b})(a, b); }
+Tensor add(const Tensor& a, const Tensor& b) {
+  check_binary(a, b, "add");
+  return kernel<RawOp::add>({&a, &b})(a, b);
+}
 
-Tensor div(const Tensor& a, const Tensor& b) { return kernel("div", &Kernels::div, {&a, &b})(a, b); }
+void add_inplace(Tensor& a, const Tensor& b) {
+  check_same_shape(a, b, "add_inplace");
+  check_same_dtype(a, b, "add_inplace");
+  kernel<RawOp::add_inplace>({&a, &b})(a, b);
+}
+
+Tensor scale(const Tensor& a, double factor) { return kernel<RawOp::scale>({&a})(a, factor); }
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  check_binary(a, b, "sub");
+  return kernel<RawOp::sub>({&a, &b})(a, b);
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  check_binary(a, b, "mul");
+  return kernel<RawOp::mul>({&a, &b})(a, b);
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  check_binary(a, b, "div");
+  return kernel<RawOp::div>({&a, &b})(a, b);
+}
 
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
-  return kernel("broadcast_to", &Kernels::broadcast_to, {&x})(x, shape);
+  if (broadcast_shape(x.shape(), shape) != shape)
+    throw std::invalid_argument("broadcast_to: shape " + shape_str(x.shape()) + " does not broadcast to " +
+                                shape_str(shape));
+  return kernel<RawOp::broadcast_to>({&x})(x, shape);
 }
 
 Tensor sum_to_shape(const Tensor& x, const Shape& shape) {
-  return kernel("sum_to_shape", &Kernels::sum_to_shape, {&x})(x, shape);
+  if (shape.size() > x.shape().size() || broadcast_shape(shape, x.shape()) != x.shape())
+    throw std::invalid_argument("sum_to_shape: " + shape_str(x.shape()) + " is not a broadcast of " +
+                                shape_str(shape));
+  if (x.shape() == shape) return x;
+  return kernel<RawOp::sum_to_shape>({&x})(x, shape);
 }
 
-Tensor exp(const Tensor& x) { return kernel("exp", &Kernels::exp, {&x})(x); }
+Tensor exp(const Tensor& x) { return kernel<RawOp::exp>({&x})(x); }
 
-Tensor log(const Tensor& x) { return kernel("log", &Kernels::log, {&x})(x); }
+Tensor log(const Tensor& x) { return kernel<RawOp::log>({&x})(x); }
 
-Tensor rsqrt(const Tensor& x) { return kernel("rsqrt", &Kernels::rsqrt, {&x})(x); }
+Tensor rsqrt(const Tensor& x) { return kernel<RawOp::rsqrt>({&x})(x); }
 
-Tensor relu(const Tensor& x) { return kernel("relu", &Kernels::relu, {&x})(x); }
+Tensor relu(const Tensor& x) { return kernel<RawOp::relu>({&x})(x); }
 
-Tensor gelu(const Tensor& x) { return kernel("gelu", &Kernels::gelu, {&x})(x); }
+Tensor gelu(const Tensor& x) { return kernel<RawOp::gelu>({&x})(x); }
 
-Tensor quick_gelu(const Tensor& x) { return kernel("quick_gelu", &Kernels::quick_gelu, {&x})(x); }
+Tensor quick_gelu(const Tensor& x) { return kernel<RawOp::quick_gelu>({&x})(x); }
 
 Tensor rsqrt_backward(const Tensor& grad_output, const Tensor& y) {
-  return kernel("rsqrt_backward", &Kernels::rsqrt_backward, {&grad_output, &y})(grad_output, y);
+  check_backward(grad_output, y, "rsqrt_backward");
+  return kernel<RawOp::rsqrt_backward>({&grad_output, &y})(grad_output, y);
 }
 
 Tensor relu_backward(const Tensor& grad_output, const Tensor& x) {
-  return kernel("relu_backward", &Kernels::relu_backward, {&grad_output, &x})(grad_output, x);
+  check_backward(grad_output, x, "relu_backward");
+  return kernel<RawOp::relu_backward>({&grad_output, &x})(grad_output, x);
 }
 
 Tensor gelu_backward(const Tensor& grad_output, const Tensor& x) {
-  return kernel("gelu_backward", &Kernels::gelu_backward, {&grad_output, &x})(grad_output, x);
+  check_backward(grad_output, x, "gelu_backward");
+  return kernel<RawOp::gelu_backward>({&grad_output, &x})(grad_output, x);
 }
 
 Tensor quick_gelu_backward(const Tensor& grad_output, const Tensor& x) {
-  return kernel("quick_gelu_backward", &Kernels::quick_gelu_backward, {&grad_output, &x})(grad_output, x);
+  check_backward(grad_output, x, "quick_gelu_backward");
+  return kernel<RawOp::quick_gelu_backward>({&grad_output, &x})(grad_output, x);
 }
 
 }  // namespace clipgrad::ops

@@ -1,4 +1,4 @@
-// Element-wise raw ops on CPU tensors (f32 and f64), OpenMP-parallel.
+// Element-wise raw ops on any device (f32 and f64): the elementwise family.
 //
 // Binary ops broadcast with numpy rules: shapes are right-aligned and each
 // pair of dims must be equal or one of them 1. Both operands must share a dtype.

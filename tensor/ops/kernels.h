@@ -1,17 +1,19 @@
-// The kernel table: every raw op a device implements, one entry each, read
-// top to bottom. tensor/ops/*.cpp check the operands' device and call the
-// entry of that device's table (kernel() in tensor/ops/dispatch.h, the one
-// place where ops meet devices); tensor/cpu/ fills the CPU table and the
-// CUDA backend fills its own. An entry a device lacks stays null and its op
-// fails there with a message naming the op and the device.
+// The kernel table: one entry per raw op of tensor/ops/op_list.h, typed by
+// the op's own signature (the entry `layer_norm` has the type of
+// &ops::layer_norm), so a device's kernel and the op cannot disagree on a
+// parameter. tensor/ops/dispatch.h picks a device's table and the entry;
+// each backend declares its kernels from the same list (tensor/cpu/kernels.h,
+// tensor/cuda/kernels.h) and dispatch.cpp fills one table per device from them.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "tensor/ops/attention.h"
 #include "tensor/ops/conv.h"
 #include "tensor/ops/elementwise.h"
 #include "tensor/ops/linalg.h"
+#include "tensor/ops/op_list.h"
 #include "tensor/ops/optim.h"
 #include "tensor/ops/reduce.h"
 #include "tensor/ops/shape.h"
@@ -19,67 +21,43 @@
 namespace clipgrad::ops {
 
 struct Kernels {
-  // tensor/ops/elementwise.h
-  Tensor (*add)(const Tensor&, const Tensor&) = nullptr;
-  void (*add_inplace)(Tensor&, const Tensor&) = nullptr;
-  Tensor (*scale)(const Tensor&, double) = nullptr;
-  Tensor (*sub)(const Tensor&, const Tensor&) = nullptr;
-  Tensor (*mul)(const Tensor&, const Tensor&) = nullptr;
-  Tensor (*div)(const Tensor&, const Tensor&) = nullptr;
-  Tensor (*broadcast_to)(const Tensor&, const Shape&) = nullptr;
-  Tensor (*sum_to_shape)(const Tensor&, const Shape&) = nullptr;
-  Tensor (*exp)(const Tensor&) = nullptr;
-  Tensor (*log)(const Tensor&) = nullptr;
-  Tensor (*rsqrt)(const Tensor&) = nullptr;
-  Tensor (*relu)(const Tensor&) = nullptr;
-  Tensor (*gelu)(const Tensor&) = nullptr;
-  Tensor (*quick_gelu)(const Tensor&) = nullptr;
-  Tensor (*rsqrt_backward)(const Tensor&, const Tensor&) = nullptr;
-  Tensor (*relu_backward)(const Tensor&, const Tensor&) = nullptr;
-  Tensor (*gelu_backward)(const Tensor&, const Tensor&) = nullptr;
-  Tensor (*quick_gelu_backward)(const Tensor&, const Tensor&) = nullptr;
-  // tensor/ops/reduce.h
-  Tensor (*sum)(const Tensor&, int64_t, bool) = nullptr;
-  Tensor (*mean)(const Tensor&, int64_t, bool) = nullptr;
-  Tensor (*sum_all)(const Tensor&) = nullptr;
-  Tensor (*softmax)(const Tensor&, int64_t) = nullptr;
-  Tensor (*log_softmax)(const Tensor&, int64_t) = nullptr;
-  Tensor (*softmax_backward)(const Tensor&, const Tensor&, int64_t) = nullptr;
-  Tensor (*log_softmax_backward)(const Tensor&, const Tensor&, int64_t) = nullptr;
-  Tensor (*cross_entropy)(const Tensor&, const Tensor&) = nullptr;
-  Tensor (*cross_entropy_backward)(const Tensor&, const Tensor&, double) = nullptr;
-  ContrastiveCrossEntropy (*contrastive_cross_entropy)(const Tensor&, ContrastiveDirections) = nullptr;
-  LayerNormOutput (*layer_norm)(const Tensor&, const Tensor&, const Tensor&, double) = nullptr;
-  LayerNormGrads (*layer_norm_backward)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool, bool, bool) = nullptr;
-  Tensor (*l2_normalize)(const Tensor&, int64_t, double) = nullptr;
-  Tensor (*l2_normalize_backward)(const Tensor&, const Tensor&, int64_t, double) = nullptr;
-  // tensor/ops/shape.h
-  Tensor (*permute)(const Tensor&, const std::vector<int64_t>&) = nullptr;
-  Tensor (*concat)(const std::vector<Tensor>&, int64_t) = nullptr;
-  Tensor (*narrow)(const Tensor&, int64_t, int64_t, int64_t) = nullptr;
-  Tensor (*narrow_backward)(const Tensor&, const Shape&, int64_t, int64_t) = nullptr;
-  Tensor (*index_rows)(const Tensor&, const std::vector<int64_t>&) = nullptr;
-  Tensor (*embedding)(const Tensor&, const Tensor&) = nullptr;
-  Tensor (*embedding_backward)(const Tensor&, const Tensor&, int64_t) = nullptr;
-  Tensor (*gather_rows)(const Tensor&, const Tensor&) = nullptr;
-  Tensor (*gather_rows_backward)(const Tensor&, const Tensor&, int64_t) = nullptr;
-  // tensor/ops/conv.h
-  Tensor (*conv2d)(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t) = nullptr;
-  Conv2dGrads (*conv2d_backward)(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, bool, bool, bool) = nullptr;
-  Tensor (*avg_pool2d)(const Tensor&, int64_t) = nullptr;
-  Tensor (*avg_pool2d_backward)(const Tensor&, const Shape&, int64_t) = nullptr;
-  Tensor (*batch_norm)(const Tensor&, const Tensor&, const Tensor&, Tensor&, Tensor&, bool, double, double, BatchNormSaved&) = nullptr;
-  BatchNormGrads (*batch_norm_backward)(const Tensor&, const Tensor&, const Tensor&, const BatchNormSaved&, bool, bool, bool) = nullptr;
-  // tensor/ops/attention.h
-  Tensor (*attention_heads)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, Tensor&) = nullptr;
-  void (*attention_heads_backward)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, Tensor*, Tensor*, Tensor*) = nullptr;
-  // tensor/ops/linalg.h
-  void (*gemm)(const GemmArgs&, const Tensor&, const Tensor&, Tensor&) = nullptr;
-  void (*gemm_bias)(const GemmArgs&, const Tensor&, const Tensor&, const Tensor&, Tensor&) = nullptr;
-  // tensor/ops/optim.h
-  void (*adamw_update)(Tensor&, const Tensor&, Tensor&, Tensor&, const AdamWCoefficients&) = nullptr;
-  double (*sum_squares)(const Tensor&) = nullptr;
-  double (*sum_squares_of)(const std::vector<Tensor>&) = nullptr;
+#define CLIPGRAD_KERNEL_ENTRY(family, op) decltype(&ops::op) op = nullptr;
+  CLIPGRAD_RAW_OPS(CLIPGRAD_KERNEL_ENTRY)
+#undef CLIPGRAD_KERNEL_ENTRY
 };
+
+// The raw ops as values, in list order, for dispatch and for tests that walk the list.
+enum class RawOp {
+#define CLIPGRAD_RAW_OP_ENUMERATOR(family, op) op,
+  CLIPGRAD_RAW_OPS(CLIPGRAD_RAW_OP_ENUMERATOR)
+#undef CLIPGRAD_RAW_OP_ENUMERATOR
+};
+
+constexpr RawOp kAllRawOps[] = {
+#define CLIPGRAD_RAW_OP_VALUE(family, op) RawOp::op,
+    CLIPGRAD_RAW_OPS(CLIPGRAD_RAW_OP_VALUE)
+#undef CLIPGRAD_RAW_OP_VALUE
+};
+
+// "layer_norm", and the family that names its kernel files ("norms").
+const char* op_name(RawOp op);
+const char* op_family(RawOp op);
+
+// Whether `table` has a kernel for `op`. The devices' tables are complete by
+// construction (dispatch.cpp); these are for tests and for tables built by hand.
+bool has_kernel(const Kernels& table, RawOp op);
+// The ops `table` has no kernel for, in list order (empty for a complete table).
+std::vector<std::string> missing_kernels(const Kernels& table);
+
+// The member of Kernels that holds op's kernel: KernelEntry<RawOp::add>::member == &Kernels::add.
+template <RawOp op>
+struct KernelEntry;
+#define CLIPGRAD_KERNEL_ENTRY_OF(family, name)                   \
+  template <>                                                    \
+  struct KernelEntry<RawOp::name> {                              \
+    static constexpr auto member = &Kernels::name;               \
+  };
+CLIPGRAD_RAW_OPS(CLIPGRAD_KERNEL_ENTRY_OF)
+#undef CLIPGRAD_KERNEL_ENTRY_OF
 
 }  // namespace clipgrad::ops

@@ -2,7 +2,6 @@
 // GEMM: the shape logic here is the same on every device.
 #include "tensor/ops/linalg.h"
 
-#include <atomic>
 #include <stdexcept>
 #include <string>
 
@@ -11,30 +10,46 @@
 
 namespace clipgrad::ops {
 
+namespace {
+
+// `batch` matrices of `rows` x `columns`, `stride` elements apart, must lie inside t.
+void check_matrices(const Tensor& t, const GemmArgs& g, int64_t rows, int64_t columns, int64_t stride,
+                    const char* op, const char* name) {
+  if (rows * columns == 0) return;
+  const int64_t needed = (g.batch - 1) * stride + rows * columns;
+  if (stride < 0 || needed > t.numel())
+    throw std::invalid_argument(std::string(op) + ": " + name + " " + shape_str(t.shape()) + " holds " +
+                                std::to_string(t.numel()) + " elements, the product reads " + std::to_string(needed) +
+                                " (" + std::to_string(g.batch) + " matrices [" + std::to_string(rows) + ", " +
+                                std::to_string(columns) + "], " + std::to_string(stride) + " apart)");
+}
+
+void check_gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, const Tensor& c, const char* op) {
+  if (a.dtype() != b.dtype() || a.dtype() != c.dtype())
+    throw std::invalid_argument(std::string(op) + ": operands have dtypes " + dtype_name(a.dtype()) + ", " +
+                                dtype_name(b.dtype()) + " and " + dtype_name(c.dtype()));
+  check_floating(a, op);
+  if (g.batch < 1 || g.m < 0 || g.n < 0 || g.k < 0)
+    throw std::invalid_argument(std::string(op) + ": negative sizes or a batch below 1");
+  check_matrices(a, g, g.m, g.k, g.stride_a, op, "a");
+  check_matrices(b, g, g.k, g.n, g.stride_b, op, "b");
+  check_matrices(c, g, g.m, g.n, g.stride_c, op, "c");
+}
+
+}  // namespace
+
 void gemm(const GemmArgs& args, const Tensor& a, const Tensor& b, Tensor& c) {
-  kernel("gemm", &Kernels::gemm, {&a, &b, &c})(args, a, b, c);
+  check_gemm(args, a, b, c, "gemm");
+  kernel<RawOp::gemm>({&a, &b, &c})(args, a, b, c);
 }
 
 void gemm_bias(const GemmArgs& args, const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& c) {
-  kernel("gemm_bias", &Kernels::gemm_bias, {&a, &b, &bias, &c})(args, a, b, bias, c);
+  check_gemm(args, a, b, c, "gemm_bias");
+  if (args.batch != 1 || bias.shape() != Shape{args.n} || bias.dtype() != c.dtype())
+    throw std::invalid_argument("gemm_bias: needs batch 1 and a bias [" + std::to_string(args.n) +
+                                "] of c's dtype, got " + shape_str(bias.shape()) + " " + dtype_name(bias.dtype()));
+  kernel<RawOp::gemm_bias>({&a, &b, &bias, &c})(args, a, b, bias, c);
 }
-
-namespace {
-std::atomic<bool> g_tf32{false};
-}  // namespace
-
-void set_tf32(bool enabled) { g_tf32.store(enabled, std::memory_order_relaxed); }
-bool tf32_enabled() { return g_tf32.load(std::memory_order_relaxed); }
-
-namespace {
-
-// The sizes of one matmul: `batch` products of op(a) [M, K] and op(b) [K, N];
-// b_shared when one 2-D b serves every batch entry.
-struct MatmulDims {
-  int64_t batch = 1, m = 0, n = 0, k = 0;
-  bool b_shared = false;
-  Shape out_shape;  // [..., M, N]
-};
 
 MatmulDims matmul_dims(const Tensor& a_tensor, const Tensor& b_tensor, bool trans_a, bool trans_b) {
   const Shape& a = a_tensor.shape();
@@ -65,15 +80,12 @@ MatmulDims matmul_dims(const Tensor& a_tensor, const Tensor& b_tensor, bool tran
   return dims;
 }
 
-// BLAS rejects a zero leading dimension: an empty product is all zeros.
-bool is_empty(const MatmulDims& d) { return d.batch * d.m * d.n * d.k == 0; }
-
-}  // namespace
+bool MatmulDims::empty() const { return batch * m * n * k == 0; }
 
 // a [..., M, K] (trans_a: [..., K, M]), b [..., K, N] or [K, N] (trans_b: [..., N, K]) -> [..., M, N]
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   const MatmulDims d = matmul_dims(a, b, trans_a, trans_b);
-  if (is_empty(d)) return Tensor::zeros(d.out_shape, a.dtype(), a.device());
+  if (d.empty()) return Tensor::zeros(d.out_shape, a.dtype(), a.device());
   Tensor out = Tensor::empty(d.out_shape, a.dtype(), a.device());
   if (d.b_shared && !trans_a) {
     // Stacked rows of a make one tall product: one large GEMM beats many small ones.
@@ -85,76 +97,6 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   }
   return out;
 }
-
-MatmulGrads matmul_backward(const Tensor& g, const Tensor& a, const Tensor& b, bool ta, bool tb, bool need_a,
-                            bool need_b) {
-  const MatmulDims d = matmul_dims(a, b, ta, tb);
-  MatmulGrads grads;
-  if (is_empty(d)) {
-    if (need_a) grads.a = Tensor::zeros(a.shape(), a.dtype(), a.device());
-    if (need_b) grads.b = Tensor::zeros(b.shape(), b.dtype(), b.device());
-    return grads;
-  }
-  const int64_t stride_b = d.b_shared ? 0 : d.k * d.n;
-  if (need_a) {
-    // a untransposed: g @ op(b)^T;   a transposed: op(b) @ g^T
-    grads.a = Tensor::empty_like(a);
-    if (!ta && d.b_shared) {
-      gemm({.trans_b = !tb, .m = d.batch * d.m, .n = d.k, .k = d.n}, g, b, grads.a);
-    } else if (!ta) {
-      gemm({.trans_b = !tb, .batch = d.batch, .m = d.m, .n = d.k, .k = d.n, .stride_a = d.m * d.n,
-            .stride_b = stride_b, .stride_c = d.m * d.k},
-           g, b, grads.a);
-    } else {
-      gemm({.trans_a = tb, .trans_b = true, .batch = d.batch, .m = d.k, .n = d.m, .k = d.n, .stride_a = stride_b,
-            .stride_b = d.m * d.n, .stride_c = d.k * d.m},
-           b, g, grads.a);
-    }
-  }
-  if (need_b) {
-    // b untransposed: op(a)^T @ g;   b transposed: g^T @ op(a). A shared b sums over the batch.
-    grads.b = Tensor::empty_like(b);
-    if (d.b_shared && !ta) {
-      // The batch folds into the inner dim of one GEMM over the stacked rows.
-      const int64_t rows = d.batch * d.m;
-      if (!tb) {
-        gemm({.trans_a = true, .m = d.k, .n = d.n, .k = rows}, a, g, grads.b);
-      } else {
-        gemm({.trans_a = true, .m = d.n, .n = d.k, .k = rows}, g, a, grads.b);
-      }
-    } else if (!d.b_shared) {
-      if (!tb) {
-        gemm({.trans_a = !ta, .batch = d.batch, .m = d.k, .n = d.n, .k = d.m, .stride_a = d.m * d.k,
-              .stride_b = d.m * d.n, .stride_c = d.k * d.n},
-             a, g, grads.b);
-      } else {
-        gemm({.trans_a = true, .trans_b = ta, .batch = d.batch, .m = d.n, .n = d.k, .k = d.m, .stride_a = d.m * d.n,
-              .stride_b = d.m * d.k, .stride_c = d.n * d.k},
-             g, a, grads.b);
-      }
-    } else {
-      // A shared b with transposed a cannot stack rows: accumulate one product per batch entry.
-      const Tensor a3 = a.reshape({d.batch, d.k, d.m}), g3 = g.reshape({d.batch, d.m, d.n});
-      for (int64_t i = 0; i < d.batch; ++i) {
-        const Tensor a_i = a3.rows(i, i + 1), g_i = g3.rows(i, i + 1);  // [K, M], [M, N]
-        const double beta = i == 0 ? 0.0 : 1.0;
-        if (!tb) {
-          gemm({.m = d.k, .n = d.n, .k = d.m, .beta = beta}, a_i, g_i, grads.b);
-        } else {
-          gemm({.trans_a = true, .trans_b = true, .m = d.n, .n = d.k, .k = d.m, .beta = beta}, g_i, a_i, grads.b);
-        }
-      }
-    }
-  }
-  return grads;
-}
-
-namespace {
-
-// The rows, input and output features of linear(x, weight, bias); throws for shapes that do not fit.
-struct LinearDims {
-  int64_t rows, in, out;
-};
 
 LinearDims linear_dims(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   if (x.dtype() != weight.dtype() || (bias.defined() && bias.dtype() != x.dtype()))
@@ -168,8 +110,6 @@ LinearDims linear_dims(const Tensor& x, const Tensor& weight, const Tensor& bias
                                 shape_str(weight.shape()) + " (need bias [out])");
   return {shape_numel(Shape(x.shape().begin(), x.shape().end() - 1)), weight.size(1), weight.size(0)};
 }
-
-}  // namespace
 
 // x [..., in], weight [out, in], bias [out] or undefined -> [..., out]
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -189,28 +129,6 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     gemm(product, x, weight, out);
   }
   return out;
-}
-
-LinearGrads linear_backward(const Tensor& g, const Tensor& x, const Tensor& weight, bool need_x, bool need_weight,
-                            bool need_bias) {
-  const LinearDims d = linear_dims(x, weight, Tensor());
-  const bool empty = d.rows * d.in * d.out == 0;
-  auto gradient_like = [empty](const Tensor& value) {
-    return empty ? Tensor::zeros(value.shape(), value.dtype(), value.device()) : Tensor::empty_like(value);
-  };
-  LinearGrads grads;
-  if (need_x) {
-    // grad_x [rows, in] = g [rows, out] @ weight [out, in]
-    grads.x = gradient_like(x);
-    if (!empty) gemm({.m = d.rows, .n = d.in, .k = d.out}, g, weight, grads.x);
-  }
-  if (need_weight) {
-    // grad_weight [out, in] = g^T [out, rows] @ x [rows, in]
-    grads.weight = gradient_like(weight);
-    if (!empty) gemm({.trans_a = true, .m = d.out, .n = d.in, .k = d.rows}, g, x, grads.weight);
-  }
-  if (need_bias) grads.bias = sum_to_shape(g.reshape({d.rows, d.out}), {d.out});
-  return grads;
 }
 
 }  // namespace clipgrad::ops

@@ -1,5 +1,7 @@
-// Matrix products: a strided-batched GEMM that every device implements, and
-// the device-agnostic matmul and linear (with their backward) built on it.
+// Matrix products: a strided-batched GEMM that every device implements (a
+// raw op), and matmul and linear, the same on every device, built on it.
+// Their backwards are in autograd/fn_linear.cpp (docs/ARCHITECTURE.md, "Where
+// backward code lives").
 #pragma once
 
 #include <cstdint>
@@ -26,32 +28,26 @@ void gemm(const GemmArgs& args, const Tensor& a, const Tensor& b, Tensor& c);
 // bias epilogue where the device has one (batch 1, beta 0; args.beta ignored).
 void gemm_bias(const GemmArgs& args, const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& c);
 
-// TF32 tensor cores for f32 GEMMs and convolutions on devices that have them
-// (10 mantissa bits per product, f32 accumulation). Off by default, as in
-// PyTorch; `--tf32` turns it on. The CPU ignores it.
-void set_tf32(bool enabled);
-bool tf32_enabled();
-
 // a [..., M, K] (or [..., K, M] if trans_a), b [..., K, N] (or [..., N, K] if
 // trans_b) -> [..., M, N]. Batch dims must match, or b may be 2-D and shared.
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
-struct MatmulGrads {
-  Tensor a;  // a's shape
-  Tensor b;  // b's shape; a shared b sums over the batch
+// The sizes of matmul(a, b, trans_a, trans_b): `batch` products of op(a)
+// [M, K] and op(b) [K, N]; b_shared when one 2-D b serves every batch entry.
+// Throws, naming both shapes, when they do not fit.
+struct MatmulDims {
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  bool b_shared = false;
+  Shape out_shape;  // [..., M, N]
+  bool empty() const;  // no products (BLAS rejects a zero leading dimension: the result is all zeros)
 };
-// grad [..., M, N] of matmul(a, b, trans_a, trans_b); only the gradients asked for are defined.
-MatmulGrads matmul_backward(const Tensor& grad, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b,
-                            bool need_a, bool need_b);
+MatmulDims matmul_dims(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
 
 // x [..., in], weight [out, in], bias [out] (may be undefined) -> [..., out]
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
-struct LinearGrads {
-  Tensor x;       // [..., in]
-  Tensor weight;  // [out, in]
-  Tensor bias;    // [out]
+// The rows, input and output features of linear(x, weight, bias); throws for shapes that do not fit.
+struct LinearDims {
+  int64_t rows, in, out;
 };
-// grad [..., out] of linear(x, weight, bias); only the gradients asked for are defined.
-LinearGrads linear_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, bool need_x,
-                            bool need_weight, bool need_bias);
+LinearDims linear_dims(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
 }  // namespace clipgrad::ops

@@ -1,4 +1,4 @@
-// Device dispatch of the ops in tensor/ops/optim.h.
+// The ops of tensor/ops/optim.h: their argument checks, then dispatch.
 #include "tensor/ops/optim.h"
 
 #include <stdexcept>
@@ -15,15 +15,15 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& ex
     throw std::invalid_argument("adamw_update: parameter " + shape_str(shape) + " " + dtype_name(param.dtype()) +
                                 ", gradient " + shape_str(grad.shape()) + " " + dtype_name(grad.dtype()) +
                                 " and f32 moments of the parameter's shape expected");
-  kernel("adamw_update", &Kernels::adamw_update, {&param, &grad, &exp_avg, &exp_avg_sq})(param, grad, exp_avg,
+  kernel<RawOp::adamw_update>({&param, &grad, &exp_avg, &exp_avg_sq})(param, grad, exp_avg,
                                                                                           exp_avg_sq, coefficients);
 }
 
-double sum_squares(const Tensor& x) { return kernel("sum_squares", &Kernels::sum_squares, {&x})(x); }
+double sum_squares(const Tensor& x) { return kernel<RawOp::sum_squares>({&x})(x); }
 
 double sum_squares_of(const std::vector<Tensor>& tensors) {
   if (tensors.empty()) return 0;
-  return kernel("sum_squares_of", &Kernels::sum_squares_of, tensors)(tensors);
+  return kernel<RawOp::sum_squares_of>(tensors)(tensors);
 }
 
 }  // namespace clipgrad::ops

@@ -1,4 +1,4 @@
-// Device dispatch of the ops in tensor/ops/reduce.h.
+// The ops of tensor/ops/reduce.h: their argument checks, then dispatch.
 #include "tensor/ops/reduce.h"
 
 #include <stdexcept>
@@ -37,48 +37,77 @@ void check_layer_norm_param(const Tensor& x, const Tensor& param, const char* op
   check_same_dtype(x, param, op);
 }
 
-}  // namespace
+// A dim-wise op's dim, in range for x (lines_along throws naming the op and the shape otherwise).
+void check_dim(const Tensor& x, int64_t dim, const char* op) { lines_along(x.shape(), dim, op); }
 
-Tensor sum(const Tensor& x, int64_t dim, bool keepdim) { return kernel("sum", &Kernels::sum, {&x})(x, dim, keepdim); }
-
-Tensor mean(const Tensor& x, int64_t dim, bool keepdim) {
-  return kernel("mean", &Kernels::mean, {&x})(x, dim, keepdim);
+// A backward's grad_output and saved tensor: one shape, one dtype; dim in range.
+void check_backward(const Tensor& grad_output, const Tensor& saved, int64_t dim, const char* op) {
+  check_same_shape(grad_output, saved, op);
+  check_same_dtype(grad_output, saved, op);
+  check_dim(saved, dim, op);
 }
 
-Tensor sum_all(const Tensor& x) { return kernel("sum_all", &Kernels::sum_all, {&x})(x); }
+// logits [N, N] of a floating dtype, N >= 1.
+void check_square_logits(const Tensor& logits) {
+  check_floating(logits, "contrastive_cross_entropy");
+  if (logits.dim() != 2 || logits.size(0) != logits.size(1) || logits.size(0) == 0)
+    throw std::invalid_argument("contrastive_cross_entropy: logits must be a square [N, N] matrix with N >= 1, got " +
+                                shape_str(logits.shape()));
+}
 
-Tensor softmax(const Tensor& x, int64_t dim) { return kernel("softmax", &Kernels::softmax, {&x})(x, dim); }
+}  // namespace
+
+Tensor sum(const Tensor& x, int64_t dim, bool keepdim) {
+  check_dim(x, dim, "sum");
+  return kernel<RawOp::sum>({&x})(x, dim, keepdim);
+}
+
+Tensor mean(const Tensor& x, int64_t dim, bool keepdim) {
+  check_dim(x, dim, "mean");
+  return kernel<RawOp::mean>({&x})(x, dim, keepdim);
+}
+
+Tensor sum_all(const Tensor& x) { return kernel<RawOp::sum_all>({&x})(x); }
+
+Tensor softmax(const Tensor& x, int64_t dim) {
+  check_dim(x, dim, "softmax");
+  return kernel<RawOp::softmax>({&x})(x, dim);
+}
 
 Tensor log_softmax(const Tensor& x, int64_t dim) {
-  return kernel("log_softmax", &Kernels::log_softmax, {&x})(x, dim);
+  check_dim(x, dim, "log_softmax");
+  return kernel<RawOp::log_softmax>({&x})(x, dim);
 }
 
 Tensor softmax_backward(const Tensor& grad_output, const Tensor& y, int64_t dim) {
-  return kernel("softmax_backward", &Kernels::softmax_backward, {&grad_output, &y})(grad_output, y, dim);
+  check_backward(grad_output, y, dim, "softmax_backward");
+  return kernel<RawOp::softmax_backward>({&grad_output, &y})(grad_output, y, dim);
 }
 
 Tensor log_softmax_backward(const Tensor& grad_output, const Tensor& y, int64_t dim) {
-  return kernel("log_softmax_backward", &Kernels::log_softmax_backward, {&grad_output, &y})(grad_output, y, dim);
+  check_backward(grad_output, y, dim, "log_softmax_backward");
+  return kernel<RawOp::log_softmax_backward>({&grad_output, &y})(grad_output, y, dim);
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
   check_cross_entropy_args(logits, targets, "cross_entropy");
-  return kernel("cross_entropy", &Kernels::cross_entropy, {&logits, &targets})(logits, targets);
+  return kernel<RawOp::cross_entropy>({&logits, &targets})(logits, targets);
 }
 
 Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, double grad_loss) {
   check_cross_entropy_args(logits, targets, "cross_entropy_backward");
-  return kernel("cross_entropy_backward", &Kernels::cross_entropy_backward, {&logits, &targets})(logits, targets, grad_loss);
+  return kernel<RawOp::cross_entropy_backward>({&logits, &targets})(logits, targets, grad_loss);
 }
 
 ContrastiveCrossEntropy contrastive_cross_entropy(const Tensor& logits, ContrastiveDirections directions) {
-  return kernel("contrastive_cross_entropy", &Kernels::contrastive_cross_entropy, {&logits})(logits, directions);
+  check_square_logits(logits);
+  return kernel<RawOp::contrastive_cross_entropy>({&logits})(logits, directions);
 }
 
 LayerNormOutput layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
   check_layer_norm_param(x, weight, "layer_norm");
   check_layer_norm_param(x, bias, "layer_norm");
-  return kernel("layer_norm", &Kernels::layer_norm, {&x, &weight, &bias})(x, weight, bias, eps);
+  return kernel<RawOp::layer_norm>({&x, &weight, &bias})(x, weight, bias, eps);
 }
 
 LayerNormGrads layer_norm_backward(const Tensor& grad_output, const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd, bool need_x, bool need_weight, bool need_bias) {
@@ -89,15 +118,17 @@ LayerNormGrads layer_norm_backward(const Tensor& grad_output, const Tensor& x, c
   if (mean.shape() != Shape{rows} || rstd.shape() != Shape{rows})
     throw std::invalid_argument("layer_norm_backward: mean and rstd must be [" + std::to_string(rows) +
                                 "], the ones layer_norm returned for x " + shape_str(x.shape()));
-  return kernel("layer_norm_backward", &Kernels::layer_norm_backward, {&grad_output, &x, &weight, &mean, &rstd})(grad_output, x, weight, mean, rstd, need_x, need_weight, need_bias);
+  return kernel<RawOp::layer_norm_backward>({&grad_output, &x, &weight, &mean, &rstd})(grad_output, x, weight, mean, rstd, need_x, need_weight, need_bias);
 }
 
 Tensor l2_normalize(const Tensor& x, int64_t dim, double eps) {
-  return kernel("l2_normalize", &Kernels::l2_normalize, {&x})(x, dim, eps);
+  check_dim(x, dim, "l2_normalize");
+  return kernel<RawOp::l2_normalize>({&x})(x, dim, eps);
 }
 
 Tensor l2_normalize_backward(const Tensor& grad_output, const Tensor& x, int64_t dim, double eps) {
-  return kernel("l2_normalize_backward", &Kernels::l2_normalize_backward, {&grad_output, &x})(grad_output, x, dim, eps);
+  check_backward(grad_output, x, dim, "l2_normalize_backward");
+  return kernel<RawOp::l2_normalize_backward>({&grad_output, &x})(grad_output, x, dim, eps);
 }
 
 }  // namespace clipgrad::ops

@@ -1,4 +1,5 @@
-// Reductions and normalisations on CPU tensors (f32 and f64), OpenMP-parallel.
+// Reductions and normalisations on any device (f32 and f64): the reduce,
+// contrastive and norms families.
 //
 // `dim` may be negative (counted from the end). f32 sums accumulate in double,
 // and every sum runs in an order that does not depend on the thread count, so

@@ -1,6 +1,7 @@
-// Shape and indexing raw ops on CPU tensors: permute, concat, narrow, and the
-// row gathers behind embeddings and EOT pooling, each with the scatter-add
-// that is its backward. f32 and f64 (permute, concat and narrow copy any dtype).
+// Shape and indexing raw ops on any device: permute, concat, narrow (the
+// shape family), and the row gathers behind embeddings and EOT pooling, each
+// with the scatter-add that is its backward (the indexing family). f32 and
+// f64 (permute, concat and narrow copy any dtype).
 #pragma once
 
 #include <vector>

@@ -6,15 +6,14 @@
 #include <cstdlib>
 #include <string>
 
-#include "tensor/cpu/blas.h"
 #include "tensor/cpu/gemm.h"
 #include "tensor/random.h"
 
 using namespace clipgrad;
 
 TEST(Blas, RunsTheFastKernelsThisCpuSupports) {
-  EXPECT_FALSE(blas_kernel_name().empty());
-  std::string best = blas_kernel_for_this_cpu();
+  EXPECT_FALSE(cpu::blas_kernel_name().empty());
+  std::string best = cpu::blas_kernel_for_this_cpu();
   const char* forced = std::getenv("OPENBLAS_CORETYPE");
   // tests/test_main.cpp, like the clipgrad binary, re-executes with
   // OPENBLAS_CORETYPE = best when OpenBLAS fell back to its SSE3 kernels; a
@@ -23,7 +22,7 @@ TEST(Blas, RunsTheFastKernelsThisCpuSupports) {
     for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return text;
   };
-  const std::string running = lower(blas_kernel_name());
+  const std::string running = lower(cpu::blas_kernel_name());
   if (forced) {
     EXPECT_EQ(running, lower(forced)) << "OPENBLAS_CORETYPE=" << forced << " was not honoured";
   } else if (!best.empty()) {
@@ -48,7 +47,7 @@ TEST(Blas, GemmMatchesNaiveLoopForEveryTranspose) {
               sum += double(ta ? pa[p * m + i] : pa[i * k + p]) * (tb ? pb[j * k + p] : pb[p * n + j]);
             expected.data<float>()[i * n + j] = float(2.0 * sum + 0.25 * 0.5);
           }
-        cpu::gemm<float>(ta, tb, m, n, k, 2.0f, pa, pb, 0.25f, c.data<float>());
+        cpu::blas_gemm<float>(ta, tb, m, n, k, 2.0f, pa, pb, 0.25f, c.data<float>());
         for (int64_t e = 0; e < m * n; ++e)
           ASSERT_NEAR(c.data<float>()[e], expected.data<float>()[e], 1e-3 * (1 + std::abs(expected.data<float>()[e])))
               << "m=" << m << " n=" << n << " k=" << k << " trans_a=" << ta << " trans_b=" << tb;

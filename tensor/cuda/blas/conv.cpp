@@ -9,7 +9,6 @@
 // shipped, and it is the one with per-direction algorithm queries.
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
-#include "tensor/cuda/blas/conv.h"
 
 #include <map>
 #include <mutex>
@@ -18,11 +17,14 @@
 #include <tuple>
 
 #include "cuda/check.h"
+#include "tensor/precision.h"
+#include "cuda/device.h"
 #include "tensor/cuda/blas/library_handles.h"
+#include "tensor/cuda/kernels.h"
 #include "tensor/ops/linalg.h"
 #include "tensor/shape_rules.h"
 
-namespace clipgrad::cuda_blas {
+namespace clipgrad::cuda {
 
 namespace {
 
@@ -43,7 +45,7 @@ struct Geometry : ops::Conv2dShape {
 };
 
 Geometry conv_geometry(const Tensor& x, const Tensor& weight, int64_t stride, int64_t padding) {
-  return {ops::conv2d_shape(x, weight, stride, padding), x.dtype(), x.dtype() == DType::F32 && ops::tf32_enabled(),
+  return {ops::conv2d_shape(x, weight, stride, padding), x.dtype(), x.dtype() == DType::F32 && tf32_enabled(),
           current_device()};
 }
 
@@ -192,4 +194,4 @@ ops::Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tens
   return grads;
 }
 
-}  // namespace clipgrad::cuda_blas
+}  // namespace clipgrad::cuda

@@ -1,4 +1,5 @@
-// cuBLASLt GEMM. cuBLASLt is column-major and our tensors are row-major: a
+// The CUDA kernels of the gemm family (tensor/ops/linalg.h), the twin of
+// tensor/cpu/gemm.cpp, on cuBLASLt. cuBLASLt is column-major and our tensors are row-major: a
 // row-major [m, n] matrix is the column-major [n, m] matrix of its transpose,
 // so c = op(a) op(b) is computed as c^T = op(b)^T op(a)^T, with b as
 // cuBLASLt's first operand and a as its second and no data moved.
@@ -7,7 +8,6 @@
 // shape, transposes, strides, dtype, TF32 setting, epilogue and operand
 // alignment, and reused: the heuristic costs far more than the product of a
 // small matrix.
-#include "tensor/cuda/blas/gemm.h"
 
 #include <map>
 #include <memory>
@@ -17,10 +17,14 @@
 #include <tuple>
 
 #include "cuda/check.h"
+#include "tensor/precision.h"
 #include "cuda/stream.h"
+#include "tensor/cuda/blas/gemm_edges.h"
+#include "cuda/device.h"
 #include "tensor/cuda/blas/library_handles.h"
+#include "tensor/cuda/kernels.h"
 
-namespace clipgrad::cuda_blas {
+namespace clipgrad::cuda {
 
 namespace {
 
@@ -131,20 +135,10 @@ std::mutex g_plans_mutex;
 // Never destroyed: descriptors freed by a static destructor could outlive the CUDA context.
 auto& g_plans = *new std::map<PlanKey, std::unique_ptr<Plan>>;
 
-void check_operands(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, const Tensor& c, const char* op) {
-  if (a.dtype() != b.dtype() || a.dtype() != c.dtype())
-    throw std::invalid_argument(std::string(op) + ": operands have dtypes " + dtype_name(a.dtype()) + ", " +
-                                dtype_name(b.dtype()) + " and " + dtype_name(c.dtype()));
-  if (a.dtype() != DType::F32 && a.dtype() != DType::F64)
-    throw std::invalid_argument(std::string(op) + ": CUDA GEMM takes f32 or f64, got " + dtype_name(a.dtype()));
-  if (g.batch < 1 || g.m < 0 || g.n < 0 || g.k < 0)
-    throw std::invalid_argument(std::string(op) + ": negative sizes or a batch below 1");
-}
-
 // Runs one product through its plan; false when the plan has no algorithm (bias epilogue only).
 bool run_matmul(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, const Tensor* bias, Tensor& c) {
   const PlanKey key{g.trans_a, g.trans_b, g.batch, g.m, g.n, g.k, g.stride_a, g.stride_b, g.stride_c, a.dtype(),
-                    a.dtype() == DType::F32 && ops::tf32_enabled(), bias != nullptr, g.beta == 0.0,
+                    a.dtype() == DType::F32 && tf32_enabled(), bias != nullptr, g.beta == 0.0,
                     alignment_of(a.raw_data()), alignment_of(b.raw_data()), alignment_of(c.raw_data()),
                     current_device()};
   std::lock_guard<std::mutex> lock(g_plans_mutex);
@@ -170,7 +164,6 @@ bool run_matmul(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, const 
 }  // namespace
 
 void gemm(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
-  check_operands(g, a, b, c, "gemm");
   if (g.m == 0 || g.n == 0) return;
   // An empty inner dimension leaves beta * c, which cuBLASLt does not accept as a product.
   if (g.k == 0) return scale_matrices(c, g.batch, g.m, g.n, g.stride_c, g.beta);
@@ -178,10 +171,6 @@ void gemm(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
 }
 
 void gemm_bias(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& c) {
-  check_operands(g, a, b, c, "gemm_bias");
-  if (g.batch != 1 || bias.shape() != Shape{g.n} || bias.dtype() != c.dtype())
-    throw std::invalid_argument("gemm_bias: needs batch 1 and a bias [" + std::to_string(g.n) + "] of c's dtype, got " +
-                                shape_str(bias.shape()) + " " + dtype_name(bias.dtype()));
   if (g.m == 0 || g.n == 0) return;
   ops::GemmArgs product = g;
   product.beta = 0.0;
@@ -189,7 +178,7 @@ void gemm_bias(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, const T
   // No bias epilogue for this case (f64, k = 0): rows of bias, then the product accumulated onto them.
   fill_rows_with_bias(c, bias, g.m, g.n);
   product.beta = 1.0;
-  cuda_blas::gemm(product, a, b, c);
+  cuda::gemm(product, a, b, c);
 }
 
-}  // namespace clipgrad::cuda_blas
+}  // namespace clipgrad::cuda

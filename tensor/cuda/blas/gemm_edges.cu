@@ -1,14 +1,13 @@
 // The edges of GEMM that cuBLASLt does not cover: an empty inner dimension
 // (c = beta * c) and the bias rows under a product that has no bias epilogue.
-#include "cuda/check.h"
-#include "cuda/stream.h"
-#include "tensor/cuda/blas/gemm.h"
+#include "tensor/cuda/blas/gemm_edges.h"
+#include "tensor/cuda/device_tensor.h"
 
-namespace clipgrad::cuda_blas {
+namespace clipgrad::cuda {
 
 namespace {
 
-constexpr int kThreads = 256;
+
 
 // ---- kernels ----
 
@@ -28,6 +27,8 @@ __global__ void fill_rows_kernel(T* c, const T* bias, int64_t m, int64_t n) {
   if (i < m * n) c[i] = bias[i % n];
 }
 
+// ---- launchers ----
+
 unsigned blocks_for(int64_t elements) { return unsigned((elements + kThreads - 1) / kThreads); }
 
 }  // namespace
@@ -38,16 +39,14 @@ void scale_matrices(Tensor& c, int64_t batch, int64_t m, int64_t n, int64_t stri
   if (batch > 65535) throw std::invalid_argument("gemm: a batch past 65535 with k = 0 is not supported on CUDA");
   const dim3 grid(blocks_for(m * n), unsigned(batch));
   dispatch_floating(c.dtype(), "gemm", [&]<class T>() {
-    scale_matrices_kernel<T><<<grid, kThreads, 0, cuda::compute_stream()>>>(c.data<T>(), m * n, stride_c, T(beta));
+    launch("scale_matrices_kernel", scale_matrices_kernel<T>, {grid, kThreads}, device_data<T>(c), m * n, stride_c, T(beta));
   });
-  CUDA_CHECK(cudaGetLastError());
 }
 
 void fill_rows_with_bias(Tensor& c, const Tensor& bias, int64_t m, int64_t n) {
   dispatch_floating(c.dtype(), "gemm_bias", [&]<class T>() {
-    fill_rows_kernel<T><<<blocks_for(m * n), kThreads, 0, cuda::compute_stream()>>>(c.data<T>(), bias.data<T>(), m, n);
+    launch("fill_rows_kernel", fill_rows_kernel<T>, {blocks_for(m * n), kThreads}, device_data<T>(c), device_data<T>(bias), m, n);
   });
-  CUDA_CHECK(cudaGetLastError());
 }
 
-}  // namespace clipgrad::cuda_blas
+}  // namespace clipgrad::cuda

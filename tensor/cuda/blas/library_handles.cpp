@@ -4,9 +4,10 @@
 #include <mutex>
 
 #include "cuda/check.h"
+#include "cuda/device.h"
 #include "cuda/stream.h"
 
-namespace clipgrad::cuda_blas {
+namespace clipgrad::cuda {
 
 namespace {
 
@@ -33,12 +34,6 @@ DeviceHandles& handles_of_current_device() {
 
 }  // namespace
 
-int current_device() {
-  int device = 0;
-  CUDA_CHECK(cudaGetDevice(&device));
-  return device;
-}
-
 cublasLtHandle_t lt_handle() {
   std::lock_guard<std::mutex> lock(g_mutex);
   DeviceHandles& handles = handles_of_current_device();
@@ -64,4 +59,4 @@ cudnnHandle_t cudnn_handle() {
 
 Tensor device_scratch(size_t bytes) { return Tensor::empty({int64_t(bytes)}, DType::U8, Device::CUDA); }
 
-}  // namespace clipgrad::cuda_blas
+}  // namespace clipgrad::cuda

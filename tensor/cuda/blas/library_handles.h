@@ -1,6 +1,7 @@
-// cuBLASLt and cuDNN handles, one per device, created on first use and bound
-// to cuda::compute_stream(); they live as long as the process, like the
-// streams. Workspaces come from the CUDA allocator (the caching allocator
+// What the library-backed kernels share: CUBLAS_CHECK and CUDNN_CHECK (throw
+// with file:line and the library's error string), and cuBLASLt and cuDNN
+// handles, one per device, created on first use and bound to
+// cuda::compute_stream(); they live as long as the process, like the streams. Workspaces come from the CUDA allocator (the caching allocator
 // once it is installed), so they are counted in its statistics.
 #pragma once
 
@@ -13,14 +14,18 @@
 
 #include "tensor/tensor.h"
 
-namespace clipgrad::cuda_blas {
+namespace clipgrad::cuda {
+
+[[noreturn]] inline void throw_cublas_error(cublasStatus_t status, const char* call, const char* file, int line) {
+  throw std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": " + call +
+                           " failed: " + cublasLtGetStatusString(status));
+}
 
 [[noreturn]] inline void throw_cudnn_error(cudnnStatus_t status, const char* call, const char* file, int line) {
   throw std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": " + call +
                            " failed: " + cudnnGetErrorString(status));
 }
 
-int current_device();
 cublasLtHandle_t lt_handle();
 // cuBLASLt's workspace of the current device: 32 MiB, what NVIDIA advises for Hopper.
 struct Workspace {
@@ -34,11 +39,18 @@ cudnnHandle_t cudnn_handle();
 // safe because every kernel runs on the one compute stream).
 Tensor device_scratch(size_t bytes);
 
-}  // namespace clipgrad::cuda_blas
+}  // namespace clipgrad::cuda
+
+#define CUBLAS_CHECK(call)                                                                          \
+  do {                                                                                              \
+    cublasStatus_t status_ = (call);                                                                \
+    if (status_ != CUBLAS_STATUS_SUCCESS)                                                           \
+      ::clipgrad::cuda::throw_cublas_error(status_, #call, __FILE__, __LINE__);                     \
+  } while (0)
 
 #define CUDNN_CHECK(call)                                                                           \
   do {                                                                                              \
     cudnnStatus_t status_ = (call);                                                                 \
     if (status_ != CUDNN_STATUS_SUCCESS)                                                            \
-      ::clipgrad::cuda_blas::throw_cudnn_error(status_, #call, __FILE__, __LINE__);                 \
+      ::clipgrad::cuda::throw_cudnn_error(status_, #call, __FILE__, __LINE__);                 \
   } while (0)

@@ -1,4 +1,5 @@
-// Attention over head-split tensors, the twin of tensor/cpu/attention.cpp.
+// The CUDA kernels of the attention family (tensor/ops/attention.h), the twin
+// of tensor/cpu/attention.cpp: attention over head-split tensors, f32.
 //
 // Fused path (Lk <= 257 keys and K, V of one head fit in shared memory):
 // one block per (head, tile of 32 queries) stages that head's K and V in
@@ -13,6 +14,11 @@
 //
 // Longer sequences: batched GEMMs around a warp-per-row softmax.
 //
+// attention_forward_kernel2 is version 2 of the kernel lab
+// dev/cuda/attention.cu (the same name there, beside the naive version 1
+// that keeps the scores in DRAM, with a CPU check and a timing). The
+// backward and fallback kernels have no lab yet.
+//
 // Shared-memory rows are padded to hd + 1 floats: lane j reads row j at the
 // same column d, and a pitch of hd + 1 puts those 32 reads in 32 banks.
 //
@@ -20,20 +26,16 @@
 // gives NaN probabilities here (as PyTorch's CUDA kernels do) instead of an
 // exception, which would need a device-to-host copy per call to detect.
 #include <cmath>
-#include <stdexcept>
-#include <string>
 
-#include "cuda/check.h"
-#include "cuda/stream.h"
-#include "tensor/cuda/blas/gemm.h"
-#include "tensor/cuda/blas/library_handles.h"
-#include "tensor/cuda/fused/attention.h"
-#include "tensor/cuda/fused/warp_reduce.cuh"
+#include "cuda/device.h"
+#include "tensor/cuda/device_tensor.h"
 
-namespace clipgrad::cuda_fused {
+namespace clipgrad::cuda {
 
 namespace {
 
+// The longest key sequence the fused kernels hold on chip (ViT-B/16 at 224 px: 197; 257 at 256 px).
+constexpr int64_t kFusedMaxKeys = 257;
 constexpr int kWarps = 8;             // warps per block, one query each at a time
 constexpr int kQueriesPerBlock = 32;  // a block's queries: 4 per warp, so K and V are loaded once for 32 rows
 constexpr int kKeysPerLane = int((kFusedMaxKeys + 31) / 32);
@@ -42,11 +44,6 @@ struct Dims {
   int64_t heads;  // B = N * heads
   int queries, keys, head_dim;
 };
-
-size_t fused_shared_bytes(int64_t keys, int64_t head_dim) {
-  // keys, values [Lk, hd + 1]; per warp: one row of q (or dO) [hd] and one of p (or ds) [Lk]
-  return sizeof(float) * size_t(2 * keys * (head_dim + 1) + kWarps * (head_dim + keys));
-}
 
 // ---- kernels ----
 
@@ -62,9 +59,9 @@ __device__ void stage_keys_values(const float* k, const float* v, const Dims& d,
 
 // grid (B, ceil(Lq / kQueriesPerBlock)), block kWarps * 32, dynamic shared fused_shared_bytes.
 // q [B, Lq, hd], k, v [B, Lk, hd], mask [Lq, Lk] or null -> probs [B, Lq, Lk], out [B, Lq, hd].
-__global__ void fused_forward_kernel(const float* q, const float* k, const float* v, const float* mask, float scale,
+__global__ void attention_forward_kernel2(const float* q, const float* k, const float* v, const float* mask, float scale,
                                      Dims d, float* probs, float* out) {
-  extern __shared__ float shared[];
+  CLIPGRAD_DYNAMIC_SHARED(float, shared);
   const int64_t head = blockIdx.x;
   const int pitch = d.head_dim + 1, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   float* keys = shared;
@@ -125,7 +122,7 @@ __global__ void fused_forward_kernel(const float* q, const float* k, const float
 // -> grad_scores [B, Lq, Lk] = p (dp - rowsum(p dp)) with dp = dO V^T; grad_q [B, Lq, hd] = scale ds K (if not null).
 __global__ void fused_backward_rows_kernel(const float* grad_out, const float* k, const float* v, const float* probs,
                                            float scale, Dims d, float* grad_scores, float* grad_q) {
-  extern __shared__ float shared[];
+  CLIPGRAD_DYNAMIC_SHARED(float, shared);
   const int64_t head = blockIdx.x;
   const int pitch = d.head_dim + 1, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   float* keys = shared;
@@ -213,26 +210,21 @@ __global__ void softmax_backward_rows_kernel(float* grad, const float* probs, in
 
 // ---- launchers ----
 
-void check_heads_tensor(const Tensor& t, const char* op, const char* what) {
-  if (t.device() != Device::CUDA || t.dtype() != DType::F32 || t.dim() != 3)
-    throw std::invalid_argument(std::string(op) + ": " + what + " must be a 3-d f32 CUDA tensor, got " +
-                                shape_str(t.shape()) + " " + dtype_name(t.dtype()) + " on " + device_name(t.device()));
+size_t fused_shared_bytes(int64_t keys, int64_t head_dim) {
+  // keys, values [Lk, hd + 1]; per warp: one row of q (or dO) [hd] and one of p (or ds) [Lk]
+  return sizeof(float) * size_t(2 * keys * (head_dim + 1) + kWarps * (head_dim + keys));
 }
 
-Dims check_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
-  check_heads_tensor(q, "attention", "q");
-  check_heads_tensor(k, "attention", "k");
-  check_heads_tensor(v, "attention", "v");
+// q [B, Lq, hd], k, v [B, Lk, hd] (checked before dispatch) as the kernels' Dims; the
+// fused kernels take f32 and index with int.
+Dims attention_dims(const Tensor& q, const Tensor& k) {
+  if (q.dtype() != DType::F32)
+    throw std::invalid_argument(std::string("attention: CUDA takes f32, got ") + dtype_name(q.dtype()));
   const int64_t B = q.shape()[0], Lq = q.shape()[1], hd = q.shape()[2], Lk = k.shape()[1];
-  if (k.shape() != Shape{B, Lk, hd} || v.shape() != k.shape() || Lq < 1 || Lk < 1)
-    throw std::invalid_argument("attention: expected q [B, Lq, hd], k and v [B, Lk, hd] with Lq, Lk >= 1, got q " +
-                                shape_str(q.shape()) + ", k " + shape_str(k.shape()) + ", v " + shape_str(v.shape()));
   if (Lq > (1 << 30) || Lk > (1 << 30) || hd > (1 << 30))
     throw std::invalid_argument("attention: sequence or head dims past 2^30, got q " + shape_str(q.shape()));
   return {B, int(Lq), int(Lk), int(hd)};
 }
-
-cudaStream_t stream() { return cuda::compute_stream(); }
 
 dim3 fused_grid(const Dims& d) { return dim3(unsigned(d.heads), unsigned((d.queries + kQueriesPerBlock - 1) / kQueriesPerBlock)); }
 unsigned row_blocks(int64_t rows) { return unsigned((rows + kWarps - 1) / kWarps); }
@@ -247,41 +239,33 @@ void allow_shared(Kernel kernel, size_t bytes) {
 bool attention_runs_fused(int64_t keys, int64_t head_dim) {
   if (keys > kFusedMaxKeys) return false;
   int optin = 0;
-  CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, cuda_blas::current_device()));
+  CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, cuda::current_device()));
   return fused_shared_bytes(keys, head_dim) <= size_t(optin);
 }
 
 Tensor attention_heads(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double scale,
                        Tensor& probs) {
-  const Dims d = check_attention(q, k, v);
-  if (mask.defined() && (mask.shape() != Shape{d.queries, d.keys} || mask.device() != Device::CUDA ||
-                         mask.dtype() != DType::F32))
-    throw std::invalid_argument("attention: mask must be an f32 CUDA tensor [" + std::to_string(d.queries) + ", " +
-                                std::to_string(d.keys) + "], got " + shape_str(mask.shape()) + " " +
-                                dtype_name(mask.dtype()) + " on " + device_name(mask.device()));
+  const Dims d = attention_dims(q, k);
+  // The mask [Lq, Lk] in f32 (a conversion on the device when it is given in another dtype).
+  const Tensor additive = !mask.defined() || mask.dtype() == DType::F32 ? mask : mask.to(DType::F32);
   probs = Tensor::empty({d.heads, d.queries, d.keys}, DType::F32, Device::CUDA);
   Tensor out = Tensor::empty({d.heads, d.queries, d.head_dim}, DType::F32, Device::CUDA);
   if (d.heads == 0) return out;
-  const float* mask_data = mask.defined() ? mask.data<float>() : nullptr;
+  const float* mask_data = device_data_or_null<float>(additive);
   if (attention_runs_fused(d.keys, d.head_dim)) {
     const size_t bytes = fused_shared_bytes(d.keys, d.head_dim);
-    allow_shared(fused_forward_kernel, bytes);
-    fused_forward_kernel<<<fused_grid(d), kWarps * 32, bytes, stream()>>>(
-        q.data<float>(), k.data<float>(), v.data<float>(), mask_data, float(scale), d, probs.data<float>(),
-        out.data<float>());
-    CUDA_CHECK(cudaGetLastError());
+    allow_shared(attention_forward_kernel2, bytes);
+    launch("attention_forward_kernel2", attention_forward_kernel2, {fused_grid(d), kWarps * 32, bytes}, device_data<float>(q), device_data<float>(k), device_data<float>(v), mask_data, float(scale), d, device_data<float>(probs), device_data<float>(out));
     return out;
   }
   // probs [B, Lq, Lk] = scale q k^T, then the masked softmax in place, then out = probs v.
-  cuda_blas::gemm({.trans_b = true, .batch = d.heads, .m = d.queries, .n = d.keys, .k = d.head_dim,
+  cuda::gemm({.trans_b = true, .batch = d.heads, .m = d.queries, .n = d.keys, .k = d.head_dim,
                    .stride_a = int64_t(d.queries) * d.head_dim, .stride_b = int64_t(d.keys) * d.head_dim,
                    .stride_c = int64_t(d.queries) * d.keys, .alpha = scale},
                   q, k, probs);
   const int64_t rows = d.heads * d.queries;
-  masked_softmax_rows_kernel<<<row_blocks(rows), kWarps * 32, 0, stream()>>>(probs.data<float>(), mask_data, rows,
-                                                                             d.queries, d.keys);
-  CUDA_CHECK(cudaGetLastError());
-  cuda_blas::gemm({.batch = d.heads, .m = d.queries, .n = d.head_dim, .k = d.keys,
+  launch("masked_softmax_rows_kernel", masked_softmax_rows_kernel, {row_blocks(rows), kWarps * 32}, device_data<float>(probs), mask_data, rows, d.queries, d.keys);
+  cuda::gemm({.batch = d.heads, .m = d.queries, .n = d.head_dim, .k = d.keys,
                    .stride_a = int64_t(d.queries) * d.keys, .stride_b = int64_t(d.keys) * d.head_dim,
                    .stride_c = int64_t(d.queries) * d.head_dim},
                   probs, v, out);
@@ -290,21 +274,12 @@ Tensor attention_heads(const Tensor& q, const Tensor& k, const Tensor& v, const 
 
 void attention_heads_backward(const Tensor& grad, const Tensor& q, const Tensor& k, const Tensor& v,
                               const Tensor& probs, double scale, Tensor* grad_q, Tensor* grad_k, Tensor* grad_v) {
-  const Dims d = check_attention(q, k, v);
-  check_same_shape(grad, q, "attention_backward");
-  check_heads_tensor(grad, "attention_backward", "grad");
-  if (probs.shape() != Shape{d.heads, d.queries, d.keys} || probs.device() != Device::CUDA ||
-      probs.dtype() != DType::F32)
-    throw std::invalid_argument("attention_backward: saved probabilities " + shape_str(probs.shape()) +
-                                " do not match q " + shape_str(q.shape()) + " and k " + shape_str(k.shape()));
-  if (grad_q) check_same_shape(*grad_q, q, "attention_backward grad_q");
-  if (grad_k) check_same_shape(*grad_k, k, "attention_backward grad_k");
-  if (grad_v) check_same_shape(*grad_v, v, "attention_backward grad_v");
+  const Dims d = attention_dims(q, k);
   if (d.heads == 0) return;
   const int64_t q_stride = int64_t(d.queries) * d.head_dim, kv_stride = int64_t(d.keys) * d.head_dim,
                 p_stride = int64_t(d.queries) * d.keys;
   if (grad_v)  // dv [Lk, hd] = p^T [Lk, Lq] dO [Lq, hd]
-    cuda_blas::gemm({.trans_a = true, .batch = d.heads, .m = d.keys, .n = d.head_dim, .k = d.queries,
+    cuda::gemm({.trans_a = true, .batch = d.heads, .m = d.keys, .n = d.head_dim, .k = d.queries,
                      .stride_a = p_stride, .stride_b = q_stride, .stride_c = kv_stride},
                     probs, grad, *grad_v);
   if (!grad_q && !grad_k) return;
@@ -312,28 +287,23 @@ void attention_heads_backward(const Tensor& grad, const Tensor& q, const Tensor&
   if (attention_runs_fused(d.keys, d.head_dim)) {
     const size_t bytes = fused_shared_bytes(d.keys, d.head_dim);
     allow_shared(fused_backward_rows_kernel, bytes);
-    fused_backward_rows_kernel<<<fused_grid(d), kWarps * 32, bytes, stream()>>>(
-        grad.data<float>(), k.data<float>(), v.data<float>(), probs.data<float>(), float(scale), d,
-        grad_scores.data<float>(), grad_q ? grad_q->data<float>() : nullptr);
-    CUDA_CHECK(cudaGetLastError());
+    launch("fused_backward_rows_kernel", fused_backward_rows_kernel, {fused_grid(d), kWarps * 32, bytes}, device_data<float>(grad), device_data<float>(k), device_data<float>(v), device_data<float>(probs), float(scale), d, device_data<float>(grad_scores), grad_q ? device_data<float>(*grad_q) : nullptr);
   } else {
     // dp [Lq, Lk] = dO [Lq, hd] v^T, then ds = p (dp - rowsum(p dp)) in place, then dq = scale ds k.
-    cuda_blas::gemm({.trans_b = true, .batch = d.heads, .m = d.queries, .n = d.keys, .k = d.head_dim,
+    cuda::gemm({.trans_b = true, .batch = d.heads, .m = d.queries, .n = d.keys, .k = d.head_dim,
                      .stride_a = q_stride, .stride_b = kv_stride, .stride_c = p_stride},
                     grad, v, grad_scores);
     const int64_t rows = d.heads * d.queries;
-    softmax_backward_rows_kernel<<<row_blocks(rows), kWarps * 32, 0, stream()>>>(grad_scores.data<float>(),
-                                                                                probs.data<float>(), rows, d.keys);
-    CUDA_CHECK(cudaGetLastError());
+    launch("softmax_backward_rows_kernel", softmax_backward_rows_kernel, {row_blocks(rows), kWarps * 32}, device_data<float>(grad_scores), device_data<float>(probs), rows, d.keys);
     if (grad_q)
-      cuda_blas::gemm({.batch = d.heads, .m = d.queries, .n = d.head_dim, .k = d.keys, .stride_a = p_stride,
+      cuda::gemm({.batch = d.heads, .m = d.queries, .n = d.head_dim, .k = d.keys, .stride_a = p_stride,
                        .stride_b = kv_stride, .stride_c = q_stride, .alpha = scale},
                       grad_scores, k, *grad_q);
   }
   if (grad_k)  // dk [Lk, hd] = scale ds^T [Lk, Lq] q [Lq, hd]
-    cuda_blas::gemm({.trans_a = true, .batch = d.heads, .m = d.keys, .n = d.head_dim, .k = d.queries,
+    cuda::gemm({.trans_a = true, .batch = d.heads, .m = d.keys, .n = d.head_dim, .k = d.queries,
                      .stride_a = p_stride, .stride_b = q_stride, .stride_c = kv_stride, .alpha = scale},
                     grad_scores, q, *grad_k);
 }
 
-}  // namespace clipgrad::cuda_fused
+}  // namespace clipgrad::cuda

@@ -1,4 +1,5 @@
-// The contrastive cross-entropy on CUDA, the twin of tensor/cpu/contrastive.cpp.
+// The CUDA kernels of the contrastive family (tensor/ops/reduce.h), the twin
+// of tensor/cpu/contrastive.cpp: the contrastive cross-entropy, f32.
 //
 // Pass 1 reads the logits [N, N] once for each direction's log-sum-exp: a
 // warp per row (lanes stride the row, coalesced), and for the columns a
@@ -10,16 +11,15 @@
 // the two lse vectors; a one-block kernel sums the loss in double in a fixed
 // order. No softmax matrix is stored, and no atomics are used: same bits on
 // every run.
+//
+// row_lse_kernel2, column_lse_kernel2 and grad_kernel2 are version 2 of the
+// kernel lab dev/cuda/contrastive_ce.cu (the same names there, beside the
+// naive version 1 and its timing); loss_kernel has no lab.
 #include <cmath>
-#include <stdexcept>
-#include <string>
 
-#include "cuda/check.h"
-#include "cuda/stream.h"
-#include "tensor/cuda/fused/contrastive.h"
-#include "tensor/cuda/fused/warp_reduce.cuh"
+#include "tensor/cuda/device_tensor.h"
 
-namespace clipgrad::cuda_fused {
+namespace clipgrad::cuda {
 
 namespace {
 
@@ -50,23 +50,30 @@ struct OnlineLogSumExp {
   __device__ float value() const { return max + logf(sum); }
 };
 
+// A lane's (max, sum) pair, for warp_reduce (device_tensor.h).
+__device__ inline OnlineLogSumExp shuffle_xor(const OnlineLogSumExp& lse, int lane_mask) {
+  OnlineLogSumExp other;
+  other.max = cuda::shuffle_xor(lse.max, lane_mask);
+  other.sum = cuda::shuffle_xor(lse.sum, lane_mask);
+  return other;
+}
+
 // grid ceil(N / kRowWarps), block kRowWarps * 32: row_lse [N] of logits [N, N].
-__global__ void row_lse_kernel(const float* logits, int64_t n, float* row_lse) {
+__global__ void row_lse_kernel2(const float* logits, int64_t n, float* row_lse) {
   const int64_t row = int64_t(blockIdx.x) * kRowWarps + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (row >= n) return;
   OnlineLogSumExp lse;
   for (int64_t j = lane; j < n; j += 32) lse.add(logits[row * n + j]);
-  for (int offset = 16; offset > 0; offset /= 2) {
-    const float other_max = __shfl_xor_sync(0xffffffff, lse.max, offset);
-    const float other_sum = __shfl_xor_sync(0xffffffff, lse.sum, offset);
-    lse.merge(other_max, other_sum);
-  }
+  lse = warp_reduce(lse, [](OnlineLogSumExp mine, const OnlineLogSumExp& other) {
+    mine.merge(other.max, other.sum);
+    return mine;
+  });
   if (lane == 0) row_lse[row] = lse.value();
 }
 
 // grid ceil(N / 32), block (32, kColumnGroups): column_lse [N] of logits [N, N].
-__global__ void column_lse_kernel(const float* logits, int64_t n, float* column_lse) {
+__global__ void column_lse_kernel2(const float* logits, int64_t n, float* column_lse) {
   __shared__ float partial_max[kColumnGroups][32], partial_sum[kColumnGroups][32];
   const int64_t column = int64_t(blockIdx.x) * 32 + threadIdx.x;
   OnlineLogSumExp lse;
@@ -84,25 +91,19 @@ __global__ void column_lse_kernel(const float* logits, int64_t n, float* column_
 // One block of kLossThreads: loss [] = sum_i (w_row (row_lse[i] - x_ii) + w_col (column_lse[i] - x_ii)) / N.
 __global__ void loss_kernel(const float* logits, const float* row_lse, const float* column_lse, int64_t n,
                             double row_weight, double column_weight, float* loss) {
-  __shared__ double partial[kLossThreads / 32];
   double total = 0;
   for (int64_t i = threadIdx.x; i < n; i += kLossThreads) {
     const double diagonal = logits[i * n + i];
     total += row_weight * (double(row_lse[i]) - diagonal);
     if (column_lse) total += column_weight * (double(column_lse[i]) - diagonal);
   }
-  for (int offset = 16; offset > 0; offset /= 2) total += __shfl_down_sync(0xffffffff, total, offset);
-  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = total;
-  __syncthreads();
-  if (threadIdx.x != 0) return;
-  double sum = 0;
-  for (int warp = 0; warp < kLossThreads / 32; ++warp) sum += partial[warp];
-  *loss = float(sum / double(n));
+  total = block_sum<kLossThreads>(total);
+  if (threadIdx.x == 0) *loss = float(total / double(n));
 }
 
 // One thread per element of grad [N, N]:
 // (w_row (softmax_row - onehot) + w_col (softmax_col - onehot)) / N.
-__global__ void grad_kernel(const float* logits, const float* row_lse, const float* column_lse, int64_t n,
+__global__ void grad_kernel2(const float* logits, const float* row_lse, const float* column_lse, int64_t n,
                             float row_scale, float column_scale, float* grad) {
   const int64_t index = int64_t(blockIdx.x) * kGradThreads + threadIdx.x;
   if (index >= n * n) return;
@@ -114,41 +115,34 @@ __global__ void grad_kernel(const float* logits, const float* row_lse, const flo
   grad[index] = g;
 }
 
+// ---- launchers ----
+
+
+
 }  // namespace
 
 // ---- launcher ----
 
 ops::ContrastiveCrossEntropy contrastive_cross_entropy(const Tensor& logits, ops::ContrastiveDirections directions) {
-  if (logits.device() != Device::CUDA || logits.dtype() != DType::F32)
-    throw std::invalid_argument("contrastive_cross_entropy: logits must be an f32 CUDA tensor here, got " +
-                                std::string(dtype_name(logits.dtype())) + " on " + device_name(logits.device()));
-  if (logits.dim() != 2 || logits.size(0) != logits.size(1) || logits.size(0) == 0)
-    throw std::invalid_argument("contrastive_cross_entropy: logits must be a square [N, N] matrix with N >= 1, got " +
-                                shape_str(logits.shape()));
+  if (logits.dtype() != DType::F32)
+    throw std::invalid_argument(std::string("contrastive_cross_entropy: CUDA takes f32 logits, got ") +
+                                dtype_name(logits.dtype()));
   const int64_t n = logits.size(0);
   const bool symmetric = directions == ops::ContrastiveDirections::Symmetric;
   const double row_weight = symmetric ? 0.5 : 1.0, column_weight = symmetric ? 0.5 : 0.0;
   ops::ContrastiveCrossEntropy result{Tensor::empty({}, DType::F32, Device::CUDA),
                                       Tensor::empty({n, n}, DType::F32, Device::CUDA)};
   Tensor lse = Tensor::empty({2, n}, DType::F32, Device::CUDA);  // rows, then columns
-  float* row_lse = lse.data<float>();
+  float* row_lse = device_data<float>(lse);
   float* column_lse = symmetric ? row_lse + n : nullptr;
-  const float* x = logits.data<float>();
-  cudaStream_t stream = cuda::compute_stream();
-  row_lse_kernel<<<unsigned((n + kRowWarps - 1) / kRowWarps), kRowWarps * 32, 0, stream>>>(x, n, row_lse);
-  CUDA_CHECK(cudaGetLastError());
+  const float* x = device_data<float>(logits);
+  launch("row_lse_kernel2", row_lse_kernel2, {unsigned((n + kRowWarps - 1) / kRowWarps), kRowWarps * 32}, x, n, row_lse);
   if (symmetric) {
-    column_lse_kernel<<<unsigned((n + 31) / 32), dim3(32, kColumnGroups), 0, stream>>>(x, n, column_lse);
-    CUDA_CHECK(cudaGetLastError());
+    launch("column_lse_kernel2", column_lse_kernel2, {unsigned((n + 31) / 32), dim3(32, kColumnGroups)}, x, n, column_lse);
   }
-  loss_kernel<<<1, kLossThreads, 0, stream>>>(x, row_lse, column_lse, n, row_weight, column_weight,
-                                              result.loss.data<float>());
-  CUDA_CHECK(cudaGetLastError());
-  grad_kernel<<<unsigned((n * n + kGradThreads - 1) / kGradThreads), kGradThreads, 0, stream>>>(
-      x, row_lse, column_lse, n, float(row_weight / double(n)), float(column_weight / double(n)),
-      result.grad_logits.data<float>());
-  CUDA_CHECK(cudaGetLastError());
+  launch("loss_kernel", loss_kernel, {1, kLossThreads}, x, row_lse, column_lse, n, row_weight, column_weight, device_data<float>(result.loss));
+  launch("grad_kernel2", grad_kernel2, {unsigned((n * n + kGradThreads - 1) / kGradThreads), kGradThreads}, x, row_lse, column_lse, n, float(row_weight / double(n)), float(column_weight / double(n)), device_data<float>(result.grad_logits));
   return result;
 }
 
-}  // namespace clipgrad::cuda_fused
+}  // namespace clipgrad::cuda

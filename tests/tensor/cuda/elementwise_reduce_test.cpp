@@ -9,7 +9,7 @@
 // exp/log/erf (within 2 ulp, 2.4e-7) and, where a sum runs as a tree instead
 // of a sequence (softmax, layer_norm rows, L2 norms, sum_all), double
 // rounding far below f32's.
-#include "tests/tensor/cuda/cuda_vs_cpu_test.h"
+#include "tests/tensor/cuda/cuda_vs_cpu.h"
 
 #include "tensor/ops/elementwise.h"
 #include "tensor/ops/reduce.h"

@@ -2,7 +2,7 @@
 // the row gathers (index_rows, embedding, gather_rows and their backwards),
 // avg_pool2d and the optimizer's raw ops. Moves are exact, so the tolerance
 // is 0 except where noted. Skips without a GPU.
-#include "tests/tensor/cuda/cuda_vs_cpu_test.h"
+#include "tests/tensor/cuda/cuda_vs_cpu.h"
 
 #include "tensor/ops/attention.h"
 #include "tensor/ops/conv.h"

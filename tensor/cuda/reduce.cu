@@ -1,29 +1,40 @@
-// Softmax, log-softmax, their backwards, and cross-entropy (tensor/ops/reduce.h).
+// The CUDA kernels of the reduce family (tensor/ops/reduce.h), the twin of
+// tensor/cpu/reduce.cpp: sum and mean along a dim, sum_all, softmax and
+// log_softmax with their backwards, and cross-entropy.
 //
-// x is viewed as lines along `dim` ([outer, size, inner]; a line is the
-// `size` elements at base + k * inner). One warp per line: lane l takes
-// k = l, l + 32, ...; max and sums are warp butterflies (fixed order, double
-// accumulation as on the CPU). 256-thread blocks hold 8 lines. Each lane
-// rereads only the elements it wrote itself, so no barrier is needed.
-// Sums run in a different (but fixed) order than the CPU's sequential loop:
-// in double, that changes f32 results by at most the final rounding.
-#include "tensor/cuda/device_tensor.h"
-#include "tensor/cuda/kernels.h"
-#include "tensor/shape_rules.h"
-
+// - sum / mean along a dim, x viewed as [outer, size, inner]: one thread per
+//   output (outer * inner of them), summing its `size` inputs in order, the
+//   CPU kernel's order exactly (bit-identical results). Threads of a warp read
+//   neighbouring `inner` positions: coalesced unless inner == 1.
+// - sum_all: fixed chunks summed by fixed_order_sums.cu, then added in order.
+// - softmax family: x is viewed as lines along `dim`. One warp per line:
+//   lane l takes k = l, l + 32, ...; max and sums are warp butterflies (fixed
+//   order, double accumulation as on the CPU). 256-thread blocks hold 8
+//   lines. Each lane rereads only the elements it wrote itself, so no barrier
+//   is needed. The sums' order differs from the CPU's sequential loop: in
+//   double, that changes f32 results by at most the final rounding.
 #include <cmath>
-#include <vector>
 
-namespace clipgrad::cuda_kernels {
+#include "tensor/cuda/device_tensor.h"
 
-LineMap line_map(const Shape& shape, int64_t dim, const char* op) {
-  const ops::Lines lines = ops::lines_along(shape, dim, op);
-  return {lines.outer * lines.inner, lines.size, lines.inner};
-}
+namespace clipgrad::cuda {
 
 namespace {
 
+constexpr int64_t kSumAllChunk = 32768;  // tensor/cpu/reduce.cpp's sum_all chunk
+
 // ---- kernels ----
+
+// in [outer, size, inner] -> out [outer, inner] = factor * sum over size
+template <class T>
+__global__ void sum_along_kernel(const T* in, T* out, int64_t outer, int64_t size, int64_t inner, double factor) {
+  CLIPGRAD_GRID_STRIDE(o, outer * inner) {
+    const int64_t first = (o / inner) * size * inner + o % inner;
+    double acc = 0;
+    for (int64_t k = 0; k < size; ++k) acc += in[first + k * inner];
+    out[o] = static_cast<T>(acc * factor);
+  }
+}
 
 // x, y [lines along dim]: y = softmax (kLog: log_softmax) of each line
 template <bool kLog, class T>
@@ -108,33 +119,60 @@ __global__ void cross_entropy_grad_kernel(T* probs, const int32_t* targets, int6
 
 // ---- launchers ----
 
+Tensor scaled_sum(const Tensor& x, int64_t dim, bool keepdim, bool average, const char* op) {
+  const ops::Lines lines = ops::lines_along(x.shape(), dim, op);
+  Shape out_shape = x.shape();
+  if (keepdim) {
+    out_shape[lines.dim] = 1;
+  } else {
+    out_shape.erase(out_shape.begin() + lines.dim);
+  }
+  const double factor = average ? 1.0 / static_cast<double>(lines.size) : 1.0;
+  Tensor out = Tensor::empty(out_shape, x.dtype(), Device::CUDA);
+  dispatch_floating(x.dtype(), op, [&]<class T>() {
+    const int64_t outputs = lines.outer * lines.inner;
+    if (outputs == 0) return;
+    launch("sum_along_kernel", sum_along_kernel<T>, {grid_for(outputs), kThreads}, device_data<T>(x), device_data<T>(out), lines.outer, lines.size, lines.inner, factor);
+  });
+  return out;
+}
+
 template <bool kLog>
 Tensor softmax_impl(const Tensor& x, int64_t dim, const char* op) {
   const LineMap map = line_map(x.shape(), dim, op);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), Device::CUDA);
   dispatch_floating(x.dtype(), op, [&]<class T>() {
     if (x.numel() == 0) return;
-    softmax_kernel<kLog, T><<<line_grid(map.lines), kThreads, 0, cuda::compute_stream()>>>(device_data<T>(x),
-                                                                                          device_data<T>(out), map);
-    CUDA_CHECK_LAUNCH(op);
+    launch("softmax_kernel", softmax_kernel<kLog, T>, {line_grid(map.lines), kThreads}, device_data<T>(x), device_data<T>(out), map);
   });
   return out;
 }
 
 template <bool kLog>
 Tensor softmax_backward_impl(const Tensor& grad_output, const Tensor& y, int64_t dim, const char* op) {
-  check_same_shape(grad_output, y, op);
-  check_same_dtype(grad_output, y, op);
   const LineMap map = line_map(y.shape(), dim, op);
   Tensor out = Tensor::empty(y.shape(), y.dtype(), Device::CUDA);
   dispatch_floating(y.dtype(), op, [&]<class T>() {
     if (y.numel() == 0) return;
-    softmax_backward_kernel<kLog, T><<<line_grid(map.lines), kThreads, 0, cuda::compute_stream()>>>(
-        device_data<T>(grad_output), device_data<T>(y), device_data<T>(out), map);
-    CUDA_CHECK_LAUNCH(op);
+    launch("softmax_backward_kernel", softmax_backward_kernel<kLog, T>, {line_grid(map.lines), kThreads}, device_data<T>(grad_output), device_data<T>(y), device_data<T>(out), map);
   });
   return out;
 }
+
+}  // namespace
+
+Tensor sum(const Tensor& x, int64_t dim, bool keepdim) { return scaled_sum(x, dim, keepdim, false, "sum"); }
+
+Tensor mean(const Tensor& x, int64_t dim, bool keepdim) { return scaled_sum(x, dim, keepdim, true, "mean"); }
+
+Tensor sum_all(const Tensor& x) {
+  Tensor out = Tensor::empty({}, x.dtype(), Device::CUDA);
+  check_floating(x, "sum_all");
+  ordered_total(chunk_sums(x, kSumAllChunk, false), out);
+  return out;
+}
+
+Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl<false>(x, dim, "softmax"); }
 
 Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl<true>(x, dim, "log_softmax"); }
 
@@ -153,12 +191,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
   dispatch_floating(logits.dtype(), "cross_entropy", [&]<class T>() {
     Tensor row_loss = Tensor::empty({rows}, DType::F64, Device::CUDA);
     if (rows > 0) {
-      cross_entropy_rows_kernel<T><<<line_grid(rows), kThreads, 0, cuda::compute_stream()>>>(
-          device_data<T>(logits), device_data<int32_t>(targets), device_data<double>(row_loss), rows, classes);
-      CUDA_CHECK_LAUNCH("cross_entropy");
+      launch("cross_entropy_rows_kernel", cross_entropy_rows_kernel<T>, {line_grid(rows), kThreads}, device_data<T>(logits), device_data<int32_t>(targets), device_data<double>(row_loss), rows, classes);
     }
-    mean_loss_kernel<T><<<1, 1, 0, cuda::compute_stream()>>>(device_data<double>(row_loss), rows, device_data<T>(out));
-    CUDA_CHECK_LAUNCH("cross_entropy");
+    launch("mean_loss_kernel", mean_loss_kernel<T>, {1, 1}, device_data<double>(row_loss), rows, device_data<T>(out));
   });
   return out;
 }
@@ -169,24 +204,9 @@ Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, doubl
   dispatch_floating(logits.dtype(), "cross_entropy_backward", [&]<class T>() {
     if (out.numel() == 0) return;
     const T factor = static_cast<T>(grad_loss / static_cast<double>(rows));
-    cross_entropy_grad_kernel<T><<<grid_for(out.numel()), kThreads, 0, cuda::compute_stream()>>>(
-        device_data<T>(out), device_data<int32_t>(targets), rows, classes, factor);
-    CUDA_CHECK_LAUNCH("cross_entropy_backward");
+    launch("cross_entropy_grad_kernel", cross_entropy_grad_kernel<T>, {grid_for(out.numel()), kThreads}, device_data<T>(out), device_data<int32_t>(targets), rows, classes, factor);
   });
   return out;
 }
 
-}  // namespace
-
-Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl<false>(x, dim, "softmax"); }
-
-void fill_softmax_kernels(ops::Kernels& table) {
-  table.softmax = &softmax;
-  table.log_softmax = &log_softmax;
-  table.softmax_backward = &softmax_backward;
-  table.log_softmax_backward = &log_softmax_backward;
-  table.cross_entropy = &cross_entropy;
-  table.cross_entropy_backward = &cross_entropy_backward;
-}
-
-}  // namespace clipgrad::cuda_kernels
+}  // namespace clipgrad::cuda

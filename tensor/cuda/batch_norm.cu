@@ -1,5 +1,5 @@
-// 2-d batch norm on CUDA (ops::batch_norm, tensor/ops/conv.h), the twin of
-// tensor/cpu/batch_norm.cpp: per-channel statistics over N, H and W in
+// The CUDA kernels of the batch_norm family (tensor/ops/conv.h), the twin of
+// tensor/cpu/batch_norm.cpp: 2-d batch norm, per-channel statistics over N, H and W in
 // double, two passes (mean, then squared deviations), PyTorch's running
 // statistics rule (r = (1 - momentum) r + momentum b, unbiased batch variance
 // for running_var), and the same per-channel scale and shift rounded to T.
@@ -8,18 +8,15 @@
 // values and the block sums them in a fixed order (no atomics), so every run
 // gives the same bits. With C >= 64 channels in CLIP's ResNets and the H200's
 // 132 SMs that fills the machine from the second stage on.
-#include <stdexcept>
-#include <string>
+#include "tensor/cuda/device_tensor.h"
 
-#include "cuda/check.h"
-#include "cuda/stream.h"
-#include "tensor/cuda/blas/batch_norm.h"
-
-namespace clipgrad::cuda_blas {
+namespace clipgrad::cuda {
 
 namespace {
 
-constexpr int kThreads = 512;
+constexpr int kChannelThreads = 512;  // threads of a channel's block
+
+// ---- kernels ----
 
 struct Layout {
   int64_t batch, channels, plane;  // plane = H * W
@@ -28,45 +25,25 @@ struct Layout {
   __device__ int64_t offset(int64_t c, int64_t i) const { return ((i / plane) * channels + c) * plane + i % plane; }
 };
 
-// ---- kernels ----
-
-// The block's sum of each thread's `value`, in a fixed order; valid in thread 0.
-__device__ double block_sum(double value, double* shared /* [kThreads / 32] */) {
-  for (int offset = 16; offset > 0; offset /= 2) value += __shfl_down_sync(0xffffffff, value, offset);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (lane == 0) shared[warp] = value;
-  __syncthreads();
-  value = threadIdx.x < kThreads / 32 ? shared[threadIdx.x] : 0.0;
-  if (warp == 0)
-    for (int offset = 16; offset > 0; offset /= 2) value += __shfl_down_sync(0xffffffff, value, offset);
-  __syncthreads();  // shared is reused by the next sum
-  return value;
-}
-
-// grid [C], block [kThreads]. x [N, C, H, W]; weight, bias, running_mean, running_var [C];
+// grid [C], block [kChannelThreads]. x [N, C, H, W]; weight, bias, running_mean, running_var [C];
 // writes saved_mean, saved_invstd [C] and the affine map scale, shift [C] that y applies.
 template <class T>
 __global__ void channel_statistics_kernel(const T* x, const T* weight, const T* bias, T* running_mean, T* running_var,
                                           Layout layout, bool training, double momentum, double eps, T* saved_mean,
                                           T* saved_invstd, T* scale, T* shift) {
-  __shared__ double partial[kThreads / 32];
-  __shared__ double broadcast_mean;
   const int64_t c = blockIdx.x;
   const double count = double(layout.count());
   double mean, var;
   if (training) {
     double total = 0;
-    for (int64_t i = threadIdx.x; i < layout.count(); i += kThreads) total += double(x[layout.offset(c, i)]);
-    total = block_sum(total, partial);
-    if (threadIdx.x == 0) broadcast_mean = total / count;
-    __syncthreads();
-    mean = broadcast_mean;
+    for (int64_t i = threadIdx.x; i < layout.count(); i += kChannelThreads) total += double(x[layout.offset(c, i)]);
+    mean = block_sum<kChannelThreads>(total) / count;
     double squares = 0;
-    for (int64_t i = threadIdx.x; i < layout.count(); i += kThreads) {
+    for (int64_t i = threadIdx.x; i < layout.count(); i += kChannelThreads) {
       const double deviation = double(x[layout.offset(c, i)]) - mean;
       squares += deviation * deviation;
     }
-    var = block_sum(squares, partial) / count;
+    var = block_sum<kChannelThreads>(squares) / count;
   } else {
     mean = running_mean[c];
     var = running_var[c];
@@ -92,23 +69,22 @@ __global__ void affine_kernel(const T* x, const T* scale, const T* shift, Layout
   y[i] = x[i] * scale[c] + shift[c];
 }
 
-// grid [C], block [kThreads]: sum(dy) and sum(dy * xhat) of channel c, then
+// grid [C], block [kChannelThreads]: sum(dy) and sum(dy * xhat) of channel c, then
 // the gradients of weight and bias and the three coefficients of dx (double [C] each).
 template <class T>
 __global__ void backward_sums_kernel(const T* dy, const T* x, const T* weight, const T* saved_mean,
                                      const T* saved_invstd, Layout layout, bool training, T* grad_weight, T* grad_bias,
                                      double* dx_scale, double* dx_mean_dy, double* dx_mean_dy_xhat) {
-  __shared__ double partial[kThreads / 32];
   const int64_t c = blockIdx.x;
   const double mean = saved_mean[c], invstd = saved_invstd[c];
   double sum_dy = 0, sum_dy_xhat = 0;
-  for (int64_t i = threadIdx.x; i < layout.count(); i += kThreads) {
+  for (int64_t i = threadIdx.x; i < layout.count(); i += kChannelThreads) {
     const int64_t offset = layout.offset(c, i);
     sum_dy += double(dy[offset]);
     sum_dy_xhat += dy[offset] * (x[offset] - mean) * invstd;  // in double, as the CPU twin
   }
-  sum_dy = block_sum(sum_dy, partial);
-  sum_dy_xhat = block_sum(sum_dy_xhat, partial);
+  sum_dy = block_sum<kChannelThreads>(sum_dy);
+  sum_dy_xhat = block_sum<kChannelThreads>(sum_dy_xhat);
   if (threadIdx.x != 0) return;
   if (grad_weight) grad_weight[c] = T(sum_dy_xhat);
   if (grad_bias) grad_bias[c] = T(sum_dy);
@@ -133,8 +109,7 @@ __global__ void backward_dx_kernel(const T* dy, const T* x, const T* saved_mean,
 
 // ---- launchers ----
 
-constexpr int kElementThreads = 256;
-unsigned element_blocks(int64_t elements) { return unsigned((elements + kElementThreads - 1) / kElementThreads); }
+unsigned element_blocks(int64_t elements) { return unsigned((elements + kThreads - 1) / kThreads); }
 
 // x [N, C, H, W], checked by tensor/ops.
 Layout layout_of(const Tensor& x) { return {x.shape()[0], x.shape()[1], x.shape()[2] * x.shape()[3]}; }
@@ -151,16 +126,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
   if (l.channels == 0) return y;
   Tensor scale = Tensor::empty({l.channels}, x.dtype(), Device::CUDA);  // [C]
   Tensor shift = Tensor::empty({l.channels}, x.dtype(), Device::CUDA);  // [C]
-  cudaStream_t stream = cuda::compute_stream();
   dispatch_floating(x.dtype(), "batch_norm", [&]<class T>() {
-    channel_statistics_kernel<T><<<unsigned(l.channels), kThreads, 0, stream>>>(
-        x.data<T>(), weight.data<T>(), bias.data<T>(), running_mean.data<T>(), running_var.data<T>(), l, training,
-        momentum, eps, saved.mean.data<T>(), saved.invstd.data<T>(), scale.data<T>(), shift.data<T>());
-    CUDA_CHECK(cudaGetLastError());
+    launch("channel_statistics_kernel", channel_statistics_kernel<T>, {unsigned(l.channels), kChannelThreads}, device_data<T>(x), device_data<T>(weight), device_data<T>(bias), device_data<T>(running_mean), device_data<T>(running_var), l, training, momentum, eps, device_data<T>(saved.mean), device_data<T>(saved.invstd), device_data<T>(scale), device_data<T>(shift));
     if (x.numel() == 0) return;
-    affine_kernel<T><<<element_blocks(x.numel()), kElementThreads, 0, stream>>>(x.data<T>(), scale.data<T>(),
-                                                                                 shift.data<T>(), l, y.data<T>());
-    CUDA_CHECK(cudaGetLastError());
+    launch("affine_kernel", affine_kernel<T>, {element_blocks(x.numel()), kThreads}, device_data<T>(x), device_data<T>(scale), device_data<T>(shift), l, device_data<T>(y));
   });
   return y;
 }
@@ -175,21 +144,13 @@ ops::BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, con
   if (need_bias) grads.bias = Tensor::empty({l.channels}, x.dtype(), Device::CUDA);
   if (l.channels == 0) return grads;
   Tensor coefficients = Tensor::empty({3, l.channels}, DType::F64, Device::CUDA);  // dx's scale, mean_dy, mean_dy_xhat
-  double* dx_scale = coefficients.data<double>();
-  cudaStream_t stream = cuda::compute_stream();
+  double* dx_scale = device_data<double>(coefficients);
   dispatch_floating(x.dtype(), "batch_norm_backward", [&]<class T>() {
-    backward_sums_kernel<T><<<unsigned(l.channels), kThreads, 0, stream>>>(
-        grad.data<T>(), x.data<T>(), weight.data<T>(), saved.mean.data<T>(), saved.invstd.data<T>(), l,
-        saved.training, need_weight ? grads.weight.data<T>() : nullptr, need_bias ? grads.bias.data<T>() : nullptr,
-        dx_scale, dx_scale + l.channels, dx_scale + 2 * l.channels);
-    CUDA_CHECK(cudaGetLastError());
+    launch("backward_sums_kernel", backward_sums_kernel<T>, {unsigned(l.channels), kChannelThreads}, device_data<T>(grad), device_data<T>(x), device_data<T>(weight), device_data<T>(saved.mean), device_data<T>(saved.invstd), l, saved.training, need_weight ? device_data<T>(grads.weight) : nullptr, need_bias ? device_data<T>(grads.bias) : nullptr, dx_scale, dx_scale + l.channels, dx_scale + 2 * l.channels);
     if (!need_x || x.numel() == 0) return;
-    backward_dx_kernel<T><<<element_blocks(x.numel()), kElementThreads, 0, stream>>>(
-        grad.data<T>(), x.data<T>(), saved.mean.data<T>(), saved.invstd.data<T>(), dx_scale, dx_scale + l.channels,
-        dx_scale + 2 * l.channels, l, grads.x.data<T>());
-    CUDA_CHECK(cudaGetLastError());
+    launch("backward_dx_kernel", backward_dx_kernel<T>, {element_blocks(x.numel()), kThreads}, device_data<T>(grad), device_data<T>(x), device_data<T>(saved.mean), device_data<T>(saved.invstd), dx_scale, dx_scale + l.channels, dx_scale + 2 * l.channels, l, device_data<T>(grads.x));
   });
   return grads;
 }
 
-}  // namespace clipgrad::cuda_blas
+}  // namespace clipgrad::cuda

@@ -5,8 +5,8 @@
 // order: ~sqrt(k) * 6e-8); TF32 5e-3 (10 mantissa bits per product).
 #include <gtest/gtest.h>
 
-#include "cuda_kernel_checks.h"
-#include "tensor/cpu/kernels.h"
+#include "tests/tensor/cuda/cuda_vs_cpu.h"
+#include "tensor/precision.h"
 #include "tensor/ops/linalg.h"
 
 using namespace clipgrad;
@@ -27,9 +27,9 @@ double gemm_error(const GemmCase& test, uint64_t seed) {
   Tensor b = random_tensor({span(g.stride_b, g.k, g.n)}, seed + 1, 1.0, test.dtype);
   Tensor c = random_tensor({span(g.stride_c, g.m, g.n)}, seed + 2, 1.0, test.dtype);
   Tensor cuda_a = on_cuda(a), cuda_b = on_cuda(b), cuda_c = on_cuda(c);
-  cpu::kernels().gemm(g, a, b, c);
-  cuda_library_kernels().gemm(g, cuda_a, cuda_b, cuda_c);
-  return relative_error(cuda_c, c);
+  ops::gemm(g, a, b, c);
+  ops::gemm(g, cuda_a, cuda_b, cuda_c);
+  return norm_relative_error(cuda_c, c);
 }
 
 ops::GemmArgs single(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
@@ -39,7 +39,7 @@ ops::GemmArgs single(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
 }  // namespace
 
 TEST(CudaGemm, EveryTransposeOnOddSizes) {
-  SKIP_WITHOUT_CUDA_DEVICE();
+  SKIP_WITHOUT_GPU();
   uint64_t seed = 1;
   for (bool ta : {false, true})
     for (bool tb : {false, true})
@@ -51,7 +51,7 @@ TEST(CudaGemm, EveryTransposeOnOddSizes) {
 }
 
 TEST(CudaGemm, AlphaBetaAndStridedBatches) {
-  SKIP_WITHOUT_CUDA_DEVICE();
+  SKIP_WITHOUT_GPU();
   // Attention's shapes: [B, L, hd] @ [B, L, hd]^T with B = heads x batch.
   ops::GemmArgs scores{.trans_b = true, .batch = 12, .m = 50, .n = 50, .k = 64, .stride_a = 50 * 64,
                        .stride_b = 50 * 64, .stride_c = 50 * 50, .alpha = 0.125};
@@ -69,20 +69,20 @@ TEST(CudaGemm, AlphaBetaAndStridedBatches) {
 }
 
 TEST(CudaGemm, Float64) {
-  SKIP_WITHOUT_CUDA_DEVICE();
+  SKIP_WITHOUT_GPU();
   EXPECT_LE(gemm_error({single(false, true, 37, 29, 41), DType::F64}, 50), 1e-13);
   EXPECT_LE(gemm_error({single(true, false, 8, 130, 3), DType::F64}, 60), 1e-13);
 }
 
 TEST(CudaGemm, EmptyDimensions) {
-  SKIP_WITHOUT_CUDA_DEVICE();
+  SKIP_WITHOUT_GPU();
   // k = 0 leaves beta * c (beta 0: zeros), which OpenBLAS cannot be asked for
   // (it rejects a zero leading dimension): the expectation is written out.
   for (double beta : {0.0, 0.5}) {
     Tensor c = random_tensor({2 * 4 * 5}, 70);
     Tensor cuda_c = on_cuda(c);
     Tensor no_elements = Tensor::empty({0}, DType::F32, Device::CUDA);
-    cuda_library_kernels().gemm({.batch = 2, .m = 4, .n = 5, .k = 0, .stride_c = 20, .beta = beta}, no_elements,
+    ops::gemm({.batch = 2, .m = 4, .n = 5, .k = 0, .stride_c = 20, .beta = beta}, no_elements,
                                 no_elements, cuda_c);
     std::vector<float> expected = c.to_vector<float>();
     for (float& value : expected) value = beta == 0.0 ? 0.f : float(value * beta);
@@ -94,18 +94,18 @@ TEST(CudaGemm, EmptyDimensions) {
 }
 
 TEST(CudaGemm, ViewOperandAtAnOffset) {
-  SKIP_WITHOUT_CUDA_DEVICE();
+  SKIP_WITHOUT_GPU();
   // c is rows [1, 4) of a [5, 6] matrix: a view whose start is 24 bytes in (not 256-aligned).
   Tensor a = random_tensor({3, 7}, 110), b = random_tensor({7, 6}, 111), whole = random_tensor({5, 6}, 112);
   Tensor cuda_whole = on_cuda(whole);
   Tensor cpu_view = whole.rows(1, 4), cuda_view = cuda_whole.rows(1, 4);
-  cpu::kernels().gemm(single(false, false, 3, 6, 7), a, b, cpu_view);
-  cuda_library_kernels().gemm(single(false, false, 3, 6, 7), on_cuda(a), on_cuda(b), cuda_view);
-  EXPECT_LE(relative_error(cuda_whole, whole), 1e-5);
+  ops::gemm(single(false, false, 3, 6, 7), a, b, cpu_view);
+  ops::gemm(single(false, false, 3, 6, 7), on_cuda(a), on_cuda(b), cuda_view);
+  EXPECT_LE(norm_relative_error(cuda_whole, whole), 1e-5);
 }
 
 TEST(CudaGemm, BiasEpilogueMatchesCpu) {
-  SKIP_WITHOUT_CUDA_DEVICE();
+  SKIP_WITHOUT_GPU();
   // linear's product: out [rows, out] = x [rows, in] @ weight^T + bias.
   for (auto [rows, in, out] : {std::tuple{1, 1, 1}, {50, 768, 3072}, {77, 512, 512}, {13, 9, 130}}) {
     if (small_shapes_only() && in > 100) continue;
@@ -114,28 +114,28 @@ TEST(CudaGemm, BiasEpilogueMatchesCpu) {
       Tensor x = random_tensor({rows, in}, 120, 1.0, dtype), weight = random_tensor({out, in}, 121, 0.05, dtype);
       Tensor bias = random_tensor({out}, 122, 1.0, dtype);
       Tensor expected = Tensor::empty({rows, out}, dtype), got = Tensor::empty({rows, out}, dtype, Device::CUDA);
-      cpu::kernels().gemm_bias(g, x, weight, bias, expected);
-      cuda_library_kernels().gemm_bias(g, on_cuda(x), on_cuda(weight), on_cuda(bias), got);
-      EXPECT_LE(relative_error(got, expected), dtype == DType::F32 ? 1e-5 : 1e-13) << rows << "x" << in << "x" << out;
+      ops::gemm_bias(g, x, weight, bias, expected);
+      ops::gemm_bias(g, on_cuda(x), on_cuda(weight), on_cuda(bias), got);
+      EXPECT_LE(norm_relative_error(got, expected), dtype == DType::F32 ? 1e-5 : 1e-13) << rows << "x" << in << "x" << out;
     }
   }
 }
 
 TEST(CudaGemm, Tf32SwitchTradesPrecisionForSpeed) {
-  SKIP_WITHOUT_CUDA_DEVICE();
+  SKIP_WITHOUT_GPU();
   const GemmCase big{single(false, true, 256, 256, 512)};
   EXPECT_LE(gemm_error(big, 130), 1e-5);
-  ops::set_tf32(true);
+  set_tf32(true);
   const double tf32_error = gemm_error(big, 130);
-  ops::set_tf32(false);
+  set_tf32(false);
   EXPECT_LE(tf32_error, 5e-3);
   EXPECT_GT(tf32_error, 1e-5) << "TF32 on should round the products to 10 mantissa bits";
   EXPECT_LE(gemm_error(big, 130), 1e-5) << "TF32 off again must give f32 products";
 }
 
 TEST(CudaGemm, RejectsMixedDtypes) {
-  SKIP_WITHOUT_CUDA_DEVICE();
+  SKIP_WITHOUT_GPU();
   Tensor a = Tensor::zeros({2, 2}, DType::F32, Device::CUDA), b = Tensor::zeros({2, 2}, DType::F64, Device::CUDA);
   Tensor c = Tensor::zeros({2, 2}, DType::F32, Device::CUDA);
-  EXPECT_THROW(cuda_library_kernels().gemm(single(false, false, 2, 2, 2), a, b, c), std::invalid_argument);
+  EXPECT_THROW(ops::gemm(single(false, false, 2, 2, 2), a, b, c), std::invalid_argument);
 }

@@ -1,11 +1,18 @@
-// The CPU-vs-CUDA harness of this folder's tests: an op run on CPU inputs and
-// on the same inputs copied to the GPU must give the same shapes and dtypes,
-// values within a relative error, and (run twice on the GPU) the same bits.
+// The one CPU-vs-CUDA harness of the kernel tests (tests/tensor/cuda/ and its
+// blas/ and fused/): an op is called through ops:: on CPU tensors and on the
+// same tensors copied to the GPU, so the dispatch picks each device's kernel;
+// the results must have the same shapes and dtypes, agree within a stated
+// relative error, and (run twice on the GPU) repeat bit for bit. Skips
+// without a GPU (or the emulator).
+//
+// CLIPGRAD_CUDA_TEST_SMALL=1 keeps to the small shapes (for compute-sanitizer
+// and the emulator, which run kernels ~100x slower): tests skip their large cases.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -30,7 +37,12 @@ inline bool gpu_present() {
 #define SKIP_WITHOUT_GPU() \
   if (!::clipgrad::testing::gpu_present()) GTEST_SKIP() << "no CUDA device (or built without CUDA)"
 
-using OpOnDevice = std::function<std::vector<Tensor>(const std::vector<Tensor>& inputs)>;
+inline bool small_shapes_only() {
+  const char* value = std::getenv("CLIPGRAD_CUDA_TEST_SMALL");
+  return value && std::string(value) == "1";
+}
+
+// ---- inputs ----
 
 inline Tensor normal_tensor(const Shape& shape, Generator& generator, double mean = 0, double std = 1) {
   Tensor t = Tensor::empty(shape);
@@ -47,10 +59,20 @@ inline Tensor random_ids(const Shape& shape, int32_t bound, Generator& generator
   for (int32_t& id : ids) id = static_cast<int32_t>(generator.below(bound));
   return Tensor::from_vector<int32_t>(shape, ids);
 }
+// N(0, std^2) values of `dtype` from their own seed.
+inline Tensor random_tensor(const Shape& shape, uint64_t seed, double std = 1.0, DType dtype = DType::F32) {
+  Tensor t = Tensor::empty(shape, dtype);
+  Generator generator(seed);
+  fill_normal(t, 0.0, std, generator);
+  return t;
+}
+inline Tensor on_cuda(const Tensor& t) { return t.defined() ? t.to(Device::CUDA) : t; }
 
-// max |cpu - cuda| / max |cpu| over the elements (both NaN counts as equal).
+// ---- comparisons ----
+
+// max |expected - actual| / max |expected| over the elements (both NaN counts as equal).
 inline double relative_error(const Tensor& expected, const Tensor& actual) {
-  const std::vector<double> a = expected.to(DType::F64).to_vector<double>();
+  const std::vector<double> a = expected.to(Device::CPU).to(DType::F64).to_vector<double>();
   const std::vector<double> b = actual.to(Device::CPU).to(DType::F64).to_vector<double>();
   double largest = 0, difference = 0;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -62,18 +84,38 @@ inline double relative_error(const Tensor& expected, const Tensor& actual) {
   return difference == 0 ? 0 : difference / std::max(largest, 1e-30);
 }
 
+// ||got - want|| / ||want|| over all elements (got may live on the GPU); the
+// measure for library kernels (GEMM, convolution) whose summation order is
+// the library's. 0 when both are all zeros.
+inline double norm_relative_error(const Tensor& got, const Tensor& want) {
+  const std::vector<double> a = got.to(Device::CPU).to(DType::F64).to_vector<double>();
+  const std::vector<double> b = want.to(Device::CPU).to(DType::F64).to_vector<double>();
+  EXPECT_EQ(got.shape(), want.shape());
+  double difference = 0, reference = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    difference += (a[i] - b[i]) * (a[i] - b[i]);
+    reference += b[i] * b[i];
+  }
+  return reference == 0 ? std::sqrt(difference) : std::sqrt(difference / reference);
+}
+
 inline bool same_bits(const Tensor& a, const Tensor& b) {
   const Tensor x = a.to(Device::CPU), y = b.to(Device::CPU);
   return x.shape() == y.shape() && x.dtype() == y.dtype() &&
          std::memcmp(x.raw_data(), y.raw_data(), x.nbytes()) == 0;
 }
 
+using OpOnDevice = std::function<std::vector<Tensor>(const std::vector<Tensor>& inputs)>;
+
+// Runs `op` on the CPU inputs and on their CUDA copies (twice): every output
+// on CUDA, of the CPU's shape and dtype, within `tolerance` (relative_error),
+// the same bits both times; the inputs unchanged.
 inline void expect_cuda_matches_cpu(const std::string& label, const std::vector<Tensor>& inputs, const OpOnDevice& op,
                                     double tolerance) {
   SCOPED_TRACE(label);
   const std::vector<Tensor> expected = op(inputs);
   std::vector<Tensor> on_device;
-  for (const Tensor& input : inputs) on_device.push_back(input.defined() ? input.to(Device::CUDA) : input);
+  for (const Tensor& input : inputs) on_device.push_back(on_cuda(input));
   const std::vector<Tensor> actual = op(on_device), again = op(on_device);
   ASSERT_EQ(actual.size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) {
