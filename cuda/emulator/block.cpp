@@ -39,7 +39,8 @@ std::string site_name(const std::source_location& site) {
 }
 
 bool same_site(const std::source_location& a, const std::source_location& b) {
-  return a.line() == b.line() && a.column() == b.column() && std::strcmp(a.file_name(), b.file_name()) == 0;
+  return a.line() == b.line() && a.column() == b.column() &&
+         (a.file_name() == b.file_name() || std::strcmp(a.file_name(), b.file_name()) == 0);
 }
 
 const char* barrier_name(BarrierKind kind) {
@@ -83,6 +84,7 @@ void BlockRun::run(const Launch& launch, uint3 block_index, const Schedule& sche
   blockDim = launch.block;
   gridDim = launch.grid;
   shared_.prepare(launch.shared_bytes);
+  shared_used_ = false;
   running_block = this;
   try {
     for (unsigned phase = 0;; ++phase) {
@@ -136,7 +138,7 @@ void BlockRun::step(ThreadState& thread) {
       fail(thread, cudaErrorLaunchFailure, "the kernel threw an exception that is not a std::exception");
     }
   }
-  check_shared_guards(&thread, SharedArena::kQuickGuard);
+  if (shared_used_) check_shared_guards(&thread, SharedArena::kQuickGuard);
 }
 
 void BlockRun::wait(ThreadState& self) {

@@ -86,7 +86,10 @@ class BlockRun {
   // Checks a collective as it is reached (mask, width, lanes that exited); throws DeviceFault.
   void check_collective(const ThreadState& self) const;
   unsigned active_lanes(const ThreadState& self) const;
-  void* dynamic_shared() const { return shared_.data(); }
+  void* dynamic_shared() {
+    shared_used_ = true;  // from now on its guards are checked after every switch
+    return shared_.data();
+  }
 
   std::string describe(const ThreadState& thread) const;  // "thread (37,0,0) (warp 1, lane 5)"
   void launch_run_thread() const;                         // the kernel, for the calling fiber's thread
@@ -116,6 +119,7 @@ class BlockRun {
   std::vector<ThreadState> threads_;
   std::vector<uint32_t> order_;  // the phase's resume order (shuffled schedules)
   unsigned live_ = 0;            // threads that have not exited
+  bool shared_used_ = false;     // a thread has asked for the dynamic shared memory
 };
 
 // The block and thread this OS thread is running (null outside a kernel).

@@ -3,6 +3,7 @@
 // for it when it is released.
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "cuda/emulator/block.h"
 
@@ -15,18 +16,25 @@ namespace clipgrad::cuda::emulator {
 
 namespace {
 
+[[noreturn]] void outside_a_kernel(const char* what) {
+  throw std::logic_error(std::string(what) + " called outside a kernel (the emulator runs device code only in a launch)");
+}
+
 // The calling fiber's thread; device code called from host code is a bug.
-detail::ThreadState& self(const char* what) {
+template <class Name>
+detail::ThreadState& self(Name what) {
   detail::ThreadState* thread = detail::current_thread();
-  if (!thread)
-    throw std::logic_error(std::string(what) + " called outside a kernel (the emulator runs device code only in a launch)");
+  if (!thread) [[unlikely]] {
+    if constexpr (std::is_invocable_v<Name>) outside_a_kernel(what());
+    else outside_a_kernel(what);
+  }
   return *thread;
 }
 
 }  // namespace
 
 int block_barrier(BarrierKind kind, int predicate, std::source_location where) {
-  detail::ThreadState& thread = self(detail::barrier_name(kind));
+  detail::ThreadState& thread = self([kind] { return detail::barrier_name(kind); });
   thread.wait = detail::Wait::Barrier;
   thread.barrier = kind;
   thread.predicate = predicate != 0;
@@ -37,7 +45,7 @@ int block_barrier(BarrierKind kind, int predicate, std::source_location where) {
 
 uint64_t warp_collective(Collective op, unsigned mask, uint64_t value, unsigned value_bytes, int lane_argument,
                          int width, std::source_location where) {
-  detail::ThreadState& thread = self(detail::collective_name(op));
+  detail::ThreadState& thread = self([op] { return detail::collective_name(op); });
   thread.op = op;
   thread.mask = mask;
   thread.value = value;
