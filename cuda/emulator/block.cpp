@@ -1,5 +1,6 @@
 #include "cuda/emulator/block.h"
 
+#include <cstdio>
 #include <cstring>
 
 #include "cuda/emulator/schedule.h"
@@ -31,7 +32,9 @@ BlockRun* current_block() { return running_block; }
 ThreadState* current_thread() { return running_thread; }
 
 std::string coordinates(uint3 index) {
-  return "(" + std::to_string(index.x) + "," + std::to_string(index.y) + "," + std::to_string(index.z) + ")";
+  char text[48];
+  std::snprintf(text, sizeof text, "(%u,%u,%u)", index.x, index.y, index.z);
+  return text;
 }
 
 std::string site_name(const std::source_location& site) {

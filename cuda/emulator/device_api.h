@@ -37,10 +37,12 @@
 // ---- built-in variables ----
 // The current fiber's coordinates, set by the emulator before it resumes a
 // fiber (threadIdx) or starts a block (the others). In gdb: `print threadIdx`.
-extern thread_local uint3 threadIdx;
-extern thread_local uint3 blockIdx;
-extern thread_local dim3 blockDim;
-extern thread_local dim3 gridDim;
+// constinit: no dynamic initialisation, so a read is one %fs-relative load,
+// with no TLS wrapper call (whose null check UBSan in GCC 12 misreports).
+extern thread_local constinit uint3 threadIdx;
+extern thread_local constinit uint3 blockIdx;
+extern thread_local constinit dim3 blockDim;
+extern thread_local constinit dim3 gridDim;
 inline constexpr int warpSize = 32;
 
 namespace clipgrad::cuda::emulator {
