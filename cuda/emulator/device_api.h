@@ -104,30 +104,37 @@ inline void __syncwarp(unsigned mask = 0xffffffffu, std::source_location where =
   ::clipgrad::cuda::emulator::warp_collective(::clipgrad::cuda::emulator::Collective::SyncWarp, mask, 0, 0, 0,
                                               warpSize, where);
 }
-template <::clipgrad::cuda::emulator::Shuffleable T>
-T __shfl_sync(unsigned mask, T value, int source_lane, int width = warpSize,
-              std::source_location where = std::source_location::current()) {
-  return ::clipgrad::cuda::emulator::shuffle(::clipgrad::cuda::emulator::Collective::ShuffleIndex, mask, value,
-                                             source_lane, width, where);
-}
-template <::clipgrad::cuda::emulator::Shuffleable T>
-T __shfl_up_sync(unsigned mask, T value, unsigned delta, int width = warpSize,
-                 std::source_location where = std::source_location::current()) {
-  return ::clipgrad::cuda::emulator::shuffle(::clipgrad::cuda::emulator::Collective::ShuffleUp, mask, value,
-                                             int(delta), width, where);
-}
-template <::clipgrad::cuda::emulator::Shuffleable T>
-T __shfl_down_sync(unsigned mask, T value, unsigned delta, int width = warpSize,
-                   std::source_location where = std::source_location::current()) {
-  return ::clipgrad::cuda::emulator::shuffle(::clipgrad::cuda::emulator::Collective::ShuffleDown, mask, value,
-                                             int(delta), width, where);
-}
-template <::clipgrad::cuda::emulator::Shuffleable T>
-T __shfl_xor_sync(unsigned mask, T value, int lane_mask, int width = warpSize,
-                  std::source_location where = std::source_location::current()) {
-  return ::clipgrad::cuda::emulator::shuffle(::clipgrad::cuda::emulator::Collective::ShuffleXor, mask, value,
-                                             lane_mask, width, where);
-}
+// CUDA's overload set (so a bool or a short promotes to int, as under nvcc).
+#define CLIPGRAD_EMU_SHUFFLES(T)                                                                                    \
+  inline T __shfl_sync(unsigned mask, T value, int source_lane, int width = warpSize,                             \
+                       std::source_location where = std::source_location::current()) {                            \
+    return ::clipgrad::cuda::emulator::shuffle(::clipgrad::cuda::emulator::Collective::ShuffleIndex, mask, value, \
+                                               source_lane, width, where);                                        \
+  }                                                                                                               \
+  inline T __shfl_up_sync(unsigned mask, T value, unsigned delta, int width = warpSize,                           \
+                          std::source_location where = std::source_location::current()) {                         \
+    return ::clipgrad::cuda::emulator::shuffle(::clipgrad::cuda::emulator::Collective::ShuffleUp, mask, value,    \
+                                               int(delta), width, where);                                         \
+  }                                                                                                               \
+  inline T __shfl_down_sync(unsigned mask, T value, unsigned delta, int width = warpSize,                         \
+                            std::source_location where = std::source_location::current()) {                       \
+    return ::clipgrad::cuda::emulator::shuffle(::clipgrad::cuda::emulator::Collective::ShuffleDown, mask, value,  \
+                                               int(delta), width, where);                                         \
+  }                                                                                                               \
+  inline T __shfl_xor_sync(unsigned mask, T value, int lane_mask, int width = warpSize,                           \
+                           std::source_location where = std::source_location::current()) {                        \
+    return ::clipgrad::cuda::emulator::shuffle(::clipgrad::cuda::emulator::Collective::ShuffleXor, mask, value,   \
+                                               lane_mask, width, where);                                          \
+  }
+CLIPGRAD_EMU_SHUFFLES(int)
+CLIPGRAD_EMU_SHUFFLES(unsigned int)
+CLIPGRAD_EMU_SHUFFLES(long)
+CLIPGRAD_EMU_SHUFFLES(unsigned long)
+CLIPGRAD_EMU_SHUFFLES(long long)
+CLIPGRAD_EMU_SHUFFLES(unsigned long long)
+CLIPGRAD_EMU_SHUFFLES(float)
+CLIPGRAD_EMU_SHUFFLES(double)
+#undef CLIPGRAD_EMU_SHUFFLES
 inline unsigned __ballot_sync(unsigned mask, int predicate,
                               std::source_location where = std::source_location::current()) {
   return unsigned(::clipgrad::cuda::emulator::warp_collective(::clipgrad::cuda::emulator::Collective::Ballot, mask,
