@@ -88,7 +88,7 @@ Tensor chunk_sums(const Tensor& x, int64_t chunk, bool square);
 void ordered_total(const Tensor& partial, double* total);
 void ordered_total(const Tensor& partial, Tensor& total);
 
-#if defined(__CUDACC__) || defined(CLIPGRAD_CUDA_EMULATE)
+#ifdef CLIPGRAD_DEVICE_CODE
 
 #define CLIPGRAD_GRID_STRIDE(i, n) \
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
@@ -152,6 +152,6 @@ __device__ inline double block_sum(double value) {
   return result;
 }
 
-#endif  // __CUDACC__ || CLIPGRAD_CUDA_EMULATE
+#endif  // CLIPGRAD_DEVICE_CODE
 
 }  // namespace clipgrad::cuda
