@@ -10,6 +10,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "tensor/cpu/gemm.h"
 #include "tensor/cpu/kernels.h"
@@ -21,43 +22,68 @@ std::string blas_kernel_name() {
   return name ? name : "";
 }
 
-std::string blas_kernel_for_this_cpu() {
+std::vector<std::string> blas_kernels_for_this_cpu() {
   __builtin_cpu_init();
+  std::vector<std::string> families;
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-    return "SkylakeX";
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
-  return "";
+    families = {"SkylakeX", "Cooperlake", "SapphireRapids"};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    for (const char* family : {"Haswell", "Zen"}) families.emplace_back(family);
+  return families;
 }
 
 void use_fast_blas_kernels(char** argv) {
   if (std::getenv("OPENBLAS_CORETYPE")) return;  // the user's choice stands
-  std::string running = blas_kernel_name(), best = blas_kernel_for_this_cpu();
-  bool generic = running == "Prescott" || running == "Core2" || running == "Nehalem" || running == "Sandybridge";
-  if (best.empty() || !generic) return;
-  setenv("OPENBLAS_CORETYPE", best.c_str(), 1);
+  const std::string running = blas_kernel_name();
+  const std::vector<std::string> fast = blas_kernels_for_this_cpu();
+  const bool generic = running == "Prescott" || running == "Core2" || running == "Nehalem" || running == "Sandybridge";
+  if (fast.empty() || !generic) return;
+  setenv("OPENBLAS_CORETYPE", fast.front().c_str(), 1);
   execv("/proc/self/exe", argv);  // returns only on failure: carry on with the slow kernels
 }
 
-static void blas_gemm_one(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-                     const float* b, float beta, float* c) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a,
-              ta ? m : k, b, tb ? k : n, beta, c, n);
+namespace {
+
+// One row-major product on a block of the operands, with the full matrices'
+// leading dimensions: c [m, n] (ldc) = alpha op(a) [m, k] @ op(b) [k, n] + beta c.
+void blas_gemm_block(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                     const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b,
+              ldb, beta, c, ldc);
 }
 
-static void blas_gemm_one(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
-                     const double* b, double beta, double* c) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a,
-              ta ? m : k, b, tb ? k : n, beta, c, n);
+void blas_gemm_block(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
+                     const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b,
+              ldb, beta, c, ldc);
 }
 
-static std::atomic<uint64_t> g_flops{0};
+std::atomic<uint64_t> g_flops{0};
+
+// The edge of the square-ish blocks that a product of m rows or n columns is
+// cut into: a quarter of the size, rounded up to 16, between 64 and 256. It
+// depends on the shape alone, never on the thread count.
+int64_t block_edge(int64_t size) {
+  const int64_t quarter = (size + 3) / 4;
+  return std::clamp<int64_t>((quarter + 15) / 16 * 16, 64, 256);
+}
+
+}  // namespace
 
 uint64_t blas_flops_issued() { return g_flops.load(std::memory_order_relaxed); }
 
+// Same bits on any thread count, by construction: OpenBLAS, left to itself,
+// splits a product across its threads by a partition that depends on the
+// thread count, and at the partition's edges its micro-kernels take other
+// code paths (on AMD Zen they round differently). So every product is cut
+// here into blocks of c that depend only on its shape, and each block is one
+// OpenBLAS call with the whole inner dimension. The calls run in an OpenMP
+// region, where OpenBLAS (built on OpenMP) never splits a call further; which
+// thread computes a block cannot change its bits.
 template <class T>
 void blas_gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t n, int64_t k, T alpha,
-                  const T* a, int64_t stride_a, const T* b, int64_t stride_b, T beta, T* c, int64_t stride_c) {
+                       const T* a, int64_t stride_a, const T* b, int64_t stride_b, T beta, T* c, int64_t stride_c) {
   if (m == 0 || n == 0) return;
   // CBLAS takes int sizes and leading dimensions.
   constexpr int64_t kBlasMax = std::numeric_limits<int>::max();
@@ -65,8 +91,25 @@ void blas_gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int
     throw std::length_error("gemm: [" + std::to_string(m) + "x" + std::to_string(k) + "] @ [" + std::to_string(k) +
                             "x" + std::to_string(n) + "] exceeds the BLAS integer range (2^31 - 1)");
   g_flops.fetch_add(static_cast<uint64_t>(2 * batch * m * n * k), std::memory_order_relaxed);
-  for (int64_t i = 0; i < batch; ++i)
-    blas_gemm_one(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, b + i * stride_b, beta, c + i * stride_c);
+  const int64_t row_edge = block_edge(m), column_edge = block_edge(n);
+  const int64_t row_blocks = (m + row_edge - 1) / row_edge, column_blocks = (n + column_edge - 1) / column_edge;
+  const int64_t blocks = batch * row_blocks * column_blocks;
+  const int64_t lda = trans_a ? m : k, ldb = trans_b ? k : n;
+#pragma omp parallel for schedule(static)
+  for (int64_t block = 0; block < blocks; ++block) {
+    const int64_t i = block / (row_blocks * column_blocks), tile = block % (row_blocks * column_blocks);
+    const int64_t row = (tile / column_blocks) * row_edge, column = (tile % column_blocks) * column_edge;
+    const int64_t rows = std::min(row_edge, m - row), columns = std::min(column_edge, n - column);
+    T* c_block = c + i * stride_c + row * n + column;
+    if (k == 0) {  // c = beta c (beta 0 overwrites, NaNs included, as BLAS does)
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < columns; ++j) c_block[r * n + j] = beta == T(0) ? T(0) : c_block[r * n + j] * beta;
+      continue;
+    }
+    const T* a_block = a + i * stride_a + (trans_a ? row : row * k);        // op(a) rows [row, row + rows)
+    const T* b_block = b + i * stride_b + (trans_b ? column * k : column);  // op(b) columns [column, column + columns)
+    blas_gemm_block(trans_a, trans_b, rows, columns, k, alpha, a_block, lda, b_block, ldb, beta, c_block, n);
+  }
 }
 
 template void blas_gemm_batched<float>(bool, bool, int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t,

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "tensor/tensor.h"
 
@@ -36,12 +37,15 @@ void blas_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T al
 // The kernel family OpenBLAS runs ("Prescott", "Haswell", "SkylakeX", ...).
 std::string blas_kernel_name();
 
-// The family this CPU supports best among those OpenBLAS 0.3.21 has:
-// "SkylakeX" with AVX-512 (F, BW, DQ, VL), "Haswell" with AVX2 and FMA, else "".
-std::string blas_kernel_for_this_cpu();
+// The fast kernel families of OpenBLAS 0.3.21 that this CPU runs, best
+// first: with AVX-512 (F, BW, DQ, VL) "SkylakeX", "Cooperlake" and
+// "SapphireRapids"; with AVX2 and FMA "Haswell" and "Zen" (OpenBLAS picks
+// Zen on AMD and Haswell on Intel). Empty on an older CPU.
+std::vector<std::string> blas_kernels_for_this_cpu();
 
 // When OPENBLAS_CORETYPE is unset and OpenBLAS fell back to a generic kernel
-// that this CPU can beat, sets OPENBLAS_CORETYPE and re-executes the program
+// that this CPU can beat, sets OPENBLAS_CORETYPE to the best of
+// blas_kernels_for_this_cpu() and re-executes the program
 // (argv as given to main) so that OpenBLAS loads with the right kernels.
 // Returns normally when nothing needs to change or the re-exec fails.
 void use_fast_blas_kernels(char** argv);
