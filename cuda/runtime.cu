@@ -1,8 +1,23 @@
 #include "cuda/check.h"
+#ifdef CLIPGRAD_CUDA_EMULATE
+#include "cuda/emulator/controls.h"
+#endif
 #include "cuda/runtime.h"
 #include "cuda/stream.h"
 
 namespace clipgrad::cuda {
+
+std::string backend_description() {
+#ifdef CLIPGRAD_CUDA_EMULATE
+  return "emulated on the CPU (" + emulator::describe() +
+         "): our kernels from their CUDA source; cuBLASLt and cuDNN by host stand-ins; NCCL by the MPI world";
+#else
+  int runtime = 0;
+  cudaRuntimeGetVersion(&runtime);
+  return "NVIDIA GPU through the CUDA runtime " + std::to_string(runtime / 1000) + "." +
+         std::to_string(runtime % 1000 / 10) + " (cuBLASLt, cuDNN, NCCL)";
+#endif
+}
 
 int device_count() {
   int count = 0;

@@ -5,8 +5,13 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 namespace clipgrad::cuda {
+
+// What runs clipgrad's CUDA code in this build, in one line: an NVIDIA GPU
+// through the CUDA runtime, or the CPU through the SIMT emulator.
+std::string backend_description();
 
 int device_count();  // 0 when no driver or no device, never throws
 bool available();    // device_count() > 0

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# The layout rules of DESIGN.md, checked on the source tree (run by ctest):
+# The layout rules of docs/ARCHITECTURE.md, checked on the source tree (run by ctest):
 #   1. arrows point down: a file includes only project headers of its own
 #      layer or of the layers below it (the table below);
 #   2. no source folder holds more than 12 source files (translation units:
-#      .cpp, .cc, .cu) or 3,000 lines (headers included).
+#      .cpp, .cc, .cu) or 3,000 lines (headers included);
+#   3. a line budget, as tinygrad keeps one: the core (tensor/, autograd/ and
+#      nn/ without the kernel folders tensor/cpu/ and tensor/cuda/) stays
+#      under 4,500 lines, and all the sources under 34,000 (clip/text's
+#      generated Unicode tables counted apart);
+#   4. no host accessor on a device tensor under tensor/cuda/: Tensor::data<T>()
+#      throws for a CUDA tensor, so kernel files use device_data<T>().
 # Prints every violation and exits non-zero if there is one.
 set -euo pipefail
 root="${1:?usage: check_layout.sh SOURCE_ROOT}"
@@ -34,7 +40,8 @@ allowed_for() {
 }
 
 failures=0
-sources=$(find tensor cuda io autograd nn dist clip cleanclip cli -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cc' \) | sort)
+source_roots="tensor cuda io autograd nn dist clip cleanclip cli"
+sources=$(find $source_roots -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cc' \) | sort)
 for file in $sources; do
   allowed=$(allowed_for "$file")
   while IFS= read -r included; do
@@ -60,8 +67,27 @@ for folder in $(dirname $sources | sort -u); do
   fi
 done
 
+count_lines() { find "$@" -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' -o -name '*.cc' \) -print0 | xargs -0 cat | wc -l; }
+core_lines=$(count_lines tensor autograd nn -not -path 'tensor/cpu/*' -not -path 'tensor/cuda/*')
+all_lines=$(count_lines $source_roots -not -path 'clip/text/ftfy/tables/*')
+table_lines=$(count_lines clip/text/ftfy/tables)
+if [ "$core_lines" -gt 4500 ]; then
+  echo "budget: the core (tensor/, autograd/, nn/ without kernels) is $core_lines lines (at most 4500)"
+  failures=$((failures + 1))
+fi
+if [ "$all_lines" -gt 34000 ]; then
+  echo "budget: the sources are $all_lines lines (at most 34000, generated tables apart)"
+  failures=$((failures + 1))
+fi
+
+while IFS= read -r line; do
+  echo "host access to a device tensor: $line (use device_data<T>())"
+  failures=$((failures + 1))
+done < <(grep -rnE '\.data<[^>]+>\(\)|->data<[^>]+>\(\)' tensor/cuda || true)
+
 if [ "$failures" -gt 0 ]; then
   echo "$failures layout violation(s)"
   exit 1
 fi
-echo "layout: $(echo "$sources" | wc -l) files in $(dirname $sources | sort -u | wc -l) folders follow the rules"
+echo "layout: $(echo "$sources" | wc -l) files in $(dirname $sources | sort -u | wc -l) folders follow the rules;" \
+  "core $core_lines lines of 4500, all $all_lines of 34000 (+ $table_lines of generated tables)"

@@ -9,6 +9,9 @@
 #include <cmath>
 
 #include "tensor/ops/dispatch.h"
+#ifdef CLIPGRAD_CUDA_EMULATE
+#include "cuda/emulator/controls.h"
+#endif
 #include "tests/tensor/cuda/cuda_vs_cpu.h"
 #include "tests/tensor/ops/op_cases.h"
 
@@ -121,6 +124,29 @@ TEST(OpTable, CudaMatchesTheCpuOnEveryCase) {
     }
   }
 }
+
+#ifdef CLIPGRAD_CUDA_EMULATE
+// Under the emulator: every case's outputs and gradients are the same bits
+// whatever order the threads of a block run in between barriers (and the
+// blocks in): a kernel whose result depends on the order has a race.
+TEST(OpTable, EveryCaseGivesTheSameBitsInEveryThreadOrder) {
+  namespace emu = cuda::emulator;
+  const emu::Schedule original = emu::schedule();
+  for (const auto& [op, test] : op_cases()) {
+    SCOPED_TRACE(ops::op_name(op));
+    const Tensors inputs = as_f32_on(test.inputs(), Device::CUDA);
+    std::vector<Tensors> runs;
+    for (const char* order : {"forward", "reverse", "shuffled:7"}) {
+      emu::set_schedule(emu::parse_schedule(order));
+      runs.push_back(outputs_and_gradients(test, inputs));
+    }
+    emu::set_schedule(original);
+    for (size_t run = 1; run < runs.size(); ++run)
+      for (size_t i = 0; i < runs[0].size(); ++i)
+        EXPECT_TRUE(same_bits(runs[0][i], runs[run][i])) << "result " << i << " depends on the thread order (run " << run << ")";
+  }
+}
+#endif
 
 }  // namespace
 }  // namespace clipgrad::testing
