@@ -1,4 +1,4 @@
-// The cuBLASLt stand-in (cuda/emulator/cublasLt.h) against a naive
+// The cuBLASLt stand-in (cuda/emulator/vendor/cublasLt.h) against a naive
 // column-major reference that sums in the same documented order, so results
 // must match to the bit: transposes, leading dimensions, strided batches
 // (stride 0 included), alpha and beta, the bias epilogue, f64, the heuristic's
@@ -9,7 +9,7 @@
 #include <limits>
 #include <vector>
 
-#include "cuda/emulator/cublasLt.h"
+#include "cuda/emulator/vendor/cublasLt.h"
 #include "vendor_test_support.h"
 
 using namespace clipgrad;

@@ -1,4 +1,4 @@
-// The cuDNN stand-in (cuda/emulator/cudnn.h) against naive NCHW loops that
+// The cuDNN stand-in (cuda/emulator/vendor/cudnn.h) against naive NCHW loops that
 // sum in the same documented order, so results must match to the bit: the
 // three convolution directions with stride, padding and odd sizes, alpha and
 // beta, the bias gradient, the bias broadcast of cudnnAddTensor, f64; the
@@ -9,7 +9,7 @@
 #include <limits>
 #include <vector>
 
-#include "cuda/emulator/cudnn.h"
+#include "cuda/emulator/vendor/cudnn.h"
 #include "vendor_test_support.h"
 
 using namespace clipgrad;

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "cuda/emulator/vendor.h"
+#include "cuda/emulator/vendor/library_call.h"
 #include "emulator_test_support.h"
 
 namespace clipgrad::toy {

@@ -8,8 +8,8 @@
 #include <cstdio>
 #include <vector>
 
-#include "cuda/emulator/cublasLt.h"
-#include "cuda/emulator/cudnn.h"
+#include "cuda/emulator/vendor/cublasLt.h"
+#include "cuda/emulator/vendor/cudnn.h"
 #include "vendor_test_support.h"
 
 using namespace clipgrad;

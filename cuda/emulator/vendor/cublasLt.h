@@ -1,7 +1,8 @@
 // The emulator's stand-in for NVIDIA's <cublasLt.h>: the subset of cuBLASLt
 // that tensor/cuda/blas/gemm.cpp calls, with NVIDIA's names, numeric values and
 // documented semantics, computed on the host over emulated device memory
-// (cublaslt.cpp). README.md ("cuBLASLt and cuDNN") says what is emulated.
+// (cublaslt_descriptors.cpp, cublaslt_matmul.cpp).
+// cuda/emulator/README.md ("cuBLASLt and cuDNN") says what is emulated.
 //
 // Semantics, as NVIDIA documents them: column-major matrices; D = alpha op(A)
 // op(B) + beta C (+ bias[row] with CUBLASLT_EPILOGUE_BIAS), for each of the
@@ -28,7 +29,7 @@
 #include <cstdint>
 #include <source_location>
 
-#include "cuda/emulator/library_types.h"
+#include "cuda/emulator/vendor/library_types.h"
 #include "cuda/emulator/runtime_api.h"
 
 // ---- cublas_api.h's types ----

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "cuda/emulator/cudnn_objects.h"
-#include "cuda/emulator/ordered_product.h"
-#include "cuda/emulator/vendor.h"
+#include "cuda/emulator/vendor/cudnn_objects.h"
+#include "cuda/emulator/vendor/ordered_product.h"
+#include "cuda/emulator/vendor/library_call.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
-// What the cuBLASLt and cuDNN stand-ins share (vendor.h): operand checks
+// What the cuBLASLt and cuDNN stand-ins share (library_call.h): operand checks
 // against the device-memory registry, status reasons and their log, switches.
-#include "cuda/emulator/vendor.h"
+#include "cuda/emulator/vendor/library_call.h"
 
 #include <atomic>
 #include <charconv>

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "cuda/emulator/cublasLt.h"
+#include "cuda/emulator/vendor/cublasLt.h"
 
 struct cublasLtContext {};
 
@@ -35,7 +35,7 @@ struct cublasLtMatmulPreferenceOpaque_t {
 
 namespace clipgrad::cuda::emulator::detail {
 
-// Keeps the reason (vendor.h) and returns status.
+// Keeps the reason (library_call.h) and returns status.
 cublasStatus_t lt_status(const char* function, cublasStatus_t status, const std::string& reason, int level = 1);
 
 inline size_t element_bytes(cudaDataType type) { return type == CUDA_R_64F ? 8 : 4; }

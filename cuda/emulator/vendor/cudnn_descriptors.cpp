@@ -3,8 +3,8 @@
 // formats and types the emulator does not compute are refused here
 // (CUDNN_STATUS_NOT_SUPPORTED), and so are, when a convolution is run, a
 // dilation other than 1 and CUDNN_CONVOLUTION.
-#include "cuda/emulator/cudnn_objects.h"
-#include "cuda/emulator/vendor.h"
+#include "cuda/emulator/vendor/cudnn_objects.h"
+#include "cuda/emulator/vendor/library_call.h"
 
 namespace clipgrad::cuda::emulator::detail {
 

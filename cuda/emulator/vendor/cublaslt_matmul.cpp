@@ -14,9 +14,9 @@
 #include <optional>
 #include <string>
 
-#include "cuda/emulator/cublaslt_objects.h"
-#include "cuda/emulator/ordered_product.h"
-#include "cuda/emulator/vendor.h"
+#include "cuda/emulator/vendor/cublaslt_objects.h"
+#include "cuda/emulator/vendor/ordered_product.h"
+#include "cuda/emulator/vendor/library_call.h"
 
 namespace {
 

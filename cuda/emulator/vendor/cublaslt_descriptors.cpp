@@ -5,8 +5,8 @@
 // or by the heuristic.
 #include <cstring>
 
-#include "cuda/emulator/cublaslt_objects.h"
-#include "cuda/emulator/vendor.h"
+#include "cuda/emulator/vendor/cublaslt_objects.h"
+#include "cuda/emulator/vendor/library_call.h"
 
 namespace clipgrad::cuda::emulator::detail {
 
@@ -70,7 +70,7 @@ class AttributeValue {
 
 cublasStatus_t not_emulated(const char* function, const char* what, int value) {
   return lt_status(function, CUBLAS_STATUS_NOT_SUPPORTED,
-                   std::string(what) + " " + std::to_string(value) + " is not emulated (cuda/emulator/cublasLt.h)");
+                   std::string(what) + " " + std::to_string(value) + " is not emulated (cuda/emulator/vendor/cublasLt.h)");
 }
 
 }  // namespace

@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <string>
 
-#include "cuda/emulator/cudnn_objects.h"
-#include "cuda/emulator/ordered_product.h"
-#include "cuda/emulator/vendor.h"
+#include "cuda/emulator/vendor/cudnn_objects.h"
+#include "cuda/emulator/vendor/ordered_product.h"
+#include "cuda/emulator/vendor/library_call.h"
 
 namespace {
 

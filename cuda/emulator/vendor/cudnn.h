@@ -2,7 +2,7 @@
 // legacy convolution API that tensor/cuda/blas/conv.cpp calls, with NVIDIA's
 // names, numeric values and documented semantics, computed on the host over
 // emulated device memory (cudnn_descriptors.cpp, cudnn_convolution.cpp).
-// README.md ("cuBLASLt and cuDNN") says what is emulated.
+// cuda/emulator/README.md ("cuBLASLt and cuDNN") says what is emulated.
 //
 // Semantics, as NVIDIA documents them: packed NCHW tensors and KCRS filters;
 // 2-d cross-correlation with zero padding and a stride per axis (dilation 1,
@@ -29,7 +29,7 @@
 #include <cstddef>
 #include <source_location>
 
-#include "cuda/emulator/library_types.h"
+#include "cuda/emulator/vendor/library_types.h"
 #include "cuda/emulator/runtime_api.h"
 
 // ---- cudnn_graph.h's types ----

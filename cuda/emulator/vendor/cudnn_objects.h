@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "cuda/emulator/cudnn.h"
+#include "cuda/emulator/vendor/cudnn.h"
 
 struct cudnnContext {
   cudaStream_t stream = nullptr;  // kept and returned; every call runs when made
@@ -33,7 +33,7 @@ struct cudnnConvolutionStruct {
 
 namespace clipgrad::cuda::emulator::detail {
 
-// Keeps the reason (vendor.h) and returns status.
+// Keeps the reason (library_call.h) and returns status.
 cudnnStatus_t dnn_status(const char* function, cudnnStatus_t status, const std::string& reason);
 
 inline size_t element_bytes(cudnnDataType_t type) { return type == CUDNN_DATA_DOUBLE ? 8 : 4; }
