@@ -25,7 +25,7 @@ using namespace clipgrad::cuda::emulator::detail;
 // The algorithm, as it travels in cublasLtMatmulAlgo_t::data.
 constexpr uint64_t kAlgorithmTag = 0x4c756d6570696c63ull;  // "clipemuL"
 constexpr size_t kAlgorithmWorkspace = 4096;
-enum AlgoField { kTag, kWorkspace, kAlignA, kAlignB, kAlignC, kAlignD };
+enum AlgoField { kTag, kWorkspace, kAlignA, kAlignB, kAlignC, kAlignD, kAlignBias };
 constexpr const char* kOperands[4] = {"A", "B", "C", "D"};
 
 std::string describe(const cublasLtMatrixLayoutOpaque_t& layout) {
@@ -184,6 +184,11 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t lightHandle, cubl
   result.algo.data[kTag] = kAlgorithmTag;
   result.algo.data[kWorkspace] = std::min<uint64_t>(kAlgorithmWorkspace, preference->max_workspace);
   for (int i = 0; i < 4; ++i) result.algo.data[kAlignA + i] = std::min<uint32_t>(preference->alignment[i], 256);
+  // cuBLASLt reads the bias pointer's alignment from its value here (cublasLt.h: "routines that don't
+  // dereference this pointer, like cublasLtMatmulAlgoGetHeuristic(), depend on its value"); a bias set
+  // only later (null now) promises nothing the emulator can hold the call to.
+  if (operationDesc->epilogue == CUBLASLT_EPILOGUE_BIAS && operationDesc->bias)
+    result.algo.data[kAlignBias] = alignment_of(operationDesc->bias);
   result.workspaceSize = size_t(result.algo.data[kWorkspace]);
   result.state = CUBLAS_STATUS_SUCCESS;
   result.wavesCount = 1.0f;
@@ -230,9 +235,12 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t
   const int64_t element = int64_t(element_bytes(Ddesc->type));
   if (bias && !computeDesc->bias)
     return lt_status(function, CUBLAS_STATUS_INVALID_VALUE, "CUBLASLT_EPILOGUE_BIAS without a bias pointer");
-  if (bias && alignment_of(computeDesc->bias) < element)
+  if (bias && alignment_of(computeDesc->bias) < std::max<uint64_t>(element, algo->data[kAlignBias]))
     return lt_status(function, CUBLAS_STATUS_INVALID_VALUE,
-                     "the bias at " + address(computeDesc->bias) + " is not aligned to its elements");
+                     "the bias at " + address(computeDesc->bias) + " is aligned to " +
+                         std::to_string(alignment_of(computeDesc->bias)) + " bytes; its elements need " +
+                         std::to_string(element) + ", and the algorithm was chosen for a bias aligned to " +
+                         std::to_string(algo->data[kAlignBias]));
   if (C == D && (Cdesc->ld != Ddesc->ld || Cdesc->stride != Ddesc->stride))
     return lt_status(function, CUBLAS_STATUS_INVALID_VALUE,
                      "in place (C == D) with different layouts: C " + describe(*Cdesc) + ", D " + describe(*Ddesc));

@@ -37,6 +37,7 @@ struct Case {
   bool bias = false;
   uint64_t max_workspace = 1 << 20;
   uint32_t alignment = 256;
+  const void* bias_at_heuristic = nullptr;  // CUBLASLT_MATMUL_DESC_BIAS_POINTER when the heuristic runs
 };
 
 // D(i, j) = alpha * (sum over p, in order, of op(A)(i, p) * op(B)(p, j)) + beta * C(i, j) + bias[i], in T,
@@ -96,6 +97,9 @@ struct Plan {
     if (k.bias) {
       const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
       EXPECT_EQ(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)),
+                CUBLAS_STATUS_SUCCESS);
+      EXPECT_EQ(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &k.bias_at_heuristic,
+                                               sizeof(k.bias_at_heuristic)),
                 CUBLAS_STATUS_SUCCESS);
     }
     a = make_layout(k, k.a);
@@ -311,6 +315,23 @@ TEST(EmulatorCublasLt, OperandsLessAlignedThanTheAlgorithmWasChosenFor) {
   EXPECT_EQ(plan.run<float>(c, a.get() + 1, b.get(), d.get(), nullptr, workspace.get(), 4096),
             CUBLAS_STATUS_INVALID_VALUE);
   EXPECT_TRUE(contains(cuda::emulator::last_library_error(), "is aligned to 4 bytes; the algorithm was chosen for 16"));
+}
+
+TEST(EmulatorCublasLt, ABiasLessAlignedThanTheOneTheHeuristicSaw) {
+  Case c;
+  c.a = {4, 4, 4};
+  c.b = {4, 4, 4};
+  c.c = {4, 4, 4};
+  c.bias = true;
+  DeviceArray<float> a(16), b(16), d(16), bias(5);
+  c.bias_at_heuristic = bias.get();  // 256-byte aligned: the heuristic may pick vector loads for it
+  Plan plan(c);
+  DeviceArray<unsigned char> workspace(4096);
+  EXPECT_EQ(plan.run<float>(c, a.get(), b.get(), d.get(), bias.get() + 1, workspace.get(), 4096),
+            CUBLAS_STATUS_INVALID_VALUE);
+  EXPECT_TRUE(contains(cuda::emulator::last_library_error(),
+                       "is aligned to 4 bytes; its elements need 4, and the algorithm was chosen for a bias aligned to 256"));
+  EXPECT_EQ(plan.run<float>(c, a.get(), b.get(), d.get(), bias.get(), workspace.get(), 4096), CUBLAS_STATUS_SUCCESS);
 }
 
 TEST(EmulatorCublasLt, RefusesAHostOperand) {
