@@ -75,9 +75,6 @@ class Variable {
   void backward(bool keep_graph = false);
   void backward(const Tensor& seed, bool keep_graph = false);
 
-  // Same value, cut from the graph.
-  Variable detach() const { return Variable(node_->value, false); }
-
   const VariableNode* node() const { return node_.get(); }
 
  private:
@@ -100,7 +97,5 @@ class NoGradGuard {
  private:
   bool previous_;
 };
-
-bool grad_enabled();
 
 }  // namespace clipgrad

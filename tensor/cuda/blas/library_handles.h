@@ -5,8 +5,13 @@
 // once it is installed), so they are counted in its statistics.
 #pragma once
 
+#ifdef CLIPGRAD_CUDA_EMULATE
+#include "cuda/emulator/vendor/cublasLt.h"  // host stand-ins over emulated device memory (cuda/emulator/README.md)
+#include "cuda/emulator/vendor/cudnn.h"
+#else
 #include <cublasLt.h>
 #include <cudnn.h>
+#endif
 
 #include <cstddef>
 #include <stdexcept>
