@@ -9,6 +9,9 @@
 #include "autograd/functional.h"
 #include "gradcheck.h"
 #include "precision_check.h"
+#ifdef CLIPGRAD_HAVE_CUDA
+#include "cuda/runtime.h"
+#endif
 
 using namespace clipgrad;
 using clipgrad::testing::expect_f32_matches_f64;
@@ -182,4 +185,33 @@ TEST(FnAttention, F32MatchesF64) {
       },
       {random_f64({2, 5, 8}, 7), random_f64({24, 8}, 8, 0.3), random_f64({24}, 9), random_f64({8, 8}, 10, 0.3),
        random_f64({8}, 11)});
+}
+
+// Self-attention's backward on CUDA (a GPU, or the emulator): every gradient
+// lands on the device and matches the CPU's. The packed q|k|v path once made
+// its gradient buffer on the host and had the kernels write through it.
+TEST(FnMultiHeadAttention, CudaGradientsMatchTheCpu) {
+#ifndef CLIPGRAD_HAVE_CUDA
+  GTEST_SKIP() << "built without CUDA";
+#else
+  if (!cuda::available()) GTEST_SKIP() << "no CUDA device";
+  const int64_t N = 2, L = 5, D = 8, heads = 2;
+  const std::vector<Tensor> inputs = {random_f64({N, L, D}, 1), random_f64({3 * D, D}, 2, 0.5), random_f64({3 * D}, 3),
+                                      random_f64({D, D}, 4, 0.5), random_f64({D}, 5)};
+  const Tensor seed = random_f64({N, L, D}, 6).to(DType::F32);
+  auto gradients_on = [&](Device device) {
+    std::vector<Variable> v;
+    for (const Tensor& input : inputs) v.emplace_back(input.to(DType::F32).to(device), true);
+    fn::multi_head_attention(v[0], v[1], v[2], v[3], v[4], heads, causal_mask(L).to(DType::F32).to(device))
+        .backward(seed.to(device));
+    std::vector<Tensor> grads;
+    for (const Variable& variable : v) {
+      EXPECT_EQ(variable.grad().device(), device);
+      grads.push_back(variable.grad().to(Device::CPU).to(DType::F64));
+    }
+    return grads;
+  };
+  const std::vector<Tensor> cpu = gradients_on(Device::CPU), gpu = gradients_on(Device::CUDA);
+  for (size_t i = 0; i < cpu.size(); ++i) EXPECT_LE(relative_error(gpu[i], cpu[i]), 1e-5) << "input " << i;
+#endif
 }

@@ -10,6 +10,8 @@
 // chosen for 16-byte vectors would fault or misread); an operand outside
 // device memory throws KernelError before anything is computed.
 #include <algorithm>
+#include <bit>
+#include <type_traits>
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -126,6 +128,15 @@ std::optional<Problem> check_problem(const char* function, cublasStatus_t& statu
   return Problem{desc, {a, b, c, d}, m, n, k, batch, f64};
 }
 
+// An f32 operand as a tensor core reads it under CUBLAS_COMPUTE_32F_FAST_TF32:
+// 10 mantissa bits, rounded to nearest even (infinities and NaNs kept).
+float round_to_tf32(float value) {
+  uint32_t bits = std::bit_cast<uint32_t>(value);
+  if ((bits & 0x7f800000u) == 0x7f800000u) return value;
+  bits += 0xfffu + ((bits >> 13) & 1u);
+  return std::bit_cast<float>(bits & 0xffffe000u);
+}
+
 template <class T>
 void compute(const Problem& problem, T alpha, T beta, const T* a, const T* b, const T* c, T* d, const T* bias) {
   const cublasLtMatrixLayoutOpaque_t &la = *problem.layouts[0], &lb = *problem.layouts[1];
@@ -136,8 +147,14 @@ void compute(const Problem& problem, T alpha, T beta, const T* a, const T* b, co
     const T* b_matrix = b + batch * lb.stride;
     const T* c_matrix = c + batch * lc.stride;
     T* d_matrix = d + batch * ld.stride;
-    const auto op_a = [&](int64_t i, int64_t p) { return ta ? a_matrix[p + i * la.ld] : a_matrix[i + p * la.ld]; };
-    const auto op_b = [&](int64_t p, int64_t j) { return tb ? b_matrix[j + p * lb.ld] : b_matrix[p + j * lb.ld]; };
+    const bool tf32 = std::is_same_v<T, float> && problem.desc->compute == CUBLAS_COMPUTE_32F_FAST_TF32;
+    const auto operand = [tf32](T value) { return tf32 ? T(round_to_tf32(float(value))) : value; };
+    const auto op_a = [&](int64_t i, int64_t p) {
+      return operand(ta ? a_matrix[p + i * la.ld] : a_matrix[i + p * la.ld]);
+    };
+    const auto op_b = [&](int64_t p, int64_t j) {
+      return operand(tb ? b_matrix[j + p * lb.ld] : b_matrix[p + j * lb.ld]);
+    };
     const auto store = [&](int64_t i, int64_t j, T sum) {
       // beta 0: C is not read (NaNs there stay out); one bias for every matrix of the batch.
       const T value = blend(alpha, sum, beta, c_matrix + i + j * lc.ld);
