@@ -15,6 +15,7 @@
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/data/fashion_mnist.h"
 #include "clip/eval/zeroshot.h"
+#include "io/atomic_file.h"
 #include "io/csv.h"
 
 namespace clipgrad::cleanclip {

@@ -10,8 +10,8 @@
 
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/data/loader.h"
-#include "io/csv.h"
 #include "clip/train/loss.h"
+#include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "tensor/device_upload.h"
 #include "tensor/ops/shape.h"
