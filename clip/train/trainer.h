@@ -46,6 +46,7 @@
 #include "clip/model/model.h"
 #include "clip/text/tokenizer.h"
 #include "clip/train/objective.h"
+#include "clip/train/train_loop.h"
 #include "clip/train/zero_optimizer.h"
 #include "dist/communicator.h"
 #include "dist/grad_buckets.h"
@@ -76,17 +77,6 @@ struct TrainOptions {
   static TrainOptions from_json(const nlohmann::json& json);
 };
 
-// One line of progress, after each step.
-struct StepReport {
-  int64_t epoch = 0, epochs = 0;
-  int64_t batch = 0, batches = 0;  // within the epoch, 1-based
-  int64_t step = 0;                // global, 0-based
-  int64_t batch_size = 0;
-  double loss = 0, lr = 0, logit_scale = 0, samples_per_second = 0;
-  int64_t skipped = 0;             // images skipped so far in this epoch
-  std::map<std::string, double> loss_parts;  // every loss part but "total"
-};
-
 class Trainer {
  public:
   // A new run: model, data and objective given; writes into run_dir (created).
@@ -94,15 +84,15 @@ class Trainer {
   Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
           std::string run_dir, std::unique_ptr<Objective> objective = std::make_unique<ClipObjective>(),
           std::shared_ptr<dist::Communicator> world = nullptr);
-  // Continues the run in run_dir from its last completed epoch; its objective
-  // is rebuilt by name from `objectives`.
   // The device a run in run_dir trains on (its checkpoint's header alone),
   // for joining the data-parallel world before resuming it.
   static Device device_of_run(const std::string& run_dir);
+  // Continues the run in run_dir from its last completed epoch; its objective
+  // is rebuilt by name from `objectives`.
   static Trainer resume(const std::string& run_dir, const ObjectiveRegistry& objectives = ObjectiveRegistry(),
                         std::shared_ptr<dist::Communicator> world = nullptr);
 
-  // Trains the remaining epochs; calls on_step after every step.
+  // Trains the remaining epochs (clip/train/train_loop.h); calls on_step after every step.
   void run(const std::function<void(const StepReport&)>& on_step = nullptr);
 
   ClipModel& model() { return *model_; }
