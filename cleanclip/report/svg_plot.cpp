@@ -522,7 +522,8 @@ std::string render_line_chart(const LineChart& chart) {
   // Margins: title and legend rows above; tick labels and the axis label below and to the left.
   PlotArea area;
   area.left = y_axis_margin(y_ticks);
-  area.right = std::max(16.0, text_width(format_tick(x_axis.ticks.values.back(), x_axis.ticks.step), kSmallFont) / 2 + 6);
+  const std::string last_x_label = format_tick(x_axis.ticks.values.back(), x_axis.ticks.step);
+  area.right = std::max(16.0, text_width(last_x_label, kSmallFont) / 2 + 6);
   int legend_rows = layout_legend(nullptr, legend, area.left, 0, chart.width - area.right, true);
   area.top = 28 + legend_rows * kLegendRowHeight + 8;
   const double bottom = kTickLength + kSmallFont + 8 + kFontSize + 10;

@@ -317,7 +317,7 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
     Loader loader(loader_items(data_), loader_options, views);
     DeviceUpload upload(options_.device);
     loop.epoch = epoch_;
-    const int64_t samples = run_epoch(loader, loop, step_, [&](const Batch& batch, double lr) -> std::optional<StepResult> {
+    auto take_step = [&](const Batch& batch, double lr) -> std::optional<StepResult> {
       const int64_t batch_rows = static_cast<int64_t>(batch.indices.size()) * ranks;  // equal slices
       if (batch_rows < 2) return std::nullopt;  // skipped images left too few for a contrastive batch
       if (zero_optimizer_) zero_optimizer_->set_lr(lr);
@@ -330,7 +330,8 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
       losses.erase("total");
       return StepResult{.loss = loss, .rows = batch_rows, .logit_scale = std::exp(model_->logit_scale.value().item()),
                         .loss_parts = losses};
-    });
+    };
+    const int64_t samples = run_epoch(loader, loop, step_, take_step);
     // Every image skipped (moved data, wrong paths) would otherwise "train" no
     // step and save an unchanged model as if all went well.
     if (samples == 0)
