@@ -29,7 +29,7 @@ using Clock = std::chrono::steady_clock;
 // The study's processes: all of them train; rank 0 (the lead) alone writes
 // the study's files and evaluates.
 struct Team {
-  std::shared_ptr<dist::Communicator> world;
+  std::shared_ptr<distributed::Communicator> world;
   std::chrono::milliseconds lead_work_timeout;
   bool leads() const { return world->rank() == 0; }
   // Every rank goes on once the lead has finished what came before.
@@ -192,7 +192,7 @@ clip::TrainOptions train_options(const Study& study, int64_t epochs, double lr, 
   clip::TrainOptions train;
   train.epochs = epochs;
   train.batch_size =
-      dist::rows_per_rank(study.options.batch_size, study.team.world->world_size(), "demo --batch-size");
+      distributed::rows_per_rank(study.options.batch_size, study.team.world->world_size(), "demo --batch-size");
   train.lr = lr;
   train.warmup_steps = warmup;
   train.seed = seed;
@@ -367,14 +367,14 @@ void check_options(const StudyOptions& options, const Team& team) {
     throw std::invalid_argument("demo: no attack or no seed to run");
   parse_patch_location(options.patch_location);
   for (const std::string& attack : options.attacks) parse_attack_kind(attack);
-  dist::rows_per_rank(options.batch_size, team.world->world_size(), "demo --batch-size");
+  distributed::rows_per_rank(options.batch_size, team.world->world_size(), "demo --batch-size");
 }
 
 }  // namespace
 
 std::vector<StudyResult> run_study(const StudyOptions& options, const StudyProgress& progress) {
   const Study study{options,
-                    Team{options.world ? options.world : std::make_shared<dist::SingleProcess>(),
+                    Team{options.world ? options.world : std::make_shared<distributed::SingleProcess>(),
                          options.lead_work_timeout},
                     Paths{fs::path(options.out) / "data"}, progress};
   check_options(options, study.team);

@@ -56,13 +56,13 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& json) {
 
 Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
                  std::string run_dir, std::unique_ptr<Objective> objective,
-                 std::shared_ptr<dist::Communicator> world)
+                 std::shared_ptr<distributed::Communicator> world)
     : Trainer(std::move(model), train_csv, std::move(options), std::move(run_dir), std::move(objective),
               std::move(world), true) {}
 
 Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
                  std::string run_dir, std::unique_ptr<Objective> objective,
-                 std::shared_ptr<dist::Communicator> world, bool fresh)
+                 std::shared_ptr<distributed::Communicator> world, bool fresh)
     : model_(std::move(model)),
       train_csv_(fs::absolute(train_csv).string()),
       options_(std::move(options)),
@@ -71,7 +71,7 @@ Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv,
                                           options_.delimiter)),
       objective_(std::move(objective)),
       token_tables_(objective_->token_tables()),
-      world_(world ? std::move(world) : std::make_shared<dist::SingleProcess>()),
+      world_(world ? std::move(world) : std::make_shared<distributed::SingleProcess>()),
       generator_(options_.seed) {
   if (token_tables_.empty() || token_tables_[0].transform || objective_->image_views().empty() ||
       objective_->image_views()[0].transform)
@@ -94,9 +94,9 @@ Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv,
     // The same seed gives every rank the same initial weights; the broadcast
     // makes it so whatever the model came from.
     for (Variable& param : model_->parameters()) world_->broadcast(param.value(), 0, "broadcast of the initial weights");
-    gradient_buckets_ = std::make_unique<dist::GradientBuckets>(
-        model_->parameters(), *world_, dist::kDefaultBucketBytes,
-        sharded ? dist::GradientReduction::reduce_scatter : dist::GradientReduction::all_reduce);
+    gradient_buckets_ = std::make_unique<distributed::GradientBuckets>(
+        model_->parameters(), *world_, distributed::kDefaultBucketBytes,
+        sharded ? distributed::GradientReduction::reduce_scatter : distributed::GradientReduction::all_reduce);
   }
   if (sharded)
     zero_optimizer_ =
@@ -168,8 +168,8 @@ Device Trainer::device_of_run(const std::string& run_dir) {
 }
 
 Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& objectives,
-                        std::shared_ptr<dist::Communicator> world) {
-  if (!world) world = std::make_shared<dist::SingleProcess>();
+                        std::shared_ptr<distributed::Communicator> world) {
+  if (!world) world = std::make_shared<distributed::SingleProcess>();
   const std::string path = resume_checkpoint(run_dir);
   io::SafetensorsFile file = io::read_safetensors(path);
   auto meta = [&](const std::string& key) -> const std::string& {
