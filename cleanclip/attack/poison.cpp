@@ -147,7 +147,7 @@ void write_poisoned_rows(const PoisonOptions& options, const AttackConfig& confi
       Generator generator(stream_seed(config.seed, static_cast<uint64_t>(row), TriggerStream::kCaption));
       fields[columns.caption] = clip::fill_template(templates[generator.below(templates.size())], config.target);
     }
-    fields.back() = "1";
+    fields.back() = std::string("1");  // not = "1": GCC 12 warns (-Wrestrict) on that, wrongly
     ++done;
     if (options.progress) options.progress(done, count);
   }
