@@ -11,7 +11,7 @@
 #   4 the kernel benchmarks (GEMM peak, copy bandwidth, kernels)     OUT_DIR/kernels.json, kernels.log
 #   5 clipgrad bench and the PyTorch peer, vit-b-32 and rn50,
 #     fp32 and tf32, batch 256                                       OUT_DIR/{clipgrad,pytorch}_<model>_<precision>.json
-#   6 the NCCL world on every GPU of the host (dist_probe under
+#   6 the NCCL world on every GPU of the host (distributed_probe under
 #     mpirun; one process still makes every NCCL call)               OUT_DIR/nccl.log
 #
 # The binaries link OpenMPI's library when the build found it; a GPU image
@@ -94,7 +94,7 @@ fi
 run_step "kernel benchmarks" 60 "$out/kernels.log" "$build/bench/cuda_kernels_bench" \
   --benchmark_min_time=0.1 --benchmark_out="$out/kernels.json" --benchmark_out_format=json
 
-run_step "NCCL and MPI worlds (dist_probe)" 60 "$out/nccl.log" "$build/tests/test_dist" \
+run_step "NCCL and MPI worlds (distributed_probe)" 60 "$out/nccl.log" "$build/tests/test_distributed" \
   --gtest_filter='WorldProcesses.*'
 
 have_torch=0

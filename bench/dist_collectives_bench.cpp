@@ -1,5 +1,5 @@
 // The data-parallel collectives on the CPU, under mpirun: our fixed-order
-// all-reduce (dist/mpi: alltoall, rank-order sum, allgather; the same bits on
+// all-reduce (distributed/mpi: alltoall, rank-order sum, allgather; the same bits on
 // every run) and reduce-scatter beside MPI's own (whose summation order is the
 // library's choice), at gradient-bucket sizes.
 //
@@ -16,13 +16,13 @@
 #include <functional>
 #include <memory>
 
-#include "dist/mpi/mpi_communicator.h"
+#include "distributed/mpi/mpi_communicator.h"
 
 using namespace clipgrad;
 
 namespace {
 
-dist::MpiCommunicator* world = nullptr;
+distributed::MpiCommunicator* world = nullptr;
 
 void time_each_iteration(benchmark::State& state, int64_t bytes, const std::function<void()>& collective) {
   for (auto _ : state) {
@@ -91,7 +91,7 @@ class SilentReporter final : public benchmark::BenchmarkReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto communicator = std::make_unique<dist::MpiCommunicator>(dist::collective_timeout_from_env());
+  auto communicator = std::make_unique<distributed::MpiCommunicator>(distributed::collective_timeout_from_env());
   world = communicator.get();
   benchmark::Initialize(&argc, argv);
   if (world->rank() == 0) {

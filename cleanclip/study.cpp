@@ -15,6 +15,7 @@
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/data/fashion_mnist.h"
 #include "clip/eval/zeroshot.h"
+#include "io/atomic_file.h"
 #include "io/csv.h"
 
 namespace clipgrad::cleanclip {
@@ -28,7 +29,7 @@ using Clock = std::chrono::steady_clock;
 // The study's processes: all of them train; rank 0 (the lead) alone writes
 // the study's files and evaluates.
 struct Team {
-  std::shared_ptr<dist::Communicator> world;
+  std::shared_ptr<distributed::Communicator> world;
   std::chrono::milliseconds lead_work_timeout;
   bool leads() const { return world->rank() == 0; }
   // Every rank goes on once the lead has finished what came before.
@@ -76,39 +77,6 @@ struct Paths {
   std::string test_csv() const { return (data / "test.csv").string(); }
   std::string classes_json() const { return (data / "classes.json").string(); }
 };
-
-clip::TrainOptions train_options(const StudyOptions& options, const Team& team, int64_t epochs, double lr,
-                                 int64_t warmup, uint64_t seed) {
-  clip::TrainOptions train;
-  train.epochs = epochs;
-  train.batch_size = dist::rows_per_rank(options.batch_size, team.world->world_size(), "demo --batch-size");
-  train.lr = lr;
-  train.warmup_steps = warmup;
-  train.seed = seed;
-  train.workers = options.workers;
-  train.device = options.device;
-  return train;
-}
-
-// Trains (or, after a kill, resumes) the run in run_dir; returns its model file.
-std::string train(const std::string& stage, const fs::path& run_dir, const std::function<std::shared_ptr<clip::ClipModel>()>& model,
-                  const std::string& csv, const clip::TrainOptions& train_options,
-                  const std::function<std::unique_ptr<clip::Objective>()>& objective, const StudyProgress& progress,
-                  const Team& team) {
-  auto on_step = [&](const clip::StepReport& report) {
-    if (progress) progress(stage, report);
-  };
-  if (fs::exists(run_dir / "checkpoint.safetensors")) {
-    clip::ObjectiveRegistry registry;
-    registry.add("cleanclip", make_cleanclip_objective);
-    clip::Trainer trainer = clip::Trainer::resume(run_dir.string(), registry, team.world);
-    trainer.run(on_step);
-  } else {
-    clip::Trainer trainer(model(), csv, train_options, run_dir.string(), objective(), team.world);
-    trainer.run(on_step);
-  }
-  return (run_dir / "model.safetensors").string();
-}
 
 // Clean top-1 on the test set and the attack's success rate, through
 // `classifier` (empty: zero-shot).
@@ -163,23 +131,6 @@ std::shared_ptr<clip::ClipModel> fresh_model(const std::string& name, uint64_t s
   return model;
 }
 
-// Runs `body` for a stage unless its stage.json exists; times it and saves
-// the result (the lead's: body returns the result on the lead alone).
-StageResult stage(const fs::path& dir, const std::string& metrics, const Team& team,
-                  const std::function<StageResult()>& body) {
-  if (auto done = load_stage(dir)) return *done;
-  fs::create_directories(dir);
-  const auto start = Clock::now();
-  StageResult result = body();
-  if (team.leads()) {
-    result.minutes = minutes_since(start);
-    result.metrics_path = metrics;
-    save_stage(dir, result);
-  }
-  team.sync("stage " + dir.string());
-  return team.leads() ? result : load_stage(dir).value();
-}
-
 // The recipe a study folder was made with: a rerun reuses finished stages only
 // when it asks for the same one.
 nlohmann::json recipe_json(const StudyOptions& o) {
@@ -210,121 +161,229 @@ void check_recipe(const fs::path& out, const StudyOptions& options) {
   io::write_file_atomic(path.string(), recipe.dump(2) + "\n");
 }
 
+// ---- the stages ----
+
+// One study's run: what every stage needs.
+struct Study {
+  const StudyOptions& options;
+  Team team;
+  Paths paths;
+  const StudyProgress& progress;
+};
+
+// Runs `body` for a stage unless its stage.json exists; times it and saves
+// the result (the lead's: body returns the result on the lead alone).
+StageResult stage(const fs::path& dir, const std::string& metrics, const Team& team,
+                  const std::function<StageResult()>& body) {
+  if (auto done = load_stage(dir)) return *done;
+  fs::create_directories(dir);
+  const auto start = Clock::now();
+  StageResult result = body();
+  if (team.leads()) {
+    result.minutes = minutes_since(start);
+    result.metrics_path = metrics;
+    save_stage(dir, result);
+  }
+  team.sync("stage " + dir.string());
+  return team.leads() ? result : load_stage(dir).value();
+}
+
+clip::TrainOptions train_options(const Study& study, int64_t epochs, double lr, int64_t warmup, uint64_t seed) {
+  clip::TrainOptions train;
+  train.epochs = epochs;
+  train.batch_size =
+      distributed::rows_per_rank(study.options.batch_size, study.team.world->world_size(), "demo --batch-size");
+  train.lr = lr;
+  train.warmup_steps = warmup;
+  train.seed = seed;
+  train.workers = study.options.workers;
+  train.device = study.options.device;
+  return train;
+}
+
+using ModelSource = std::function<std::shared_ptr<clip::ClipModel>()>;
+using ObjectiveSource = std::function<std::unique_ptr<clip::Objective>()>;
+
+// Trains (or, after a kill, resumes) the run in run_dir; returns its model file.
+std::string train(const Study& study, const std::string& stage, const fs::path& run_dir, const ModelSource& model,
+                  const std::string& csv, const clip::TrainOptions& train_options, const ObjectiveSource& objective) {
+  auto on_step = [&](const clip::StepReport& report) {
+    if (study.progress) study.progress(stage, report);
+  };
+  if (fs::exists(run_dir / "checkpoint.safetensors")) {
+    clip::ObjectiveRegistry registry;
+    registry.add("cleanclip", make_cleanclip_objective);
+    clip::Trainer trainer = clip::Trainer::resume(run_dir.string(), registry, study.team.world);
+    trainer.run(on_step);
+  } else {
+    clip::Trainer trainer(model(), csv, train_options, run_dir.string(), objective(), study.team.world);
+    trainer.run(on_step);
+  }
+  return (run_dir / "model.safetensors").string();
+}
+
+// A contrastive training stage (every process trains), then the lead evaluates its model.
+StageResult training_stage(const Study& study, const std::string& name, const fs::path& run, const ModelSource& model,
+                           const std::string& csv, const clip::TrainOptions& train_options,
+                           const ObjectiveSource& objective, const AttackConfig& attack) {
+  return stage(run, (run / "metrics.jsonl").string(), study.team, [&] {
+    std::string model_path = train(study, name, run, model, csv, train_options, objective);
+    return study.team.leads() ? evaluate(name, model_path, study.paths, attack, study.options) : StageResult{};
+  });
+}
+
+std::unique_ptr<clip::Objective> clip_objective() { return std::make_unique<clip::ClipObjective>(); }
+
+// The lead checks the folder's recipe and imports Fashion-MNIST once; everyone waits for it.
+void import_data(const Study& study) {
+  const fs::path out(study.options.out);
+  if (study.team.leads()) {
+    check_recipe(out, study.options);
+    if (!fs::exists(study.paths.classes_json()))
+      clip::prepare_fashion_mnist({.out = study.paths.data.string(),
+                                   .source = study.options.fashion_mnist,
+                                   .train_limit = study.options.train_images,
+                                   .test_limit = study.options.test_images});
+  }
+  study.team.sync("importing the data");
+}
+
+// The poisoned training set in dir/poisoned-data (made once, by the lead).
+PoisonResult poison(const Study& study, const std::string& attack_name, uint64_t seed, const fs::path& dir) {
+  const StudyOptions& options = study.options;
+  PoisonOptions poison;
+  poison.data = study.paths.train_csv();
+  poison.out = (dir / "poisoned-data").string();
+  poison.attack.kind = parse_attack_kind(attack_name);
+  poison.attack.target = options.target;
+  poison.attack.seed = seed;
+  poison.attack.patch_size = options.patch_size;
+  poison.attack.patch_location = parse_patch_location(options.patch_location);
+  poison.attack.wanet_k = options.wanet_k;
+  poison.attack.wanet_s = options.wanet_s;
+  poison.num = options.poison_count;
+  const fs::path attack_json = dir / "poisoned-data" / "attack.json";
+  const fs::path poisoned_csv = dir / "poisoned-data" / "train.csv";
+  if (study.team.leads() && !(fs::exists(attack_json) && fs::exists(poisoned_csv))) poison_dataset(poison);
+  study.team.sync("poisoning " + poison.out);
+  return PoisonResult{AttackConfig::load(attack_json.string()), poisoned_csv.string(), attack_json.string(), 0};
+}
+
+// The clean model, trained once per seed and shared by its attacks; each measures its own ASR on it.
+StageResult clean_pretrain(const Study& study, const fs::path& run, uint64_t seed, const AttackConfig& attack) {
+  const StudyOptions& options = study.options;
+  StageResult clean = training_stage(
+      study, "clean-pretrain", run, [&] { return fresh_model(options.model, seed); }, study.paths.train_csv(),
+      train_options(study, options.pretrain_epochs, options.pretrain_lr, options.pretrain_warmup, seed),
+      clip_objective, attack);
+  if (study.team.leads()) {
+    const StageResult clean_against_this_attack =
+        evaluate("clean-pretrain", (run / "model.safetensors").string(), study.paths, attack, options);
+    clean.asr = clean_against_this_attack.asr;
+    clean.asr_n = clean_against_this_attack.asr_n;
+  }
+  return clean;
+}
+
+// The poisoned model, trained from scratch on the poisoned set.
+StageResult poisoned_pretrain(const Study& study, const fs::path& run, uint64_t seed, const PoisonResult& poisoned) {
+  const StudyOptions& options = study.options;
+  return training_stage(
+      study, "poisoned-pretrain", run, [&] { return fresh_model(options.model, seed); }, poisoned.train_csv,
+      train_options(study, options.pretrain_epochs, options.pretrain_lr, options.pretrain_warmup, seed),
+      clip_objective, poisoned.config);
+}
+
+// The defences' clean pairs (written by the lead); returns their CSV.
+std::string finetune_subset(const Study& study, const PoisonResult& poisoned, uint64_t seed) {
+  if (study.team.leads()) write_clean_subset(poisoned, study.options.finetune_rows, seed);
+  study.team.sync("writing the clean subset");
+  return clean_subset_path(poisoned);
+}
+
+// The poisoned model fine-tuned on the clean pairs with `objective` (the CLIP loss alone, or CleanCLIP).
+StageResult contrastive_finetune(const Study& study, const std::string& name, const fs::path& run,
+                                 const std::string& poisoned_model, const std::string& finetune_csv, uint64_t seed,
+                                 const ObjectiveSource& objective, const AttackConfig& attack) {
+  const StudyOptions& options = study.options;
+  return training_stage(
+      study, name, run, [&] { return clip::load_clip(poisoned_model).model; }, finetune_csv,
+      train_options(study, options.finetune_epochs, options.finetune_lr, options.finetune_warmup, seed), objective,
+      attack);
+}
+
+// The supervised defence on the clean pairs. It is not data parallel: the lead runs it.
+StageResult supervised_finetune(const Study& study, const fs::path& run, const std::string& poisoned_model,
+                                const std::string& finetune_csv, uint64_t seed, const AttackConfig& attack) {
+  return stage(run, (run / "metrics.jsonl").string(), study.team, [&] {
+    if (!study.team.leads()) return StageResult{};
+    const StudyOptions& options = study.options;
+    SupervisedOptions supervised;
+    supervised.epochs = options.supervised_epochs;
+    supervised.lr = options.supervised_lr;
+    supervised.warmup_steps = options.finetune_warmup;
+    supervised.batch_size = options.batch_size;
+    supervised.seed = seed;
+    supervised.workers = options.workers;
+    const std::string head_model =
+        finetune_supervised(poisoned_model, finetune_csv, study.paths.classes_json(), run.string(), supervised,
+                            [&](const SupervisedStep& step) {
+                              if (study.progress) study.progress("supervised-finetune", step);
+                            });
+    SupervisedModel loaded = load_supervised_checkpoint(head_model);
+    return evaluate("supervised-finetune", *loaded.model, study.paths, attack, options, head_classifier(loaded.head));
+  });
+}
+
+// Every stage of one attack at one seed, in order.
+StudyResult run_attack(const Study& study, const std::string& attack_name, uint64_t seed) {
+  const fs::path seed_dir = fs::path(study.options.out) / ("seed" + std::to_string(seed));
+  const fs::path dir = seed_dir / attack_name;
+  StudyResult result{attack_name, study.options.target, seed, {}};
+  // The poisoned set first: the clean model is evaluated against its trigger too.
+  const PoisonResult poisoned = poison(study, attack_name, seed, dir);
+  const AttackConfig& attack = poisoned.config;
+  result.stages.push_back(clean_pretrain(study, seed_dir / "clean-pretrain", seed, attack));
+  result.stages.push_back(poisoned_pretrain(study, dir / "poisoned-pretrain", seed, poisoned));
+  const std::string poisoned_model = (dir / "poisoned-pretrain" / "model.safetensors").string();
+  const std::string finetune_csv = finetune_subset(study, poisoned, seed);
+  result.stages.push_back(contrastive_finetune(study, "clip-finetune", dir / "clip-finetune", poisoned_model,
+                                               finetune_csv, seed, clip_objective, attack));
+  const StudyOptions& options = study.options;
+  result.stages.push_back(contrastive_finetune(study, "cleanclip-finetune", dir / "cleanclip-finetune", poisoned_model,
+                                               finetune_csv, seed, [&] {
+                                                 return make_cleanclip_objective({{"lambda1", options.lambda_clip},
+                                                                                  {"lambda2", options.lambda_inmodal}});
+                                               },
+                                               attack));
+  result.stages.push_back(supervised_finetune(study, dir / "supervised-finetune", poisoned_model, finetune_csv, seed,
+                                              attack));
+  return result;
+}
+
+// Fails before any work on options that a later stage would refuse.
+void check_options(const StudyOptions& options, const Team& team) {
+  if (options.attacks.empty() || options.seeds < 1 || options.first_seed < 0)
+    throw std::invalid_argument("demo: no attack or no seed to run");
+  parse_patch_location(options.patch_location);
+  for (const std::string& attack : options.attacks) parse_attack_kind(attack);
+  distributed::rows_per_rank(options.batch_size, team.world->world_size(), "demo --batch-size");
+}
+
 }  // namespace
 
 std::vector<StudyResult> run_study(const StudyOptions& options, const StudyProgress& progress) {
-  if (options.attacks.empty() || options.seeds < 1 || options.first_seed < 0)
-    throw std::invalid_argument("demo: no attack or no seed to run");
-  parse_patch_location(options.patch_location);  // fail before any work
-  for (const std::string& attack : options.attacks) parse_attack_kind(attack);  // fail before any work
-  const Team team{options.world ? options.world : std::make_shared<dist::SingleProcess>(), options.lead_work_timeout};
-  dist::rows_per_rank(options.batch_size, team.world->world_size(), "demo --batch-size");  // fail before any work
-  const fs::path out(options.out);
-  Paths paths{out / "data"};
-  if (team.leads()) {
-    check_recipe(out, options);
-    if (!fs::exists(paths.classes_json()))
-      clip::prepare_fashion_mnist(
-          {.out = paths.data.string(), .source = options.fashion_mnist, .train_limit = options.train_images,
-           .test_limit = options.test_images});
-  }
-  team.sync("importing the data");
-
+  const Study study{options,
+                    Team{options.world ? options.world : std::make_shared<distributed::SingleProcess>(),
+                         options.lead_work_timeout},
+                    Paths{fs::path(options.out) / "data"}, progress};
+  check_options(options, study.team);
+  import_data(study);
   std::vector<StudyResult> studies;
   for (int64_t seed = options.first_seed; seed < options.first_seed + options.seeds; ++seed) {
-    const uint64_t s = static_cast<uint64_t>(seed);
-    const fs::path seed_dir = out / ("seed" + std::to_string(seed));
-    const fs::path clean_run = seed_dir / "clean-pretrain";
-    for (const std::string& attack_name : options.attacks) {
-      const fs::path dir = seed_dir / attack_name;
-      StudyResult study{attack_name, options.target, s, {}};
-
-      // The poisoned set first: the clean model is evaluated against its trigger too.
-      PoisonOptions poison;
-      poison.data = paths.train_csv();
-      poison.out = (dir / "poisoned-data").string();
-      poison.attack.kind = parse_attack_kind(attack_name);
-      poison.attack.target = options.target;
-      poison.attack.seed = s;
-      poison.attack.patch_size = options.patch_size;
-      poison.attack.patch_location = parse_patch_location(options.patch_location);
-      poison.attack.wanet_k = options.wanet_k;
-      poison.attack.wanet_s = options.wanet_s;
-      poison.num = options.poison_count;
-      const fs::path attack_json = dir / "poisoned-data" / "attack.json";
-      const fs::path poisoned_csv = dir / "poisoned-data" / "train.csv";
-      if (team.leads() && !(fs::exists(attack_json) && fs::exists(poisoned_csv))) poison_dataset(poison);
-      team.sync("poisoning " + poison.out);
-      const PoisonResult poisoned{AttackConfig::load(attack_json.string()), poisoned_csv.string(),
-                                  attack_json.string(), 0};
-      const AttackConfig& attack = poisoned.config;
-
-      auto clip_objective = [] { return std::make_unique<clip::ClipObjective>(); };
-      auto trained = [&](const std::string& name, const fs::path& run, std::function<std::shared_ptr<clip::ClipModel>()> model,
-                         const std::string& csv, const clip::TrainOptions& train_options,
-                         std::function<std::unique_ptr<clip::Objective>()> objective) {
-        return stage(run, (run / "metrics.jsonl").string(), team, [&] {
-          std::string model_path = train(name, run, model, csv, train_options, objective, progress, team);
-          return team.leads() ? evaluate(name, model_path, paths, attack, options) : StageResult{};
-        });
-      };
-
-      // The clean model is shared by the attacks of a seed; each measures its own ASR on it.
-      StageResult clean = trained("clean-pretrain", clean_run, [&] { return fresh_model(options.model, s); },
-                                  paths.train_csv(),
-                                  train_options(options, team, options.pretrain_epochs, options.pretrain_lr,
-                                                options.pretrain_warmup, s),
-                                  clip_objective);
-      if (team.leads()) {
-        const StageResult clean_against_this_attack =
-            evaluate("clean-pretrain", (clean_run / "model.safetensors").string(), paths, attack, options);
-        clean.asr = clean_against_this_attack.asr;
-        clean.asr_n = clean_against_this_attack.asr_n;
-      }
-      study.stages.push_back(clean);
-
-      const fs::path poisoned_run = dir / "poisoned-pretrain";
-      study.stages.push_back(trained("poisoned-pretrain", poisoned_run, [&] { return fresh_model(options.model, s); },
-                                     poisoned.train_csv,
-                                     train_options(options, team, options.pretrain_epochs, options.pretrain_lr,
-                                                   options.pretrain_warmup, s),
-                                     clip_objective));
-      const std::string poisoned_model = (poisoned_run / "model.safetensors").string();
-      if (team.leads()) write_clean_subset(poisoned, options.finetune_rows, s);
-      team.sync("writing the clean subset");
-      const std::string finetune_csv = clean_subset_path(poisoned);
-      auto from_poisoned = [&] { return clip::load_clip(poisoned_model).model; };
-      const clip::TrainOptions finetune = train_options(options, team, options.finetune_epochs, options.finetune_lr,
-                                                        options.finetune_warmup, s);
-      study.stages.push_back(trained("clip-finetune", dir / "clip-finetune", from_poisoned, finetune_csv, finetune,
-                                     clip_objective));
-      study.stages.push_back(trained("cleanclip-finetune", dir / "cleanclip-finetune", from_poisoned, finetune_csv,
-                                     finetune, [&] {
-                                       return make_cleanclip_objective(
-                                           {{"lambda1", options.lambda_clip}, {"lambda2", options.lambda_inmodal}});
-                                     }));
-
-      const fs::path supervised_run = dir / "supervised-finetune";
-      // The supervised defence is not data parallel: the lead runs it.
-      study.stages.push_back(stage(supervised_run, (supervised_run / "metrics.jsonl").string(), team, [&] {
-        if (!team.leads()) return StageResult{};
-        SupervisedOptions supervised;
-        supervised.epochs = options.supervised_epochs;
-        supervised.lr = options.supervised_lr;
-        supervised.warmup_steps = options.finetune_warmup;
-        supervised.batch_size = options.batch_size;
-        supervised.seed = s;
-        supervised.workers = options.workers;
-        const std::string head_model =
-            finetune_supervised(poisoned_model, finetune_csv, paths.classes_json(), supervised_run.string(), supervised,
-                                [&](const SupervisedStep& step) {
-                                  if (progress) progress("supervised-finetune", step);
-                                });
-        SupervisedModel loaded = load_supervised_checkpoint(head_model);
-        return evaluate("supervised-finetune", *loaded.model, paths, attack, options, head_classifier(loaded.head));
-      }));
-      studies.push_back(study);
-      if (team.leads()) write_study_report(studies, out.string());
+    for (const std::string& attack : options.attacks) {
+      studies.push_back(run_attack(study, attack, static_cast<uint64_t>(seed)));
+      if (study.team.leads()) write_study_report(studies, options.out);  // the report so far
     }
   }
   return studies;

@@ -30,7 +30,7 @@
 
 #include "cleanclip/report/study_report.h"
 #include "clip/train/trainer.h"
-#include "dist/communicator.h"
+#include "distributed/communicator.h"
 
 namespace clipgrad::cleanclip {
 
@@ -46,7 +46,7 @@ struct StudyOptions {
   int workers = 2;
   Device device = Device::CPU;  // of the CLIP / CleanCLIP training stages; not part of the recipe
   // The processes the training stages run on (null: this one); not part of the recipe.
-  std::shared_ptr<dist::Communicator> world;
+  std::shared_ptr<distributed::Communicator> world;
   // How long the other ranks wait for rank 0's own work (evaluating, the supervised defence).
   std::chrono::milliseconds lead_work_timeout = std::chrono::hours(24);
 

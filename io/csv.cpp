@@ -1,15 +1,13 @@
 #include "io/csv.h"
 
-#include <unistd.h>
-
-#include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <unordered_set>
+
+#include "io/atomic_file.h"
 
 namespace clipgrad::io {
 
@@ -194,31 +192,6 @@ void write_csv(const std::string& path, const std::vector<std::string>& header,
     append_record(rows[r]);
   }
   write_file_atomic(path, contents);
-}
-
-void write_file_atomic(const std::string& path, std::string_view contents) {
-  static std::atomic<uint64_t> counter{0};
-  std::string temporary = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out)
-      throw std::runtime_error("cannot write '" + path + "': " + std::strerror(errno) +
-                               " (does the folder exist and is it writable?)");
-    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-    out.close();
-    if (!out) {
-      std::error_code ignored;
-      std::filesystem::remove(temporary, ignored);
-      throw std::runtime_error("cannot write '" + path + "': write failed (disk full?)");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    throw std::runtime_error("cannot write '" + path + "': rename failed: " + ec.message());
-  }
 }
 
 }  // namespace clipgrad::io

@@ -38,11 +38,8 @@ CsvTable read_csv(const std::string& path, char delimiter = ',');
 std::string csv_quote(std::string_view field, char delimiter = ',');
 
 // Writes header and rows (each of header.size() fields) with LF line ends.
-// Atomic: writes a temporary file beside `path`, then renames.
+// Atomic (io/atomic_file.h): writes a temporary file beside `path`, then renames.
 void write_csv(const std::string& path, const std::vector<std::string>& header,
                const std::vector<std::vector<std::string>>& rows, char delimiter = ',');
-
-// Writes `contents` to `path` atomically (temporary file beside it, then rename).
-void write_file_atomic(const std::string& path, std::string_view contents);
 
 }  // namespace clipgrad::io

@@ -2,16 +2,16 @@
 
 #include <stb_image.h>
 #include <stb_image_write.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+
+#include "io/atomic_file.h"
 
 namespace clipgrad::io {
 
@@ -222,9 +222,7 @@ void write_png(const std::string& path, int width, int height, int channels, con
   if (width <= 0 || height <= 0)
     throw std::invalid_argument("write_png '" + path + "': size " + std::to_string(width) + "x" +
                                 std::to_string(height) + " must be positive");
-  // Unique per process and call, so parallel writers never share a temporary.
-  static std::atomic<uint64_t> counter{0};
-  std::string temporary = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const std::string temporary = temporary_path_beside(path);
   if (!stbi_write_png(temporary.c_str(), width, height, channels, data, width * channels)) {
     int saved_errno = errno;
     std::remove(temporary.c_str());

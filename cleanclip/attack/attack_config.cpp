@@ -3,7 +3,7 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "io/csv.h"
+#include "io/atomic_file.h"
 
 namespace clipgrad::cleanclip {
 

@@ -93,6 +93,66 @@ void check_outputs_spare_inputs(const PoisonOptions& options, const clip::ImageC
                                   " would overwrite an input image: choose another --out folder");
 }
 
+// The rows the attack may poison (label-consistent: those whose caption names the target);
+// throws when they are fewer than `count`.
+std::vector<int64_t> poison_candidates(const PoisonOptions& options, const AttackConfig& config,
+                                       const clip::ImageCaptionDataset& dataset, int64_t count) {
+  const int64_t rows = static_cast<int64_t>(dataset.size());
+  std::vector<int64_t> candidates;
+  for (int64_t row = 0; row < rows; ++row)
+    if (config.kind != AttackKind::kLabelConsistent || caption_names_target(dataset[row].caption, config.target))
+      candidates.push_back(row);
+  if (candidates.empty())
+    throw std::invalid_argument("poison: no caption in '" + options.data + "' names the target '" + config.target +
+                                "' (label-consistent poisons only rows whose caption names it)");
+  if (count > static_cast<int64_t>(candidates.size()))
+    throw std::invalid_argument("poison: asked to poison " + std::to_string(count) + " rows, but " +
+                                (config.kind == AttackKind::kLabelConsistent
+                                     ? "only " + std::to_string(candidates.size()) + " captions in '" + options.data +
+                                           "' name '" + config.target + "'"
+                                     : "'" + options.data + "' has only " + std::to_string(rows) + " rows") +
+                                ": lower --num/--rate");
+  return candidates;
+}
+
+struct Columns {
+  int image = 0, caption = 0;
+};
+
+// Writes each poisoned row's triggered image (and, for wanet, the flow field) and points its CSV row at
+// it, with the target's caption (label-consistent keeps the row's own) and is_backdoor 1.
+void write_poisoned_rows(const PoisonOptions& options, const AttackConfig& config, const Trigger& trigger,
+                         const clip::ImageCaptionDataset& dataset, Columns columns,
+                         std::vector<std::vector<std::string>>& out_rows) {
+  const fs::path out(options.out);
+  const auto& templates = clip::imagenet_templates();
+  const int64_t count = static_cast<int64_t>(config.poisoned_rows.size());
+  int64_t done = 0;
+  for (int64_t row : config.poisoned_rows) {
+    io::Image image;
+    try {
+      image = io::decode_image(dataset[row].image_path);
+      trigger.apply(image, training_image_key(row));
+    } catch (const std::exception& error) {
+      throw std::runtime_error(dataset.where(row) + ": " + error.what());
+    }
+    // The field for the first poisoned image's size (the trigger recomputes it for any size from the grid).
+    if (config.kind == AttackKind::kWaNet && done == 0)
+      save_wanet_field(trigger, image.width, image.height, out / kWaNetFieldFile);
+    const std::string name = poisoned_image_name(row);
+    io::write_png((out / name).string(), image.width, image.height, 3, image.rgb.data());
+    std::vector<std::string>& fields = out_rows[row];
+    fields[columns.image] = name;
+    if (config.kind != AttackKind::kLabelConsistent) {
+      Generator generator(stream_seed(config.seed, static_cast<uint64_t>(row), TriggerStream::kCaption));
+      fields[columns.caption] = clip::fill_template(templates[generator.below(templates.size())], config.target);
+    }
+    fields.back() = std::string("1");  // not = "1": GCC 12 warns (-Wrestrict) on that, wrongly
+    ++done;
+    if (options.progress) options.progress(done, count);
+  }
+}
+
 }  // namespace
 
 bool caption_names_target(const std::string& caption, const std::string& target) {
@@ -131,21 +191,7 @@ PoisonResult poison_dataset(const PoisonOptions& options) {
   const int64_t rows = static_cast<int64_t>(dataset.size());
   if (rows == 0) throw std::invalid_argument("poison: '" + options.data + "' has no rows");
   const int64_t count = rows_to_poison(options, rows);
-
-  std::vector<int64_t> candidates;
-  for (int64_t row = 0; row < rows; ++row)
-    if (config.kind != AttackKind::kLabelConsistent || caption_names_target(dataset[row].caption, config.target))
-      candidates.push_back(row);
-  if (candidates.empty())
-    throw std::invalid_argument("poison: no caption in '" + options.data + "' names the target '" + config.target +
-                                "' (label-consistent poisons only rows whose caption names it)");
-  if (count > static_cast<int64_t>(candidates.size()))
-    throw std::invalid_argument("poison: asked to poison " + std::to_string(count) + " rows, but " +
-                                (config.kind == AttackKind::kLabelConsistent
-                                     ? "only " + std::to_string(candidates.size()) + " captions in '" + options.data +
-                                           "' name '" + config.target + "'"
-                                     : "'" + options.data + "' has only " + std::to_string(rows) + " rows") +
-                                ": lower --num/--rate");
+  const std::vector<int64_t> candidates = poison_candidates(options, config, dataset, count);
 
   config.source = options.data;
   config.rows = rows;
@@ -169,32 +215,7 @@ PoisonResult poison_dataset(const PoisonOptions& options) {
     out_rows.back()[image_column] = path_from_out(table.rows[row][image_column], dataset[row].image_path, out);
     out_rows.back().push_back("0");
   }
-
-  const auto& templates = clip::imagenet_templates();
-  int64_t done = 0;
-  for (int64_t row : config.poisoned_rows) {
-    io::Image image;
-    try {
-      image = io::decode_image(dataset[row].image_path);
-      trigger.apply(image, training_image_key(row));
-    } catch (const std::exception& error) {
-      throw std::runtime_error(dataset.where(row) + ": " + error.what());
-    }
-    // The field for the first poisoned image's size (the trigger recomputes it for any size from the grid).
-    if (config.kind == AttackKind::kWaNet && done == 0)
-      save_wanet_field(trigger, image.width, image.height, out / kWaNetFieldFile);
-    const std::string name = poisoned_image_name(row);
-    io::write_png((out / name).string(), image.width, image.height, 3, image.rgb.data());
-    std::vector<std::string>& fields = out_rows[row];
-    fields[image_column] = name;
-    if (config.kind != AttackKind::kLabelConsistent) {
-      Generator generator(stream_seed(config.seed, static_cast<uint64_t>(row), TriggerStream::kCaption));
-      fields[caption_column] = clip::fill_template(templates[generator.below(templates.size())], config.target);
-    }
-    fields.back() = "1";
-    ++done;
-    if (options.progress) options.progress(done, count);
-  }
+  write_poisoned_rows(options, config, trigger, dataset, {image_column, caption_column}, out_rows);
 
   PoisonResult result;
   result.train_csv = (out / "train.csv").string();

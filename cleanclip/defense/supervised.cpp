@@ -1,6 +1,5 @@
 #include "cleanclip/defense/supervised.h"
 
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +8,7 @@
 #include "autograd/functional.h"
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/data/loader.h"
+#include "clip/train/train_loop.h"
 #include "nn/optim.h"
 
 namespace clipgrad::cleanclip {
@@ -45,6 +45,23 @@ double batch_accuracy(const Tensor& logits, const std::vector<int32_t>& labels) 
   return n ? double(correct) / n : 0;
 }
 
+// Throws unless the head fits embed_dim and its classes, and every label is one of them.
+void check_head_and_labels(int64_t embed_dim, const ClassifierHead& head, const clip::LabelledDataset& data) {
+  const int64_t class_count = static_cast<int64_t>(head.classes.size());
+  if (head.weight.shape() != Shape{class_count, embed_dim} || head.bias.shape() != Shape{class_count})
+    throw std::invalid_argument("finetune-supervised: head weight " + shape_str(head.weight.shape()) + " and bias " +
+                                shape_str(head.bias.shape()) + " do not fit " + std::to_string(class_count) +
+                                " classes and embed_dim " + std::to_string(embed_dim));
+  if (data.size() == 0)
+    throw std::invalid_argument("finetune-supervised: labelled data '" + data.source() + "' has no rows");
+  for (size_t row = 0; row < data.size(); ++row)
+    if (data[row].label < 0 || data[row].label >= class_count)
+      throw std::invalid_argument(data.where(row) + ": label " + std::to_string(data[row].label) +
+                                  " is not one of the " + std::to_string(class_count) + " classes (0.." +
+                                  std::to_string(class_count - 1) +
+                                  "); fix the CSV or pass the classes file it was labelled with");
+}
+
 // requires_grad off for every parameter outside visual.* while alive; the
 // previous flags come back at scope exit (also when training throws).
 class FreezeNonVisual {
@@ -76,19 +93,7 @@ nlohmann::json SupervisedOptions::to_json() const {
 int64_t train_supervised(clip::ClipModel& model, ClassifierHead& head, const clip::LabelledDataset& data,
                          const SupervisedOptions& options, std::ostream* metrics, const SupervisedStepFn& on_step) {
   check_options(options);
-  const int64_t class_count = static_cast<int64_t>(head.classes.size());
-  if (head.weight.shape() != Shape{class_count, model.config().embed_dim} || head.bias.shape() != Shape{class_count})
-    throw std::invalid_argument("finetune-supervised: head weight " + shape_str(head.weight.shape()) + " and bias " +
-                                shape_str(head.bias.shape()) + " do not fit " + std::to_string(class_count) +
-                                " classes and embed_dim " + std::to_string(model.config().embed_dim));
-  if (data.size() == 0)
-    throw std::invalid_argument("finetune-supervised: labelled data '" + data.source() + "' has no rows");
-  for (size_t row = 0; row < data.size(); ++row)
-    if (data[row].label < 0 || data[row].label >= class_count)
-      throw std::invalid_argument(data.where(row) + ": label " + std::to_string(data[row].label) +
-                                  " is not one of the " + std::to_string(class_count) + " classes (0.." +
-                                  std::to_string(class_count - 1) +
-                                  "); fix the CSV or pass the classes file it was labelled with");
+  check_head_and_labels(model.config().embed_dim, head, data);
 
   FreezeNonVisual frozen(model);
   Variable weight(head.weight.clone(), true), bias(head.bias.clone(), true);
@@ -105,17 +110,21 @@ int64_t train_supervised(clip::ClipModel& model, ClassifierHead& head, const cli
                                      .seed = options.seed, .strict = options.strict};
   clip::Loader loader(clip::loader_items(data), loader_options);
   const int64_t batches = loader.batches_per_epoch();
-  const int64_t total_steps = batches * options.epochs;
   const double logit_scale = std::exp(model.logit_scale.value().item());
+  clip::EpochLoop loop{.epochs = options.epochs, .batches = batches,
+                       .schedule = {.peak = options.lr, .warmup_steps = options.warmup_steps,
+                                    .total_steps = batches * options.epochs},
+                       .metrics = metrics,
+                       .metrics_fields = [](const clip::StepReport& report, nlohmann::json& line) {
+                         line["batch_top1"] = report.loss_parts.at("batch_top1");
+                       },
+                       .on_step = on_step, .error_prefix = "finetune-supervised: ", .advice = "lower --lr"};
   model.train();
 
   int64_t step = 0;
   for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
-    loader.start_epoch(epoch);  // shuffled with Generator(seed + epoch)
-    auto epoch_start = std::chrono::steady_clock::now();
-    int64_t samples = 0;
-    for (clip::Batch batch; loader.next(batch);) {
-      const double lr = nn::warmup_cosine_lr(options.lr, step, options.warmup_steps, total_steps);
+    loop.epoch = epoch;  // shuffled with Generator(seed + epoch)
+    clip::run_epoch(loader, loop, step, [&](const clip::Batch& batch, double lr) -> std::optional<clip::StepResult> {
       optimizer.set_lr(lr);
       std::vector<int32_t> labels;
       for (int64_t row : batch.indices) labels.push_back(static_cast<int32_t>(data[row].label));
@@ -128,27 +137,9 @@ int64_t train_supervised(clip::ClipModel& model, ClassifierHead& head, const cli
       Variable loss = fn::cross_entropy(logits, targets);
       loss.backward();
       optimizer.step();
-
-      const double loss_value = loss.value().item();
-      if (!std::isfinite(loss_value))
-        throw std::runtime_error("finetune-supervised: loss is " + std::to_string(loss_value) + " at step " +
-                                 std::to_string(step) + "; lower --lr");
-      const double top1 = batch_accuracy(logits.value(), labels);
-      samples += batch_size;
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-      if (metrics) {
-        nlohmann::json entry{{"epoch", epoch + 1}, {"step", step},  {"loss", loss_value}, {"lr", lr},
-                             {"batch_top1", top1}, {"skipped", loader.skipped_in_epoch()}};
-        *metrics << entry.dump() + "\n" << std::flush;  // whole lines: a kill tears at most the last one
-      }
-      if (on_step)
-        on_step(SupervisedStep{.epoch = epoch + 1, .epochs = options.epochs, .batch = batch.number + 1,
-                               .batches = batches, .step = step, .batch_size = batch_size, .loss = loss_value,
-                               .lr = lr, .logit_scale = logit_scale,
-                               .samples_per_second = samples / std::max(seconds, 1e-9),
-                               .skipped = loader.skipped_in_epoch(), .loss_parts = {{"batch_top1", top1}}});
-      ++step;
-    }
+      return clip::StepResult{.loss = loss.value().item(), .rows = batch_size, .logit_scale = logit_scale,
+                              .loss_parts = {{"batch_top1", batch_accuracy(logits.value(), labels)}}};
+    });
   }
   model.zero_grad();
   head.weight = weight.value();

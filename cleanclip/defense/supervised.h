@@ -23,7 +23,8 @@
 //   model.safetensors  the model and its head (save_supervised_checkpoint), written
 //                      atomically once training is done
 //   metrics.jsonl      one JSON object per step: epoch (1-based), step (0-based),
-//                      loss, lr, batch_top1, each line written whole and flushed
+//                      loss, lr, batch_top1, skipped (images skipped so far in the
+//                      epoch), each line written whole and flushed
 // The same seed, data and model give the same losses and weights, bit for bit
 // on CPU, whatever the worker count.
 #pragma once
@@ -38,7 +39,7 @@
 #include "cleanclip/defense/classifier_head.h"
 #include "clip/data/dataset.h"
 #include "clip/model/model.h"
-#include "clip/train/trainer.h"
+#include "clip/train/train_loop.h"
 
 namespace clipgrad::cleanclip {
 
@@ -56,8 +57,8 @@ struct SupervisedOptions {
   nlohmann::json to_json() const;
 };
 
-// Progress after each step. The fields are those of the contrastive trainer's
-// report (so the CLI's progress bar and the report's plots take both);
+// Progress after each step: the report of the loop both trainers share
+// (clip/train/train_loop.h), so the CLI's progress bar and the report's plots take both;
 // logit_scale is the frozen model's exp(logit_scale), loss_parts holds
 // "batch_top1" (the step's training accuracy, before the update).
 using SupervisedStep = clip::StepReport;

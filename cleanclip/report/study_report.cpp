@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "cleanclip/report/svg_plot.h"
-#include "io/csv.h"
+#include "io/atomic_file.h"
 
 namespace clipgrad::cleanclip {
 namespace {

@@ -170,6 +170,237 @@ double widest_tick_label(const Ticks& ticks) {
   return widest;
 }
 
+// ---- what both charts draw ----
+
+// The plot's box inside the chart, in pixels: left and top edges, width and height, and the right margin.
+struct PlotArea {
+  double left = 0, right = 0, top = 0, width = 0, height = 0;
+};
+
+// Room left of the plot for the rotated axis label and the y tick labels.
+double y_axis_margin(const Ticks& y_ticks) {
+  return 10 + kFontSize + 8 + widest_tick_label(y_ticks) + kTickLength + 4;
+}
+
+void draw_title_and_legend(SvgBuilder& svg, const std::string& title, const std::vector<LegendItem>& legend,
+                           double left, double max_x, bool swatch_is_line) {
+  svg.text(left, 18, title, kTitleFont, "start", "#222", true);
+  layout_legend(&svg, legend, left, 28 + kLegendRowHeight - 4, max_x, swatch_is_line);
+}
+
+// A horizontal grid line, a tick and a label at every y tick.
+void draw_y_grid(SvgBuilder& svg, const PlotArea& area, const Ticks& y_ticks, const LinearScale& y_scale) {
+  for (double value : y_ticks.values) {
+    double y = y_scale(value);
+    svg.line(area.left, y, area.left + area.width, y, kGridColour);
+    svg.line(area.left - kTickLength, y, area.left, y, kAxisColour);
+    svg.text(area.left - kTickLength - 3, y + 4, format_tick(value, y_ticks.step), kSmallFont, "end", kMutedText);
+  }
+}
+
+void draw_y_label(SvgBuilder& svg, const PlotArea& area, const std::string& label) {
+  svg.text(10 + kFontSize, area.top + area.height / 2, label, kFontSize, "middle", "#222", false, -90);
+}
+
+// ---- the line chart ----
+
+struct PointRange {
+  double x_min = INFINITY, x_max = -INFINITY, y_min = INFINITY, y_max = -INFINITY;
+};
+
+// The range of every series' points; throws when a series' x and y differ in length, a point is
+// not finite, or there is no point at all.
+PointRange line_chart_range(const LineChart& chart) {
+  PointRange range;
+  for (const LineSeries& series : chart.series) {
+    if (series.x.size() != series.y.size())
+      throw std::invalid_argument("line chart '" + chart.title + "': series '" + series.name + "' has " +
+                                  std::to_string(series.x.size()) + " x values and " + std::to_string(series.y.size()) +
+                                  " y values");
+    for (size_t i = 0; i < series.x.size(); ++i) {
+      if (!std::isfinite(series.x[i]) || !std::isfinite(series.y[i]))
+        throw std::invalid_argument("line chart '" + chart.title + "': series '" + series.name + "' point " +
+                                    std::to_string(i) + " is not finite; leave such points out");
+      range.x_min = std::min(range.x_min, series.x[i]);
+      range.x_max = std::max(range.x_max, series.x[i]);
+      range.y_min = std::min(range.y_min, series.y[i]);
+      range.y_max = std::max(range.y_max, series.y[i]);
+    }
+  }
+  if (!std::isfinite(range.x_min) || !std::isfinite(range.y_min) || !std::isfinite(range.x_max) ||
+      !std::isfinite(range.y_max))
+    throw std::invalid_argument("line chart '" + chart.title + "' has no finite points to draw");
+  return range;
+}
+
+struct XAxis {
+  Ticks ticks;
+  double lo = 0, hi = 0;  // the axis' ends
+};
+
+// The x axis spans the steps run, not a rounder range (no empty space after the last step),
+// unless that leaves fewer than the two ticks an axis needs; the y axis gets round ends.
+XAxis line_chart_x_axis(const PointRange& range, bool whole_x) {
+  XAxis axis{nice_ticks(range.x_min, range.x_max, 7, whole_x ? 1 : 0)};
+  axis.lo = axis.ticks.values.front();
+  axis.hi = axis.ticks.values.back();
+  std::vector<double> inside;
+  for (double tick : axis.ticks.values)
+    if (tick >= range.x_min - 1e-9 * axis.ticks.step && tick <= range.x_max + 1e-9 * axis.ticks.step)
+      inside.push_back(tick);
+  if (range.x_min < range.x_max && inside.size() >= 2) {
+    axis.lo = range.x_min;
+    axis.hi = range.x_max;
+    axis.ticks.values = inside;
+  }
+  return axis;
+}
+
+// A vertical grid line, a tick and a label at every x tick.
+void draw_x_grid(SvgBuilder& svg, const PlotArea& area, const Ticks& x_ticks, const LinearScale& x_scale) {
+  const double bottom = area.top + area.height;
+  for (double value : x_ticks.values) {
+    double x = x_scale(value);
+    svg.line(x, area.top, x, bottom, kGridColour);
+    svg.line(x, bottom, x, bottom + kTickLength, kAxisColour);
+    svg.text(x, bottom + kTickLength + kSmallFont + 1, format_tick(value, x_ticks.step), kSmallFont, "middle",
+             kMutedText);
+  }
+}
+
+// One polyline per series (markers too when it has few points), emphasised series last, so that
+// they stay visible where lines cross.
+void draw_series(SvgBuilder& svg, const LineChart& chart, const LinearScale& x_scale, const LinearScale& y_scale) {
+  std::vector<size_t> order(chart.series.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_partition(order.begin(), order.end(), [&](size_t i) { return !chart.series[i].emphasised; });
+  for (size_t i : order) {
+    const LineSeries& series = chart.series[i];
+    std::vector<std::pair<double, double>> points;
+    for (size_t kept : downsample_min_max(series.y, std::max<size_t>(chart.max_points, 4)))
+      points.emplace_back(x_scale(series.x[kept]), y_scale(series.y[kept]));
+    if (points.empty()) continue;
+    svg.polyline(points, palette_colour(i), series.emphasised ? 2.5 : 1.5);
+    if (points.size() <= 20)
+      for (const auto& [x, y] : points) svg.circle(x, y, 3, palette_colour(i));
+  }
+}
+
+// ---- the bar chart ----
+
+// Throws unless there are groups, and a row of values (and of errors, when given) per group.
+void check_bar_chart(const BarChart& chart) {
+  if (chart.groups.empty()) throw std::invalid_argument("bar chart '" + chart.title + "' has no groups");
+  if (chart.values.size() != chart.groups.size())
+    throw std::invalid_argument("bar chart '" + chart.title + "': " + std::to_string(chart.values.size()) +
+                                " rows of values for " + std::to_string(chart.groups.size()) + " groups");
+  if (!chart.errors.empty() && chart.errors.size() != chart.groups.size())
+    throw std::invalid_argument("bar chart '" + chart.title + "': " + std::to_string(chart.errors.size()) +
+                                " rows of errors for " + std::to_string(chart.groups.size()) + " groups");
+}
+
+// The half-length of bar b's whisker in group g (0: none); throws when the group's errors do not match its bars.
+double bar_error(const BarChart& chart, size_t g, size_t b) {
+  if (chart.errors.empty()) return 0.0;
+  if (chart.errors[g].size() != chart.bar_names.size())
+    throw std::invalid_argument("bar chart '" + chart.title + "': group '" + chart.groups[g] + "' has " +
+                                std::to_string(chart.errors[g].size()) + " errors for " +
+                                std::to_string(chart.bar_names.size()) + " bars");
+  return std::isfinite(chart.errors[g][b]) ? std::abs(chart.errors[g][b]) : 0.0;
+}
+
+// [y_min, y_max] widened to hold every bar and its whisker; throws when a group's values do not match the bars.
+void widen_to_bars(const BarChart& chart, double& y_min, double& y_max) {
+  for (size_t g = 0; g < chart.values.size(); ++g) {
+    if (chart.values[g].size() != chart.bar_names.size())
+      throw std::invalid_argument("bar chart '" + chart.title + "': group '" + chart.groups[g] + "' has " +
+                                  std::to_string(chart.values[g].size()) + " values for " +
+                                  std::to_string(chart.bar_names.size()) + " bars");
+    for (size_t b = 0; b < chart.values[g].size(); ++b) {
+      double value = chart.values[g][b];
+      if (!std::isfinite(value)) continue;
+      y_max = std::max(y_max, value + bar_error(chart, g, b));
+      y_min = std::min(y_min, value - bar_error(chart, g, b));
+    }
+  }
+}
+
+constexpr double kSlant = 30;  // degrees, of category labels too wide for their group
+
+struct BarLayout {
+  PlotArea area;
+  double group_width = 0, bar_slot = 0, bar_width = 0, bars = 1;
+  bool slanted = false;          // category labels slanted
+  bool vertical_values = false;  // value labels turned vertical
+};
+
+// Where everything goes: category labels slant when the widest would not fit under its group,
+// value labels turn vertical when they are wider than a bar's slot, and the margins make room.
+BarLayout bar_layout(const BarChart& chart, const Ticks& y_ticks, double y_max, const std::vector<LegendItem>& legend) {
+  BarLayout layout;
+  PlotArea& area = layout.area;
+  area.left = y_axis_margin(y_ticks);
+  area.right = 16;
+  area.width = chart.width - area.left - area.right;
+  layout.group_width = area.width / static_cast<double>(chart.groups.size());
+  double widest_label = 0;
+  for (const std::string& group : chart.groups) widest_label = std::max(widest_label, text_width(group, kFontSize));
+  layout.slanted = widest_label > layout.group_width - 8;
+  double label_height =
+      layout.slanted ? widest_label * std::sin(kSlant * std::numbers::pi / 180) + kFontSize : kFontSize;
+  layout.bars = static_cast<double>(std::max<size_t>(chart.bar_names.size(), 1));
+  layout.bar_slot = std::min(layout.group_width * 0.8 / layout.bars, 90.0);
+  layout.bar_width = layout.bar_slot * 0.8;
+  double widest_value = text_width(format_fixed(y_max, chart.value_decimals), kSmallFont);
+  layout.vertical_values = widest_value > layout.bar_slot - 2;
+  int legend_rows = layout_legend(nullptr, legend, area.left, 0, chart.width - area.right, false);
+  // Room for a value label above a full bar.
+  area.top = 28 + legend_rows * kLegendRowHeight + (layout.vertical_values ? widest_value + 6 : 14);
+  double bottom = kTickLength + 6 + label_height + 12;
+  area.height = chart.height - area.top - bottom;
+  if (area.width < 40 || area.height < 40)
+    throw std::invalid_argument("bar chart '" + chart.title + "': " + px(chart.width) + "x" + px(chart.height) +
+                                " px leaves no room for the bars; make it larger");
+  return layout;
+}
+
+// Group g's bars, each with its value label (above the bar, or above its whisker), and the group's label.
+void draw_bar_group(SvgBuilder& svg, const BarChart& chart, const BarLayout& layout, const LinearScale& y_scale,
+                    double baseline, size_t g) {
+  const PlotArea& area = layout.area;
+  double centre = area.left + (static_cast<double>(g) + 0.5) * layout.group_width;
+  double first_slot = centre - layout.bar_slot * layout.bars / 2;
+  for (size_t b = 0; b < chart.bar_names.size(); ++b) {
+    double value = chart.values[g][b];
+    double bar_centre = first_slot + (static_cast<double>(b) + 0.5) * layout.bar_slot;
+    if (!std::isfinite(value)) {
+      svg.text(bar_centre, baseline - 4, "n/a", kSmallFont, "middle", kMutedText);
+      continue;
+    }
+    double y = y_scale(value);
+    svg.rect(bar_centre - layout.bar_width / 2, std::min(y, baseline), layout.bar_width, std::abs(baseline - y),
+             palette_colour(chart.first_colour + b), "none");
+    double label_bottom = std::min(y, baseline);
+    if (double error = bar_error(chart, g, b); error > 0) {
+      double whisker_top = y_scale(value + error), whisker_bottom = y_scale(value - error);
+      svg.line(bar_centre, whisker_top, bar_centre, whisker_bottom, "#222");
+      svg.line(bar_centre - 4, whisker_top, bar_centre + 4, whisker_top, "#222");
+      svg.line(bar_centre - 4, whisker_bottom, bar_centre + 4, whisker_bottom, "#222");
+      label_bottom = std::min(label_bottom, whisker_top);
+    }
+    std::string label = format_fixed(value, chart.value_decimals);
+    if (layout.vertical_values)
+      svg.text(bar_centre + 4, label_bottom - 4, label, kSmallFont, "start", "#222", false, -90);
+    else
+      svg.text(bar_centre, label_bottom - 4, label, kSmallFont, "middle");
+  }
+  double label_y = area.top + area.height + kTickLength + 6 + kFontSize - 2;
+  if (layout.slanted)
+    svg.text(centre + 4, label_y, chart.groups[g], kFontSize, "end", "#222", false, -kSlant);
+  else
+    svg.text(centre, label_y, chart.groups[g], kFontSize, "middle");
+}
+
 }  // namespace
 
 std::string escape_html(std::string_view text) {
@@ -281,202 +512,62 @@ const char* palette_colour(size_t index) {
 }
 
 std::string render_line_chart(const LineChart& chart) {
-  double x_min = INFINITY, x_max = -INFINITY, y_min = INFINITY, y_max = -INFINITY;
-  for (const LineSeries& series : chart.series) {
-    if (series.x.size() != series.y.size())
-      throw std::invalid_argument("line chart '" + chart.title + "': series '" + series.name + "' has " +
-                                  std::to_string(series.x.size()) + " x values and " + std::to_string(series.y.size()) +
-                                  " y values");
-    for (size_t i = 0; i < series.x.size(); ++i) {
-      if (!std::isfinite(series.x[i]) || !std::isfinite(series.y[i]))
-        throw std::invalid_argument("line chart '" + chart.title + "': series '" + series.name + "' point " +
-                                    std::to_string(i) + " is not finite; leave such points out");
-      x_min = std::min(x_min, series.x[i]);
-      x_max = std::max(x_max, series.x[i]);
-      y_min = std::min(y_min, series.y[i]);
-      y_max = std::max(y_max, series.y[i]);
-    }
-  }
-  if (!std::isfinite(x_min) || !std::isfinite(y_min) || !std::isfinite(x_max) || !std::isfinite(y_max))
-    throw std::invalid_argument("line chart '" + chart.title + "' has no finite points to draw");
-
-  // The x axis spans the steps run, not a rounder range (no empty space after the last step);
-  // the y axis gets round ends.
-  Ticks x_ticks = nice_ticks(x_min, x_max, 7, chart.whole_x ? 1 : 0);
-  double x_lo = x_ticks.values.front(), x_hi = x_ticks.values.back();
-  std::vector<double> inside;
-  for (double tick : x_ticks.values)
-    if (tick >= x_min - 1e-9 * x_ticks.step && tick <= x_max + 1e-9 * x_ticks.step) inside.push_back(tick);
-  if (x_min < x_max && inside.size() >= 2) {  // else keep the round range: an axis needs two ticks
-    x_lo = x_min;
-    x_hi = x_max;
-    x_ticks.values = inside;
-  }
-  Ticks y_ticks = nice_ticks(y_min, y_max, 6);
+  const PointRange range = line_chart_range(chart);
+  const XAxis x_axis = line_chart_x_axis(range, chart.whole_x);
+  const Ticks y_ticks = nice_ticks(range.y_min, range.y_max, 6);
   std::vector<LegendItem> legend;
   for (size_t i = 0; i < chart.series.size(); ++i)
     legend.push_back({chart.series[i].name, palette_colour(i), chart.series[i].emphasised});
 
   // Margins: title and legend rows above; tick labels and the axis label below and to the left.
-  double left = 10 + kFontSize + 8 + widest_tick_label(y_ticks) + kTickLength + 4;
-  double right = std::max(16.0, text_width(format_tick(x_ticks.values.back(), x_ticks.step), kSmallFont) / 2 + 6);
-  int legend_rows = layout_legend(nullptr, legend, left, 0, chart.width - right, true);
-  double top = 28 + legend_rows * kLegendRowHeight + 8;
-  double bottom = kTickLength + kSmallFont + 8 + kFontSize + 10;
-  double plot_width = chart.width - left - right, plot_height = chart.height - top - bottom;
-  if (plot_width < 40 || plot_height < 40)
+  PlotArea area;
+  area.left = y_axis_margin(y_ticks);
+  const std::string last_x_label = format_tick(x_axis.ticks.values.back(), x_axis.ticks.step);
+  area.right = std::max(16.0, text_width(last_x_label, kSmallFont) / 2 + 6);
+  int legend_rows = layout_legend(nullptr, legend, area.left, 0, chart.width - area.right, true);
+  area.top = 28 + legend_rows * kLegendRowHeight + 8;
+  const double bottom = kTickLength + kSmallFont + 8 + kFontSize + 10;
+  area.width = chart.width - area.left - area.right;
+  area.height = chart.height - area.top - bottom;
+  if (area.width < 40 || area.height < 40)
     throw std::invalid_argument("line chart '" + chart.title + "': " + px(chart.width) + "x" + px(chart.height) +
                                 " px leaves no room for the plot; make it larger");
 
-  LinearScale x_scale{x_lo, x_hi, left, left + plot_width};
-  LinearScale y_scale{y_ticks.values.front(), y_ticks.values.back(), top + plot_height, top};
+  LinearScale x_scale{x_axis.lo, x_axis.hi, area.left, area.left + area.width};
+  LinearScale y_scale{y_ticks.values.front(), y_ticks.values.back(), area.top + area.height, area.top};
   SvgBuilder svg(chart.width, chart.height, chart.title);
-  svg.text(left, 18, chart.title, kTitleFont, "start", "#222", true);
-  layout_legend(&svg, legend, left, 28 + kLegendRowHeight - 4, chart.width - right, true);
-
+  draw_title_and_legend(svg, chart.title, legend, area.left, chart.width - area.right, true);
   // Grid and ticks first, so that the data is drawn over them.
-  for (double value : y_ticks.values) {
-    double y = y_scale(value);
-    svg.line(left, y, left + plot_width, y, kGridColour);
-    svg.line(left - kTickLength, y, left, y, kAxisColour);
-    svg.text(left - kTickLength - 3, y + 4, format_tick(value, y_ticks.step), kSmallFont, "end", kMutedText);
-  }
-  for (double value : x_ticks.values) {
-    double x = x_scale(value);
-    svg.line(x, top, x, top + plot_height, kGridColour);
-    svg.line(x, top + plot_height, x, top + plot_height + kTickLength, kAxisColour);
-    svg.text(x, top + plot_height + kTickLength + kSmallFont + 1, format_tick(value, x_ticks.step), kSmallFont,
-             "middle", kMutedText);
-  }
-  svg.line(left, top + plot_height, left + plot_width, top + plot_height, kAxisColour);
-  svg.line(left, top, left, top + plot_height, kAxisColour);
-  svg.text(left + plot_width / 2, chart.height - 8, chart.x_label, kFontSize, "middle");
-  svg.text(10 + kFontSize, top + plot_height / 2, chart.y_label, kFontSize, "middle", "#222", false, -90);
-
-  // Emphasised series last, so that they stay visible where lines cross.
-  std::vector<size_t> order(chart.series.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_partition(order.begin(), order.end(), [&](size_t i) { return !chart.series[i].emphasised; });
-  for (size_t i : order) {
-    const LineSeries& series = chart.series[i];
-    std::vector<std::pair<double, double>> points;
-    for (size_t kept : downsample_min_max(series.y, std::max<size_t>(chart.max_points, 4)))
-      points.emplace_back(x_scale(series.x[kept]), y_scale(series.y[kept]));
-    if (points.empty()) continue;
-    svg.polyline(points, palette_colour(i), series.emphasised ? 2.5 : 1.5);
-    if (points.size() <= 20)
-      for (const auto& [x, y] : points) svg.circle(x, y, 3, palette_colour(i));
-  }
+  draw_y_grid(svg, area, y_ticks, y_scale);
+  draw_x_grid(svg, area, x_axis.ticks, x_scale);
+  svg.line(area.left, area.top + area.height, area.left + area.width, area.top + area.height, kAxisColour);
+  svg.line(area.left, area.top, area.left, area.top + area.height, kAxisColour);
+  svg.text(area.left + area.width / 2, chart.height - 8, chart.x_label, kFontSize, "middle");
+  draw_y_label(svg, area, chart.y_label);
+  draw_series(svg, chart, x_scale, y_scale);
   return svg.finish();
 }
 
 std::string render_bar_chart(const BarChart& chart) {
-  if (chart.groups.empty()) throw std::invalid_argument("bar chart '" + chart.title + "' has no groups");
-  if (chart.values.size() != chart.groups.size())
-    throw std::invalid_argument("bar chart '" + chart.title + "': " + std::to_string(chart.values.size()) +
-                                " rows of values for " + std::to_string(chart.groups.size()) + " groups");
-  if (!chart.errors.empty() && chart.errors.size() != chart.groups.size())
-    throw std::invalid_argument("bar chart '" + chart.title + "': " + std::to_string(chart.errors.size()) +
-                                " rows of errors for " + std::to_string(chart.groups.size()) + " groups");
-  auto error_of = [&](size_t g, size_t b) {
-    if (chart.errors.empty()) return 0.0;
-    if (chart.errors[g].size() != chart.bar_names.size())
-      throw std::invalid_argument("bar chart '" + chart.title + "': group '" + chart.groups[g] + "' has " +
-                                  std::to_string(chart.errors[g].size()) + " errors for " +
-                                  std::to_string(chart.bar_names.size()) + " bars");
-    return std::isfinite(chart.errors[g][b]) ? std::abs(chart.errors[g][b]) : 0.0;
-  };
-  double y_max = chart.y_max, y_min = chart.y_min;
-  for (size_t g = 0; g < chart.values.size(); ++g) {
-    if (chart.values[g].size() != chart.bar_names.size())
-      throw std::invalid_argument("bar chart '" + chart.title + "': group '" + chart.groups[g] + "' has " +
-                                  std::to_string(chart.values[g].size()) + " values for " +
-                                  std::to_string(chart.bar_names.size()) + " bars");
-    for (size_t b = 0; b < chart.values[g].size(); ++b) {
-      double value = chart.values[g][b];
-      if (!std::isfinite(value)) continue;
-      y_max = std::max(y_max, value + error_of(g, b));
-      y_min = std::min(y_min, value - error_of(g, b));
-    }
-  }
-  Ticks y_ticks = nice_ticks(y_min, y_max, 6);
+  check_bar_chart(chart);
+  double y_min = chart.y_min, y_max = chart.y_max;
+  widen_to_bars(chart, y_min, y_max);
+  const Ticks y_ticks = nice_ticks(y_min, y_max, 6);
   std::vector<LegendItem> legend;
   for (size_t b = 0; b < chart.bar_names.size(); ++b)
     legend.push_back({chart.bar_names[b], palette_colour(chart.first_colour + b)});
 
-  double left = 10 + kFontSize + 8 + widest_tick_label(y_ticks) + kTickLength + 4, right = 16;
-  double plot_width = chart.width - left - right;
-  double group_width = plot_width / static_cast<double>(chart.groups.size());
-  // Category labels slant when the widest would not fit under its group.
-  double widest_label = 0;
-  for (const std::string& group : chart.groups) widest_label = std::max(widest_label, text_width(group, kFontSize));
-  bool slanted = widest_label > group_width - 8;
-  constexpr double kSlant = 30;  // degrees
-  double label_height = slanted ? widest_label * std::sin(kSlant * std::numbers::pi / 180) + kFontSize : kFontSize;
-  // Value labels turn vertical when they are wider than a bar's slot.
-  double bars = static_cast<double>(std::max<size_t>(chart.bar_names.size(), 1));
-  double bar_slot = std::min(group_width * 0.8 / bars, 90.0);
-  double bar_width = bar_slot * 0.8;
-  double widest_value = text_width(format_fixed(y_max, chart.value_decimals), kSmallFont);
-  bool vertical_values = widest_value > bar_slot - 2;
-  int legend_rows = layout_legend(nullptr, legend, left, 0, chart.width - right, false);
-  // Room for a value label above a full bar.
-  double top = 28 + legend_rows * kLegendRowHeight + (vertical_values ? widest_value + 6 : 14);
-  double bottom = kTickLength + 6 + label_height + 12;
-  double plot_height = chart.height - top - bottom;
-  if (plot_width < 40 || plot_height < 40)
-    throw std::invalid_argument("bar chart '" + chart.title + "': " + px(chart.width) + "x" + px(chart.height) +
-                                " px leaves no room for the bars; make it larger");
-
-  LinearScale y_scale{y_ticks.values.front(), y_ticks.values.back(), top + plot_height, top};
+  const BarLayout layout = bar_layout(chart, y_ticks, y_max, legend);
+  const PlotArea& area = layout.area;
+  LinearScale y_scale{y_ticks.values.front(), y_ticks.values.back(), area.top + area.height, area.top};
   SvgBuilder svg(chart.width, chart.height, chart.title);
-  svg.text(left, 18, chart.title, kTitleFont, "start", "#222", true);
-  layout_legend(&svg, legend, left, 28 + kLegendRowHeight - 4, chart.width - right, false);
-  for (double value : y_ticks.values) {
-    double y = y_scale(value);
-    svg.line(left, y, left + plot_width, y, kGridColour);
-    svg.line(left - kTickLength, y, left, y, kAxisColour);
-    svg.text(left - kTickLength - 3, y + 4, format_tick(value, y_ticks.step), kSmallFont, "end", kMutedText);
-  }
-  svg.text(10 + kFontSize, top + plot_height / 2, chart.y_label, kFontSize, "middle", "#222", false, -90);
-
-  double baseline = y_scale(std::max(0.0, y_ticks.values.front()));
-  for (size_t g = 0; g < chart.groups.size(); ++g) {
-    double centre = left + (static_cast<double>(g) + 0.5) * group_width;
-    double first_slot = centre - bar_slot * bars / 2;
-    for (size_t b = 0; b < chart.bar_names.size(); ++b) {
-      double value = chart.values[g][b];
-      double bar_centre = first_slot + (static_cast<double>(b) + 0.5) * bar_slot;
-      if (!std::isfinite(value)) {
-        svg.text(bar_centre, baseline - 4, "n/a", kSmallFont, "middle", kMutedText);
-        continue;
-      }
-      double y = y_scale(value);
-      svg.rect(bar_centre - bar_width / 2, std::min(y, baseline), bar_width, std::abs(baseline - y),
-               palette_colour(chart.first_colour + b), "none");
-      // The label goes above the bar, or above its whisker.
-      double label_bottom = std::min(y, baseline);
-      if (double error = error_of(g, b); error > 0) {
-        double whisker_top = y_scale(value + error), whisker_bottom = y_scale(value - error);
-        svg.line(bar_centre, whisker_top, bar_centre, whisker_bottom, "#222");
-        svg.line(bar_centre - 4, whisker_top, bar_centre + 4, whisker_top, "#222");
-        svg.line(bar_centre - 4, whisker_bottom, bar_centre + 4, whisker_bottom, "#222");
-        label_bottom = std::min(label_bottom, whisker_top);
-      }
-      std::string label = format_fixed(value, chart.value_decimals);
-      if (vertical_values)
-        svg.text(bar_centre + 4, label_bottom - 4, label, kSmallFont, "start", "#222", false, -90);
-      else
-        svg.text(bar_centre, label_bottom - 4, label, kSmallFont, "middle");
-    }
-    double label_y = top + plot_height + kTickLength + 6 + kFontSize - 2;
-    if (slanted)
-      svg.text(centre + 4, label_y, chart.groups[g], kFontSize, "end", "#222", false, -kSlant);
-    else
-      svg.text(centre, label_y, chart.groups[g], kFontSize, "middle");
-  }
-  svg.line(left, baseline, left + plot_width, baseline, kAxisColour);
-  svg.line(left, top, left, top + plot_height, kAxisColour);
+  draw_title_and_legend(svg, chart.title, legend, area.left, chart.width - area.right, false);
+  draw_y_grid(svg, area, y_ticks, y_scale);
+  draw_y_label(svg, area, chart.y_label);
+  const double baseline = y_scale(std::max(0.0, y_ticks.values.front()));
+  for (size_t g = 0; g < chart.groups.size(); ++g) draw_bar_group(svg, chart, layout, y_scale, baseline, g);
+  svg.line(area.left, baseline, area.left + area.width, baseline, kAxisColour);
+  svg.line(area.left, area.top, area.left, area.top + area.height, kAxisColour);
   return svg.finish();
 }
 

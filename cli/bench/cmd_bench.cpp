@@ -8,7 +8,6 @@
 // and the peak device memory; --json writes the same for bench/device_check.sh.
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <memory>
@@ -22,6 +21,7 @@
 #include "cli/bench/step_clock.h"
 #include "clip/model/model.h"
 #include "clip/train/loss.h"
+#include "io/atomic_file.h"
 #include "nn/optim.h"
 #include "tensor/ops/linalg.h"
 #include "tensor/random.h"
@@ -135,13 +135,7 @@ void register_bench(CLI::App& app) {
                                  {"samples_per_s", r.samples_per_second}, {"step_ms", r.step_ms},
                                  {"forward_ms", r.forward_ms},       {"backward_ms", r.backward_ms},
                                  {"optimizer_ms", r.optimizer_ms},   {"peak_memory_mib", r.peak_memory_mib}};
-    const std::string temporary = options->json + ".tmp";
-    {
-      std::ofstream out(temporary);
-      out << json.dump(2) << "\n";
-      if (!out) throw std::runtime_error("bench: cannot write '" + temporary + "'");
-    }
-    std::rename(temporary.c_str(), options->json.c_str());
+    io::write_file_atomic(options->json, json.dump(2) + "\n");
   });
 }
 

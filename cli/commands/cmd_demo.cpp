@@ -8,7 +8,7 @@
 #include "cli/support/device_option.h"
 #include "cli/support/in_world.h"
 #include "cli/support/progress.h"
-#include "dist/world/world.h"
+#include "distributed/world/world.h"
 
 namespace clipgrad::cli {
 
@@ -23,7 +23,7 @@ struct DemoArgs {
   std::string device = "cpu";
 };
 
-void demo(const DemoArgs& args, const std::shared_ptr<dist::Communicator>& world) {
+void demo(const DemoArgs& args, const std::shared_ptr<distributed::Communicator>& world) {
   cleanclip::StudyOptions options = args.study;
   options.device = parse_device(args.device);
   options.world = world;
@@ -99,7 +99,7 @@ void register_demo(CLI::App& app) {
   command->add_option("--supervised-lr", s.supervised_lr)->capture_default_str();
   // Under mpirun the training stages run data parallel; rank 0 does the rest.
   command->callback([args] {
-    std::shared_ptr<dist::Communicator> world = dist::join_world(parse_device(args->device));
+    std::shared_ptr<distributed::Communicator> world = distributed::join_world(parse_device(args->device));
     run_in_world(*world, [&] { demo(*args, world); });
   });
 }

@@ -4,7 +4,6 @@
 // (cleanclip/defense/classifier_head.h).
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <optional>
 
@@ -12,11 +11,12 @@
 
 #include "cleanclip/attack/asr.h"
 #include "cleanclip/defense/classifier_head.h"
-#include "cli/support/checkpoint_args.h"
 #include "cli/commands/commands.h"
+#include "cli/support/checkpoint_args.h"
 #include "cli/support/device_option.h"
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/eval/zeroshot.h"
+#include "io/atomic_file.h"
 
 namespace clipgrad::cli {
 
@@ -84,7 +84,7 @@ void evaluate(const EvalArgs& args) {
     result["asr"] = asr.asr;
     result["asr_n"] = asr.n;
   }
-  if (!args.json.empty()) std::ofstream(args.json) << result.dump(2) << "\n";
+  if (!args.json.empty()) io::write_file_atomic(args.json, result.dump(2) + "\n");
 }
 
 }  // namespace

@@ -1,13 +1,13 @@
 // clipgrad probe: linear-probe accuracy of frozen CLIP image features.
 #include <cstdio>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
-#include "cli/support/checkpoint_args.h"
 #include "cli/commands/commands.h"
+#include "cli/support/checkpoint_args.h"
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/eval/linear_probe.h"
+#include "io/atomic_file.h"
 
 namespace clipgrad::cli {
 
@@ -39,10 +39,11 @@ void probe(const ProbeArgs& args) {
   std::printf("linear probe: train top-1 %.4f, test top-1 %.4f top-5 %.4f on %lld images\n", result.train_top1,
               result.test.top1, result.test.top5, static_cast<long long>(result.test.n));
   if (!args.json.empty())
-    std::ofstream(args.json) << nlohmann::json{{"train_top1", result.train_top1}, {"top1", result.test.top1},
-                                               {"top5", result.test.top5}, {"n", result.test.n}}
-                                    .dump(2)
-                             << "\n";
+    io::write_file_atomic(args.json, nlohmann::json{{"train_top1", result.train_top1},
+                                                    {"top1", result.test.top1},
+                                                    {"top5", result.test.top5},
+                                                    {"n", result.test.n}}
+                                         .dump(2) + "\n");
 }
 
 }  // namespace

@@ -11,7 +11,7 @@
 #include "cli/support/progress.h"
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/train/trainer.h"
-#include "dist/world/world.h"
+#include "distributed/world/world.h"
 #include "tensor/ops/linalg.h"
 
 namespace clipgrad::cli {
@@ -41,7 +41,7 @@ std::shared_ptr<clip::ClipModel> make_model(const std::string& model, uint64_t s
   return load_checkpoint(model, checkpoint).model;
 }
 
-void train(const TrainArgs& args, const std::shared_ptr<dist::Communicator>& world) {
+void train(const TrainArgs& args, const std::shared_ptr<distributed::Communicator>& world) {
   const Device device = parse_device(args.device);
   set_tf32(args.tf32);
   // Metrics, progress and messages come from rank 0 alone.
@@ -73,7 +73,7 @@ void train(const TrainArgs& args, const std::shared_ptr<dist::Communicator>& wor
 // device (a resumed run keeps its own, whatever --device says).
 void train_in_world(const TrainArgs& args) {
   const Device device = args.resume.empty() ? parse_device(args.device) : clip::Trainer::device_of_run(args.resume);
-  std::shared_ptr<dist::Communicator> world = dist::join_world(device);
+  std::shared_ptr<distributed::Communicator> world = distributed::join_world(device);
   run_in_world(*world, [&] { train(args, world); });
 }
 

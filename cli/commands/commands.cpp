@@ -7,7 +7,6 @@ namespace clipgrad::cli {
 // One line per subcommand, each defined in cli/commands/cmd_<name>.cpp (bench: cli/bench/).
 
 void register_commands(CLI::App& app) {
-  (void)app;
   register_data(app);
   register_tokenize(app);
   register_train(app);

@@ -5,7 +5,7 @@
 
 namespace clipgrad::cli {
 
-void run_in_world(dist::Communicator& world, const std::function<void()>& body) {
+void run_in_world(distributed::Communicator& world, const std::function<void()>& body) {
   if (world.world_size() == 1) return body();
   try {
     body();

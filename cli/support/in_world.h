@@ -3,7 +3,7 @@
 
 #include <functional>
 
-#include "dist/communicator.h"
+#include "distributed/communicator.h"
 
 namespace clipgrad::cli {
 
@@ -11,6 +11,6 @@ namespace clipgrad::cli {
 // whose body throws prints its error, naming its rank, and ends the whole
 // job, so that no rank is left waiting in a collective; alone, the error
 // propagates as for any command.
-void run_in_world(dist::Communicator& world, const std::function<void()>& body);
+void run_in_world(distributed::Communicator& world, const std::function<void()>& body);
 
 }  // namespace clipgrad::cli

@@ -2,7 +2,7 @@
 // terminal; plain lines (about ten per epoch, and the last step) otherwise.
 #pragma once
 
-#include "clip/train/trainer.h"
+#include "clip/train/train_loop.h"
 
 namespace clipgrad::cli {
 

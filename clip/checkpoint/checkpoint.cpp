@@ -8,6 +8,7 @@
 #include <functional>
 #include <vector>
 
+#include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "io/torch/torch_file.h"
 
@@ -258,24 +259,6 @@ LoadedClip load_clip(const std::string& path, const LoadOptions& options) {
   return fs::is_directory(path) ? load_hf(path, options) : load_openai(path, options);
 }
 
-static void write_text_atomically(const fs::path& path, const std::string& text) {
-  fs::path temporary = path;
-  temporary += ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write '" + temporary.string() + "': " + std::strerror(errno));
-  }
-  std::error_code error;
-  fs::rename(temporary, path, error);
-  if (error) {
-    fs::remove(temporary);
-    throw std::runtime_error("cannot rename '" + temporary.string() + "' to '" + path.string() +
-                             "': " + error.message());
-  }
-}
-
 void save_clip(const ClipModel& model, const std::string& path, CheckpointLayout layout,
                const std::string& float_dtype) {
   if (float_dtype != "F32" && float_dtype != "F16" && float_dtype != "BF16")
@@ -300,7 +283,7 @@ void save_clip(const ClipModel& model, const std::string& path, CheckpointLayout
   for (const auto& [name, value] : to_hf_layout(model.state_dict())) tensors[name] = stored(value);
   fs::create_directories(path);
   io::write_safetensors((fs::path(path) / "model.safetensors").string(), tensors, {{"format", "pt"}});
-  write_text_atomically(fs::path(path) / "config.json", json.dump(2) + "\n");
+  io::write_file_atomic((fs::path(path) / "config.json").string(), json.dump(2) + "\n");
 }
 
 }  // namespace clipgrad::clip

@@ -91,7 +91,7 @@ void check_config_sizes(const ClipConfig& config);
 // computed without building the model. Throws as check_config_sizes.
 std::map<std::string, Shape> expected_shapes(const ClipConfig& config);
 
-// ---- the Hugging Face mapping (clip/hf_layout.cpp) ----
+// ---- the Hugging Face mapping (clip/checkpoint/hf_layout.cpp) ----
 
 // HF CLIPModel names -> OpenAI names: q/k/v_proj concatenated into
 // in_proj_weight [3D, D] / in_proj_bias [3D], visual_projection.weight [E, W]

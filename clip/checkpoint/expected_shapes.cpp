@@ -1,7 +1,8 @@
 // The OpenAI-layout state dict of a ClipModel, shapes only: what a checkpoint
 // must hold for a config, known before a byte of the model is allocated.
-// tests/clip/checkpoint/expected_shapes_test.cpp holds it to the model's own
-// state_dict() for ViT and ModifiedResNet configs.
+// TorchCheckpoint.ExpectedShapesAreTheModelsStateDict (tests/clip/checkpoint/
+// torch_checkpoint_test.cpp) holds it to the model's own state_dict() for ViT
+// and ModifiedResNet configs.
 #include <string>
 
 #include "clip/checkpoint/checkpoint.h"

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "clip/data/templates.h"
+#include "io/atomic_file.h"
 
 namespace clipgrad::clip {
 

@@ -1,6 +1,6 @@
 // `clipgrad dump`: everything one CLIP training step computes, written out so
 // that it can be compared with a PyTorch float64 reference tensor by tensor
-// (tests/cli/parity_test.cpp does, with the fixtures in tests/fixtures/).
+// (tests/clip/eval/parity_test.cpp does, with the fixtures in tests/fixtures/).
 #pragma once
 
 #include <map>

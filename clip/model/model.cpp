@@ -1,5 +1,6 @@
-// The CLIP model: its two towers, and OpenAI's initialisation (the text
-// tower's forward is in text_tower.cpp).
+// The CLIP model: its two towers, and OpenAI's initialisation. The text
+// tower's forward (ClipModel::encode_text, eot_positions) is in text_tower.cpp,
+// beside this file; both define the members of model.h.
 #include "clip/model/model.h"
 
 #include <cmath>

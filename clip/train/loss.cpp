@@ -3,7 +3,7 @@
 #include <numeric>
 #include <stdexcept>
 
-#include "dist/gather.h"
+#include "distributed/gather.h"
 
 namespace clipgrad::clip {
 
@@ -19,7 +19,7 @@ ContrastiveOutput contrastive_loss(const Variable& a, const Variable& b, const V
 }
 
 Variable GlobalBatch::gather(const Variable& local, const std::string& what) const {
-  return dist::all_gather_with_grad(local, *communicator, what);
+  return distributed::all_gather_with_grad(local, *communicator, what);
 }
 
 int64_t GlobalBatch::first_row(int64_t local_rows) const {

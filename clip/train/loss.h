@@ -2,7 +2,7 @@
 #pragma once
 
 #include "autograd/functional.h"
-#include "dist/communicator.h"
+#include "distributed/communicator.h"
 
 namespace clipgrad::clip {
 
@@ -22,7 +22,7 @@ ContrastiveOutput contrastive_loss(const Variable& a, const Variable& b, const V
 
 // What one process's batch is a slice of. Data parallel: each of N ranks
 // holds rows [rank*B, (rank+1)*B) of the global batch; the losses below see
-// the others' rows by a gather with gradient (dist/gather.h).
+// the others' rows by a gather with gradient (distributed/gather.h).
 //   full loss (default): every rank computes the loss of the whole global
 //     batch, the single-process loss at batch N*B (memory quadratic in N*B).
 //   local_loss (open_clip's --local-loss): a rank's logits are only its rows
@@ -30,7 +30,7 @@ ContrastiveOutput contrastive_loss(const Variable& a, const Variable& b, const V
 //     mean over the ranks of their losses is the global loss, and so is the
 //     gradient after the trainer's all-reduce average.
 struct GlobalBatch {
-  dist::Communicator* communicator = nullptr;  // null: one process, the batch is the global batch
+  distributed::Communicator* communicator = nullptr;  // null: one process, the batch is the global batch
   bool local_loss = false;
   bool spans_processes() const { return communicator && communicator->world_size() > 1; }
   // This rank's rows of a [B, E] -> every rank's [N*B, E] (with gradient).

@@ -1,6 +1,5 @@
 #include "clip/train/trainer.h"
 
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -10,8 +9,9 @@
 
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/data/loader.h"
-#include "io/csv.h"
 #include "clip/train/loss.h"
+#include "clip/train/train_loop.h"
+#include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "tensor/device_upload.h"
 #include "tensor/ops/shape.h"
@@ -56,13 +56,13 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& json) {
 
 Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
                  std::string run_dir, std::unique_ptr<Objective> objective,
-                 std::shared_ptr<dist::Communicator> world)
+                 std::shared_ptr<distributed::Communicator> world)
     : Trainer(std::move(model), train_csv, std::move(options), std::move(run_dir), std::move(objective),
               std::move(world), true) {}
 
 Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
                  std::string run_dir, std::unique_ptr<Objective> objective,
-                 std::shared_ptr<dist::Communicator> world, bool fresh)
+                 std::shared_ptr<distributed::Communicator> world, bool fresh)
     : model_(std::move(model)),
       train_csv_(fs::absolute(train_csv).string()),
       options_(std::move(options)),
@@ -71,7 +71,7 @@ Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv,
                                           options_.delimiter)),
       objective_(std::move(objective)),
       token_tables_(objective_->token_tables()),
-      world_(world ? std::move(world) : std::make_shared<dist::SingleProcess>()),
+      world_(world ? std::move(world) : std::make_shared<distributed::SingleProcess>()),
       generator_(options_.seed) {
   if (token_tables_.empty() || token_tables_[0].transform || objective_->image_views().empty() ||
       objective_->image_views()[0].transform)
@@ -94,9 +94,9 @@ Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv,
     // The same seed gives every rank the same initial weights; the broadcast
     // makes it so whatever the model came from.
     for (Variable& param : model_->parameters()) world_->broadcast(param.value(), 0, "broadcast of the initial weights");
-    gradient_buckets_ = std::make_unique<dist::GradientBuckets>(
-        model_->parameters(), *world_, dist::kDefaultBucketBytes,
-        sharded ? dist::GradientReduction::reduce_scatter : dist::GradientReduction::all_reduce);
+    gradient_buckets_ = std::make_unique<distributed::GradientBuckets>(
+        model_->parameters(), *world_, distributed::kDefaultBucketBytes,
+        sharded ? distributed::GradientReduction::reduce_scatter : distributed::GradientReduction::all_reduce);
   }
   if (sharded)
     zero_optimizer_ =
@@ -168,8 +168,8 @@ Device Trainer::device_of_run(const std::string& run_dir) {
 }
 
 Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& objectives,
-                        std::shared_ptr<dist::Communicator> world) {
-  if (!world) world = std::make_shared<dist::SingleProcess>();
+                        std::shared_ptr<distributed::Communicator> world) {
+  if (!world) world = std::make_shared<distributed::SingleProcess>();
   const std::string path = resume_checkpoint(run_dir);
   io::SafetensorsFile file = io::read_safetensors(path);
   auto meta = [&](const std::string& key) -> const std::string& {
@@ -293,10 +293,20 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
   if (batches == 0)
     throw std::invalid_argument("training data has " + std::to_string(data_.size()) + " rows, fewer than one batch of " +
                                 std::to_string(global_batch));
-  int64_t total_steps = batches * options_.epochs;
   // Each line is one write, flushed: a kill leaves at most the last line torn.
   std::ofstream metrics;
   if (writes_files()) metrics.open(fs::path(run_dir_) / kMetrics, std::ios::app);
+  EpochLoop loop{.epochs = options_.epochs, .batches = batches,
+                 .schedule = {.peak = options_.lr, .warmup_steps = options_.warmup_steps,
+                              .total_steps = batches * options_.epochs},
+                 .metrics = writes_files() ? &metrics : nullptr,
+                 .metrics_fields = [](const StepReport& report, nlohmann::json& line) {
+                   line["logit_scale"] = report.logit_scale;
+                   line["samples_per_s"] = report.samples_per_second;
+                   for (const auto& [name, value] : report.loss_parts) line["loss_" + name] = value;
+                 },
+                 .on_step = writes_files() ? on_step : nullptr,
+                 .error_prefix = "", .advice = "lower --lr or set --grad-clip"};
   const GlobalBatch global{data_parallel() ? world_.get() : nullptr, options_.local_loss};
   std::vector<ImageTransform> views;
   for (const ImageView& view : objective_->image_views()) views.push_back(view.transform);
@@ -306,40 +316,22 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
     loader_options.seed = generator_.next_u64();  // the epoch's shuffle, restored on resume
     Loader loader(loader_items(data_), loader_options, views);
     DeviceUpload upload(options_.device);
-    loader.start_epoch(epoch_);
-    auto epoch_start = std::chrono::steady_clock::now();
-    int64_t samples = 0;
-    for (Batch batch; loader.next(batch);) {
+    loop.epoch = epoch_;
+    auto take_step = [&](const Batch& batch, double lr) -> std::optional<StepResult> {
       const int64_t batch_rows = static_cast<int64_t>(batch.indices.size()) * ranks;  // equal slices
-      if (batch_rows < 2) continue;  // skipped images left too few for a contrastive batch
-      double lr = nn::warmup_cosine_lr(options_.lr, step_, options_.warmup_steps, total_steps);
+      if (batch_rows < 2) return std::nullopt;  // skipped images left too few for a contrastive batch
       if (zero_optimizer_) zero_optimizer_->set_lr(lr);
       else optimizer_->set_lr(lr);
       TrainBatch train_batch{.images = {}, .tokens = {}, .rows = batch.indices, .global = global};
       for (const Tensor& view : batch.views) train_batch.images.push_back(upload(view));
       for (const Tensor& table : token_tables(batch.indices)) train_batch.tokens.push_back(upload(table));
       std::map<std::string, double> losses = train_step(train_batch);
-      double loss = losses.at("total");
+      const double loss = losses.at("total");
       losses.erase("total");
-      samples += batch_rows;
-      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-      StepReport report{.epoch = epoch_ + 1, .epochs = options_.epochs, .batch = batch.number + 1,
-                        .batches = batches, .step = step_,
-                        .batch_size = batch_rows, .loss = loss, .lr = lr,
-                        .logit_scale = std::exp(model_->logit_scale.value().item()),
-                        .samples_per_second = samples / std::max(seconds, 1e-9),
-                        .skipped = loader.skipped_in_epoch(), .loss_parts = losses};
-      if (!std::isfinite(loss))
-        throw std::runtime_error("loss is " + std::to_string(loss) + " at step " + std::to_string(step_) +
-                                 "; lower --lr or set --grad-clip");
-      nlohmann::json entry{{"epoch", report.epoch}, {"step", report.step}, {"loss", loss}, {"lr", lr},
-                           {"logit_scale", report.logit_scale}, {"samples_per_s", report.samples_per_second},
-                           {"skipped", report.skipped}};
-      for (const auto& [name, value] : losses) entry["loss_" + name] = value;
-      if (writes_files()) metrics << entry.dump() + "\n" << std::flush;
-      ++step_;
-      if (on_step && writes_files()) on_step(report);
-    }
+      return StepResult{.loss = loss, .rows = batch_rows, .logit_scale = std::exp(model_->logit_scale.value().item()),
+                        .loss_parts = losses};
+    };
+    const int64_t samples = run_epoch(loader, loop, step_, take_step);
     // Every image skipped (moved data, wrong paths) would otherwise "train" no
     // step and save an unchanged model as if all went well.
     if (samples == 0)

@@ -17,13 +17,13 @@
 // What is optimised is an Objective (clip/train/objective.h); its image views
 // come from one decode per image, and its token tables are drawn per batch.
 //
-// Data parallel (a world of N > 1 processes, dist/): batch_size is per
+// Data parallel (a world of N > 1 processes, distributed/): batch_size is per
 // process and the global batch is N x batch_size. The data order is the
 // single-process order at the global batch (one seeded shuffle); each global
 // batch is cut into N contiguous slices and rank r decodes only slice r. The
 // loss is that of the global batch (GlobalBatch: gathered features, or
 // local_loss); gradients are averaged over the ranks in buckets that start
-// during backward (dist::GradientBuckets), or, with zero_stage 1,
+// during backward (distributed::GradientBuckets), or, with zero_stage 1,
 // reduce-scattered into the segments each rank updates with its share of
 // AdamW's state (clip/train/zero_optimizer.h). Every rank starts from rank 0's
 // weights and takes the same steps; BatchNorm statistics are per rank (as in
@@ -46,9 +46,10 @@
 #include "clip/model/model.h"
 #include "clip/text/tokenizer.h"
 #include "clip/train/objective.h"
+#include "clip/train/train_loop.h"
 #include "clip/train/zero_optimizer.h"
-#include "dist/communicator.h"
-#include "dist/grad_buckets.h"
+#include "distributed/communicator.h"
+#include "distributed/grad_buckets.h"
 #include "nn/optim.h"
 
 namespace clipgrad::clip {
@@ -76,33 +77,22 @@ struct TrainOptions {
   static TrainOptions from_json(const nlohmann::json& json);
 };
 
-// One line of progress, after each step.
-struct StepReport {
-  int64_t epoch = 0, epochs = 0;
-  int64_t batch = 0, batches = 0;  // within the epoch, 1-based
-  int64_t step = 0;                // global, 0-based
-  int64_t batch_size = 0;
-  double loss = 0, lr = 0, logit_scale = 0, samples_per_second = 0;
-  int64_t skipped = 0;             // images skipped so far in this epoch
-  std::map<std::string, double> loss_parts;  // every loss part but "total"
-};
-
 class Trainer {
  public:
   // A new run: model, data and objective given; writes into run_dir (created).
   // world: the data-parallel processes (null: this process alone).
   Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
           std::string run_dir, std::unique_ptr<Objective> objective = std::make_unique<ClipObjective>(),
-          std::shared_ptr<dist::Communicator> world = nullptr);
-  // Continues the run in run_dir from its last completed epoch; its objective
-  // is rebuilt by name from `objectives`.
+          std::shared_ptr<distributed::Communicator> world = nullptr);
   // The device a run in run_dir trains on (its checkpoint's header alone),
   // for joining the data-parallel world before resuming it.
   static Device device_of_run(const std::string& run_dir);
+  // Continues the run in run_dir from its last completed epoch; its objective
+  // is rebuilt by name from `objectives`.
   static Trainer resume(const std::string& run_dir, const ObjectiveRegistry& objectives = ObjectiveRegistry(),
-                        std::shared_ptr<dist::Communicator> world = nullptr);
+                        std::shared_ptr<distributed::Communicator> world = nullptr);
 
-  // Trains the remaining epochs; calls on_step after every step.
+  // Trains the remaining epochs (clip/train/train_loop.h); calls on_step after every step.
   void run(const std::function<void(const StepReport&)>& on_step = nullptr);
 
   ClipModel& model() { return *model_; }
@@ -111,7 +101,7 @@ class Trainer {
 
  private:
   Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
-          std::string run_dir, std::unique_ptr<Objective> objective, std::shared_ptr<dist::Communicator> world,
+          std::string run_dir, std::unique_ptr<Objective> objective, std::shared_ptr<distributed::Communicator> world,
           bool fresh);
   bool data_parallel() const { return world_->world_size() > 1; }
   bool writes_files() const { return world_->rank() == 0; }
@@ -135,8 +125,8 @@ class Trainer {
   std::vector<TokenTable> token_tables_;
   Tokenizer tokenizer_;
   Tensor tokens_;  // i32 [rows, context_length]: every plain caption, tokenised once
-  std::shared_ptr<dist::Communicator> world_;
-  std::unique_ptr<dist::GradientBuckets> gradient_buckets_;  // data parallel only
+  std::shared_ptr<distributed::Communicator> world_;
+  std::unique_ptr<distributed::GradientBuckets> gradient_buckets_;  // data parallel only
   std::unique_ptr<nn::AdamW> optimizer_;          // or, sharded (--zero 1; over the buckets' segments):
   std::unique_ptr<ZeroOptimizer> zero_optimizer_;
   Generator generator_;

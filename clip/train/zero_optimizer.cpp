@@ -9,10 +9,10 @@
 
 namespace clipgrad::clip {
 
-ZeroOptimizer::ZeroOptimizer(const std::vector<nn::ParamGroup>& groups, dist::GradientBuckets& buckets,
-                             dist::Communicator& world, double lr, double beta1, double beta2, double eps)
+ZeroOptimizer::ZeroOptimizer(const std::vector<nn::ParamGroup>& groups, distributed::GradientBuckets& buckets,
+                             distributed::Communicator& world, double lr, double beta1, double beta2, double eps)
     : buckets_(buckets), world_(world), lr_(lr), beta1_(beta1), beta2_(beta2), eps_(eps) {
-  if (buckets_.reduction() != dist::GradientReduction::reduce_scatter)
+  if (buckets_.reduction() != distributed::GradientReduction::reduce_scatter)
     throw std::logic_error("ZeroOptimizer: the gradient buckets must reduce-scatter");
   // Where each of the buckets' parameters lies.
   std::map<const VariableNode*, std::pair<size_t, int64_t>> place;

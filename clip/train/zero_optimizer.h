@@ -1,6 +1,6 @@
 // ZeRO stage 1: AdamW with its state sharded over the data-parallel ranks.
 //
-// The shards are the gradient buckets' segments (dist::GradientBuckets with
+// The shards are the gradient buckets' segments (distributed::GradientBuckets with
 // GradientReduction::reduce_scatter): each bucket's parameters, laid back to
 // back, are cut into N equal segments and rank r owns segment r of every
 // bucket. A step is then
@@ -20,8 +20,8 @@
 #include <utility>
 #include <vector>
 
-#include "dist/communicator.h"
-#include "dist/grad_buckets.h"
+#include "distributed/communicator.h"
+#include "distributed/grad_buckets.h"
 #include "nn/optim.h"
 
 namespace clipgrad::clip {
@@ -31,8 +31,8 @@ class ZeroOptimizer {
   // groups: nn::AdamW's parameter groups, over parameters of `buckets`
   // (which must reduce-scatter, in `world`). Parameters of no group are
   // frozen: their values pass through unchanged.
-  ZeroOptimizer(const std::vector<nn::ParamGroup>& groups, dist::GradientBuckets& buckets, dist::Communicator& world,
-                double lr, double beta1, double beta2, double eps);
+  ZeroOptimizer(const std::vector<nn::ParamGroup>& groups, distributed::GradientBuckets& buckets,
+                distributed::Communicator& world, double lr, double beta1, double beta2, double eps);
 
   void set_lr(double lr) { lr_ = lr; }
   // nn::clip_grad_norm over the averaged gradient's shards: the global 2-norm
@@ -67,8 +67,8 @@ class ZeroOptimizer {
   // Copies this rank's segment of every bucket's parameters into values_.
   void read_owned_values();
 
-  dist::GradientBuckets& buckets_;
-  dist::Communicator& world_;
+  distributed::GradientBuckets& buckets_;
+  distributed::Communicator& world_;
   double lr_, beta1_, beta2_, eps_;
   int64_t step_ = 0;
   std::vector<Param> params_;  // groups in order: nn::AdamW's parameter index

@@ -163,28 +163,66 @@ uint64_t checked_bytes(const std::string& label, const std::string& key, uint64_
   return numel * element;
 }
 
-TorchCheckpoint parse_zip(const std::string& label, const unsigned char* bytes, size_t size) {
-  ZipArchive archive(label, bytes, size);
-  // The record prefix is the name the file had when saved ("archive", "model", ...).
-  std::string prefix;
+// The record prefix, with its slash: the name the file had when saved ("archive/", "model/", ...).
+std::string record_prefix(const ZipArchive& archive) {
   for (const ZipEntry& entry : archive.entries()) {
     const size_t slash = entry.name.find('/');
-    if (slash != std::string::npos && entry.name.compare(slash, std::string::npos, "/data.pkl") == 0) {
-      prefix = entry.name.substr(0, slash + 1);
-      break;
-    }
+    if (slash != std::string::npos && entry.name.compare(slash, std::string::npos, "/data.pkl") == 0)
+      return entry.name.substr(0, slash + 1);
   }
-  const ZipEntry* pickle_entry = archive.find(prefix + "data.pkl");
-  if (!pickle_entry) fail(label, "a zip archive without a data.pkl: not a PyTorch checkpoint");
+  return "";
+}
+
+// TorchScript archives have a constants.pkl or code/ beside their data.pkl.
+bool is_torchscript(const ZipArchive& archive, const std::string& prefix) {
   bool torchscript = archive.find(prefix + "constants.pkl") != nullptr;
   for (const ZipEntry& entry : archive.entries())
     torchscript = torchscript || entry.name.rfind(prefix + "code/", 0) == 0;
-  bool big_endian = false;
-  if (const ZipEntry* order = archive.find(prefix + "byteorder")) {
-    const std::string text = archive.read(*order, 16);
-    if (text != "little" && text != "big") fail(label, "byteorder is '" + text + "', expected little or big");
-    big_endian = text == "big";
-  }
+  return torchscript;
+}
+
+// Whether the storages are big-endian, as the byteorder record says (little without one).
+bool big_endian_storages(const std::string& label, const ZipArchive& archive, const std::string& prefix) {
+  const ZipEntry* order = archive.find(prefix + "byteorder");
+  if (!order) return false;
+  const std::string text = archive.read(*order, 16);
+  if (text != "little" && text != "big") fail(label, "byteorder is '" + text + "', expected little or big");
+  return text == "big";
+}
+
+// A TorchScript archive's parameters and buffers, named by the attributes each class declares;
+// class "__torch__.a.b.C" is declared in code/__torch__/a/b.py, read once when first needed.
+void collect_torchscript_tensors(const Unpickler& unpickler, PyRef root, const ZipArchive& archive,
+                                 const std::string& prefix, const Materialize& read_tensor, TorchCheckpoint& out) {
+  std::map<std::string, std::map<std::string, std::set<std::string>>> files;
+  auto declared = [&](const std::string& class_name) -> const std::set<std::string>* {
+    const size_t dot = class_name.rfind('.');
+    if (dot == std::string::npos) return nullptr;
+    std::string module = class_name.substr(0, dot);
+    auto file = files.find(module);
+    if (file == files.end()) {
+      std::string path = module;
+      for (char& c : path)
+        if (c == '.') c = '/';
+      const ZipEntry* entry = archive.find(prefix + "code/" + path + ".py");
+      file = files
+                 .emplace(module, entry ? torch_detail::parse_declared_tensors(archive.read(*entry, kMaxCodeBytes))
+                                        : std::map<std::string, std::set<std::string>>{})
+                 .first;
+    }
+    auto found = file->second.find(class_name.substr(dot + 1));
+    return found == file->second.end() ? nullptr : &found->second;
+  };
+  torch_detail::collect_module_tensors(unpickler, root, declared, read_tensor, out);
+}
+
+TorchCheckpoint parse_zip(const std::string& label, const unsigned char* bytes, size_t size) {
+  ZipArchive archive(label, bytes, size);
+  const std::string prefix = record_prefix(archive);
+  const ZipEntry* pickle_entry = archive.find(prefix + "data.pkl");
+  if (!pickle_entry) fail(label, "a zip archive without a data.pkl: not a PyTorch checkpoint");
+  const bool torchscript = is_torchscript(archive, prefix);
+  const bool big_endian = big_endian_storages(label, archive, prefix);
 
   TorchCheckpoint out;
   out.source = label;
@@ -222,31 +260,10 @@ TorchCheckpoint parse_zip(const std::string& label, const unsigned char* bytes, 
     }
     return materialize(label, name, ref, found->second, big_endian);
   };
-  if (!torchscript) {
+  if (torchscript)
+    collect_torchscript_tensors(unpickler, root, archive, prefix, read_tensor, out);
+  else
     torch_detail::collect_state_dict(unpickler, root, read_tensor, out);
-    return out;
-  }
-  // TorchScript: class "__torch__.a.b.C" is declared in code/__torch__/a/b.py.
-  std::map<std::string, std::map<std::string, std::set<std::string>>> files;
-  auto declared = [&](const std::string& class_name) -> const std::set<std::string>* {
-    const size_t dot = class_name.rfind('.');
-    if (dot == std::string::npos) return nullptr;
-    std::string module = class_name.substr(0, dot);
-    auto file = files.find(module);
-    if (file == files.end()) {
-      std::string path = module;
-      for (char& c : path)
-        if (c == '.') c = '/';
-      const ZipEntry* entry = archive.find(prefix + "code/" + path + ".py");
-      file = files
-                 .emplace(module, entry ? torch_detail::parse_declared_tensors(archive.read(*entry, kMaxCodeBytes))
-                                        : std::map<std::string, std::set<std::string>>{})
-                 .first;
-    }
-    auto found = file->second.find(class_name.substr(dot + 1));
-    return found == file->second.end() ? nullptr : &found->second;
-  };
-  torch_detail::collect_module_tensors(unpickler, root, declared, read_tensor, out);
   return out;
 }
 

@@ -26,21 +26,21 @@ allowed_for() {
     io/*)               echo "io tensor" ;;
     autograd/*)         echo "autograd tensor" ;;
     nn/*)               echo "nn autograd tensor" ;;
-    dist/*)             echo "dist autograd tensor cuda" ;;
+    distributed/*)      echo "distributed autograd tensor cuda" ;;
     clip/text/*)        echo "clip/text tensor" ;;
     clip/model/*)       echo "clip/model nn autograd tensor" ;;
     clip/checkpoint/*)  echo "clip/checkpoint clip/model io nn autograd tensor" ;;
     clip/data/*)        echo "clip/data io tensor" ;;
-    clip/train/*)       echo "clip/train clip/checkpoint clip/data clip/model clip/text io dist nn autograd tensor" ;;
-    clip/eval/*)        echo "clip io dist nn autograd tensor" ;;
-    cleanclip/*)        echo "cleanclip clip io dist nn autograd tensor" ;;
-    cli/*)              echo "cli cleanclip clip io dist nn autograd tensor cuda" ;;
+    clip/train/*)       echo "clip/train clip/checkpoint clip/data clip/model clip/text io distributed nn autograd tensor" ;;
+    clip/eval/*)        echo "clip io distributed nn autograd tensor" ;;
+    cleanclip/*)        echo "cleanclip clip io distributed nn autograd tensor" ;;
+    cli/*)              echo "cli cleanclip clip io distributed nn autograd tensor cuda" ;;
     *)                  echo "" ;;
   esac
 }
 
 failures=0
-source_roots="tensor cuda io autograd nn dist clip cleanclip cli"
+source_roots="tensor cuda io autograd nn distributed clip cleanclip cli"
 sources=$(find $source_roots -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cc' \) | sort)
 for file in $sources; do
   allowed=$(allowed_for "$file")

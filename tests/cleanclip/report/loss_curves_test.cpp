@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "io/csv.h"
+#include "io/atomic_file.h"
 #include "test_temp_dir.h"
 
 namespace clipgrad::cleanclip {

@@ -17,7 +17,7 @@
 #include <sstream>
 
 #include "cleanclip/report/svg_plot.h"
-#include "io/csv.h"
+#include "io/atomic_file.h"
 #include "tensor/random.h"
 #include "test_temp_dir.h"
 

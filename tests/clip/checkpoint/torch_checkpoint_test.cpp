@@ -126,7 +126,7 @@ TEST(TorchCheckpoint, AGivenConfigThatDoesNotFitIsRefusedBeforeAllocating) {
   }
 }
 
-// Issue 6: a config that demands absurd sizes ends in an error naming the
+// A config that demands absurd sizes ends in an error naming the
 // file, not in std::bad_alloc.
 TEST(TorchCheckpoint, AbsurdMetadataConfigsAreRefusedWithTheFileNamed) {
   io::SafetensorsFile file = io::read_safetensors(kFixtures + "/tiny_vit_model.safetensors");

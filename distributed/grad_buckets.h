@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "autograd/variable.h"
-#include "dist/communicator.h"
+#include "distributed/communicator.h"
 
-namespace clipgrad::dist {
+namespace clipgrad::distributed {
 
 inline constexpr size_t kDefaultBucketBytes = size_t(25) << 20;  // DDP's default
 
@@ -83,4 +83,4 @@ class GradientBuckets {
   bool in_backward_ = false;
 };
 
-}  // namespace clipgrad::dist
+}  // namespace clipgrad::distributed

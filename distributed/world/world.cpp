@@ -1,17 +1,17 @@
-#include "dist/world/world.h"
+#include "distributed/world/world.h"
 
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
 
 #ifdef CLIPGRAD_HAVE_MPI
-#include "dist/mpi/mpi_communicator.h"
+#include "distributed/mpi/mpi_communicator.h"
 #endif
 #ifdef CLIPGRAD_HAVE_NCCL
-#include "dist/nccl/nccl_communicator.h"
+#include "distributed/nccl/nccl_communicator.h"
 #endif
 
-namespace clipgrad::dist {
+namespace clipgrad::distributed {
 
 int launcher_world_size() {
   for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
@@ -42,4 +42,4 @@ std::unique_ptr<Communicator> join_world(Device device) {
 #endif
 }
 
-}  // namespace clipgrad::dist
+}  // namespace clipgrad::distributed

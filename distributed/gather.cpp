@@ -1,6 +1,6 @@
-#include "dist/gather.h"
+#include "distributed/gather.h"
 
-namespace clipgrad::dist {
+namespace clipgrad::distributed {
 
 Variable all_gather_with_grad(const Variable& local, Communicator& communicator, const std::string& what) {
   Tensor gathered = communicator.all_gather_rows(local.value(), "all-gather of " + what);
@@ -12,4 +12,4 @@ Variable all_gather_with_grad(const Variable& local, Communicator& communicator,
                      });
 }
 
-}  // namespace clipgrad::dist
+}  // namespace clipgrad::distributed

@@ -1,18 +1,18 @@
 // Gather with gradient: forward repeats every rank's rows in rank order,
 // backward is the reduce-scatter of the gradient (open_clip's semantics).
-#include "dist/gather.h"
+#include "distributed/gather.h"
 
 #include <gtest/gtest.h>
 
 #include "autograd/functional.h"
-#include "dist/mirror_world.h"
+#include "distributed/mirror_world.h"
 
 using namespace clipgrad;
 
 TEST(AllGatherWithGrad, BackwardSumsTheRanksGradientsOfThisRanksRows) {
   clipgrad::testing::MirrorWorld world(3);
   Variable local(Tensor::from_vector<double>({2, 2}, {1, 2, 3, 4}), true);
-  Variable gathered = dist::all_gather_with_grad(local, world, "features");
+  Variable gathered = distributed::all_gather_with_grad(local, world, "features");
   ASSERT_EQ(gathered.shape(), (Shape{6, 2}));
   EXPECT_EQ(gathered.value().to_vector<double>(), (std::vector<double>{1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4}));
   // A loss that weighs each gathered row differently: row r gets weight r + 1.

@@ -24,9 +24,9 @@
 #include <memory>
 #include <vector>
 
-#include "dist/communicator.h"
+#include "distributed/communicator.h"
 
-namespace clipgrad::dist {
+namespace clipgrad::distributed {
 
 class MpiCommunicator final : public Communicator {
  public:
@@ -82,4 +82,4 @@ class MpiCommunicator final : public Communicator {
   std::chrono::milliseconds timeout_;
 };
 
-}  // namespace clipgrad::dist
+}  // namespace clipgrad::distributed

@@ -1,11 +1,11 @@
-#include "dist/mpi/mpi_communicator.h"
+#include "distributed/mpi/mpi_communicator.h"
 
 #include <climits>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
 
-namespace clipgrad::dist {
+namespace clipgrad::distributed {
 
 namespace {
 
@@ -267,4 +267,4 @@ void MpiCommunicator::abort_job(int exit_code) {
   std::exit(exit_code);  // MPI_Abort does not return; this keeps [[noreturn]] honest
 }
 
-}  // namespace clipgrad::dist
+}  // namespace clipgrad::distributed

@@ -1,4 +1,4 @@
-// The MPI and NCCL worlds on real processes: tests/dist/probe/dist_probe.cpp
+// The MPI and NCCL worlds on real processes: tests/distributed/probe/distributed_probe.cpp
 // started under mpirun. Two CPU processes: every collective gives the bits of
 // the rank-order sum, and a rank left waiting at a collective times out
 // naming it and ends the job. On a machine with GPUs, the NCCL world on all of
@@ -17,10 +17,10 @@ namespace {
 
 bool have_mpirun() { return std::system("command -v mpirun >/dev/null 2>&1") == 0; }
 
-#ifdef CLIPGRAD_DIST_PROBE
+#ifdef CLIPGRAD_DISTRIBUTED_PROBE
 std::string mpirun(int processes, const std::string& arguments) {
   return "mpirun --allow-run-as-root --oversubscribe -np " + std::to_string(processes) +
-         " -x CLIPGRAD_COLLECTIVE_TIMEOUT '" + std::string(CLIPGRAD_DIST_PROBE) + "' " + arguments;
+         " -x CLIPGRAD_COLLECTIVE_TIMEOUT '" + std::string(CLIPGRAD_DISTRIBUTED_PROBE) + "' " + arguments;
 }
 #endif
 
@@ -29,7 +29,7 @@ std::string mpirun(int processes, const std::string& arguments) {
 
 }  // namespace
 
-#ifndef CLIPGRAD_DIST_PROBE
+#ifndef CLIPGRAD_DISTRIBUTED_PROBE
 TEST(WorldProcesses, NeedsMpi) { GTEST_SKIP() << "built without MPI"; }
 #else
 
@@ -60,7 +60,7 @@ TEST(WorldProcesses, ARankLeftWaitingTimesOutNamingTheCollectiveAndEndsTheJob) {
 
 TEST(WorldProcesses, NcclCollectivesOnEveryGpu) {
   SKIP_WITHOUT_MPI();
-  auto gpus = run_command("'" + std::string(CLIPGRAD_DIST_PROBE) + "' gpus");
+  auto gpus = run_command("'" + std::string(CLIPGRAD_DISTRIBUTED_PROBE) + "' gpus");
   ASSERT_EQ(gpus.exit_code, 0) << gpus.output;
   const int count = std::atoi(gpus.output.c_str());
   if (count == 0) GTEST_SKIP() << "no GPU (or built without NCCL)";

@@ -1,6 +1,6 @@
-// dist/world/world.cpp as a build without MPI compiles it: one process
+// distributed/world/world.cpp as a build without MPI compiles it: one process
 // trains as always; a launcher that started several is refused, saying what
-// to install. (test_dist_without_mpi compiles world.cpp itself, without
+// to install. (test_distributed_without_mpi compiles world.cpp itself, without
 // CLIPGRAD_HAVE_MPI.)
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "dist/world/world.h"
+#include "distributed/world/world.h"
 
 using namespace clipgrad;
 
@@ -33,9 +33,9 @@ class LauncherEnvironment {
 TEST(WorldWithoutMpi, OneProcessIsASingleProcessWorld) {
   unsetenv("OMPI_COMM_WORLD_SIZE");
   unsetenv("PMI_SIZE");
-  EXPECT_EQ(dist::join_world(Device::CPU)->name(), "single process");
+  EXPECT_EQ(distributed::join_world(Device::CPU)->name(), "single process");
   LauncherEnvironment one("OMPI_COMM_WORLD_SIZE", "1");
-  EXPECT_EQ(dist::join_world(Device::CPU)->world_size(), 1);
+  EXPECT_EQ(distributed::join_world(Device::CPU)->world_size(), 1);
 }
 
 TEST(WorldWithoutMpi, SeveralProcessesAreRefusedSayingWhatToInstall) {
@@ -43,7 +43,7 @@ TEST(WorldWithoutMpi, SeveralProcessesAreRefusedSayingWhatToInstall) {
     LauncherEnvironment two(launcher, "2");
     for (Device device : {Device::CPU, Device::CUDA}) {
       try {
-        dist::join_world(device);
+        distributed::join_world(device);
         ADD_FAILURE() << launcher << ": a world of 2 was joined without MPI";
       } catch (const std::runtime_error& error) {
         const std::string message = error.what();

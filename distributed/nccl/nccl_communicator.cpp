@@ -1,4 +1,4 @@
-#include "dist/nccl/nccl_communicator.h"
+#include "distributed/nccl/nccl_communicator.h"
 
 #include <stdexcept>
 #include <thread>
@@ -6,7 +6,7 @@
 #include "cuda/check.h"
 #include "cuda/stream.h"
 
-namespace clipgrad::dist {
+namespace clipgrad::distributed {
 
 namespace {
 
@@ -147,4 +147,4 @@ void NcclCommunicator::abort_job(int exit_code) {
   bootstrap_->abort_job(exit_code);
 }
 
-}  // namespace clipgrad::dist
+}  // namespace clipgrad::distributed

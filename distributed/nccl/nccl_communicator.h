@@ -22,10 +22,10 @@
 #include <chrono>
 #include <memory>
 
-#include "dist/communicator.h"
-#include "dist/mpi/mpi_communicator.h"
+#include "distributed/communicator.h"
+#include "distributed/mpi/mpi_communicator.h"
 
-namespace clipgrad::dist {
+namespace clipgrad::distributed {
 
 class NcclCommunicator final : public Communicator {
  public:
@@ -64,4 +64,4 @@ class NcclCommunicator final : public Communicator {
   std::chrono::milliseconds timeout_;
 };
 
-}  // namespace clipgrad::dist
+}  // namespace clipgrad::distributed

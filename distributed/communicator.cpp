@@ -1,9 +1,9 @@
-#include "dist/communicator.h"
+#include "distributed/communicator.h"
 
 #include <cstdlib>
 #include <stdexcept>
 
-namespace clipgrad::dist {
+namespace clipgrad::distributed {
 
 namespace {
 
@@ -65,4 +65,4 @@ int64_t rows_per_rank(int64_t rows, int world_size, const std::string& what) {
   return rows / world_size;
 }
 
-}  // namespace clipgrad::dist
+}  // namespace clipgrad::distributed

@@ -2,9 +2,9 @@
 #pragma once
 
 #include "autograd/variable.h"
-#include "dist/communicator.h"
+#include "distributed/communicator.h"
 
-namespace clipgrad::dist {
+namespace clipgrad::distributed {
 
 // local [B, E] -> [N*B, E]: every rank's rows in rank order (all-gather).
 // Backward (open_clip's gather-with-grad): the gradient [N*B, E] is summed
@@ -14,4 +14,4 @@ namespace clipgrad::dist {
 // trainer's gradient average over the ranks divides the N out again.
 Variable all_gather_with_grad(const Variable& local, Communicator& communicator, const std::string& what);
 
-}  // namespace clipgrad::dist
+}  // namespace clipgrad::distributed

@@ -1,10 +1,10 @@
-#include "dist/grad_buckets.h"
+#include "distributed/grad_buckets.h"
 
 #include <stdexcept>
 
 #include "tensor/ops/elementwise.h"
 
-namespace clipgrad::dist {
+namespace clipgrad::distributed {
 
 GradientBuckets::GradientBuckets(std::vector<Variable> params, Communicator& communicator, size_t bucket_bytes,
                                  GradientReduction reduction)
@@ -120,4 +120,4 @@ void GradientBuckets::finish_step() {
   }
 }
 
-}  // namespace clipgrad::dist
+}  // namespace clipgrad::distributed

@@ -1,14 +1,14 @@
-// dist_probe: the MPI and NCCL worlds' collectives on real processes, for
-// tests/dist/world_processes_test.cpp, which starts it under mpirun:
-//   dist_probe collectives [cpu|cuda]  every collective against the result it
+// distributed_probe: the MPI and NCCL worlds' collectives on real processes, for
+// tests/distributed/world_processes_test.cpp, which starts it under mpirun:
+//   distributed_probe collectives [cpu|cuda]  every collective against the result it
 //                                      must give (cpu: MPI, the same bits as
 //                                      the rank-order sum; cuda: NCCL, whose
 //                                      order is its own, to rounding); exits 0
 //                                      when every rank agrees
-//   dist_probe timeout                 rank 0 waits at a barrier that the other
+//   distributed_probe timeout                 rank 0 waits at a barrier that the other
 //                                      ranks reach a minute late: it must time
 //                                      out naming it and take the job down
-//   dist_probe gpus                    prints how many GPUs this build can use
+//   distributed_probe gpus                    prints how many GPUs this build can use
 // Each world runs its real calls even with one process.
 #include <chrono>
 #include <cmath>
@@ -20,10 +20,10 @@
 #include <thread>
 #include <vector>
 
-#include "dist/mpi/mpi_communicator.h"
+#include "distributed/mpi/mpi_communicator.h"
 #ifdef CLIPGRAD_HAVE_NCCL
 #include "cuda/runtime.h"
-#include "dist/nccl/nccl_communicator.h"
+#include "distributed/nccl/nccl_communicator.h"
 #endif
 
 using namespace clipgrad;
@@ -52,7 +52,7 @@ template <class T> std::vector<T> rank_order_sum(int ranks, int64_t first, int64
 }
 
 struct Checker {
-  dist::Communicator* world = nullptr;
+  distributed::Communicator* world = nullptr;
   Device device = Device::CPU;
   bool exact = true;  // MPI: bit for bit; NCCL: to rounding
   int failures = 0;
@@ -84,7 +84,7 @@ struct Checker {
     expect<T>("all-reduce" + type, buffer.to(Device::CPU).template to_vector<T>(), 0);
     // Three in flight at once, waited for last first.
     std::vector<Tensor> buffers{values<T>(17), values<T>(4096), values<T>(3)};
-    std::vector<std::unique_ptr<dist::PendingCollective>> pending;
+    std::vector<std::unique_ptr<distributed::PendingCollective>> pending;
     for (size_t b = 0; b < buffers.size(); ++b)
       pending.push_back(world->start_all_reduce_sum(buffers[b], "overlapped all-reduce " + std::to_string(b)));
     for (size_t b = buffers.size(); b-- > 0;) {
@@ -136,13 +136,14 @@ struct Checker {
   }
 };
 
-std::unique_ptr<dist::Communicator> open_world(const std::string& device) {
-  auto mpi = std::make_unique<dist::MpiCommunicator>(dist::collective_timeout_from_env());
+std::unique_ptr<distributed::Communicator> open_world(const std::string& device) {
+  auto mpi = std::make_unique<distributed::MpiCommunicator>(distributed::collective_timeout_from_env());
   if (device == "cpu") return mpi;
 #ifdef CLIPGRAD_HAVE_NCCL
-  if (device == "cuda") return std::make_unique<dist::NcclCommunicator>(std::move(mpi), dist::collective_timeout_from_env());
+  if (device == "cuda")
+    return std::make_unique<distributed::NcclCommunicator>(std::move(mpi), distributed::collective_timeout_from_env());
 #endif
-  throw std::invalid_argument("dist_probe: device '" + device + "' (this build: cpu" +
+  throw std::invalid_argument("distributed_probe: device '" + device + "' (this build: cpu" +
 #ifdef CLIPGRAD_HAVE_NCCL
                               std::string(", cuda") +
 #endif
@@ -150,7 +151,7 @@ std::unique_ptr<dist::Communicator> open_world(const std::string& device) {
 }
 
 int collectives(const std::string& device) {
-  std::unique_ptr<dist::Communicator> world = open_world(device);
+  std::unique_ptr<distributed::Communicator> world = open_world(device);
   Checker check{world.get(), device == "cuda" ? Device::CUDA : Device::CPU, device == "cpu"};
   check.sums<float>();
   check.sums<double>();
@@ -168,16 +169,16 @@ int collectives(const std::string& device) {
 }
 
 int late_barrier() {
-  dist::MpiCommunicator world(dist::collective_timeout_from_env());
-  if (world.world_size() < 2) throw std::invalid_argument("dist_probe timeout needs at least 2 processes");
+  distributed::MpiCommunicator world(distributed::collective_timeout_from_env());
+  if (world.world_size() < 2) throw std::invalid_argument("distributed_probe timeout needs at least 2 processes");
   if (world.rank() != 0) std::this_thread::sleep_for(std::chrono::seconds(60));
   try {
     world.barrier("barrier the other ranks reach late");
   } catch (const std::exception& error) {
-    std::cerr << "dist_probe: rank " << world.rank() << ": " << error.what() << std::endl;
+    std::cerr << "distributed_probe: rank " << world.rank() << ": " << error.what() << std::endl;
     world.abort_job(3);
   }
-  std::cerr << "dist_probe: rank " << world.rank() << " passed a barrier it should have timed out at\n";
+  std::cerr << "distributed_probe: rank " << world.rank() << " passed a barrier it should have timed out at\n";
   return 1;
 }
 
@@ -199,7 +200,7 @@ int main(int argc, char** argv) {
     if (command == "timeout") return late_barrier();
     if (command == "gpus") return gpus();
   } catch (const std::exception& error) {
-    std::cerr << "dist_probe " << command << ": " << error.what() << std::endl;
+    std::cerr << "distributed_probe " << command << ": " << error.what() << std::endl;
     // The other ranks may be inside a collective: end them too.
     int initialized = 0, finalized = 0;
     MPI_Initialized(&initialized);
@@ -207,6 +208,6 @@ int main(int argc, char** argv) {
     if (initialized && !finalized) MPI_Abort(MPI_COMM_WORLD, 2);
     return 2;
   }
-  std::cerr << "usage: dist_probe collectives [cpu|cuda] | timeout | gpus\n";
+  std::cerr << "usage: distributed_probe collectives [cpu|cuda] | timeout | gpus\n";
   return 2;
 }

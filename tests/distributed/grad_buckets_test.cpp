@@ -1,12 +1,12 @@
 // Gradient buckets: the cut into size-bounded buckets, their all-reduces
 // starting inside backward as soon as their gradients are final, and the
 // average the trainer gets back.
-#include "dist/grad_buckets.h"
+#include "distributed/grad_buckets.h"
 
 #include <gtest/gtest.h>
 
 #include "autograd/functional.h"
-#include "dist/mirror_world.h"
+#include "distributed/mirror_world.h"
 
 using namespace clipgrad;
 
@@ -34,11 +34,11 @@ Variable chain_loss(const std::vector<Variable>& params) {
 
 TEST(GradientBuckets, CutsFromTheLastParameterWithinTheByteBound) {
   clipgrad::testing::MirrorWorld world(2);
-  dist::GradientBuckets buckets(five_params(), world, 1000);
+  distributed::GradientBuckets buckets(five_params(), world, 1000);
   std::vector<std::vector<size_t>> expected{{4, 3}, {2, 1}, {0}};
   EXPECT_EQ(buckets.buckets(), expected);
   // A parameter larger than the bound gets a bucket of its own.
-  dist::GradientBuckets small(five_params(), world, 100);
+  distributed::GradientBuckets small(five_params(), world, 100);
   EXPECT_EQ(small.buckets().size(), 5u);
 }
 
@@ -48,7 +48,7 @@ TEST(GradientBuckets, EachBucketStartsInsideBackwardInOrderAndTheAverageComesBac
 
   clipgrad::testing::MirrorWorld world(2);
   std::vector<Variable> params = five_params();
-  dist::GradientBuckets buckets(params, world, 1000);
+  distributed::GradientBuckets buckets(params, world, 1000);
   buckets.start_step();
   chain_loss(params).backward();
   // All three started during the sweep, the last layers' first.
@@ -72,7 +72,7 @@ TEST(GradientBuckets, EachBucketStartsInsideBackwardInOrderAndTheAverageComesBac
 TEST(GradientBuckets, AParameterBackwardDidNotReachCountsAsZero) {
   clipgrad::testing::MirrorWorld world(2);
   std::vector<Variable> params = five_params();
-  dist::GradientBuckets buckets(params, world, 1000);
+  distributed::GradientBuckets buckets(params, world, 1000);
   buckets.start_step();
   // w0 unused: bucket 2 ({0}) never completes inside backward.
   chain_loss({params.begin() + 1, params.end()}).backward();
@@ -90,7 +90,7 @@ TEST(GradientBuckets, ReduceScatterLeavesEachRankItsSegmentOfTheAverage) {
 
   clipgrad::testing::MirrorWorld world(3);
   std::vector<Variable> params = five_params();
-  dist::GradientBuckets buckets(params, world, 1000, dist::GradientReduction::reduce_scatter);
+  distributed::GradientBuckets buckets(params, world, 1000, distributed::GradientReduction::reduce_scatter);
   buckets.start_step();
   chain_loss(params).backward();
   EXPECT_EQ(buckets.started_during_backward(), 3);

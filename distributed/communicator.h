@@ -17,7 +17,7 @@
 
 #include "tensor/tensor.h"
 
-namespace clipgrad::dist {
+namespace clipgrad::distributed {
 
 // A collective started and not yet complete.
 class PendingCollective {
@@ -99,4 +99,4 @@ std::chrono::milliseconds collective_timeout_from_env();
 // slices: throws unless rows divides evenly (every rank must hold as many).
 int64_t rows_per_rank(int64_t rows, int world_size, const std::string& what);
 
-}  // namespace clipgrad::dist
+}  // namespace clipgrad::distributed

@@ -3,9 +3,9 @@
 
 #include <memory>
 
-#include "dist/communicator.h"
+#include "distributed/communicator.h"
 
-namespace clipgrad::dist {
+namespace clipgrad::distributed {
 
 // The number of processes the launcher started, read from its environment
 // (OpenMPI's OMPI_COMM_WORLD_SIZE, else PMI_SIZE of MPICH/Slurm); 0 when this
@@ -18,4 +18,4 @@ int launcher_world_size();
 // several processes and this build has no MPI (or, for CUDA, no NCCL).
 std::unique_ptr<Communicator> join_world(Device device);
 
-}  // namespace clipgrad::dist
+}  // namespace clipgrad::distributed
