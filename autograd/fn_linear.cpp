@@ -15,6 +15,63 @@ struct MatmulGrads {
   Tensor b;  // b's shape; a shared b sums over the batch
 };
 
+// The gradient of a in matmul(a, b, ta, tb): a untransposed: g @ op(b)^T; a transposed: op(b) @ g^T.
+Tensor matmul_grad_a(const ops::MatmulDims& d, const Tensor& g, const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  Tensor grad = Tensor::empty_like(a);
+  if (!ta && d.b_shared) {
+    ops::gemm({.trans_b = !tb, .m = d.batch * d.m, .n = d.k, .k = d.n}, g, b, grad);
+    return grad;
+  }
+  const int64_t stride_b = d.b_shared ? 0 : d.k * d.n;
+  if (!ta) {
+    ops::gemm({.trans_b = !tb, .batch = d.batch, .m = d.m, .n = d.k, .k = d.n, .stride_a = d.m * d.n,
+               .stride_b = stride_b, .stride_c = d.m * d.k},
+              g, b, grad);
+  } else {
+    ops::gemm({.trans_a = tb, .trans_b = true, .batch = d.batch, .m = d.k, .n = d.m, .k = d.n, .stride_a = stride_b,
+               .stride_b = d.m * d.n, .stride_c = d.k * d.m},
+              b, g, grad);
+  }
+  return grad;
+}
+
+// The gradient of b: b untransposed: op(a)^T @ g; b transposed: g^T @ op(a). A shared b sums over the batch.
+Tensor matmul_grad_b(const ops::MatmulDims& d, const Tensor& g, const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  Tensor grad = Tensor::empty_like(b);
+  if (d.b_shared && !ta) {
+    // The batch folds into the inner dim of one GEMM over the stacked rows.
+    const int64_t rows = d.batch * d.m;
+    if (!tb) {
+      ops::gemm({.trans_a = true, .m = d.k, .n = d.n, .k = rows}, a, g, grad);
+    } else {
+      ops::gemm({.trans_a = true, .m = d.n, .n = d.k, .k = rows}, g, a, grad);
+    }
+  } else if (!d.b_shared) {
+    if (!tb) {
+      ops::gemm({.trans_a = !ta, .batch = d.batch, .m = d.k, .n = d.n, .k = d.m, .stride_a = d.m * d.k,
+                 .stride_b = d.m * d.n, .stride_c = d.k * d.n},
+                a, g, grad);
+    } else {
+      ops::gemm({.trans_a = true, .trans_b = ta, .batch = d.batch, .m = d.n, .n = d.k, .k = d.m, .stride_a = d.m * d.n,
+                 .stride_b = d.m * d.k, .stride_c = d.n * d.k},
+                g, a, grad);
+    }
+  } else {
+    // A shared b with transposed a cannot stack rows: accumulate one product per batch entry.
+    const Tensor a3 = a.reshape({d.batch, d.k, d.m}), g3 = g.reshape({d.batch, d.m, d.n});
+    for (int64_t i = 0; i < d.batch; ++i) {
+      const Tensor a_i = a3.rows(i, i + 1), g_i = g3.rows(i, i + 1);  // [K, M], [M, N]
+      const double beta = i == 0 ? 0.0 : 1.0;
+      if (!tb) {
+        ops::gemm({.m = d.k, .n = d.n, .k = d.m, .beta = beta}, a_i, g_i, grad);
+      } else {
+        ops::gemm({.trans_a = true, .trans_b = true, .m = d.n, .n = d.k, .k = d.m, .beta = beta}, g_i, a_i, grad);
+      }
+    }
+  }
+  return grad;
+}
+
 // grad [..., M, N] of matmul(a, b, ta, tb); only the gradients asked for are defined.
 MatmulGrads matmul_backward(const Tensor& g, const Tensor& a, const Tensor& b, bool ta, bool tb, bool need_a,
                             bool need_b) {
@@ -25,57 +82,8 @@ MatmulGrads matmul_backward(const Tensor& g, const Tensor& a, const Tensor& b, b
     if (need_b) grads.b = Tensor::zeros(b.shape(), b.dtype(), b.device());
     return grads;
   }
-  const int64_t stride_b = d.b_shared ? 0 : d.k * d.n;
-  if (need_a) {
-    // a untransposed: g @ op(b)^T;   a transposed: op(b) @ g^T
-    grads.a = Tensor::empty_like(a);
-    if (!ta && d.b_shared) {
-      ops::gemm({.trans_b = !tb, .m = d.batch * d.m, .n = d.k, .k = d.n}, g, b, grads.a);
-    } else if (!ta) {
-      ops::gemm({.trans_b = !tb, .batch = d.batch, .m = d.m, .n = d.k, .k = d.n, .stride_a = d.m * d.n,
-            .stride_b = stride_b, .stride_c = d.m * d.k},
-           g, b, grads.a);
-    } else {
-      ops::gemm({.trans_a = tb, .trans_b = true, .batch = d.batch, .m = d.k, .n = d.m, .k = d.n, .stride_a = stride_b,
-            .stride_b = d.m * d.n, .stride_c = d.k * d.m},
-           b, g, grads.a);
-    }
-  }
-  if (need_b) {
-    // b untransposed: op(a)^T @ g;   b transposed: g^T @ op(a). A shared b sums over the batch.
-    grads.b = Tensor::empty_like(b);
-    if (d.b_shared && !ta) {
-      // The batch folds into the inner dim of one GEMM over the stacked rows.
-      const int64_t rows = d.batch * d.m;
-      if (!tb) {
-        ops::gemm({.trans_a = true, .m = d.k, .n = d.n, .k = rows}, a, g, grads.b);
-      } else {
-        ops::gemm({.trans_a = true, .m = d.n, .n = d.k, .k = rows}, g, a, grads.b);
-      }
-    } else if (!d.b_shared) {
-      if (!tb) {
-        ops::gemm({.trans_a = !ta, .batch = d.batch, .m = d.k, .n = d.n, .k = d.m, .stride_a = d.m * d.k,
-              .stride_b = d.m * d.n, .stride_c = d.k * d.n},
-             a, g, grads.b);
-      } else {
-        ops::gemm({.trans_a = true, .trans_b = ta, .batch = d.batch, .m = d.n, .n = d.k, .k = d.m, .stride_a = d.m * d.n,
-              .stride_b = d.m * d.k, .stride_c = d.n * d.k},
-             g, a, grads.b);
-      }
-    } else {
-      // A shared b with transposed a cannot stack rows: accumulate one product per batch entry.
-      const Tensor a3 = a.reshape({d.batch, d.k, d.m}), g3 = g.reshape({d.batch, d.m, d.n});
-      for (int64_t i = 0; i < d.batch; ++i) {
-        const Tensor a_i = a3.rows(i, i + 1), g_i = g3.rows(i, i + 1);  // [K, M], [M, N]
-        const double beta = i == 0 ? 0.0 : 1.0;
-        if (!tb) {
-          ops::gemm({.m = d.k, .n = d.n, .k = d.m, .beta = beta}, a_i, g_i, grads.b);
-        } else {
-          ops::gemm({.trans_a = true, .trans_b = true, .m = d.n, .n = d.k, .k = d.m, .beta = beta}, g_i, a_i, grads.b);
-        }
-      }
-    }
-  }
+  if (need_a) grads.a = matmul_grad_a(d, g, a, b, ta, tb);
+  if (need_b) grads.b = matmul_grad_b(d, g, a, b, ta, tb);
   return grads;
 }
 

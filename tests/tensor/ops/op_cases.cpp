@@ -70,7 +70,7 @@ OpCase unary(std::function<Tensor(const Tensor&)> op, std::function<Tensor(const
   return c;
 }
 
-void add_elementwise_cases(std::map<RawOp, OpCase>& cases) {
+void add_binary_cases(std::map<RawOp, OpCase>& cases) {
   cases[RawOp::add] = binary(ops::add, [](const Tensor&, const Tensor&, const Tensor& g) { return Tensors{g, g}; }, false);
   cases[RawOp::sub] = binary(
       ops::sub, [](const Tensor&, const Tensor&, const Tensor& g) { return Tensors{g, ops::scale(g, -1.0)}; }, false);
@@ -83,6 +83,9 @@ void add_elementwise_cases(std::map<RawOp, OpCase>& cases) {
         return Tensors{ops::div(g, b), ops::scale(ops::div(ops::mul(g, a), ops::mul(b, b)), -1.0)};
       },
       true);
+}
+
+void add_elementwise_cases(std::map<RawOp, OpCase>& cases) {
   OpCase add_inplace;
   add_inplace.inputs = [] { return Tensors{normal({4, 6}, 3), normal({4, 6}, 4)}; };
   add_inplace.forward = [](const Tensors& in) {
@@ -351,6 +354,7 @@ void add_optim_cases(std::map<RawOp, OpCase>& cases) {
 const std::map<RawOp, OpCase>& op_cases() {
   static const std::map<RawOp, OpCase> cases = [] {
     std::map<RawOp, OpCase> table;
+    add_binary_cases(table);
     add_elementwise_cases(table);
     add_reduce_cases(table);
     add_norm_cases(table);
