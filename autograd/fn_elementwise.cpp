@@ -43,9 +43,8 @@ Variable div(const Variable& a, const Variable& b) {
 
 // x [...] -> [...]
 Variable scale(const Variable& x, double factor) {
-  return make_result(ops::scale(x.value(), factor), {x}, [factor](const Tensor& g, std::vector<Variable>& in) {
-    in[0].add_grad(ops::scale(g, factor));
-  });
+  return make_result(ops::scale(x.value(), factor), {x},
+                     [factor](const Tensor& g, std::vector<Variable>& in) { in[0].add_grad(ops::scale(g, factor)); });
 }
 
 // x [...] -> [...]
@@ -56,17 +55,15 @@ Variable exp(const Variable& x) {
 
 // x [...] -> [...]
 Variable log(const Variable& x) {
-  return make_result(ops::log(x.value()), {x}, [](const Tensor& g, std::vector<Variable>& in) {
-    in[0].add_grad(ops::div(g, in[0].value()));
-  });
+  return make_result(ops::log(x.value()), {x},
+                     [](const Tensor& g, std::vector<Variable>& in) { in[0].add_grad(ops::div(g, in[0].value())); });
 }
 
 // x [...] -> [...]
 Variable rsqrt(const Variable& x) {
   Tensor y = ops::rsqrt(x.value());
-  return make_result(y, {x}, [y](const Tensor& g, std::vector<Variable>& in) {
-    in[0].add_grad(ops::rsqrt_backward(g, y));
-  });
+  return make_result(y, {x},
+                     [y](const Tensor& g, std::vector<Variable>& in) { in[0].add_grad(ops::rsqrt_backward(g, y)); });
 }
 
 // x [...] -> [...]

@@ -24,12 +24,25 @@ Tensor matmul_grad_a(const ops::MatmulDims& d, const Tensor& g, const Tensor& a,
   }
   const int64_t stride_b = d.b_shared ? 0 : d.k * d.n;
   if (!ta) {
-    ops::gemm({.trans_b = !tb, .batch = d.batch, .m = d.m, .n = d.k, .k = d.n, .stride_a = d.m * d.n,
-               .stride_b = stride_b, .stride_c = d.m * d.k},
+    ops::gemm({.trans_b = !tb,
+               .batch = d.batch,
+               .m = d.m,
+               .n = d.k,
+               .k = d.n,
+               .stride_a = d.m * d.n,
+               .stride_b = stride_b,
+               .stride_c = d.m * d.k},
               g, b, grad);
   } else {
-    ops::gemm({.trans_a = tb, .trans_b = true, .batch = d.batch, .m = d.k, .n = d.m, .k = d.n, .stride_a = stride_b,
-               .stride_b = d.m * d.n, .stride_c = d.k * d.m},
+    ops::gemm({.trans_a = tb,
+               .trans_b = true,
+               .batch = d.batch,
+               .m = d.k,
+               .n = d.m,
+               .k = d.n,
+               .stride_a = stride_b,
+               .stride_b = d.m * d.n,
+               .stride_c = d.k * d.m},
               b, g, grad);
   }
   return grad;
@@ -48,12 +61,25 @@ Tensor matmul_grad_b(const ops::MatmulDims& d, const Tensor& g, const Tensor& a,
     }
   } else if (!d.b_shared) {
     if (!tb) {
-      ops::gemm({.trans_a = !ta, .batch = d.batch, .m = d.k, .n = d.n, .k = d.m, .stride_a = d.m * d.k,
-                 .stride_b = d.m * d.n, .stride_c = d.k * d.n},
+      ops::gemm({.trans_a = !ta,
+                 .batch = d.batch,
+                 .m = d.k,
+                 .n = d.n,
+                 .k = d.m,
+                 .stride_a = d.m * d.k,
+                 .stride_b = d.m * d.n,
+                 .stride_c = d.k * d.n},
                 a, g, grad);
     } else {
-      ops::gemm({.trans_a = true, .trans_b = ta, .batch = d.batch, .m = d.n, .n = d.k, .k = d.m, .stride_a = d.m * d.n,
-                 .stride_b = d.m * d.k, .stride_c = d.n * d.k},
+      ops::gemm({.trans_a = true,
+                 .trans_b = ta,
+                 .batch = d.batch,
+                 .m = d.n,
+                 .n = d.k,
+                 .k = d.m,
+                 .stride_a = d.m * d.n,
+                 .stride_b = d.m * d.k,
+                 .stride_c = d.n * d.k},
                 g, a, grad);
     }
   } else {
@@ -136,8 +162,8 @@ Variable linear(const Variable& x, const Variable& weight, const Variable& bias)
   if (bias.defined()) inputs.push_back(bias);
   return make_result(out, std::move(inputs), [](const Tensor& g, std::vector<Variable>& in) {
     const bool need_bias = in.size() > 2 && in[2].requires_grad();
-    LinearGrads grads = linear_backward(g, in[0].value(), in[1].value(), in[0].requires_grad(),
-                                        in[1].requires_grad(), need_bias);
+    LinearGrads grads =
+        linear_backward(g, in[0].value(), in[1].value(), in[0].requires_grad(), in[1].requires_grad(), need_bias);
     if (grads.x.defined()) in[0].add_grad(grads.x);
     if (grads.weight.defined()) in[1].add_grad(grads.weight);
     if (grads.bias.defined()) in[2].add_grad(grads.bias);

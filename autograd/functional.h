@@ -80,8 +80,7 @@ Variable batch_norm(const Variable& x, const Variable& weight, const Variable& b
 // Scaled dot-product attention with `heads` heads (D = heads * head_dim):
 // q [N, Lq, D], k [N, Lk, D], v [N, Lk, D], mask [Lq, Lk] additive (may be
 // undefined, may hold -inf) -> [N, Lq, D]
-Variable attention(const Variable& q, const Variable& k, const Variable& v, int64_t heads,
-                   const Tensor& mask = {});
+Variable attention(const Variable& q, const Variable& k, const Variable& v, int64_t heads, const Tensor& mask = {});
 // Self-attention in OpenAI's nn.MultiheadAttention layout: x [N, L, D],
 // in_proj_weight [3D, D], in_proj_bias [3D], out_proj_weight [D, D], out_proj_bias [D].
 Variable multi_head_attention(const Variable& x, const Variable& in_proj_weight, const Variable& in_proj_bias,

@@ -92,8 +92,8 @@ void BM_CudaGemm(benchmark::State& state) {
 }
 BENCHMARK(BM_CudaGemm)
     ->ArgNames({"m", "n", "k", "tf32"})
-    ->Args({8192, 8192, 8192, 0})  // the peak rate of this GPU, fp32
-    ->Args({8192, 8192, 8192, 1})  // and tf32
+    ->Args({8192, 8192, 8192, 0})     // the peak rate of this GPU, fp32
+    ->Args({8192, 8192, 8192, 1})     // and tf32
     ->Args({256 * 50, 3072, 768, 0})  // ViT-B/32 MLP up-projection at batch 256
     ->Args({256 * 50, 3072, 768, 1})
     ->Args({256 * 77, 2048, 512, 0})  // text tower MLP at batch 256
@@ -138,7 +138,8 @@ BENCHMARK(BM_CudaLayerNorm)
 Tensor causal(int64_t length) {
   Tensor mask = Tensor::zeros({length, length});
   for (int64_t i = 0; i < length; ++i)
-    for (int64_t j = i + 1; j < length; ++j) mask.data<float>()[i * length + j] = -std::numeric_limits<float>::infinity();
+    for (int64_t j = i + 1; j < length; ++j)
+      mask.data<float>()[i * length + j] = -std::numeric_limits<float>::infinity();
   return mask.to(Device::CUDA);
 }
 
@@ -160,8 +161,7 @@ void BM_CudaAttention(benchmark::State& state) {
   const double scale = 1 / std::sqrt(double(head_dim));
   if (time_on_gpu(state, [&] {
         Tensor out = ops::attention_heads(q, k, v, mask, scale, probs);
-        if (backward)
-          ops::attention_heads_backward(grad, q, k, v, probs, scale, &grad_q, &grad_k, &grad_v);
+        if (backward) ops::attention_heads_backward(grad, q, k, v, probs, scale, &grad_q, &grad_k, &grad_v);
       })) {
     // forward: q k^T and p v; backward: dO v^T, ds k, ds^T q, p^T dO
     const double flops = (backward ? 6.0 : 2.0) * 2.0 * heads * length * length * head_dim;

@@ -75,8 +75,7 @@ void BM_TrainStep(benchmark::State& state) {
   uint64_t flops_before = cpu::blas_flops_issued();
   for (auto _ : state) {
     Variable loss =
-        clip::contrastive_loss(model.encode_image(Variable(pixels)), model.encode_text(tokens), model.logit_scale)
-            .loss;
+        clip::contrastive_loss(model.encode_image(Variable(pixels)), model.encode_text(tokens), model.logit_scale).loss;
     optimizer.zero_grad();
     loss.backward();
     optimizer.step();

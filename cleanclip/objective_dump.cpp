@@ -13,22 +13,23 @@ clip::TensorMap dump_objective(const std::string& inputs_path, DType dtype, Devi
     const Tensor& value = clip::read_input(inputs_path, inputs, std::string("input.") + name, DType::F32, 2);
     const Tensor& first = inputs.tensors.at("input.image").value;
     if (value.shape() != first.shape() || first.size(0) < 1)
-      throw clip::bad_inputs(inputs_path, std::string("tensor 'input.") + name + "' has shape " + shape_str(value.shape()) +
-                                        ", expected the non-empty shape of input.image " + shape_str(first.shape()));
+      throw clip::bad_inputs(inputs_path,
+                             std::string("tensor 'input.") + name + "' has shape " + shape_str(value.shape()) +
+                                 ", expected the non-empty shape of input.image " + shape_str(first.shape()));
     variables.emplace_back(value.to(dtype).to(device), true);
   }
   const Tensor& scale = clip::read_input(inputs_path, inputs, "input.logit_scale", DType::F32, 1);
   const Tensor& lambda = clip::read_input(inputs_path, inputs, "input.lambda", DType::F32, 1);
   if (scale.numel() != 1)
     throw clip::bad_inputs(inputs_path,
-                     "tensor 'input.logit_scale' has shape " + shape_str(scale.shape()) + ", expected [1]");
+                           "tensor 'input.logit_scale' has shape " + shape_str(scale.shape()) + ", expected [1]");
   if (lambda.numel() != 2)
     throw clip::bad_inputs(inputs_path, "tensor 'input.lambda' has shape " + shape_str(lambda.shape()) +
-                                      ", expected [2] (clip weight, in-modal weight)");
+                                            ", expected [2] (clip weight, in-modal weight)");
   Variable logit_scale(scale.to(dtype).to(device), true);
   CleanClipLosses result =
-      cleanclip_objective(variables[0], variables[1], variables[2], variables[3],
-                                     fn::reshape(logit_scale, {}), lambda.data<float>()[0], lambda.data<float>()[1]);
+      cleanclip_objective(variables[0], variables[1], variables[2], variables[3], fn::reshape(logit_scale, {}),
+                          lambda.data<float>()[0], lambda.data<float>()[1]);
   result.total.backward();
 
   clip::TensorMap out;

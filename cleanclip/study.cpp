@@ -45,8 +45,11 @@ double minutes_since(Clock::time_point start) {
 // ---- stage results on disk: a finished stage is reused by a rerun ----
 
 nlohmann::json stage_to_json(const StageResult& stage) {
-  nlohmann::json json{{"name", stage.name},   {"clean_top1", stage.clean_top1}, {"asr_n", stage.asr_n},
-                      {"minutes", stage.minutes}, {"metrics_path", stage.metrics_path}};
+  nlohmann::json json{{"name", stage.name},
+                      {"clean_top1", stage.clean_top1},
+                      {"asr_n", stage.asr_n},
+                      {"minutes", stage.minutes},
+                      {"metrics_path", stage.metrics_path}};
   json["asr"] = std::isnan(stage.asr) ? nlohmann::json(nullptr) : nlohmann::json(stage.asr);
   return json;
 }
@@ -134,16 +137,26 @@ std::shared_ptr<clip::ClipModel> fresh_model(const std::string& name, uint64_t s
 // The recipe a study folder was made with: a rerun reuses finished stages only
 // when it asks for the same one.
 nlohmann::json recipe_json(const StudyOptions& o) {
-  return {{"train_images", o.train_images},     {"test_images", o.test_images}, {"model", o.model},
-          {"batch_size", o.batch_size},         {"pretrain_epochs", o.pretrain_epochs},
-          {"pretrain_lr", o.pretrain_lr},       {"pretrain_warmup", o.pretrain_warmup},
-          {"target", o.target},                 {"poison_count", o.poison_count},
-          {"patch_size", o.patch_size},         {"patch_location", o.patch_location},
-          {"wanet_k", o.wanet_k},               {"wanet_s", o.wanet_s},
+  return {{"train_images", o.train_images},
+          {"test_images", o.test_images},
+          {"model", o.model},
+          {"batch_size", o.batch_size},
+          {"pretrain_epochs", o.pretrain_epochs},
+          {"pretrain_lr", o.pretrain_lr},
+          {"pretrain_warmup", o.pretrain_warmup},
+          {"target", o.target},
+          {"poison_count", o.poison_count},
+          {"patch_size", o.patch_size},
+          {"patch_location", o.patch_location},
+          {"wanet_k", o.wanet_k},
+          {"wanet_s", o.wanet_s},
           {"finetune_rows", o.finetune_rows},
-          {"finetune_epochs", o.finetune_epochs}, {"finetune_lr", o.finetune_lr},
-          {"finetune_warmup", o.finetune_warmup}, {"lambda_clip", o.lambda_clip},
-          {"lambda_inmodal", o.lambda_inmodal}, {"supervised_epochs", o.supervised_epochs},
+          {"finetune_epochs", o.finetune_epochs},
+          {"finetune_lr", o.finetune_lr},
+          {"finetune_warmup", o.finetune_warmup},
+          {"lambda_clip", o.lambda_clip},
+          {"lambda_inmodal", o.lambda_inmodal},
+          {"supervised_epochs", o.supervised_epochs},
           {"supervised_lr", o.supervised_lr}};
 }
 
@@ -274,8 +287,8 @@ StageResult clean_pretrain(const Study& study, const fs::path& run, uint64_t see
   const StudyOptions& options = study.options;
   StageResult clean = training_stage(
       study, "clean-pretrain", run, [&] { return fresh_model(options.model, seed); }, study.paths.train_csv(),
-      train_options(study, options.pretrain_epochs, options.pretrain_lr, options.pretrain_warmup, seed),
-      clip_objective, attack);
+      train_options(study, options.pretrain_epochs, options.pretrain_lr, options.pretrain_warmup, seed), clip_objective,
+      attack);
   if (study.team.leads()) {
     const StageResult clean_against_this_attack =
         evaluate("clean-pretrain", (run / "model.safetensors").string(), study.paths, attack, options);
@@ -290,8 +303,8 @@ StageResult poisoned_pretrain(const Study& study, const fs::path& run, uint64_t 
   const StudyOptions& options = study.options;
   return training_stage(
       study, "poisoned-pretrain", run, [&] { return fresh_model(options.model, seed); }, poisoned.train_csv,
-      train_options(study, options.pretrain_epochs, options.pretrain_lr, options.pretrain_warmup, seed),
-      clip_objective, poisoned.config);
+      train_options(study, options.pretrain_epochs, options.pretrain_lr, options.pretrain_warmup, seed), clip_objective,
+      poisoned.config);
 }
 
 // The defences' clean pairs (written by the lead); returns their CSV.
@@ -325,11 +338,11 @@ StageResult supervised_finetune(const Study& study, const fs::path& run, const s
     supervised.batch_size = options.batch_size;
     supervised.seed = seed;
     supervised.workers = options.workers;
-    const std::string head_model =
-        finetune_supervised(poisoned_model, finetune_csv, study.paths.classes_json(), run.string(), supervised,
-                            [&](const SupervisedStep& step) {
-                              if (study.progress) study.progress("supervised-finetune", step);
-                            });
+    const std::string head_model = finetune_supervised(poisoned_model, finetune_csv, study.paths.classes_json(),
+                                                       run.string(), supervised, [&](const SupervisedStep& step) {
+                                                         if (study.progress)
+                                                           study.progress("supervised-finetune", step);
+                                                       });
     SupervisedModel loaded = load_supervised_checkpoint(head_model);
     return evaluate("supervised-finetune", *loaded.model, study.paths, attack, options, head_classifier(loaded.head));
   });
@@ -350,14 +363,14 @@ StudyResult run_attack(const Study& study, const std::string& attack_name, uint6
   result.stages.push_back(contrastive_finetune(study, "clip-finetune", dir / "clip-finetune", poisoned_model,
                                                finetune_csv, seed, clip_objective, attack));
   const StudyOptions& options = study.options;
-  result.stages.push_back(contrastive_finetune(study, "cleanclip-finetune", dir / "cleanclip-finetune", poisoned_model,
-                                               finetune_csv, seed, [&] {
-                                                 return make_cleanclip_objective({{"lambda1", options.lambda_clip},
-                                                                                  {"lambda2", options.lambda_inmodal}});
-                                               },
-                                               attack));
-  result.stages.push_back(supervised_finetune(study, dir / "supervised-finetune", poisoned_model, finetune_csv, seed,
-                                              attack));
+  result.stages.push_back(contrastive_finetune(
+      study, "cleanclip-finetune", dir / "cleanclip-finetune", poisoned_model, finetune_csv, seed,
+      [&] {
+        return make_cleanclip_objective({{"lambda1", options.lambda_clip}, {"lambda2", options.lambda_inmodal}});
+      },
+      attack));
+  result.stages.push_back(
+      supervised_finetune(study, dir / "supervised-finetune", poisoned_model, finetune_csv, seed, attack));
   return result;
 }
 
@@ -373,10 +386,10 @@ void check_options(const StudyOptions& options, const Team& team) {
 }  // namespace
 
 std::vector<StudyResult> run_study(const StudyOptions& options, const StudyProgress& progress) {
-  const Study study{options,
-                    Team{options.world ? options.world : std::make_shared<distributed::SingleProcess>(),
-                         options.lead_work_timeout},
-                    Paths{fs::path(options.out) / "data"}, progress};
+  const Study study{
+      options,
+      Team{options.world ? options.world : std::make_shared<distributed::SingleProcess>(), options.lead_work_timeout},
+      Paths{fs::path(options.out) / "data"}, progress};
   check_options(options, study.team);
   import_data(study);
   std::vector<StudyResult> studies;

@@ -33,7 +33,7 @@
 #ifdef CLIPGRAD_CUDA_EMULATE
 #define CLIPGRAD_DYNAMIC_SHARED(type, name) type* name = ::clipgrad::cuda::emulator::dynamic_shared_memory<type>()
 #else
-#define CLIPGRAD_DYNAMIC_SHARED(type, name)                                        \
+#define CLIPGRAD_DYNAMIC_SHARED(type, name)                                      \
   extern __shared__ __align__(16) unsigned char clipgrad_dynamic_shared_bytes[]; \
   type* name = reinterpret_cast<type*>(clipgrad_dynamic_shared_bytes)
 #endif

@@ -56,7 +56,8 @@ class BlockPool {
   // The size class of a request (0 bytes gets the smallest class).
   static size_t rounded_size(size_t bytes) {
     if (bytes <= kSmallLimit) return bytes == 0 ? kSmallStep : (bytes + kSmallStep - 1) / kSmallStep * kSmallStep;
-    if (bytes > SIZE_MAX - kLargeStep) throw std::length_error("cuda allocator: request of " + std::to_string(bytes) + " bytes");
+    if (bytes > SIZE_MAX - kLargeStep)
+      throw std::length_error("cuda allocator: request of " + std::to_string(bytes) + " bytes");
     return (bytes + kLargeStep - 1) / kLargeStep * kLargeStep;
   }
 

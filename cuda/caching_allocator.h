@@ -9,7 +9,7 @@
 
 namespace clipgrad::cuda {
 
-void* cached_allocate(size_t bytes);         // throws std::bad_alloc when the device is full
+void* cached_allocate(size_t bytes);  // throws std::bad_alloc when the device is full
 void cached_deallocate(void* block) noexcept;
 BlockPoolStats allocator_stats();
 // Waits for the device, then returns every cached block to CUDA (cudaFree).

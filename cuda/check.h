@@ -11,14 +11,14 @@
 namespace clipgrad::cuda {
 
 [[noreturn]] inline void throw_cuda_error(cudaError_t status, const char* call, const char* file, int line) {
-  throw std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": " + call + " failed: " +
-                           cudaGetErrorString(status));
+  throw std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": " + call +
+                           " failed: " + cudaGetErrorString(status));
 }
 
 }  // namespace clipgrad::cuda
 
-#define CUDA_CHECK(call)                                                                                  \
-  do {                                                                                                    \
-    cudaError_t status_ = (call);                                                                         \
+#define CUDA_CHECK(call)                                                                                \
+  do {                                                                                                  \
+    cudaError_t status_ = (call);                                                                       \
     if (status_ != cudaSuccess) ::clipgrad::cuda::throw_cuda_error(status_, #call, __FILE__, __LINE__); \
   } while (0)

@@ -7,10 +7,10 @@
 namespace clipgrad::cuda {
 
 struct DeviceProperties {
-  std::string name;               // "NVIDIA H200"
-  int multiprocessors = 0;        // SM count
+  std::string name;         // "NVIDIA H200"
+  int multiprocessors = 0;  // SM count
   int compute_major = 0, compute_minor = 0;
-  size_t total_memory = 0;        // bytes
+  size_t total_memory = 0;  // bytes
   size_t l2_cache_bytes = 0;
 };
 

@@ -52,7 +52,7 @@ void launch(const KernelSite& site, void (*kernel)(Params...), const Geometry& g
   emulator::launch(site.name, site.where, kernel, geometry.grid, geometry.block, geometry.shared_bytes,
                    Params(std::forward<Args>(args))...);
 #else
-  kernel<<<geometry.grid, geometry.block, geometry.shared_bytes, compute_stream()>>>(
+  kernel<<<geometry.grid, geometry.block, geometry.shared_bytes, compute_stream()> > >(
       Params(std::forward<Args>(args))...);
 #endif
   check_launch(site);

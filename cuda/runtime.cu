@@ -37,11 +37,9 @@ void device_memset_zero(void* pointer, size_t bytes) {
   if (bytes > 0) CUDA_CHECK(cudaMemsetAsync(pointer, 0, bytes, compute_stream()));
 }
 
-void memcpy(void* destination, bool destination_on_device, const void* source, bool source_on_device,
-            size_t bytes) {
-  cudaMemcpyKind kind = destination_on_device
-                            ? (source_on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
-                            : (source_on_device ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
+void memcpy(void* destination, bool destination_on_device, const void* source, bool source_on_device, size_t bytes) {
+  cudaMemcpyKind kind = destination_on_device ? (source_on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
+                                              : (source_on_device ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
   if (bytes == 0) return;
   CUDA_CHECK(cudaMemcpyAsync(destination, source, bytes, kind, compute_stream()));
   // Host memory is read or written now: the caller may free or read it next.

@@ -20,8 +20,7 @@ void device_memset_zero(void* pointer, size_t bytes);
 // Zeroes and copies run on the compute stream (cuda/stream.h), ordered with
 // the kernels. A copy that touches host memory returns when it is done; a
 // device-to-device copy is only queued.
-void memcpy(void* destination, bool destination_on_device, const void* source, bool source_on_device,
-            size_t bytes);
+void memcpy(void* destination, bool destination_on_device, const void* source, bool source_on_device, size_t bytes);
 void synchronize();
 
 }  // namespace clipgrad::cuda

@@ -20,7 +20,7 @@ std::unique_ptr<PendingCollective> SingleProcess::start_all_reduce_sum(Tensor, c
 }
 
 std::unique_ptr<PendingCollective> SingleProcess::start_reduce_scatter_sum(Tensor full, Tensor shard,
-                                                                          const std::string& what) {
+                                                                           const std::string& what) {
   check_shard(full, shard, what);
   shard.copy_from(full.reshape(shard.shape()));
   return std::make_unique<CompletedCollective>();

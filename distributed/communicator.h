@@ -32,9 +32,9 @@ class PendingCollective {
 class Communicator {
  public:
   virtual ~Communicator() = default;
-  virtual int rank() const = 0;        // 0 .. world_size() - 1
+  virtual int rank() const = 0;  // 0 .. world_size() - 1
   virtual int world_size() const = 0;
-  virtual int local_rank() const = 0;  // rank among the processes of this machine (its GPU)
+  virtual int local_rank() const = 0;    // rank among the processes of this machine (its GPU)
   virtual std::string name() const = 0;  // "single process", "MPI", "NCCL"
 
   // Starts summing `buffer` (f32 or f64, contiguous, the same shape on every

@@ -8,8 +8,7 @@ namespace clipgrad::distributed {
 
 GradientBuckets::GradientBuckets(std::vector<Variable> params, Communicator& communicator, size_t bucket_bytes,
                                  GradientReduction reduction)
-    : params_(std::move(params)), communicator_(communicator), reduction_(reduction),
-      bucket_of_param_(params_.size()) {
+    : params_(std::move(params)), communicator_(communicator), reduction_(reduction), bucket_of_param_(params_.size()) {
   if (params_.empty()) throw std::invalid_argument("GradientBuckets: no parameters");
   if (bucket_bytes == 0) throw std::invalid_argument("GradientBuckets: bucket size must be positive");
   size_t bucket_size = 0;
@@ -84,8 +83,8 @@ void GradientBuckets::start_bucket(size_t bucket) {
     }
     offset += param.numel();
   }
-  const std::string what = " of gradient bucket " + std::to_string(bucket) + " (" +
-                           std::to_string(buffer.nbytes()) + " bytes)";
+  const std::string what =
+      " of gradient bucket " + std::to_string(bucket) + " (" + std::to_string(buffer.nbytes()) + " bytes)";
   pending_[bucket] = reduction_ == GradientReduction::all_reduce
                          ? communicator_.start_all_reduce_sum(buffer, "all-reduce" + what)
                          : communicator_.start_reduce_scatter_sum(buffer, shards_[bucket], "reduce-scatter" + what);

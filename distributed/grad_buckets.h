@@ -75,9 +75,9 @@ class GradientBuckets {
   GradientReduction reduction_;
   std::vector<std::vector<size_t>> bucket_params_;
   std::vector<size_t> bucket_of_param_;
-  std::vector<size_t> remaining_;         // per bucket: gradients not yet final this step
-  std::vector<Tensor> buffers_;           // per bucket: 1-D, the gradients back to back (then zeros)
-  std::vector<Tensor> shards_;            // per bucket, reduce_scatter: this rank's segment
+  std::vector<size_t> remaining_;                            // per bucket: gradients not yet final this step
+  std::vector<Tensor> buffers_;                              // per bucket: 1-D, the gradients back to back (then zeros)
+  std::vector<Tensor> shards_;                               // per bucket, reduce_scatter: this rank's segment
   std::vector<std::unique_ptr<PendingCollective>> pending_;  // per bucket; null until started
   int64_t started_during_backward_ = 0;
   bool in_backward_ = false;

@@ -48,8 +48,7 @@ class CsvParser {
       if (!have_header) {
         std::unordered_set<std::string> seen;
         for (const auto& name : record)
-          if (!seen.insert(name).second)
-            fail(record_line, "column '" + name + "' appears twice in the header");
+          if (!seen.insert(name).second) fail(record_line, "column '" + name + "' appears twice in the header");
         table.header = std::move(record);
         have_header = true;
         continue;
@@ -162,8 +161,7 @@ CsvTable read_csv(const std::string& path, char delimiter) {
 }
 
 std::string csv_quote(std::string_view field, char delimiter) {
-  if (field.find_first_of(std::string{delimiter, '"', '\r', '\n'}) == std::string_view::npos)
-    return std::string(field);
+  if (field.find_first_of(std::string{delimiter, '"', '\r', '\n'}) == std::string_view::npos) return std::string(field);
   std::string quoted = "\"";
   for (char c : field) {
     if (c == '"') quoted += '"';

@@ -12,10 +12,10 @@
 namespace clipgrad::io {
 
 struct CsvTable {
-  std::string source;                           // file name used in messages
-  std::vector<std::string> header;              // column names, unique
-  std::vector<std::vector<std::string>> rows;   // [rows][header.size()]
-  std::vector<int64_t> lines;                   // [rows] line where each row starts (header: line 1)
+  std::string source;                          // file name used in messages
+  std::vector<std::string> header;             // column names, unique
+  std::vector<std::vector<std::string>> rows;  // [rows][header.size()]
+  std::vector<int64_t> lines;                  // [rows] line where each row starts (header: line 1)
 
   size_t size() const { return rows.size(); }
   // Position of column `name` in the header, or -1.

@@ -15,16 +15,14 @@
 
 namespace clipgrad::io {
 
-Image::Image(int width, int height)
-    : width(width), height(height), rgb(static_cast<size_t>(width) * height * 3, 0) {
+Image::Image(int width, int height) : width(width), height(height), rgb(static_cast<size_t>(width) * height * 3, 0) {
   if (width < 0 || height < 0)
     throw std::invalid_argument("Image: negative size " + std::to_string(width) + "x" + std::to_string(height));
 }
 
 Image decode_image(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec))
-    throw std::runtime_error("image file not found: '" + path + "'");
+  if (!std::filesystem::is_regular_file(path, ec)) throw std::runtime_error("image file not found: '" + path + "'");
   int width = 0, height = 0, channels_in_file = 0;
   // Asking stb for 3 channels does the convert("RGB"): gray is replicated, alpha dropped.
   uint8_t* decoded = stbi_load(path.c_str(), &width, &height, &channels_in_file, 3);
@@ -56,10 +54,10 @@ double bicubic_kernel(double x) {
 // For each output position along one axis: the first input index, how many
 // inputs contribute, and their fixed-point weights.
 struct AxisWeights {
-  int taps = 0;               // weights per output position (PIL's ksize)
-  std::vector<int> first;     // [out]
-  std::vector<int> count;     // [out]
-  std::vector<int32_t> fixed; // [out, taps]
+  int taps = 0;                // weights per output position (PIL's ksize)
+  std::vector<int> first;      // [out]
+  std::vector<int> count;      // [out]
+  std::vector<int32_t> fixed;  // [out, taps]
 };
 
 AxisWeights axis_weights(int in_size, int out_size) {
@@ -143,10 +141,9 @@ void resample_vertical(const Image& in, int row_offset, Image& out, const AxisWe
 
 Image resize_bicubic(const Image& image, int width, int height) {
   if (width <= 0 || height <= 0)
-    throw std::invalid_argument("resize_bicubic: target size " + std::to_string(width) + "x" +
-                                std::to_string(height) + " must be positive");
-  if (image.width <= 0 || image.height <= 0)
-    throw std::invalid_argument("resize_bicubic: source image is empty");
+    throw std::invalid_argument("resize_bicubic: target size " + std::to_string(width) + "x" + std::to_string(height) +
+                                " must be positive");
+  if (image.width <= 0 || image.height <= 0) throw std::invalid_argument("resize_bicubic: source image is empty");
   if (width == image.width && height == image.height) return image;
   AxisWeights vertical = axis_weights(image.height, height);
   if (width == image.width) {

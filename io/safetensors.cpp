@@ -34,8 +34,8 @@ constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
 struct FileDType {
   const char* name;
-  size_t bytes;   // per element in the file
-  DType memory;   // what it becomes once read
+  size_t bytes;  // per element in the file
+  DType memory;  // what it becomes once read
 };
 
 constexpr FileDType kFileDTypes[] = {
@@ -153,8 +153,7 @@ Entry parse_entry(const std::string& label, const std::string& name, const Json&
   bool overflow = false;
   for (const Json& dim : shape) {
     const std::optional<uint64_t> size = unsigned_value(dim);
-    if (!size)
-      fail(label, where + " has shape " + shape.dump() + "; dimensions must be non-negative integers");
+    if (!size) fail(label, where + " has shape " + shape.dump() + "; dimensions must be non-negative integers");
     if (*size > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
       fail(label, where + " has shape " + shape.dump() + " with a dimension beyond 2^63");
     entry.shape.push_back(static_cast<int64_t>(*size));
@@ -304,10 +303,9 @@ Planned plan(const std::string& path, const std::string& name, const StoredTenso
   const std::string where = "tensor '" + name + "'";
   if (name == "__metadata__") fail_write(path, "'__metadata__' is reserved and cannot name a tensor");
   if (!stored.value.defined()) fail_write(path, where + " is undefined");
-  const FileDType* dtype = stored.stored_dtype.empty() ? &file_dtype_for(stored.value.dtype())
-                                                       : find_file_dtype(stored.stored_dtype);
-  if (!dtype)
-    fail_write(path, where + " asks for dtype '" + stored.stored_dtype + "'; choose one of " + kKnownDTypes);
+  const FileDType* dtype =
+      stored.stored_dtype.empty() ? &file_dtype_for(stored.value.dtype()) : find_file_dtype(stored.stored_dtype);
+  if (!dtype) fail_write(path, where + " asks for dtype '" + stored.stored_dtype + "'; choose one of " + kKnownDTypes);
   Tensor host = stored.value.to(Device::CPU);
   const bool both_floating = (host.dtype() == DType::F32 || host.dtype() == DType::F64) &&
                              (dtype->memory == DType::F32 || dtype->memory == DType::F64);
@@ -371,8 +369,7 @@ SafetensorsFile parse_safetensors(const std::string& label, const unsigned char*
 
   try {
     const Json header = parse_header(label, bytes + 8, header_bytes);
-    if (!header.is_object())
-      fail(label, std::string("its header is a JSON ") + header.type_name() + ", not an object");
+    if (!header.is_object()) fail(label, std::string("its header is a JSON ") + header.type_name() + ", not an object");
     SafetensorsFile file;
     file.source = label;
     std::vector<Entry> entries;
@@ -425,16 +422,15 @@ std::map<std::string, std::string> read_safetensors_metadata(const std::string& 
   if (!in.read(reinterpret_cast<char*>(&header_bytes), sizeof(header_bytes)))
     fail(path, "it holds fewer than the 8-byte header length; it is truncated");
   if (header_bytes > kMaxHeaderBytes)
-    fail(path, "its header length " + std::to_string(header_bytes) + " exceeds the " +
-                   std::to_string(kMaxHeaderBytes) + "-byte limit; it is not a safetensors file");
+    fail(path, "its header length " + std::to_string(header_bytes) + " exceeds the " + std::to_string(kMaxHeaderBytes) +
+                   "-byte limit; it is not a safetensors file");
   std::string text(header_bytes, '\0');
   if (!in.read(text.data(), static_cast<std::streamsize>(header_bytes)))
     fail(path, "its header length " + std::to_string(header_bytes) +
                    " runs past the end of the file; it is truncated or not a safetensors file");
   try {
     const Json header = parse_header(path, reinterpret_cast<const unsigned char*>(text.data()), text.size());
-    if (!header.is_object())
-      fail(path, std::string("its header is a JSON ") + header.type_name() + ", not an object");
+    if (!header.is_object()) fail(path, std::string("its header is a JSON ") + header.type_name() + ", not an object");
     const auto found = header.find("__metadata__");
     return found == header.end() ? std::map<std::string, std::string>{} : parse_metadata(path, *found);
   } catch (const Json::exception& error) {

@@ -33,9 +33,9 @@ struct StoredTensor {
 };
 
 struct SafetensorsFile {
-  std::map<std::string, StoredTensor> tensors;  // by name, sorted
-  std::map<std::string, std::string> metadata;  // "__metadata__"
-  std::string source;                           // path or label it was read from, for error messages
+  std::map<std::string, StoredTensor> tensors;      // by name, sorted
+  std::map<std::string, std::string> metadata;      // "__metadata__"
+  std::string source;                               // path or label it was read from, for error messages
   const Tensor& at(const std::string& name) const;  // throws naming the missing tensor
   bool contains(const std::string& name) const { return tensors.count(name) != 0; }
 };

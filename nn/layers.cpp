@@ -9,8 +9,8 @@ namespace clipgrad::nn {
 // that would otherwise surface much later as a shape mismatch deep in an op.
 static int64_t checked_size(int64_t value, const char* layer, const char* what) {
   if (value <= 0)
-    throw std::invalid_argument(std::string(layer) + ": " + what + " must be positive, got " +
-                                std::to_string(value) + "; check the model config");
+    throw std::invalid_argument(std::string(layer) + ": " + what + " must be positive, got " + std::to_string(value) +
+                                "; check the model config");
   return value;
 }
 
@@ -101,8 +101,8 @@ static int64_t checked_width(int64_t features, int64_t heads) {
 }
 
 MultiheadAttention::MultiheadAttention(int64_t features, int64_t heads)
-    : in_proj_weight(register_parameter("in_proj_weight",
-                                        Tensor::zeros({3 * checked_width(features, heads), features}))),
+    : in_proj_weight(
+          register_parameter("in_proj_weight", Tensor::zeros({3 * checked_width(features, heads), features}))),
       in_proj_bias(register_parameter("in_proj_bias", Tensor::zeros({3 * features}))),
       out_proj(register_module("out_proj", std::make_shared<Linear>(features, features))),
       heads(heads) {}

@@ -49,7 +49,8 @@ void Module::zero_grad() {
 static bool is_floating(DType dtype) { return dtype == DType::F32 || dtype == DType::F64 || dtype == DType::BF16; }
 
 void Module::to(DType dtype) {
-  if (!is_floating(dtype)) throw std::invalid_argument(std::string("Module::to: ") + dtype_name(dtype) + " is not a floating dtype");
+  if (!is_floating(dtype))
+    throw std::invalid_argument(std::string("Module::to: ") + dtype_name(dtype) + " is not a floating dtype");
   for (auto& [name, parameter] : named_parameters()) {
     parameter.zero_grad();
     if (parameter.dtype() != dtype) parameter.value() = parameter.value().to(dtype);
@@ -92,8 +93,8 @@ void Module::load_state_dict(const StateDict& state) {
     if (found == state.end()) {
       problems.push_back("missing tensor '" + name + "'");
     } else if (found->second.shape() != target->shape()) {
-      problems.push_back("tensor '" + name + "' has shape " + shape_str(found->second.shape()) +
-                         ", model expects " + shape_str(target->shape()));
+      problems.push_back("tensor '" + name + "' has shape " + shape_str(found->second.shape()) + ", model expects " +
+                         shape_str(target->shape()));
     }
   }
   for (const auto& [name, value] : state)

@@ -39,9 +39,9 @@ void AdamW::step() {
       const Tensor& grad = param.grad();
       Tensor& value = param.value();
       if (grad.dtype() != value.dtype() || grad.shape() != value.shape())
-        throw std::logic_error("AdamW::step: parameter " + std::to_string(i) + " " + shape_str(value.shape()) +
-                               " " + dtype_name(value.dtype()) + " has a gradient " + shape_str(grad.shape()) +
-                               " " + dtype_name(grad.dtype()));
+        throw std::logic_error("AdamW::step: parameter " + std::to_string(i) + " " + shape_str(value.shape()) + " " +
+                               dtype_name(value.dtype()) + " has a gradient " + shape_str(grad.shape()) + " " +
+                               dtype_name(grad.dtype()));
       if (!exp_avg_[i].defined()) {
         exp_avg_[i] = Tensor::zeros(value.shape(), DType::F32, value.device());
         exp_avg_sq_[i] = Tensor::zeros(value.shape(), DType::F32, value.device());
@@ -49,8 +49,9 @@ void AdamW::step() {
       int64_t t = ++param_steps_[i];
       double bias_correction1 = 1.0 - std::pow(beta1_, double(t));
       double bias_correction2 = 1.0 - std::pow(beta2_, double(t));
-      ops::AdamWCoefficients c{1.0 - lr_ * group.weight_decay, 1.0 - beta1_, beta2_, 1.0 - beta2_,
-                               lr_ / bias_correction1, std::sqrt(bias_correction2), eps_};
+      ops::AdamWCoefficients c{
+          1.0 - lr_ * group.weight_decay, 1.0 - beta1_, beta2_, 1.0 - beta2_, lr_ / bias_correction1,
+          std::sqrt(bias_correction2),    eps_};
       ops::adamw_update(value, grad, exp_avg_[i], exp_avg_sq_[i], c);
     }
   }

@@ -23,7 +23,7 @@ uint16_t float_to_half(float value) {
   if (magnitude > 0x7f800000u)  // nan: keep the top payload bits and force quiet so it stays a nan
     return static_cast<uint16_t>(sign | 0x7e00u | ((magnitude >> 13) & 0x3ffu));
   if (magnitude >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // >= 65520 rounds to inf
-  if (magnitude >= 0x38800000u) {  // normal in f16 (>= 2^-14)
+  if (magnitude >= 0x38800000u) {                                              // normal in f16 (>= 2^-14)
     uint32_t half = (magnitude >> 13) - (112u << 10);
     const uint32_t rest = magnitude & 0x1fffu;
     if (rest > 0x1000u || (rest == 0x1000u && (half & 1u))) ++half;  // a carry into the exponent is correct

@@ -66,7 +66,8 @@ uint64_t Generator::below(uint64_t bound) {
 // design (a model is initialised, then moved with Module::to(Device)).
 static void check_host(const Tensor& tensor, const char* op) {
   if (tensor.device() != Device::CPU)
-    throw std::invalid_argument(std::string(op) + ": initialise on the CPU, then move the model with Module::to(Device)");
+    throw std::invalid_argument(std::string(op) +
+                                ": initialise on the CPU, then move the model with Module::to(Device)");
 }
 
 void fill_normal(Tensor& tensor, double mean, double std, Generator& generator) {

@@ -16,9 +16,9 @@ class Generator {
   void seed_with(uint64_t seed);
 
   uint64_t next_u64();
-  double uniform();                   // [0, 1)
-  double normal();                    // mean 0, std 1 (Box-Muller, no cached spare)
-  uint64_t below(uint64_t bound);     // uniform integer in [0, bound)
+  double uniform();                // [0, 1)
+  double normal();                 // mean 0, std 1 (Box-Muller, no cached spare)
+  uint64_t below(uint64_t bound);  // uniform integer in [0, bound)
 
   using State = std::array<uint64_t, 4>;
   State state() const { return state_; }

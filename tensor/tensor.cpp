@@ -104,14 +104,14 @@ Allocator& allocator_for(Device device) {
   slot = &caching_device;  // installed on first use, as set_allocator would
   return caching_device;
 #else
-  throw std::runtime_error("this clipgrad was built without CUDA (configure with -DCLIPGRAD_CUDA=ON on a machine with nvcc)");
+  throw std::runtime_error(
+      "this clipgrad was built without CUDA (configure with -DCLIPGRAD_CUDA=ON on a machine with nvcc)");
 #endif
 }
 
 void set_allocator(Device device, Allocator* allocator) { g_allocators[static_cast<int>(device)] = allocator; }
 
-Storage::Storage(size_t bytes, Device device)
-    : bytes_(bytes), device_(device), allocator_(&allocator_for(device)) {
+Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device), allocator_(&allocator_for(device)) {
   data_ = allocator_->allocate(bytes);
 }
 
@@ -209,8 +209,8 @@ Tensor Tensor::clone() const {
 
 void Tensor::copy_from(const Tensor& source) {
   if (source.shape_ != shape_ || source.dtype_ != dtype_)
-    throw std::invalid_argument("copy_from: " + shape_str(source.shape_) + " " + dtype_name(source.dtype_) +
-                                " into " + shape_str(shape_) + " " + dtype_name(dtype_));
+    throw std::invalid_argument("copy_from: " + shape_str(source.shape_) + " " + dtype_name(source.dtype_) + " into " +
+                                shape_str(shape_) + " " + dtype_name(dtype_));
   if (device_ == Device::CPU && source.device_ == Device::CPU) {
     std::memcpy(raw_data(), source.raw_data(), nbytes());
     return;
@@ -276,10 +276,26 @@ void Tensor::fill(double value) {
   Tensor host = device_ == Device::CPU ? *this : empty(shape_, dtype_);
   int64_t n = numel_;
   switch (dtype_) {
-    case DType::F32: { float* p = host.data<float>(); for (int64_t i = 0; i < n; ++i) p[i] = float(value); break; }
-    case DType::F64: { double* p = host.data<double>(); for (int64_t i = 0; i < n; ++i) p[i] = value; break; }
-    case DType::I32: { int32_t* p = host.data<int32_t>(); for (int64_t i = 0; i < n; ++i) p[i] = int32_t(value); break; }
-    case DType::U8: { uint8_t* p = host.data<uint8_t>(); for (int64_t i = 0; i < n; ++i) p[i] = uint8_t(value); break; }
+    case DType::F32: {
+      float* p = host.data<float>();
+      for (int64_t i = 0; i < n; ++i) p[i] = float(value);
+      break;
+    }
+    case DType::F64: {
+      double* p = host.data<double>();
+      for (int64_t i = 0; i < n; ++i) p[i] = value;
+      break;
+    }
+    case DType::I32: {
+      int32_t* p = host.data<int32_t>();
+      for (int64_t i = 0; i < n; ++i) p[i] = int32_t(value);
+      break;
+    }
+    case DType::U8: {
+      uint8_t* p = host.data<uint8_t>();
+      for (int64_t i = 0; i < n; ++i) p[i] = uint8_t(value);
+      break;
+    }
     case DType::BF16: {
       bfloat16* p = host.data<bfloat16>();
       const bfloat16 bits{float_to_bfloat16(float(value))};

@@ -33,12 +33,28 @@ struct bfloat16 {
   uint16_t bits;
 };
 
-template <class T> constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::F32; }
-template <> constexpr DType dtype_of<double>() { return DType::F64; }
-template <> constexpr DType dtype_of<int32_t>() { return DType::I32; }
-template <> constexpr DType dtype_of<uint8_t>() { return DType::U8; }
-template <> constexpr DType dtype_of<bfloat16>() { return DType::BF16; }
+template <class T>
+constexpr DType dtype_of();
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::F32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+  return DType::F64;
+}
+template <>
+constexpr DType dtype_of<int32_t>() {
+  return DType::I32;
+}
+template <>
+constexpr DType dtype_of<uint8_t>() {
+  return DType::U8;
+}
+template <>
+constexpr DType dtype_of<bfloat16>() {
+  return DType::BF16;
+}
 
 // Where a device's memory comes from. The CPU's is 64-byte aligned host
 // memory; the CUDA backend installs its own (a caching allocator) with
@@ -49,7 +65,7 @@ class Allocator {
   virtual void* allocate(size_t bytes) = 0;  // bytes may be 0; never returns null (throws)
   virtual void deallocate(void* pointer, size_t bytes) noexcept = 0;
 };
-Allocator& allocator_for(Device device);  // throws for CUDA in a build without it
+Allocator& allocator_for(Device device);                  // throws for CUDA in a build without it
 void set_allocator(Device device, Allocator* allocator);  // not owned; must outlive every tensor
 
 // Owns one allocation from its device's allocator.
@@ -93,22 +109,25 @@ class Tensor {
   Device device() const { return device_; }
 
   // Typed element access; throws if T does not match the dtype.
-  template <class T> T* data();
-  template <class T> const T* data() const;
+  template <class T>
+  T* data();
+  template <class T>
+  const T* data() const;
   void* raw_data() const;
 
   // Views (share storage).
-  Tensor reshape(const Shape& shape) const;  // one entry may be -1
+  Tensor reshape(const Shape& shape) const;       // one entry may be -1
   Tensor rows(int64_t begin, int64_t end) const;  // [begin,end) of dim 0
 
   // Copies.
   Tensor clone() const;
-  Tensor to(DType dtype) const;    // converts values (always a new tensor)
-  Tensor to(Device device) const;  // same tensor if already there
+  Tensor to(DType dtype) const;          // converts values (always a new tensor)
+  Tensor to(Device device) const;        // same tensor if already there
   void copy_from(const Tensor& source);  // same shape and dtype
   void fill(double value);
   double item() const;  // numel must be 1
-  template <class T> std::vector<T> to_vector() const;
+  template <class T>
+  std::vector<T> to_vector() const;
 
   // True when no other Tensor handle shares this storage.
   bool storage_unique() const { return storage_.use_count() == 1; }

@@ -21,8 +21,8 @@ template <class T>
 Tensor Tensor::from_vector(const Shape& shape, const std::vector<T>& values) {
   Tensor t = empty(shape, dtype_of<T>());
   if (static_cast<int64_t>(values.size()) != t.numel())
-    throw std::invalid_argument("Tensor::from_vector: " + std::to_string(values.size()) +
-                                " values for shape " + shape_str(shape));
+    throw std::invalid_argument("Tensor::from_vector: " + std::to_string(values.size()) + " values for shape " +
+                                shape_str(shape));
   T* out = t.data<T>();
   for (size_t i = 0; i < values.size(); ++i) out[i] = values[i];
   return t;

@@ -35,8 +35,8 @@ inline double projected(const Tensor& y, const Tensor& projection) {
 }
 
 // requires_grad[i] false marks an input as a constant (defaults to all true).
-inline void expect_gradcheck(const GradFn& f, const std::vector<Tensor>& inputs,
-                             std::vector<bool> requires_grad = {}, double eps = 1e-6, double tolerance = 1e-6) {
+inline void expect_gradcheck(const GradFn& f, const std::vector<Tensor>& inputs, std::vector<bool> requires_grad = {},
+                             double eps = 1e-6, double tolerance = 1e-6) {
   if (requires_grad.empty()) requires_grad.assign(inputs.size(), true);
   std::vector<Variable> variables;
   for (size_t i = 0; i < inputs.size(); ++i) variables.emplace_back(inputs[i].clone(), requires_grad[i]);
@@ -66,8 +66,8 @@ inline void expect_gradcheck(const GradFn& f, const std::vector<Tensor>& inputs,
       max_reference = std::max(max_reference, std::abs(numeric));
     }
     EXPECT_LE(max_error, tolerance * std::max(1.0, max_reference))
-        << "input " << i << " of shape " << shape_str(inputs[i].shape()) << ": max |analytic - numeric| "
-        << max_error << " (largest numeric gradient " << max_reference << ")";
+        << "input " << i << " of shape " << shape_str(inputs[i].shape()) << ": max |analytic - numeric| " << max_error
+        << " (largest numeric gradient " << max_reference << ")";
   }
 }
 

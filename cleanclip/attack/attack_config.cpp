@@ -26,14 +26,10 @@ AttackKind parse_attack_kind(const std::string& name) {
 
 std::string attack_name(AttackKind kind) {
   switch (kind) {
-    case AttackKind::kBadNet:
-      return "badnet";
-    case AttackKind::kBlended:
-      return "blended";
-    case AttackKind::kWaNet:
-      return "wanet";
-    case AttackKind::kLabelConsistent:
-      return "label-consistent";
+    case AttackKind::kBadNet: return "badnet";
+    case AttackKind::kBlended: return "blended";
+    case AttackKind::kWaNet: return "wanet";
+    case AttackKind::kLabelConsistent: return "label-consistent";
   }
   throw std::logic_error("attack_name: bad AttackKind");
 }

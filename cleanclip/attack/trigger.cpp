@@ -68,9 +68,7 @@ void Trigger::apply(io::Image& image, uint64_t image_key) const {
       }
       return;
     }
-    case AttackKind::kWaNet:
-      apply_warp(image, *wanet_field(image.width, image.height));
-      return;
+    case AttackKind::kWaNet: apply_warp(image, *wanet_field(image.width, image.height)); return;
   }
 }
 

@@ -49,28 +49,20 @@ double autoaugment_magnitude(AugmentOp op, int bin, int width, int height) {
   if (bin == -1) return 0.0;
   switch (op) {
     case AugmentOp::kShearX:
-    case AugmentOp::kShearY:
-      return linspace10(0.0, 0.3, bin);
-    case AugmentOp::kTranslateX:
-      return linspace10(0.0, 150.0 / 331.0 * width, bin);
-    case AugmentOp::kTranslateY:
-      return linspace10(0.0, 150.0 / 331.0 * height, bin);
-    case AugmentOp::kRotate:
-      return linspace10(0.0, 30.0, bin);
+    case AugmentOp::kShearY: return linspace10(0.0, 0.3, bin);
+    case AugmentOp::kTranslateX: return linspace10(0.0, 150.0 / 331.0 * width, bin);
+    case AugmentOp::kTranslateY: return linspace10(0.0, 150.0 / 331.0 * height, bin);
+    case AugmentOp::kRotate: return linspace10(0.0, 30.0, bin);
     case AugmentOp::kBrightness:
     case AugmentOp::kColor:
     case AugmentOp::kContrast:
-    case AugmentOp::kSharpness:
-      return linspace10(0.0, 0.9, bin);
+    case AugmentOp::kSharpness: return linspace10(0.0, 0.9, bin);
     // 8 - round(arange(10) / 2.25): bits 8, 8, 7, 7, 6, 6, 5, 5, 4, 4.
-    case AugmentOp::kPosterize:
-      return 8.0 - std::nearbyint(static_cast<float>(bin) / 2.25f);
-    case AugmentOp::kSolarize:
-      return linspace10(255.0, 0.0, bin);
+    case AugmentOp::kPosterize: return 8.0 - std::nearbyint(static_cast<float>(bin) / 2.25f);
+    case AugmentOp::kSolarize: return linspace10(255.0, 0.0, bin);
     case AugmentOp::kAutoContrast:
     case AugmentOp::kEqualize:
-    case AugmentOp::kInvert:
-      return 0.0;
+    case AugmentOp::kInvert: return 0.0;
   }
   throw std::invalid_argument("autoaugment_magnitude: unknown AugmentOp");
 }
@@ -85,10 +77,8 @@ bool autoaugment_signed(AugmentOp op) {
     case AugmentOp::kBrightness:
     case AugmentOp::kColor:
     case AugmentOp::kContrast:
-    case AugmentOp::kSharpness:
-      return true;
-    default:
-      return false;
+    case AugmentOp::kSharpness: return true;
+    default: return false;
   }
 }
 

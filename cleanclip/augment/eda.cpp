@@ -209,12 +209,8 @@ std::string eda_augment_with(std::string_view caption, EdaOperation operation, c
     case EdaOperation::kRandomInsertion:
       augmented = eda_random_insertion(words, count(options.alpha_ri), wordnet, generator);
       break;
-    case EdaOperation::kRandomSwap:
-      augmented = eda_random_swap(words, count(options.alpha_rs), generator);
-      break;
-    case EdaOperation::kRandomDeletion:
-      augmented = eda_random_deletion(words, options.p_rd, generator);
-      break;
+    case EdaOperation::kRandomSwap: augmented = eda_random_swap(words, count(options.alpha_rs), generator); break;
+    case EdaOperation::kRandomDeletion: augmented = eda_random_deletion(words, options.p_rd, generator); break;
   }
   return eda_clean(join(augmented));
 }

@@ -389,34 +389,20 @@ void blend_into(io::Image& image, const io::Image& degenerate, double factor) {
 
 void apply_augment_op(io::Image& image, AugmentOp op, double magnitude) {
   switch (op) {
-    case AugmentOp::kShearX:
-      return shear(image, magnitude, true);
-    case AugmentOp::kShearY:
-      return shear(image, magnitude, false);
-    case AugmentOp::kTranslateX:
-      return translate(image, magnitude, true);
-    case AugmentOp::kTranslateY:
-      return translate(image, magnitude, false);
-    case AugmentOp::kRotate:
-      return rotate(image, magnitude);
-    case AugmentOp::kBrightness:
-      return blend_into(image, io::Image(image.width, image.height), 1.0 + magnitude);
-    case AugmentOp::kColor:
-      return blend_into(image, grayscale_rgb(image), 1.0 + magnitude);
-    case AugmentOp::kContrast:
-      return blend_into(image, mean_luma_image(image), 1.0 + magnitude);
-    case AugmentOp::kSharpness:
-      return blend_into(image, smooth(image), 1.0 + magnitude);
-    case AugmentOp::kPosterize:
-      return posterize(image, magnitude);
-    case AugmentOp::kSolarize:
-      return solarize(image, magnitude);
-    case AugmentOp::kAutoContrast:
-      return autocontrast(image);
-    case AugmentOp::kEqualize:
-      return equalize(image);
-    case AugmentOp::kInvert:
-      return invert(image);
+    case AugmentOp::kShearX: return shear(image, magnitude, true);
+    case AugmentOp::kShearY: return shear(image, magnitude, false);
+    case AugmentOp::kTranslateX: return translate(image, magnitude, true);
+    case AugmentOp::kTranslateY: return translate(image, magnitude, false);
+    case AugmentOp::kRotate: return rotate(image, magnitude);
+    case AugmentOp::kBrightness: return blend_into(image, io::Image(image.width, image.height), 1.0 + magnitude);
+    case AugmentOp::kColor: return blend_into(image, grayscale_rgb(image), 1.0 + magnitude);
+    case AugmentOp::kContrast: return blend_into(image, mean_luma_image(image), 1.0 + magnitude);
+    case AugmentOp::kSharpness: return blend_into(image, smooth(image), 1.0 + magnitude);
+    case AugmentOp::kPosterize: return posterize(image, magnitude);
+    case AugmentOp::kSolarize: return solarize(image, magnitude);
+    case AugmentOp::kAutoContrast: return autocontrast(image);
+    case AugmentOp::kEqualize: return equalize(image);
+    case AugmentOp::kInvert: return invert(image);
   }
   throw std::invalid_argument("apply_augment_op: unknown AugmentOp " + std::to_string(static_cast<int>(op)));
 }

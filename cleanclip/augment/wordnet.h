@@ -60,7 +60,7 @@ class WordNet {
   const std::string& directory() const { return directory_; }
 
  private:
-  WordNet() = default;  // only load() makes one: a WordNet always has its tables
+  WordNet() = default;             // only load() makes one: a WordNet always has its tables
   static int pos_index(char pos);  // into kPartsOfSpeech; throws on anything else
   struct Tables;                   // the file contents and the maps that point into them
   const Tables& tables() const { return *tables_; }

@@ -84,9 +84,8 @@ void save_supervised_checkpoint(const clip::ClipModel& model, const ClassifierHe
   const int64_t classes = static_cast<int64_t>(head.classes.size());
   if (head.weight.shape() != Shape{classes, model.config().embed_dim} || head.bias.shape() != Shape{classes})
     throw std::invalid_argument("save_supervised_checkpoint: head weight " + shape_str(head.weight.shape()) +
-                                " and bias " + shape_str(head.bias.shape()) + " do not fit " +
-                                std::to_string(classes) + " classes and embed_dim " +
-                                std::to_string(model.config().embed_dim));
+                                " and bias " + shape_str(head.bias.shape()) + " do not fit " + std::to_string(classes) +
+                                " classes and embed_dim " + std::to_string(model.config().embed_dim));
   // The model part is written by clip::save_clip itself (tensors, dtypes and
   // metadata), then read back and joined by the head, so the two never drift.
   fs::path model_part = fs::path(path).concat(".model.tmp");
@@ -151,11 +150,10 @@ SupervisedModel load_supervised_checkpoint(const std::string& path) {
   if (weight.dtype() != DType::F32 || weight.shape() != weight_shape)
     throw bad(path, "tensor 'head.weight' is " + std::string(dtype_name(weight.dtype())) + " " +
                         shape_str(weight.shape()) + ", expected f32 " + shape_str(weight_shape) + " (" +
-                        std::to_string(class_count) + " classes, embed_dim " + std::to_string(config.embed_dim) +
-                        ")");
+                        std::to_string(class_count) + " classes, embed_dim " + std::to_string(config.embed_dim) + ")");
   if (bias.dtype() != DType::F32 || bias.shape() != bias_shape)
-    throw bad(path, "tensor 'head.bias' is " + std::string(dtype_name(bias.dtype())) + " " +
-                        shape_str(bias.shape()) + ", expected f32 " + shape_str(bias_shape));
+    throw bad(path, "tensor 'head.bias' is " + std::string(dtype_name(bias.dtype())) + " " + shape_str(bias.shape()) +
+                        ", expected f32 " + shape_str(bias_shape));
 
   try {
     result.model = std::make_shared<clip::ClipModel>(config);

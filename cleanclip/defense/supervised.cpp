@@ -85,9 +85,16 @@ class FreezeNonVisual {
 }  // namespace
 
 nlohmann::json SupervisedOptions::to_json() const {
-  return {{"epochs", epochs}, {"batch_size", batch_size}, {"lr", lr},       {"weight_decay", weight_decay},
-          {"warmup_steps", warmup_steps}, {"seed", seed}, {"workers", workers}, {"strict", strict},
-          {"image_key", image_key}, {"label_key", label_key}};
+  return {{"epochs", epochs},
+          {"batch_size", batch_size},
+          {"lr", lr},
+          {"weight_decay", weight_decay},
+          {"warmup_steps", warmup_steps},
+          {"seed", seed},
+          {"workers", workers},
+          {"strict", strict},
+          {"image_key", image_key},
+          {"label_key", label_key}};
 }
 
 int64_t train_supervised(clip::ClipModel& model, ClassifierHead& head, const clip::LabelledDataset& data,
@@ -106,19 +113,24 @@ int64_t train_supervised(clip::ClipModel& model, ClassifierHead& head, const cli
 
   clip::LoaderOptions loader_options{.batch_size = options.batch_size,
                                      .image_size = static_cast<int>(model.config().image_resolution),
-                                     .workers = options.workers, .shuffle = true, .drop_last = false,
-                                     .seed = options.seed, .strict = options.strict};
+                                     .workers = options.workers,
+                                     .shuffle = true,
+                                     .drop_last = false,
+                                     .seed = options.seed,
+                                     .strict = options.strict};
   clip::Loader loader(clip::loader_items(data), loader_options);
   const int64_t batches = loader.batches_per_epoch();
   const double logit_scale = std::exp(model.logit_scale.value().item());
-  clip::EpochLoop loop{.epochs = options.epochs, .batches = batches,
-                       .schedule = {.peak = options.lr, .warmup_steps = options.warmup_steps,
-                                    .total_steps = batches * options.epochs},
-                       .metrics = metrics,
-                       .metrics_fields = [](const clip::StepReport& report, nlohmann::json& line) {
-                         line["batch_top1"] = report.loss_parts.at("batch_top1");
-                       },
-                       .on_step = on_step, .error_prefix = "finetune-supervised: ", .advice = "lower --lr"};
+  clip::EpochLoop loop{
+      .epochs = options.epochs,
+      .batches = batches,
+      .schedule = {.peak = options.lr, .warmup_steps = options.warmup_steps, .total_steps = batches * options.epochs},
+      .metrics = metrics,
+      .metrics_fields = [](const clip::StepReport& report,
+                           nlohmann::json& line) { line["batch_top1"] = report.loss_parts.at("batch_top1"); },
+      .on_step = on_step,
+      .error_prefix = "finetune-supervised: ",
+      .advice = "lower --lr"};
   model.train();
 
   int64_t step = 0;
@@ -133,11 +145,13 @@ int64_t train_supervised(clip::ClipModel& model, ClassifierHead& head, const cli
 
       optimizer.zero_grad();
       Variable features = model.encode_image(Variable(batch.pixels));  // [B, E]
-      Variable logits = head_logits(features, weight, bias);            // [B, C]
+      Variable logits = head_logits(features, weight, bias);           // [B, C]
       Variable loss = fn::cross_entropy(logits, targets);
       loss.backward();
       optimizer.step();
-      return clip::StepResult{.loss = loss.value().item(), .rows = batch_size, .logit_scale = logit_scale,
+      return clip::StepResult{.loss = loss.value().item(),
+                              .rows = batch_size,
+                              .logit_scale = logit_scale,
                               .loss_parts = {{"batch_top1", batch_accuracy(logits.value(), labels)}}};
     });
   }

@@ -178,9 +178,7 @@ struct PlotArea {
 };
 
 // Room left of the plot for the rotated axis label and the y tick labels.
-double y_axis_margin(const Ticks& y_ticks) {
-  return 10 + kFontSize + 8 + widest_tick_label(y_ticks) + kTickLength + 4;
-}
+double y_axis_margin(const Ticks& y_ticks) { return 10 + kFontSize + 8 + widest_tick_label(y_ticks) + kTickLength + 4; }
 
 void draw_title_and_legend(SvgBuilder& svg, const std::string& title, const std::vector<LegendItem>& legend,
                            double left, double max_x, bool swatch_is_line) {
@@ -408,23 +406,12 @@ std::string escape_html(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
     }
   }
   return out;

@@ -82,8 +82,7 @@ BenchResult run_bench(const BenchOptions& options) {
   for (int step = 0; step < options.warmup + options.steps; ++step) {
     clock.mark(0);
     Variable loss =
-        clip::contrastive_loss(model.encode_image(Variable(pixels)), model.encode_text(tokens), model.logit_scale)
-            .loss;
+        clip::contrastive_loss(model.encode_image(Variable(pixels)), model.encode_text(tokens), model.logit_scale).loss;
     clock.mark(1);
     peak = std::max(peak, device_memory_in_use(device));
     optimizer.zero_grad();
@@ -124,17 +123,21 @@ void register_bench(CLI::App& app) {
   command->add_option("--json", options->json, "also write the result as JSON to this file");
   command->callback([options] {
     const BenchResult r = run_bench(*options);
-    std::cout << std::fixed << std::setprecision(1) << "bench " << options->model << " batch " << options->batch
-              << " " << options->precision << " on " << options->device << ": " << r.samples_per_second
-              << " samples/s, step " << r.step_ms << " ms (forward + loss " << r.forward_ms << ", backward "
-              << r.backward_ms << ", optimizer " << r.optimizer_ms << "), peak memory " << r.peak_memory_mib
-              << " MiB\n";
+    std::cout << std::fixed << std::setprecision(1) << "bench " << options->model << " batch " << options->batch << " "
+              << options->precision << " on " << options->device << ": " << r.samples_per_second << " samples/s, step "
+              << r.step_ms << " ms (forward + loss " << r.forward_ms << ", backward " << r.backward_ms << ", optimizer "
+              << r.optimizer_ms << "), peak memory " << r.peak_memory_mib << " MiB\n";
     if (options->json.empty()) return;
-    const nlohmann::json json = {{"model", options->model},          {"batch", options->batch},
-                                 {"precision", options->precision},  {"device", options->device},
-                                 {"samples_per_s", r.samples_per_second}, {"step_ms", r.step_ms},
-                                 {"forward_ms", r.forward_ms},       {"backward_ms", r.backward_ms},
-                                 {"optimizer_ms", r.optimizer_ms},   {"peak_memory_mib", r.peak_memory_mib}};
+    const nlohmann::json json = {{"model", options->model},
+                                 {"batch", options->batch},
+                                 {"precision", options->precision},
+                                 {"device", options->device},
+                                 {"samples_per_s", r.samples_per_second},
+                                 {"step_ms", r.step_ms},
+                                 {"forward_ms", r.forward_ms},
+                                 {"backward_ms", r.backward_ms},
+                                 {"optimizer_ms", r.optimizer_ms},
+                                 {"peak_memory_mib", r.peak_memory_mib}};
     io::write_file_atomic(options->json, json.dump(2) + "\n");
   });
 }

@@ -17,8 +17,7 @@ void register_data(CLI::App& app) {
 
   auto options = std::make_shared<clip::FashionMnistOptions>();
   CLI::App* fashion = data->add_subcommand(
-      "fashion-mnist",
-      "Fashion-MNIST as PNGs + train.csv (image,caption,label), test.csv (image,label), classes.json");
+      "fashion-mnist", "Fashion-MNIST as PNGs + train.csv (image,caption,label), test.csv (image,label), classes.json");
   fashion->add_option("--out", options->out, "Output folder")->required();
   fashion->add_option("--source", options->source, "Folder with the IDX .gz files")->capture_default_str();
   fashion->add_option("--train-limit", options->train_limit, "Keep only the first N training images")

@@ -55,8 +55,9 @@ void register_demo(CLI::App& app) {
   auto args = std::make_shared<DemoArgs>();
   cleanclip::StudyOptions& s = args->study;
   CLI::App* command = app.add_subcommand(
-      "demo", "The CleanCLIP study on Fashion-MNIST: clean and poisoned pretraining, CLIP / CleanCLIP / supervised "
-              "fine-tuning, clean accuracy and ASR of every stage, results.json/md and report.html");
+      "demo",
+      "The CleanCLIP study on Fashion-MNIST: clean and poisoned pretraining, CLIP / CleanCLIP / supervised "
+      "fine-tuning, clean accuracy and ASR of every stage, results.json/md and report.html");
   command->add_option("--out", s.out, "study folder (a rerun reuses finished stages)")->capture_default_str();
   command->add_option("--attack", args->attack, "badnet, blended, wanet, label-consistent or all")
       ->check(CLI::IsMember({"badnet", "blended", "wanet", "label-consistent", "all"}))
@@ -64,22 +65,26 @@ void register_demo(CLI::App& app) {
   command->add_option("--seeds", s.seeds, "how many seeds: first-seed .. first-seed + N - 1")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  command->add_option("--first-seed", s.first_seed, "the first seed (several processes can share one --out, each "
-                                                    "with its own seeds, once the data is imported)")
+  command
+      ->add_option("--first-seed", s.first_seed,
+                   "the first seed (several processes can share one --out, each "
+                   "with its own seeds, once the data is imported)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  command->add_option("--device", args->device,
-                      "cpu or cuda: where the CLIP and CleanCLIP training stages run (evaluation and the "
-                      "supervised defence run on the CPU)")
+  command
+      ->add_option("--device", args->device,
+                   "cpu or cuda: where the CLIP and CleanCLIP training stages run (evaluation and the "
+                   "supervised defence run on the CPU)")
       ->capture_default_str();
   command->add_option("--workers", s.workers, "image decoding threads")->capture_default_str();
   command->add_option("--train-images", s.train_images, "Fashion-MNIST training images to use (-1: all 60,000)")
       ->capture_default_str();
   command->add_option("--test-images", s.test_images, "Fashion-MNIST test images to evaluate on (-1: all 10,000)")
       ->capture_default_str();
-  command->add_option("--batch-size", s.batch_size,
-                      "the global batch of the CLIP and CleanCLIP stages (under mpirun -np N, N processes of "
-                      "batch-size / N each: the same study)")
+  command
+      ->add_option("--batch-size", s.batch_size,
+                   "the global batch of the CLIP and CleanCLIP stages (under mpirun -np N, N processes of "
+                   "batch-size / N each: the same study)")
       ->capture_default_str();
   command->add_option("--target", s.target, "the class the backdoor points at")->capture_default_str();
   command->add_option("--poison-count", s.poison_count, "poisoned training pairs")->capture_default_str();

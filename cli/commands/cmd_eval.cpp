@@ -33,9 +33,12 @@ struct EvalArgs {
 nlohmann::json accuracy_json(const clip::Accuracy& accuracy, const clip::ClassNames& names) {
   nlohmann::json per_class = nlohmann::json::object();
   for (size_t c = 0; c < names.classes.size(); ++c)
-    per_class[names.classes[c]] = std::isnan(accuracy.per_class[c]) ? nlohmann::json(nullptr)
-                                                                    : nlohmann::json(accuracy.per_class[c]);
-  return {{"top1", accuracy.top1}, {"top5", accuracy.top5}, {"per_class", per_class}, {"n", accuracy.n},
+    per_class[names.classes[c]] =
+        std::isnan(accuracy.per_class[c]) ? nlohmann::json(nullptr) : nlohmann::json(accuracy.per_class[c]);
+  return {{"top1", accuracy.top1},
+          {"top5", accuracy.top5},
+          {"per_class", per_class},
+          {"n", accuracy.n},
           {"skipped", accuracy.skipped}};
 }
 
@@ -66,8 +69,8 @@ void evaluate(const EvalArgs& args) {
   for (size_t c = 0; c < names.classes.size(); ++c)
     std::printf("  %-20s %6.2f%%  (%lld images)\n", names.classes[c].c_str(), 100 * accuracy.per_class[c],
                 static_cast<long long>(accuracy.per_class_count[c]));
-  std::printf("%s top-1 %.4f  top-5 %.4f  on %lld images", head ? "head" : "zero-shot", accuracy.top1,
-              accuracy.top5, static_cast<long long>(accuracy.n));
+  std::printf("%s top-1 %.4f  top-5 %.4f  on %lld images", head ? "head" : "zero-shot", accuracy.top1, accuracy.top5,
+              static_cast<long long>(accuracy.n));
   if (accuracy.skipped) std::printf(" (%lld skipped)", static_cast<long long>(accuracy.skipped));
   std::printf("\n");
   nlohmann::json result = accuracy_json(accuracy, names);
@@ -79,8 +82,8 @@ void evaluate(const EvalArgs& args) {
     options.classifier = head;
     cleanclip::AsrResult asr = cleanclip::attack_success_rate(*model, data, names, *attack, options);
     std::printf("attack success rate %.4f  (%s -> '%s': %lld of %lld non-target images)\n", asr.asr,
-                cleanclip::attack_name(attack->kind).c_str(), attack->target.c_str(),
-                static_cast<long long>(asr.hits), static_cast<long long>(asr.n));
+                cleanclip::attack_name(attack->kind).c_str(), attack->target.c_str(), static_cast<long long>(asr.hits),
+                static_cast<long long>(asr.n));
     result["asr"] = asr.asr;
     result["asr_n"] = asr.n;
   }

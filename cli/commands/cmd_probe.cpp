@@ -33,9 +33,9 @@ void probe(const ProbeArgs& args) {
   auto test = clip::LabelledDataset::from_csv(args.test);
   auto train_features = clip::image_features(*model, clip::loader_items(train), args.workers);
   auto test_features = clip::image_features(*model, clip::loader_items(test), args.workers);
-  clip::ProbeResult result = clip::linear_probe(
-      train_features.features, labels_of(train, train_features.rows), test_features.features,
-      labels_of(test, test_features.rows), static_cast<int64_t>(names.classes.size()), args.options);
+  clip::ProbeResult result =
+      clip::linear_probe(train_features.features, labels_of(train, train_features.rows), test_features.features,
+                         labels_of(test, test_features.rows), static_cast<int64_t>(names.classes.size()), args.options);
   std::printf("linear probe: train top-1 %.4f, test top-1 %.4f top-5 %.4f on %lld images\n", result.train_top1,
               result.test.top1, result.test.top5, static_cast<long long>(result.test.n));
   if (!args.json.empty())
@@ -43,7 +43,8 @@ void probe(const ProbeArgs& args) {
                                                     {"top1", result.test.top1},
                                                     {"top5", result.test.top5},
                                                     {"n", result.test.n}}
-                                         .dump(2) + "\n");
+                                             .dump(2) +
+                                         "\n");
 }
 
 }  // namespace

@@ -20,9 +20,8 @@ struct TokenizeOptions {
 };
 
 void run_tokenize(const TokenizeOptions& options) {
-  const clip::Tokenizer tokenizer(
-      options.bpe_path.empty() ? clip::Tokenizer::default_bpe_path() : options.bpe_path,
-      options.no_ftfy ? clip::TextRepair::kNone : clip::TextRepair::kFtfy);
+  const clip::Tokenizer tokenizer(options.bpe_path.empty() ? clip::Tokenizer::default_bpe_path() : options.bpe_path,
+                                  options.no_ftfy ? clip::TextRepair::kNone : clip::TextRepair::kFtfy);
   std::ios::sync_with_stdio(false);
   std::string line, out;
   for (int64_t line_number = 1; std::getline(std::cin, line); ++line_number) {
@@ -49,10 +48,8 @@ void run_tokenize(const TokenizeOptions& options) {
 void register_tokenize(CLI::App& app) {
   auto options = std::make_shared<TokenizeOptions>();
   CLI::App* command = app.add_subcommand(
-      "tokenize",
-      "Print OpenAI CLIP token ids (SOT and EOT included, no padding) for each UTF-8 line of stdin");
-  command->add_option("--context", options->context_length,
-                      "Context length; longer texts are cut, keeping EOT last")
+      "tokenize", "Print OpenAI CLIP token ids (SOT and EOT included, no padding) for each UTF-8 line of stdin");
+  command->add_option("--context", options->context_length, "Context length; longer texts are cut, keeping EOT last")
       ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
   command->add_option("--bpe", options->bpe_path,
                       "BPE vocabulary bpe_simple_vocab_16e6.txt.gz (default: $CLIPGRAD_BPE, else the shipped copy)");

@@ -83,8 +83,9 @@ void register_train(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   CLI::App* command = app.add_subcommand("train", "Train CLIP contrastively on an image,caption CSV");
   command->add_option("--data", args->data, "training CSV (image,caption; paths relative to the CSV)");
-  command->add_option("--model", args->model,
-                      "named config (vit-tiny-28, rn-tiny, vit-b-32, rn50, ...) or checkpoint to start from")
+  command
+      ->add_option("--model", args->model,
+                   "named config (vit-tiny-28, rn-tiny, vit-b-32, rn50, ...) or checkpoint to start from")
       ->capture_default_str();
   command->add_option("--out", args->out, "run directory (checkpoints, metrics.jsonl)")->capture_default_str();
   command->add_option("--init", args->init, "checkpoint to fine-tune (weights only; fresh optimizer and schedule)");
@@ -102,14 +103,14 @@ void register_train(CLI::App& app) {
       "--fixed-text-aug", [args] { args->objective_config["fixed_text_aug"] = true; },
       "cleanclip: draw each caption's EDA augmentation once for the run (the reference), not every epoch");
   command->add_option("--epochs", args->options.epochs)->capture_default_str();
-  command->add_option("--batch-size", args->options.batch_size,
-                      "samples per process (under mpirun -np N the global batch is N times this)")
+  command
+      ->add_option("--batch-size", args->options.batch_size,
+                   "samples per process (under mpirun -np N the global batch is N times this)")
       ->capture_default_str();
   command->add_option("--lr", args->options.lr, "peak learning rate")->capture_default_str();
   command->add_option("--wd", args->options.weight_decay, "AdamW weight decay")->capture_default_str();
   command->add_option("--warmup", args->options.warmup_steps, "linear warmup steps")->capture_default_str();
-  command->add_option("--grad-clip", args->options.grad_clip_norm, "max gradient norm (0: off)")
-      ->capture_default_str();
+  command->add_option("--grad-clip", args->options.grad_clip_norm, "max gradient norm (0: off)")->capture_default_str();
   command->add_option("--seed", args->options.seed)->capture_default_str();
   command->add_option("--workers", args->options.workers, "image decoding threads")->capture_default_str();
   command->add_option("--device", args->device, "cpu or cuda (a resumed run keeps the device it started on)")
@@ -120,8 +121,9 @@ void register_train(CLI::App& app) {
   command->add_flag("--local-loss", args->options.local_loss,
                     "data parallel: each rank's logits are its rows against all columns (memory linear in "
                     "--batch-size) instead of the whole global batch; the same loss");
-  command->add_option("--zero", args->options.zero_stage,
-                      "data parallel: 1 shards AdamW's state over the processes (ZeRO-1); the same steps")
+  command
+      ->add_option("--zero", args->options.zero_stage,
+                   "data parallel: 1 shards AdamW's state over the processes (ZeRO-1); the same steps")
       ->capture_default_str();
   command->add_flag("--strict", args->options.strict, "fail on a missing or corrupt image instead of skipping it");
   command->add_option("--delimiter", args->delimiter, "CSV delimiter")->capture_default_str();

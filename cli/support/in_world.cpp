@@ -10,8 +10,7 @@ void run_in_world(distributed::Communicator& world, const std::function<void()>&
   try {
     body();
   } catch (const std::exception& error) {
-    std::cerr << "clipgrad: rank " << world.rank() << " of " << world.world_size() << ": " << error.what()
-              << std::endl;
+    std::cerr << "clipgrad: rank " << world.rank() << " of " << world.world_size() << ": " << error.what() << std::endl;
     world.abort_job(1);
   }
 }

@@ -206,8 +206,8 @@ LoadedClip load_openai(const std::string& path, const LoadOptions& options) {
   std::shared_ptr<ClipModel> model = build(path, config);
   check_tensors(path, model->state_dict(), fitted);
   model->load_state_dict(fitted);
-  return {model, CheckpointLayout::OpenAI, model->config(), file.format, source, dtype_counts(file.tensors),
-          std::move(file.notes)};
+  return {model,  CheckpointLayout::OpenAI,   model->config(),      file.format,
+          source, dtype_counts(file.tensors), std::move(file.notes)};
 }
 
 LoadedClip load_hf(const std::string& path, const LoadOptions& options) {
@@ -248,8 +248,8 @@ LoadedClip load_hf(const std::string& path, const LoadOptions& options) {
   std::shared_ptr<ClipModel> model = build(path, config);
   check_tensors(path, to_hf_layout(model->state_dict()), tensors);
   model->load_state_dict(to_openai_layout(tensors));
-  return {model,  CheckpointLayout::HuggingFace,     model->config(), "Hugging Face directory (" + file.format + ")",
-          source, dtype_counts(file.tensors), std::move(file.notes)};
+  return {model,  CheckpointLayout::HuggingFace, model->config(),      "Hugging Face directory (" + file.format + ")",
+          source, dtype_counts(file.tensors),    std::move(file.notes)};
 }
 
 }  // namespace
@@ -272,9 +272,9 @@ void save_clip(const ClipModel& model, const std::string& path, CheckpointLayout
     std::map<std::string, io::StoredTensor> tensors;
     for (const auto& [name, value] : model.state_dict()) tensors[name] = stored(value);
     io::write_safetensors(path, tensors,
-                      {{"format", "openai"},
-                       {"clip_config", config.to_json().dump()},
-                       {"activation", activation_name(config.activation)}});
+                          {{"format", "openai"},
+                           {"clip_config", config.to_json().dump()},
+                           {"activation", activation_name(config.activation)}});
     return;
   }
   nlohmann::json json = config_to_hf_json(config);  // throws for a ModifiedResNet, before anything is written

@@ -28,8 +28,8 @@ std::vector<std::string> CsvRecords::column(std::string_view name) const {
 
 namespace {
 
-std::string resolve_image_path(const std::filesystem::path& folder, const std::string& image,
-                               const io::CsvTable& table, size_t row) {
+std::string resolve_image_path(const std::filesystem::path& folder, const std::string& image, const io::CsvTable& table,
+                               size_t row) {
   if (image.empty()) throw std::runtime_error(table.where(row) + ": empty image path");
   std::filesystem::path path(image);
   if (path.is_absolute() || folder.empty()) return path.string();
@@ -69,8 +69,7 @@ LabelledDataset LabelledDataset::from_csv(const std::string& path, const std::st
     if (error != std::errc() || end != text.data() + text.size() || label < 0)
       throw std::runtime_error(table.where(r) + ": label '" + text + "' in column '" + label_key +
                                "' is not a class index (a non-negative integer)");
-    dataset.rows_.push_back({resolve_image_path(folder, table.rows[r][image_column], table, r), label,
-                             table.lines[r]});
+    dataset.rows_.push_back({resolve_image_path(folder, table.rows[r][image_column], table, r), label, table.lines[r]});
   }
   return dataset;
 }

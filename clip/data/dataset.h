@@ -36,7 +36,7 @@ class CsvRecords {
 struct ImageCaptionRow {
   std::string image_path;  // resolved against the CSV's folder
   std::string caption;
-  int64_t line = 0;        // line in the CSV where the row starts
+  int64_t line = 0;  // line in the CSV where the row starts
 };
 
 // Image-caption pairs for CLIP training: a CSV with (at least) an image column

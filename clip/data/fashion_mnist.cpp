@@ -141,8 +141,8 @@ std::vector<uint8_t> read_idx_labels(const std::string& path, int64_t image_coun
   file.expect_end();
   for (size_t i = 0; i < labels.size(); ++i)
     if (labels[i] >= fashion_classes().size())
-      throw std::runtime_error("'" + path + "': label " + std::to_string(labels[i]) + " of item " +
-                               std::to_string(i) + " is not a Fashion-MNIST class (0..9)");
+      throw std::runtime_error("'" + path + "': label " + std::to_string(labels[i]) + " of item " + std::to_string(i) +
+                               " is not a Fashion-MNIST class (0..9)");
   return labels;
 }
 
@@ -208,8 +208,8 @@ void prepare_fashion_mnist(const FashionMnistOptions& options) {
     const FashionClass& fashion_class = fashion_classes()[train_labels[i]];
     const std::string& prompt_template = templates[generator.below(templates.size())];
     const char* name = fashion_class.caption_names[generator.below(fashion_class.caption_names.size())];
-    train_rows.push_back({"images/train/" + image_name(i), fill_template(prompt_template, name),
-                          std::to_string(train_labels[i])});
+    train_rows.push_back(
+        {"images/train/" + image_name(i), fill_template(prompt_template, name), std::to_string(train_labels[i])});
   }
   // The label column is extra for training; it makes train.csv a labelled set
   // too (linear probes, supervised fine-tuning).
@@ -227,10 +227,10 @@ void prepare_fashion_mnist(const FashionMnistOptions& options) {
   class_names.save_json((out / "classes.json").string());
 
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("fashion-mnist: wrote %lld train + %lld test images, train.csv, test.csv and classes.json to %s "
-              "in %.1f s\n",
-              static_cast<long long>(train_count), static_cast<long long>(test_count), options.out.c_str(), seconds);
+  std::printf(
+      "fashion-mnist: wrote %lld train + %lld test images, train.csv, test.csv and classes.json to %s "
+      "in %.1f s\n",
+      static_cast<long long>(train_count), static_cast<long long>(test_count), options.out.c_str(), seconds);
 }
-
 
 }  // namespace clipgrad::clip

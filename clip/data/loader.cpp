@@ -72,8 +72,8 @@ struct Loader::State {
   uint64_t generation = 0;  // bumped by start_epoch; results of older generations are dropped
   int64_t epoch = 0;
   std::shared_ptr<const std::vector<int64_t>> order;  // [items] item of each epoch position
-  int64_t next_claim = 0;   // next batch number a worker will build
-  int64_t next_yield = 0;   // next batch number next() returns
+  int64_t next_claim = 0;                             // next batch number a worker will build
+  int64_t next_yield = 0;                             // next batch number next() returns
   std::map<int64_t, Slot> done;
   std::exception_ptr failure;  // a strict-mode or transform error, rethrown until restart
   int64_t pending_skipped = 0;
@@ -134,8 +134,7 @@ struct Loader::State {
     std::unique_lock lock(mutex);
     while (true) {
       work_ready.wait(lock, [&] {
-        return stopping ||
-               (started && next_claim < batches_per_epoch() && next_claim < next_yield + options.prefetch);
+        return stopping || (started && next_claim < batches_per_epoch() && next_claim < next_yield + options.prefetch);
       });
       if (stopping) return;
       const int64_t number = next_claim++;
@@ -190,7 +189,8 @@ Loader::Loader(std::vector<LoaderItem> items, LoaderOptions options, std::vector
   if (options.slices < 1 || options.slice < 0 || options.slice >= options.slices ||
       (options.slices > 1 && (!options.drop_last || options.batch_size % options.slices != 0)))
     throw std::invalid_argument("Loader: slice " + std::to_string(options.slice) + " of " +
-                                std::to_string(options.slices) + " needs 0 <= slice < slices, drop_last, and a batch_size (" +
+                                std::to_string(options.slices) +
+                                " needs 0 <= slice < slices, drop_last, and a batch_size (" +
                                 std::to_string(options.batch_size) + ") that the slices divide");
   state_->items = std::move(items);
   state_->options = options;

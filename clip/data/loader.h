@@ -40,13 +40,13 @@ std::vector<LoaderItem> loader_items(const std::vector<std::string>& image_paths
 
 struct LoaderOptions {
   int64_t batch_size = 32;
-  int image_size = 224;   // S: images are preprocessed to S x S
-  int workers = 2;        // worker threads; 0 decodes on the consumer's thread inside next()
-  bool shuffle = true;    // epoch e is shuffled with Generator(seed + e)
-  bool drop_last = false; // drop the final batch when it has fewer than batch_size items
+  int image_size = 224;    // S: images are preprocessed to S x S
+  int workers = 2;         // worker threads; 0 decodes on the consumer's thread inside next()
+  bool shuffle = true;     // epoch e is shuffled with Generator(seed + e)
+  bool drop_last = false;  // drop the final batch when it has fewer than batch_size items
   uint64_t seed = 0;
-  bool strict = false;    // a missing or corrupt image throws instead of being skipped
-  int prefetch = 4;       // batches decoded ahead of the consumer, at most
+  bool strict = false;  // a missing or corrupt image throws instead of being skipped
+  int prefetch = 4;     // batches decoded ahead of the consumer, at most
   // Data parallel: each batch is cut into `slices` contiguous slices of
   // batch_size / slices items and this loader decodes and returns only slice
   // `slice` (the rank's share of the global batch). Needs drop_last and a
@@ -95,7 +95,7 @@ class Loader {
   // (message: origin, file and reason), and the epoch must be restarted.
   bool next(Batch& batch);
 
-  int64_t size() const;                // items
+  int64_t size() const;  // items
   int64_t batches_per_epoch() const;
   const LoaderOptions& options() const;
   // Images skipped so far in the current epoch (including trailing empty batches).

@@ -26,7 +26,8 @@ ProbeResult linear_probe(const Tensor& train_features, const std::vector<int64_t
                          const ProbeOptions& options) {
   int64_t n = train_features.size(0), embed = train_features.size(1);
   if (n == 0) throw std::invalid_argument("linear probe: no training features");
-  if (static_cast<int64_t>(train_labels.size()) != n || static_cast<int64_t>(test_labels.size()) != test_features.size(0))
+  if (static_cast<int64_t>(train_labels.size()) != n ||
+      static_cast<int64_t>(test_labels.size()) != test_features.size(0))
     throw std::invalid_argument("linear probe: features and labels differ in count");
   Tensor train = normalized(train_features), test = normalized(test_features);
 

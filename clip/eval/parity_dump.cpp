@@ -14,7 +14,7 @@ std::invalid_argument bad_inputs(const std::string& path, const std::string& wha
 
 // The tensor `name` of `file`, checked to have `dtype` and `rank` dims.
 const Tensor& read_input(const std::string& path, const io::SafetensorsFile& file, const std::string& name, DType dtype,
-                    int64_t rank) {
+                         int64_t rank) {
   if (!file.contains(name)) throw bad_inputs(path, "missing tensor '" + name + "'");
   const Tensor& value = file.tensors.at(name).value;
   if (value.dtype() != dtype)
@@ -101,8 +101,8 @@ TensorMap dump_model(const LoadedClip& loaded, const std::string& inputs_path, D
 
   TensorMap grads;
   for (const auto& [name, parameter] : model.named_parameters())
-    grads[name] = parameter.has_grad() ? parameter.grad().to(Device::CPU)
-                                       : Tensor::zeros(parameter.shape(), parameter.dtype());
+    grads[name] =
+        parameter.has_grad() ? parameter.grad().to(Device::CPU) : Tensor::zeros(parameter.shape(), parameter.dtype());
   if (loaded.layout == CheckpointLayout::HuggingFace) grads = to_hf_layout(grads);
   for (const auto& [name, grad] : grads) out["grad." + name] = grad;
   for (const auto& [name, buffer] : model.named_buffers())

@@ -43,8 +43,8 @@ std::invalid_argument bad_inputs(const std::string& path, const std::string& wha
 // The safetensors file PATH, its errors worded for inputs rather than checkpoints.
 io::SafetensorsFile read_inputs(const std::string& path);
 // The tensor `name` of `file`, checked to have `dtype` and `rank` dims.
-const Tensor& read_input(const std::string& path, const io::SafetensorsFile& file, const std::string& name,
-                         DType dtype, int64_t rank);
+const Tensor& read_input(const std::string& path, const io::SafetensorsFile& file, const std::string& name, DType dtype,
+                         int64_t rank);
 // A [] tensor as [1], the shape PyTorch's exports use for scalars.
 Tensor as_vector(const Tensor& scalar);
 

@@ -45,14 +45,18 @@ Tensor zero_shot_weights(ClipModel& model, const Tokenizer& tokenizer, const Cla
   return weights;
 }
 
-ImageFeatures image_features(ClipModel& model, const std::vector<LoaderItem>& items, int workers,
-                             int64_t batch_size, bool strict, ImageTransform transform) {
+ImageFeatures image_features(ClipModel& model, const std::vector<LoaderItem>& items, int workers, int64_t batch_size,
+                             bool strict, ImageTransform transform) {
   NoGradGuard no_grad;
   model.eval();
   int64_t embed = model.config().embed_dim;
   LoaderOptions options{.batch_size = batch_size,
                         .image_size = static_cast<int>(model.config().image_resolution),
-                        .workers = workers, .shuffle = false, .drop_last = false, .seed = 0, .strict = strict};
+                        .workers = workers,
+                        .shuffle = false,
+                        .drop_last = false,
+                        .seed = 0,
+                        .strict = strict};
   Loader loader(items, options, std::move(transform));
   loader.start_epoch(0);
   DeviceUpload upload(model.logit_scale.value().device());  // the batches go where the model is
@@ -71,9 +75,8 @@ ImageFeatures image_features(ClipModel& model, const std::vector<LoaderItem>& it
 Accuracy score(const Tensor& logits, const std::vector<int64_t>& labels, int64_t classes) {
   int64_t n = logits.size(0);
   if (logits.size(1) != classes || static_cast<int64_t>(labels.size()) != n)
-    throw std::invalid_argument("score: logits " + shape_str(logits.shape()) + " for " +
-                                std::to_string(labels.size()) + " labels and " + std::to_string(classes) +
-                                " classes");
+    throw std::invalid_argument("score: logits " + shape_str(logits.shape()) + " for " + std::to_string(labels.size()) +
+                                " labels and " + std::to_string(classes) + " classes");
   Accuracy accuracy;
   accuracy.n = n;
   accuracy.per_class.assign(classes, 0.0);

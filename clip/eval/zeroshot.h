@@ -19,8 +19,8 @@ Tensor zero_shot_weights(ClipModel& model, const Tokenizer& tokenizer, const Cla
 // Image features in eval mode, no graph -> f32 [rows, E]. Rows whose image was
 // skipped (missing or corrupt) are listed in `skipped_rows`.
 struct ImageFeatures {
-  Tensor features;                    // [rows kept, E], unnormalised
-  std::vector<int64_t> rows;          // dataset row of each feature
+  Tensor features;            // [rows kept, E], unnormalised
+  std::vector<int64_t> rows;  // dataset row of each feature
   int64_t skipped = 0;
 };
 // `transform` (optional) changes each decoded image before preprocessing (e.g. a
@@ -32,8 +32,8 @@ struct Accuracy {
   double top1 = 0, top5 = 0;
   std::vector<double> per_class;  // top-1 per class (NaN for a class with no samples)
   std::vector<int64_t> per_class_count;
-  int64_t n = 0;                  // images scored
-  int64_t skipped = 0;            // images that could not be read
+  int64_t n = 0;        // images scored
+  int64_t skipped = 0;  // images that could not be read
 };
 
 // logits [n, C] and labels [n] -> top-1/top-5/per-class accuracy.

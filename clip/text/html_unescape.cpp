@@ -62,8 +62,8 @@ void append_numeric_reference(char32_t number, std::u32string& out) {
     out.push_back(0xFFFD);
     return;
   }
-  if (std::binary_search(unicode::kInvalidCodepoints,
-                         unicode::kInvalidCodepoints + unicode::kInvalidCodepoints_size, number))
+  if (std::binary_search(unicode::kInvalidCodepoints, unicode::kInvalidCodepoints + unicode::kInvalidCodepoints_size,
+                         number))
     return;
   out.push_back(number);
 }
@@ -98,10 +98,15 @@ size_t numeric_reference(std::u32string_view text, size_t begin, std::u32string&
 
 bool is_name_char(char32_t cp) {
   switch (cp) {
-    case '\t': case '\n': case '\f': case ' ': case '<': case '&': case '#': case ';':
-      return false;
-    default:
-      return true;
+    case '\t':
+    case '\n':
+    case '\f':
+    case ' ':
+    case '<':
+    case '&':
+    case '#':
+    case ';': return false;
+    default: return true;
   }
 }
 

@@ -33,8 +33,7 @@ std::string read_gzip(const std::string& path) {
   int error = Z_OK;
   const std::string message = got < 0 ? gzerror(file, &error) : "";
   gzclose(file);
-  if (got < 0)
-    throw std::runtime_error("tokenizer: cannot decompress BPE vocabulary '" + path + "': " + message);
+  if (got < 0) throw std::runtime_error("tokenizer: cannot decompress BPE vocabulary '" + path + "': " + message);
   return data;
 }
 
@@ -109,8 +108,7 @@ bool matches_literal(std::u32string_view text, size_t pos, std::string_view lite
   if (text.size() - pos < literal.size()) return false;
   for (size_t k = 0; k < literal.size(); ++k) {
     const char32_t cp = text[pos + k], want = static_cast<unsigned char>(literal[k]);
-    const bool same = cp == want || (want >= 'a' && want <= 'z' && cp == want - 32) ||
-                      (want == 's' && cp == 0x17F);
+    const bool same = cp == want || (want >= 'a' && want <= 'z' && cp == want - 32) || (want == 's' && cp == 0x17F);
     if (!same) return false;
   }
   return true;
@@ -120,8 +118,8 @@ bool matches_literal(std::u32string_view text, size_t pos, std::string_view lite
 // (whitespace, and U+0345 which IGNORECASE keeps out of both [\p{L}] and
 // [^\s\p{L}\p{N}], since it case-folds to a letter but is not one).
 size_t pre_token_length(std::u32string_view text, size_t pos) {
-  static constexpr std::string_view kAlternatives[] = {"<|startoftext|>", "<|endoftext|>", "'s", "'t",
-                                                       "'re", "'ve", "'m", "'ll", "'d"};
+  static constexpr std::string_view kAlternatives[] = {
+      "<|startoftext|>", "<|endoftext|>", "'s", "'t", "'re", "'ve", "'m", "'ll", "'d"};
   const char32_t first = text[pos];
   if (first == U'<' || first == U'\'') {
     for (std::string_view literal : kAlternatives)
@@ -162,8 +160,7 @@ Tokenizer::Tokenizer(const std::string& bpe_path, TextRepair repair) : state_(st
   state_->repair = repair;
   const std::string text = read_gzip(bpe_path);
   const auto bad_file = [&](const std::string& what) {
-    return std::runtime_error("tokenizer: '" + bpe_path + "' is not CLIP's bpe_simple_vocab_16e6.txt.gz: " +
-                              what);
+    return std::runtime_error("tokenizer: '" + bpe_path + "' is not CLIP's bpe_simple_vocab_16e6.txt.gz: " + what);
   };
   std::vector<std::string_view> lines;
   for (size_t pos = 0; pos <= text.size();) {
@@ -174,8 +171,7 @@ Tokenizer::Tokenizer(const std::string& bpe_path, TextRepair repair) : state_(st
     if (lines.size() > kMergeCount) break;
   }
   if (lines.size() <= kMergeCount)
-    throw bad_file("it has " + std::to_string(lines.size()) + " lines, CLIP needs " +
-                   std::to_string(kMergeCount + 1));
+    throw bad_file("it has " + std::to_string(lines.size()) + " lines, CLIP needs " + std::to_string(kMergeCount + 1));
 
   // Vocabulary strings are kept as the bytes they stand for; the stand-in
   // characters map one-to-one onto bytes, so nothing is lost.
@@ -239,7 +235,8 @@ std::string Tokenizer::default_bpe_path() {
 std::vector<int32_t> Tokenizer::bpe(std::string_view token_bytes) const {
   const ByteTable& table = state_->bytes;
   std::vector<int32_t> word(token_bytes.size());
-  for (size_t i = 0; i < token_bytes.size(); ++i) word[i] = table.id_of_byte[static_cast<unsigned char>(token_bytes[i])];
+  for (size_t i = 0; i < token_bytes.size(); ++i)
+    word[i] = table.id_of_byte[static_cast<unsigned char>(token_bytes[i])];
   word.back() += 256;  // the last byte carries "</w>"
   if (word.size() == 1) return word;
   {

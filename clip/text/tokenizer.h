@@ -49,8 +49,7 @@ class Tokenizer {
   // context_length with EOT kept as the last id, as clip.tokenize(truncate=True).
   std::vector<int32_t> tokenize(std::string_view text, int64_t context_length = kContextLength) const;
   // -> i32 [texts.size(), context_length]: tokenize(texts[i]) in row i, zero-padded.
-  Tensor tokenize_batch(const std::vector<std::string>& texts,
-                        int64_t context_length = kContextLength) const;
+  Tensor tokenize_batch(const std::vector<std::string>& texts, int64_t context_length = kContextLength) const;
   // ids -> text: "</w>" becomes ' ', invalid UTF-8 becomes U+FFFD, SOT/EOT
   // come out as their names. Throws std::out_of_range for an id outside the vocabulary.
   std::string decode(std::span<const int32_t> ids) const;

@@ -11,8 +11,7 @@ namespace {
 bool in_ranges(const CodeRange* ranges, size_t size, char32_t cp) {
   const CodeRange* end = ranges + size;
   // First range whose last >= cp; it holds cp if its first <= cp.
-  const CodeRange* it =
-      std::lower_bound(ranges, end, cp, [](const CodeRange& r, char32_t c) { return r.last < c; });
+  const CodeRange* it = std::lower_bound(ranges, end, cp, [](const CodeRange& r, char32_t c) { return r.last < c; });
   return it != end && it->first <= cp;
 }
 
@@ -20,8 +19,7 @@ char32_t lower_one(char32_t cp) {
   if (cp < 0x80) return (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
   const LowerRun* end = kLowerRuns + kLowerRuns_size;
   // Runs are disjoint and sorted: only the last run starting at or before cp can hold it.
-  const LowerRun* it =
-      std::upper_bound(kLowerRuns, end, cp, [](char32_t c, const LowerRun& r) { return c < r.start; });
+  const LowerRun* it = std::upper_bound(kLowerRuns, end, cp, [](char32_t c, const LowerRun& r) { return c < r.start; });
   if (it == kLowerRuns) return cp;
   --it;
   const char32_t offset = cp - it->start;
@@ -30,9 +28,7 @@ char32_t lower_one(char32_t cp) {
 }
 
 bool is_cased(char32_t cp) { return in_ranges(kCasedRanges, kCasedRanges_size, cp); }
-bool is_case_ignorable(char32_t cp) {
-  return in_ranges(kCaseIgnorableRanges, kCaseIgnorableRanges_size, cp);
-}
+bool is_case_ignorable(char32_t cp) { return in_ranges(kCaseIgnorableRanges, kCaseIgnorableRanges_size, cp); }
 
 // CPython's handle_capital_sigma: U+03A3 lowers to final sigma when a cased
 // letter precedes it and none follows, skipping case-ignorable characters.
@@ -49,8 +45,7 @@ char32_t lower_capital_sigma(std::u32string_view text, size_t i) {
   static const char* hex = "0123456789ABCDEF";
   const std::string shown = {'0', 'x', hex[lead >> 4], hex[lead & 15]};
   throw std::invalid_argument("tokenizer: text is not valid UTF-8 (bad or truncated sequence at byte " +
-                              std::to_string(offset) + ", lead byte " + shown +
-                              "); re-encode the input as UTF-8");
+                              std::to_string(offset) + ", lead byte " + shown + "); re-encode the input as UTF-8");
 }
 
 // Length of the valid UTF-8 sequence at bytes[i], or 0 with `valid_prefix` set
@@ -129,11 +124,15 @@ std::u32string decode_utf8_lossy(std::string_view bytes) {
 bool is_regex_space(char32_t cp) {
   if (cp < 0x80) return cp == ' ' || (cp >= '\t' && cp <= '\r');
   switch (cp) {
-    case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F:
-    case 0x3000:
-      return true;
-    default:
-      return cp >= 0x2000 && cp <= 0x200A;
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000: return true;
+    default: return cp >= 0x2000 && cp <= 0x200A;
   }
 }
 

@@ -45,16 +45,17 @@ ContrastiveOutput contrastive_loss(const Variable& a, const Variable& b, const V
   return {loss, logits_a};
 }
 
-Variable info_nce(const Variable& queries, const Variable& keys, const Variable& logit_scale,
-                  const GlobalBatch& global, const std::string& what) {
+Variable info_nce(const Variable& queries, const Variable& keys, const Variable& logit_scale, const GlobalBatch& global,
+                  const std::string& what) {
   if (!global.spans_processes())
     return fn::contrastive_cross_entropy(scaled_cosine_logits(queries, keys, logit_scale),
                                          ops::ContrastiveDirections::RowsOnly);
   if (!global.local_loss)
     throw std::logic_error("info_nce of " + what + ": the full loss over processes takes the gathered rows");
   Variable all_keys = global.gather(keys, what + " keys");
-  return fn::cross_entropy(scaled_cosine_logits(queries, all_keys, logit_scale),
-                           targets_from(global.first_row(queries.size(0)), queries.size(0)).to(queries.value().device()));
+  return fn::cross_entropy(
+      scaled_cosine_logits(queries, all_keys, logit_scale),
+      targets_from(global.first_row(queries.size(0)), queries.size(0)).to(queries.value().device()));
 }
 
 }  // namespace clipgrad::clip

@@ -49,7 +49,7 @@ ContrastiveOutput contrastive_loss(const Variable& a, const Variable& b, const V
 // of scaled_cosine_logits(queries, keys) against the diagonal. For one
 // process or a local loss (the full loss is the one-process loss of the
 // gathered rows: gather them first, once).
-Variable info_nce(const Variable& queries, const Variable& keys, const Variable& logit_scale,
-                  const GlobalBatch& global, const std::string& what);
+Variable info_nce(const Variable& queries, const Variable& keys, const Variable& logit_scale, const GlobalBatch& global,
+                  const std::string& what);
 
 }  // namespace clipgrad::clip

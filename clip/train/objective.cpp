@@ -17,9 +17,8 @@ ObjectiveOutput ClipObjective::forward(ClipModel& model, const TrainBatch& batch
   Variable text_features = model.encode_text(batch.tokens.at(0));
   ContrastiveOutput contrastive = contrastive_loss(image_features, text_features, model.logit_scale, batch.global);
   return {.losses = {{"total", contrastive.loss}},
-          .tensors = {{"image_features", image_features},
-                      {"text_features", text_features},
-                      {"logits", contrastive.logits}}};
+          .tensors = {
+              {"image_features", image_features}, {"text_features", text_features}, {"logits", contrastive.logits}}};
 }
 
 ObjectiveOutput forward_backward(ClipModel& model, const Objective& objective, const TrainBatch& batch) {

@@ -23,14 +23,24 @@ int64_t run_epoch(Loader& loader, const EpochLoop& loop, int64_t& step, const St
                                std::to_string(step) + "; " + loop.advice);
     samples += result->rows;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-    const StepReport report{.epoch = loop.epoch + 1, .epochs = loop.epochs, .batch = batch.number + 1,
-                            .batches = loop.batches, .step = step, .batch_size = result->rows,
-                            .loss = result->loss, .lr = lr, .logit_scale = result->logit_scale,
+    const StepReport report{.epoch = loop.epoch + 1,
+                            .epochs = loop.epochs,
+                            .batch = batch.number + 1,
+                            .batches = loop.batches,
+                            .step = step,
+                            .batch_size = result->rows,
+                            .loss = result->loss,
+                            .lr = lr,
+                            .logit_scale = result->logit_scale,
                             .samples_per_second = samples / std::max(seconds, 1e-9),
-                            .skipped = loader.skipped_in_epoch(), .loss_parts = result->loss_parts};
+                            .skipped = loader.skipped_in_epoch(),
+                            .loss_parts = result->loss_parts};
     if (loop.metrics) {
-      nlohmann::json line{{"epoch", report.epoch}, {"step", report.step}, {"loss", report.loss},
-                          {"lr", report.lr},       {"skipped", report.skipped}};
+      nlohmann::json line{{"epoch", report.epoch},
+                          {"step", report.step},
+                          {"loss", report.loss},
+                          {"lr", report.lr},
+                          {"skipped", report.skipped}};
       if (loop.metrics_fields) loop.metrics_fields(report, line);
       *loop.metrics << line.dump() + "\n" << std::flush;
     }

@@ -33,7 +33,7 @@ struct StepReport {
   int64_t step = 0;                // global, 0-based
   int64_t batch_size = 0;
   double loss = 0, lr = 0, logit_scale = 0, samples_per_second = 0;
-  int64_t skipped = 0;             // images skipped so far in this epoch
+  int64_t skipped = 0;                       // images skipped so far in this epoch
   std::map<std::string, double> loss_parts;  // every loss part but "total"
 };
 
@@ -53,9 +53,9 @@ struct LearningRateSchedule {
 };
 
 struct EpochLoop {
-  int64_t epoch = 0;   // 0-based: the loader's shuffle is this epoch's
-  int64_t epochs = 0;  // for the report
-  int64_t batches = 0; // per epoch, for the report
+  int64_t epoch = 0;    // 0-based: the loader's shuffle is this epoch's
+  int64_t epochs = 0;   // for the report
+  int64_t batches = 0;  // per epoch, for the report
   LearningRateSchedule schedule;
   std::ostream* metrics = nullptr;  // metrics.jsonl (null: none written)
   // The metrics line's fields beyond "epoch", "step", "loss", "lr" and "skipped".

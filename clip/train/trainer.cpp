@@ -26,10 +26,20 @@ static const char* kMetrics = "metrics.jsonl";
 static const double kMaxLogitScale = std::log(100.0);
 
 nlohmann::json TrainOptions::to_json() const {
-  return {{"epochs", epochs},   {"batch_size", batch_size},   {"lr", lr},
-          {"weight_decay", weight_decay}, {"warmup_steps", warmup_steps}, {"grad_clip_norm", grad_clip_norm},
-          {"seed", seed},       {"workers", workers},         {"strict", strict},  {"local_loss", local_loss}, {"zero_stage", zero_stage},
-          {"image_key", image_key}, {"caption_key", caption_key}, {"delimiter", std::string(1, delimiter)},
+  return {{"epochs", epochs},
+          {"batch_size", batch_size},
+          {"lr", lr},
+          {"weight_decay", weight_decay},
+          {"warmup_steps", warmup_steps},
+          {"grad_clip_norm", grad_clip_norm},
+          {"seed", seed},
+          {"workers", workers},
+          {"strict", strict},
+          {"local_loss", local_loss},
+          {"zero_stage", zero_stage},
+          {"image_key", image_key},
+          {"caption_key", caption_key},
+          {"delimiter", std::string(1, delimiter)},
           {"device", device_name(device)}};
 }
 
@@ -67,8 +77,7 @@ Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv,
       train_csv_(fs::absolute(train_csv).string()),
       options_(std::move(options)),
       run_dir_(std::move(run_dir)),
-      data_(ImageCaptionDataset::from_csv(train_csv_, options_.image_key, options_.caption_key,
-                                          options_.delimiter)),
+      data_(ImageCaptionDataset::from_csv(train_csv_, options_.image_key, options_.caption_key, options_.delimiter)),
       objective_(std::move(objective)),
       token_tables_(objective_->token_tables()),
       world_(world ? std::move(world) : std::make_shared<distributed::SingleProcess>()),
@@ -79,8 +88,9 @@ Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv,
                            "' must list the plain image and the plain captions first");
   if (data_.size() == 0) throw std::invalid_argument("training data '" + train_csv_ + "' has no rows");
   if (options_.batch_size < 1 || options_.batch_size * world_->world_size() < 2)
-    throw std::invalid_argument("--batch-size must be at least 2 for a contrastive loss (at least 1 per process "
-                                "when data parallel)");
+    throw std::invalid_argument(
+        "--batch-size must be at least 2 for a contrastive loss (at least 1 per process "
+        "when data parallel)");
   std::vector<std::string> captions;
   for (const auto& row : data_.rows()) captions.push_back(row.caption);
   tokens_ = tokenizer_.tokenize_batch(captions, model_->config().context_length);
@@ -93,7 +103,8 @@ Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv,
   if (data_parallel()) {
     // The same seed gives every rank the same initial weights; the broadcast
     // makes it so whatever the model came from.
-    for (Variable& param : model_->parameters()) world_->broadcast(param.value(), 0, "broadcast of the initial weights");
+    for (Variable& param : model_->parameters())
+      world_->broadcast(param.value(), 0, "broadcast of the initial weights");
     gradient_buckets_ = std::make_unique<distributed::GradientBuckets>(
         model_->parameters(), *world_, distributed::kDefaultBucketBytes,
         sharded ? distributed::GradientReduction::reduce_scatter : distributed::GradientReduction::all_reduce);
@@ -138,13 +149,16 @@ void Trainer::save_checkpoint(const std::vector<std::pair<std::string, Tensor>>&
   }
   for (const auto& [key, value] : optimizer_state) tensors["optim." + key] = {value, ""};
   nlohmann::json config = model_->config().to_json();
-  std::map<std::string, std::string> metadata{
-      {"format", "clipgrad-train"},          {"clip_config", config.dump()},
-      {"options", options_.to_json().dump()}, {"train_csv", train_csv_},
-      {"epoch", std::to_string(epoch_)},     {"step", std::to_string(step_)},
-      {"rng_state", generator_state_string(generator_)},
-      {"objective", objective_->name()},     {"objective_config", objective_->config().dump()},
-      {"world_size", std::to_string(world_->world_size())}};
+  std::map<std::string, std::string> metadata{{"format", "clipgrad-train"},
+                                              {"clip_config", config.dump()},
+                                              {"options", options_.to_json().dump()},
+                                              {"train_csv", train_csv_},
+                                              {"epoch", std::to_string(epoch_)},
+                                              {"step", std::to_string(step_)},
+                                              {"rng_state", generator_state_string(generator_)},
+                                              {"objective", objective_->name()},
+                                              {"objective_config", objective_->config().dump()},
+                                              {"world_size", std::to_string(world_->world_size())}};
   io::write_safetensors((fs::path(run_dir_) / kCheckpoint).string(), tensors, metadata);
 
   save_clip(*model_, (fs::path(run_dir_) / kModel).string(), CheckpointLayout::OpenAI);
@@ -199,8 +213,10 @@ Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& obj
     if (name.rfind("optim.", 0) == 0) optim.emplace_back(name.substr(6), stored.value);
   }
   model->load_state_dict(state);
-  if (trainer.zero_optimizer_) trainer.zero_optimizer_->load_state(optim);
-  else trainer.optimizer_->load_state(optim);
+  if (trainer.zero_optimizer_)
+    trainer.zero_optimizer_->load_state(optim);
+  else
+    trainer.optimizer_->load_state(optim);
   trainer.epoch_ = std::stoll(meta("epoch"));
   trainer.step_ = std::stoll(meta("step"));
   trainer.generator_.set_state(parse_generator_state(meta("rng_state")));
@@ -219,7 +235,8 @@ Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& obj
     if (entry.is_discarded() || !entry.contains("step")) {
       if (in.peek() != std::char_traits<char>::eof())
         throw std::runtime_error("cannot resume '" + run_dir + "': " + metrics.string() + ":" +
-                                 std::to_string(line_number) + " is not a metrics line (only the last line may be torn)");
+                                 std::to_string(line_number) +
+                                 " is not a metrics line (only the last line may be torn)");
       std::cerr << "clipgrad: warning: dropping the torn last line of " << metrics.string() << "\n";
       break;
     }
@@ -285,28 +302,37 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
   const int ranks = world_->world_size();
   const int64_t global_batch = options_.batch_size * ranks;
   // Data parallel: the ranks' slices must stay the same size, so a bad image is fatal.
-  LoaderOptions loader_options{.batch_size = global_batch, .image_size = image_size,
-                               .workers = options_.workers, .shuffle = true, .drop_last = true,
-                               .seed = 0, .strict = options_.strict || data_parallel(),
-                               .slices = ranks, .slice = world_->rank()};
+  LoaderOptions loader_options{.batch_size = global_batch,
+                               .image_size = image_size,
+                               .workers = options_.workers,
+                               .shuffle = true,
+                               .drop_last = true,
+                               .seed = 0,
+                               .strict = options_.strict || data_parallel(),
+                               .slices = ranks,
+                               .slice = world_->rank()};
   int64_t batches = static_cast<int64_t>(data_.size()) / global_batch;
   if (batches == 0)
-    throw std::invalid_argument("training data has " + std::to_string(data_.size()) + " rows, fewer than one batch of " +
-                                std::to_string(global_batch));
+    throw std::invalid_argument("training data has " + std::to_string(data_.size()) +
+                                " rows, fewer than one batch of " + std::to_string(global_batch));
   // Each line is one write, flushed: a kill leaves at most the last line torn.
   std::ofstream metrics;
   if (writes_files()) metrics.open(fs::path(run_dir_) / kMetrics, std::ios::app);
-  EpochLoop loop{.epochs = options_.epochs, .batches = batches,
-                 .schedule = {.peak = options_.lr, .warmup_steps = options_.warmup_steps,
+  EpochLoop loop{.epochs = options_.epochs,
+                 .batches = batches,
+                 .schedule = {.peak = options_.lr,
+                              .warmup_steps = options_.warmup_steps,
                               .total_steps = batches * options_.epochs},
                  .metrics = writes_files() ? &metrics : nullptr,
-                 .metrics_fields = [](const StepReport& report, nlohmann::json& line) {
-                   line["logit_scale"] = report.logit_scale;
-                   line["samples_per_s"] = report.samples_per_second;
-                   for (const auto& [name, value] : report.loss_parts) line["loss_" + name] = value;
-                 },
+                 .metrics_fields =
+                     [](const StepReport& report, nlohmann::json& line) {
+                       line["logit_scale"] = report.logit_scale;
+                       line["samples_per_s"] = report.samples_per_second;
+                       for (const auto& [name, value] : report.loss_parts) line["loss_" + name] = value;
+                     },
                  .on_step = writes_files() ? on_step : nullptr,
-                 .error_prefix = "", .advice = "lower --lr or set --grad-clip"};
+                 .error_prefix = "",
+                 .advice = "lower --lr or set --grad-clip"};
   const GlobalBatch global{data_parallel() ? world_.get() : nullptr, options_.local_loss};
   std::vector<ImageTransform> views;
   for (const ImageView& view : objective_->image_views()) views.push_back(view.transform);
@@ -320,15 +346,19 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
     auto take_step = [&](const Batch& batch, double lr) -> std::optional<StepResult> {
       const int64_t batch_rows = static_cast<int64_t>(batch.indices.size()) * ranks;  // equal slices
       if (batch_rows < 2) return std::nullopt;  // skipped images left too few for a contrastive batch
-      if (zero_optimizer_) zero_optimizer_->set_lr(lr);
-      else optimizer_->set_lr(lr);
+      if (zero_optimizer_)
+        zero_optimizer_->set_lr(lr);
+      else
+        optimizer_->set_lr(lr);
       TrainBatch train_batch{.images = {}, .tokens = {}, .rows = batch.indices, .global = global};
       for (const Tensor& view : batch.views) train_batch.images.push_back(upload(view));
       for (const Tensor& table : token_tables(batch.indices)) train_batch.tokens.push_back(upload(table));
       std::map<std::string, double> losses = train_step(train_batch);
       const double loss = losses.at("total");
       losses.erase("total");
-      return StepResult{.loss = loss, .rows = batch_rows, .logit_scale = std::exp(model_->logit_scale.value().item()),
+      return StepResult{.loss = loss,
+                        .rows = batch_rows,
+                        .logit_scale = std::exp(model_->logit_scale.value().item()),
                         .loss_parts = losses};
     };
     const int64_t samples = run_epoch(loader, loop, step_, take_step);

@@ -62,10 +62,10 @@ struct TrainOptions {
   int64_t warmup_steps = 100;
   double grad_clip_norm = 0;  // 0: no clipping
   uint64_t seed = 0;
-  int workers = 2;            // image decoding threads
-  bool strict = false;        // a missing or corrupt image fails the run
-  bool local_loss = false;    // data parallel: open_clip's --local-loss (see clip::GlobalBatch)
-  int zero_stage = 0;         // data parallel: 1 shards the optimizer state (ZeRO-1, clip/train/zero_optimizer.h)
+  int workers = 2;          // image decoding threads
+  bool strict = false;      // a missing or corrupt image fails the run
+  bool local_loss = false;  // data parallel: open_clip's --local-loss (see clip::GlobalBatch)
+  int zero_stage = 0;       // data parallel: 1 shards the optimizer state (ZeRO-1, clip/train/zero_optimizer.h)
   // CSV layout of the training data.
   std::string image_key = "image", caption_key = "caption";
   char delimiter = ',';
@@ -81,8 +81,8 @@ class Trainer {
  public:
   // A new run: model, data and objective given; writes into run_dir (created).
   // world: the data-parallel processes (null: this process alone).
-  Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
-          std::string run_dir, std::unique_ptr<Objective> objective = std::make_unique<ClipObjective>(),
+  Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options, std::string run_dir,
+          std::unique_ptr<Objective> objective = std::make_unique<ClipObjective>(),
           std::shared_ptr<distributed::Communicator> world = nullptr);
   // The device a run in run_dir trains on (its checkpoint's header alone),
   // for joining the data-parallel world before resuming it.
@@ -100,9 +100,8 @@ class Trainer {
   int64_t step() const { return step_; }
 
  private:
-  Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
-          std::string run_dir, std::unique_ptr<Objective> objective, std::shared_ptr<distributed::Communicator> world,
-          bool fresh);
+  Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options, std::string run_dir,
+          std::unique_ptr<Objective> objective, std::shared_ptr<distributed::Communicator> world, bool fresh);
   bool data_parallel() const { return world_->world_size() > 1; }
   bool writes_files() const { return world_->rank() == 0; }
   // The mean over the ranks of every loss part (each rank's own without data parallel).
@@ -127,7 +126,7 @@ class Trainer {
   Tensor tokens_;  // i32 [rows, context_length]: every plain caption, tokenised once
   std::shared_ptr<distributed::Communicator> world_;
   std::unique_ptr<distributed::GradientBuckets> gradient_buckets_;  // data parallel only
-  std::unique_ptr<nn::AdamW> optimizer_;          // or, sharded (--zero 1; over the buckets' segments):
+  std::unique_ptr<nn::AdamW> optimizer_;  // or, sharded (--zero 1; over the buckets' segments):
   std::unique_ptr<ZeroOptimizer> zero_optimizer_;
   Generator generator_;
   int64_t epoch_ = 0;  // completed epochs

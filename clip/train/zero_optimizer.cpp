@@ -80,8 +80,9 @@ void ZeroOptimizer::step() {
     // nn::AdamW::step's coefficients, to the bit.
     const double bias_correction1 = 1.0 - std::pow(beta1_, double(param.steps));
     const double bias_correction2 = 1.0 - std::pow(beta2_, double(param.steps));
-    const ops::AdamWCoefficients c{1.0 - lr_ * param.weight_decay, 1.0 - beta1_, beta2_, 1.0 - beta2_,
-                                   lr_ / bias_correction1, std::sqrt(bias_correction2), eps_};
+    const ops::AdamWCoefficients c{
+        1.0 - lr_ * param.weight_decay, 1.0 - beta1_, beta2_, 1.0 - beta2_, lr_ / bias_correction1,
+        std::sqrt(bias_correction2),    eps_};
     const int64_t begin = piece.shard_begin, end = begin + piece.length;
     Tensor value = values_[param.bucket].rows(begin, end);
     Tensor exp_avg = exp_avg_[param.bucket].rows(begin, end);
@@ -104,14 +105,16 @@ std::vector<std::pair<std::string, Tensor>> ZeroOptimizer::gather_state() const 
     state.emplace_back("step." + std::to_string(i), Tensor::scalar(double(params_[i].steps), DType::I32));
   for (size_t b = 0; b < values_.size(); ++b) {
     const std::string what = " of bucket " + std::to_string(b);
-    Tensor exp_avg = world_.all_gather_rows(exp_avg_[b], "all-gather of the optimizer's exp_avg" + what).to(Device::CPU);
+    Tensor exp_avg =
+        world_.all_gather_rows(exp_avg_[b], "all-gather of the optimizer's exp_avg" + what).to(Device::CPU);
     Tensor exp_avg_sq =
         world_.all_gather_rows(exp_avg_sq_[b], "all-gather of the optimizer's exp_avg_sq" + what).to(Device::CPU);
     for (size_t p : params_of_bucket_[b]) {
       const Param& param = params_[p];
       if (param.steps == 0) continue;  // as nn::AdamW: moments exist once a parameter was updated
       const int64_t begin = param.offset, end = begin + param.variable.numel();
-      state.emplace_back("exp_avg." + std::to_string(p), exp_avg.rows(begin, end).reshape(param.variable.shape()).clone());
+      state.emplace_back("exp_avg." + std::to_string(p),
+                         exp_avg.rows(begin, end).reshape(param.variable.shape()).clone());
       state.emplace_back("exp_avg_sq." + std::to_string(p),
                          exp_avg_sq.rows(begin, end).reshape(param.variable.shape()).clone());
     }
@@ -161,10 +164,12 @@ void ZeroOptimizer::load_state(const std::vector<std::pair<std::string, Tensor>>
     const int64_t begin = piece.shard_begin, end = begin + piece.length;
     const int64_t from = piece.param_begin, to = from + piece.length;
     const Device device = values_[param.bucket].device();
-    exp_avg_[param.bucket].rows(begin, end).copy_from(
-        exp_avg[piece.param].reshape({-1}).rows(from, to).to(DType::F32).to(device));
-    exp_avg_sq_[param.bucket].rows(begin, end).copy_from(
-        exp_avg_sq[piece.param].reshape({-1}).rows(from, to).to(DType::F32).to(device));
+    exp_avg_[param.bucket]
+        .rows(begin, end)
+        .copy_from(exp_avg[piece.param].reshape({-1}).rows(from, to).to(DType::F32).to(device));
+    exp_avg_sq_[param.bucket]
+        .rows(begin, end)
+        .copy_from(exp_avg_sq[piece.param].reshape({-1}).rows(from, to).to(DType::F32).to(device));
   }
 }
 

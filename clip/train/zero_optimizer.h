@@ -52,8 +52,8 @@ class ZeroOptimizer {
   struct Param {
     Variable variable;
     double weight_decay = 0;
-    int64_t steps = 0;    // updates taken (nn::AdamW's "step.i")
-    size_t bucket = 0;    // where its values lie: bucket, offset within the bucket
+    int64_t steps = 0;  // updates taken (nn::AdamW's "step.i")
+    size_t bucket = 0;  // where its values lie: bucket, offset within the bucket
     int64_t offset = 0;
   };
   // The part of one parameter inside this rank's segment of its bucket.

@@ -71,7 +71,8 @@ Schedule parse_schedule(std::string_view text) {
   constexpr std::string_view shuffled = "shuffled:";
   uint64_t seed = 0;
   if (text.starts_with(shuffled) && parse_number(text.substr(shuffled.size()), seed)) return {Order::Shuffled, seed};
-  throw std::invalid_argument("'" + std::string(text) + "' is not a schedule: expected forward, reverse or shuffled:SEED");
+  throw std::invalid_argument("'" + std::string(text) +
+                              "' is not a schedule: expected forward, reverse or shuffled:SEED");
 }
 
 std::string schedule_name(const Schedule& schedule) {
@@ -133,9 +134,8 @@ void set_memory_capacity(size_t bytes) {
 std::string describe() {
   const Schedule order = schedule();
   const unsigned threads = worker_threads();
-  return "SIMT emulator: " + std::to_string(threads) + " worker thread" + (threads == 1 ? "" : "s") +
-         ", schedule " + schedule_name(order) + ", " + std::to_string(fiber_stack_bytes() >> 10) +
-         " KiB fiber stacks";
+  return "SIMT emulator: " + std::to_string(threads) + " worker thread" + (threads == 1 ? "" : "s") + ", schedule " +
+         schedule_name(order) + ", " + std::to_string(fiber_stack_bytes() >> 10) + " KiB fiber stacks";
 }
 
 }  // namespace clipgrad::cuda::emulator

@@ -40,7 +40,7 @@ void set_schedule(const Schedule& schedule);
 unsigned worker_threads();
 void set_worker_threads(unsigned threads);  // at least 1
 size_t fiber_stack_bytes();
-size_t memory_capacity();                   // bytes the emulated device has
+size_t memory_capacity();  // bytes the emulated device has
 void set_memory_capacity(size_t bytes);
 
 // "SIMT emulator: 2 worker threads, schedule forward, 64 KiB fiber stacks"

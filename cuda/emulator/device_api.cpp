@@ -17,7 +17,8 @@ namespace clipgrad::cuda::emulator {
 namespace {
 
 [[noreturn]] void outside_a_kernel(const char* what) {
-  throw std::logic_error(std::string(what) + " called outside a kernel (the emulator runs device code only in a launch)");
+  throw std::logic_error(std::string(what) +
+                         " called outside a kernel (the emulator runs device code only in a launch)");
 }
 
 // The calling fiber's thread; device code called from host code is a bug.
@@ -25,8 +26,10 @@ template <class Name>
 detail::ThreadState& self(Name what) {
   detail::ThreadState* thread = detail::current_thread();
   if (!thread) [[unlikely]] {
-    if constexpr (std::is_invocable_v<Name>) outside_a_kernel(what());
-    else outside_a_kernel(what);
+    if constexpr (std::is_invocable_v<Name>)
+      outside_a_kernel(what());
+    else
+      outside_a_kernel(what);
   }
   return *thread;
 }

@@ -54,8 +54,8 @@ enum class Collective : uint8_t { SyncWarp, ShuffleIndex, ShuffleUp, ShuffleDown
 int block_barrier(BarrierKind kind, int predicate, std::source_location where);
 uint64_t warp_collective(Collective op, unsigned mask, uint64_t value, unsigned value_bytes, int lane_argument,
                          int width, std::source_location where);
-unsigned active_lanes();                // __activemask(): the lanes of the warp that have not exited
-void* dynamic_shared_memory_base();     // the block's dynamic shared memory (see cuda/api.h)
+unsigned active_lanes();             // __activemask(): the lanes of the warp that have not exited
+void* dynamic_shared_memory_base();  // the block's dynamic shared memory (see cuda/api.h)
 [[noreturn]] void trap(std::source_location where);
 
 template <class T>
@@ -66,7 +66,7 @@ T* dynamic_shared_memory() {
 // The values a warp shuffle moves: CUDA's overloads are int, unsigned, long,
 // long long (and unsigned), float and double; 4 or 8 bytes.
 template <class T>
-concept Shuffleable = std::is_arithmetic_v<T> && (sizeof(T) == 4 || sizeof(T) == 8);
+concept Shuffleable = std::is_arithmetic_v<T> &&(sizeof(T) == 4 || sizeof(T) == 8);
 
 template <Shuffleable T>
 T shuffle(Collective op, unsigned mask, T value, int lane_argument, int width, std::source_location where) {
@@ -101,11 +101,11 @@ inline int __syncthreads_or(int predicate, std::source_location where = std::sou
 // same mask (the call sites may differ, as on sm_70 and later).
 
 inline void __syncwarp(unsigned mask = 0xffffffffu, std::source_location where = std::source_location::current()) {
-  ::clipgrad::cuda::emulator::warp_collective(::clipgrad::cuda::emulator::Collective::SyncWarp, mask, 0, 0, 0,
-                                              warpSize, where);
+  ::clipgrad::cuda::emulator::warp_collective(::clipgrad::cuda::emulator::Collective::SyncWarp, mask, 0, 0, 0, warpSize,
+                                              where);
 }
 // CUDA's overload set (so a bool or a short promotes to int, as under nvcc).
-#define CLIPGRAD_EMU_SHUFFLES(T)                                                                                    \
+#define CLIPGRAD_EMU_SHUFFLES(T)                                                                                  \
   inline T __shfl_sync(unsigned mask, T value, int source_lane, int width = warpSize,                             \
                        std::source_location where = std::source_location::current()) {                            \
     return ::clipgrad::cuda::emulator::shuffle(::clipgrad::cuda::emulator::Collective::ShuffleIndex, mask, value, \
@@ -168,8 +168,8 @@ T atomic_update(T* address, Pick pick) {  // CAS loop: *address = pick(old), ret
 }
 }  // namespace clipgrad::cuda::emulator
 
-#define CLIPGRAD_EMU_ATOMIC_ADD(T)                                                              \
-  inline T atomicAdd(T* address, T value) {                                                   \
+#define CLIPGRAD_EMU_ATOMIC_ADD(T)                                                                  \
+  inline T atomicAdd(T* address, T value) {                                                         \
     return ::clipgrad::cuda::emulator::atomic(address).fetch_add(value, std::memory_order_relaxed); \
   }
 CLIPGRAD_EMU_ATOMIC_ADD(int)
@@ -179,41 +179,43 @@ CLIPGRAD_EMU_ATOMIC_ADD(float)
 CLIPGRAD_EMU_ATOMIC_ADD(double)
 #undef CLIPGRAD_EMU_ATOMIC_ADD
 
-#define CLIPGRAD_EMU_ATOMIC_INTEGER(T)                                                                        \
-  inline T atomicSub(T* address, T value) {                                                                 \
-    return ::clipgrad::cuda::emulator::atomic(address).fetch_sub(value, std::memory_order_relaxed);           \
-  }                                                                                                         \
-  inline T atomicExch(T* address, T value) {                                                                \
-    return ::clipgrad::cuda::emulator::atomic(address).exchange(value, std::memory_order_relaxed);            \
-  }                                                                                                         \
-  inline T atomicMax(T* address, T value) {                                                                 \
+#define CLIPGRAD_EMU_ATOMIC_INTEGER(T)                                                                               \
+  inline T atomicSub(T* address, T value) {                                                                          \
+    return ::clipgrad::cuda::emulator::atomic(address).fetch_sub(value, std::memory_order_relaxed);                  \
+  }                                                                                                                  \
+  inline T atomicExch(T* address, T value) {                                                                         \
+    return ::clipgrad::cuda::emulator::atomic(address).exchange(value, std::memory_order_relaxed);                   \
+  }                                                                                                                  \
+  inline T atomicMax(T* address, T value) {                                                                          \
     return ::clipgrad::cuda::emulator::atomic_update(address, [value](T old) { return old < value ? value : old; }); \
-  }                                                                                                         \
-  inline T atomicMin(T* address, T value) {                                                                 \
+  }                                                                                                                  \
+  inline T atomicMin(T* address, T value) {                                                                          \
     return ::clipgrad::cuda::emulator::atomic_update(address, [value](T old) { return value < old ? value : old; }); \
-  }                                                                                                         \
-  inline T atomicAnd(T* address, T value) {                                                                 \
-    return ::clipgrad::cuda::emulator::atomic(address).fetch_and(value, std::memory_order_relaxed);           \
-  }                                                                                                         \
-  inline T atomicOr(T* address, T value) {                                                                  \
-    return ::clipgrad::cuda::emulator::atomic(address).fetch_or(value, std::memory_order_relaxed);            \
-  }                                                                                                         \
-  inline T atomicXor(T* address, T value) {                                                                 \
-    return ::clipgrad::cuda::emulator::atomic(address).fetch_xor(value, std::memory_order_relaxed);           \
-  }                                                                                                         \
-  inline T atomicCAS(T* address, T compare, T value) {                                                      \
-    ::clipgrad::cuda::emulator::atomic(address).compare_exchange_strong(compare, value, std::memory_order_relaxed); \
-    return compare;                                                                                         \
+  }                                                                                                                  \
+  inline T atomicAnd(T* address, T value) {                                                                          \
+    return ::clipgrad::cuda::emulator::atomic(address).fetch_and(value, std::memory_order_relaxed);                  \
+  }                                                                                                                  \
+  inline T atomicOr(T* address, T value) {                                                                           \
+    return ::clipgrad::cuda::emulator::atomic(address).fetch_or(value, std::memory_order_relaxed);                   \
+  }                                                                                                                  \
+  inline T atomicXor(T* address, T value) {                                                                          \
+    return ::clipgrad::cuda::emulator::atomic(address).fetch_xor(value, std::memory_order_relaxed);                  \
+  }                                                                                                                  \
+  inline T atomicCAS(T* address, T compare, T value) {                                                               \
+    ::clipgrad::cuda::emulator::atomic(address).compare_exchange_strong(compare, value, std::memory_order_relaxed);  \
+    return compare;                                                                                                  \
   }
 CLIPGRAD_EMU_ATOMIC_INTEGER(int)
 CLIPGRAD_EMU_ATOMIC_INTEGER(unsigned int)
 CLIPGRAD_EMU_ATOMIC_INTEGER(unsigned long long)
 #undef CLIPGRAD_EMU_ATOMIC_INTEGER
 inline long long atomicMax(long long* address, long long value) {
-  return ::clipgrad::cuda::emulator::atomic_update(address, [value](long long old) { return old < value ? value : old; });
+  return ::clipgrad::cuda::emulator::atomic_update(address,
+                                                   [value](long long old) { return old < value ? value : old; });
 }
 inline long long atomicMin(long long* address, long long value) {
-  return ::clipgrad::cuda::emulator::atomic_update(address, [value](long long old) { return value < old ? value : old; });
+  return ::clipgrad::cuda::emulator::atomic_update(address,
+                                                   [value](long long old) { return value < old ? value : old; });
 }
 inline float atomicExch(float* address, float value) {
   return ::clipgrad::cuda::emulator::atomic(address).exchange(value, std::memory_order_relaxed);
@@ -267,18 +269,20 @@ T __ldg(const T* address) {
 // CUDA's min and max for mixed arithmetic types (the usual conversions; fmin
 // and fmax for floating point, which return the other operand for a NaN).
 template <class A, class B>
-  requires(std::is_arithmetic_v<A> && std::is_arithmetic_v<B>)
-std::common_type_t<A, B> min(A a, B b) {
+requires(std::is_arithmetic_v<A>&& std::is_arithmetic_v<B>) std::common_type_t<A, B> min(A a, B b) {
   using T = std::common_type_t<A, B>;
-  if constexpr (std::is_floating_point_v<T>) return std::fmin(T(a), T(b));
-  else return T(b) < T(a) ? T(b) : T(a);
+  if constexpr (std::is_floating_point_v<T>)
+    return std::fmin(T(a), T(b));
+  else
+    return T(b) < T(a) ? T(b) : T(a);
 }
 template <class A, class B>
-  requires(std::is_arithmetic_v<A> && std::is_arithmetic_v<B>)
-std::common_type_t<A, B> max(A a, B b) {
+requires(std::is_arithmetic_v<A>&& std::is_arithmetic_v<B>) std::common_type_t<A, B> max(A a, B b) {
   using T = std::common_type_t<A, B>;
-  if constexpr (std::is_floating_point_v<T>) return std::fmax(T(a), T(b));
-  else return T(a) < T(b) ? T(b) : T(a);
+  if constexpr (std::is_floating_point_v<T>)
+    return std::fmax(T(a), T(b));
+  else
+    return T(a) < T(b) ? T(b) : T(a);
 }
 
 // __trap() ends the launch with an error naming the thread.

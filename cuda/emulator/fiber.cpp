@@ -80,7 +80,8 @@ Stack StackPool::acquire() {
     return stack;
   }
   const size_t guard = page_size(), size = (stack_bytes_ + guard - 1) / guard * guard;
-  void* mapping = mmap(nullptr, size + guard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* mapping =
+      mmap(nullptr, size + guard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mapping == MAP_FAILED)
     throw std::runtime_error(std::string("emulator: cannot map a fiber stack: ") + std::strerror(errno));
   mprotect(mapping, guard, PROT_NONE);  // the guard page: stacks grow down into it

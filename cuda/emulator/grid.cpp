@@ -38,8 +38,8 @@ size_t shared_limit_of(const void* kernel) {
 
 // What a launch is, in words: "kernel 'reduce' (toy.cu:40, grid (4,1,1), block (256,1,1), 0 shared bytes)".
 std::string prefix(const Launch& launch) {
-  return std::string(launch.where.file_name()) + ":" + std::to_string(launch.where.line()) + ": kernel " +
-         launch.name + " failed under the emulator (grid " + detail::coordinates(launch.grid) + ", block " +
+  return std::string(launch.where.file_name()) + ":" + std::to_string(launch.where.line()) + ": kernel " + launch.name +
+         " failed under the emulator (grid " + detail::coordinates(launch.grid) + ", block " +
          detail::coordinates(launch.block) + ", " + std::to_string(launch.shared_bytes) +
          " bytes of dynamic shared memory): ";
 }

@@ -8,7 +8,7 @@
 
 namespace clipgrad::cuda::emulator::detail {
 
-constexpr size_t kDefaultSharedLimit = 48 * 1024;           // dynamic shared memory without the attribute
+constexpr size_t kDefaultSharedLimit = 48 * 1024;             // dynamic shared memory without the attribute
 constexpr size_t kOptinSharedLimit = SharedArena::kCapacity;  // sm_90's most, with it
 
 // cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), bytes <= kOptinSharedLimit.

@@ -24,7 +24,7 @@ struct Registry {
   std::shared_mutex mutex;
   std::map<uintptr_t, Allocation> blocks;  // by base address
   size_t device_bytes = 0;
-  std::deque<Allocation> quarantine;       // freed, oldest first
+  std::deque<Allocation> quarantine;  // freed, oldest first
   size_t quarantine_bytes = 0;
 };
 

@@ -53,8 +53,8 @@ bool is_event(cudaEvent_t event) {
 bool is_device(const void* pointer, size_t bytes) { return detail::inside(pointer, bytes, MemoryKind::Device); }
 
 // Checks the device sides of a copy of `height` rows of `width` bytes at the given pitches.
-cudaError_t copy_2d(void* destination, size_t destination_pitch, const void* source, size_t source_pitch,
-                    size_t width, size_t height, cudaMemcpyKind kind) {
+cudaError_t copy_2d(void* destination, size_t destination_pitch, const void* source, size_t source_pitch, size_t width,
+                    size_t height, cudaMemcpyKind kind) {
   if (width == 0 || height == 0) return cudaSuccess;
   if (width > destination_pitch || width > source_pitch) return note(cudaErrorInvalidPitchValue);
   if (!destination || !source) return note(cudaErrorInvalidValue);

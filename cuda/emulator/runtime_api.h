@@ -22,11 +22,21 @@ struct dim3 {
   constexpr operator uint3() const { return uint3{x, y, z}; }
 };
 
-struct alignas(8) float2 { float x, y; };
-struct alignas(16) float4 { float x, y, z, w; };
-struct alignas(8) int2 { int x, y; };
-struct alignas(16) int4 { int x, y, z, w; };
-struct alignas(16) double2 { double x, y; };
+struct alignas(8) float2 {
+  float x, y;
+};
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+struct alignas(8) int2 {
+  int x, y;
+};
+struct alignas(16) int4 {
+  int x, y, z, w;
+};
+struct alignas(16) double2 {
+  double x, y;
+};
 inline constexpr float2 make_float2(float x, float y) { return {x, y}; }
 inline constexpr float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 inline constexpr int2 make_int2(int x, int y) { return {x, y}; }
@@ -114,7 +124,7 @@ typedef CUevent_st* cudaEvent_t;
 struct cudaDeviceProp {
   char name[256];
   size_t totalGlobalMem;
-  size_t sharedMemPerBlock;       // 48 KiB: dynamic shared memory without the attribute
+  size_t sharedMemPerBlock;  // 48 KiB: dynamic shared memory without the attribute
   int regsPerBlock;
   int warpSize;
   int maxThreadsPerBlock;
@@ -136,7 +146,7 @@ struct cudaDeviceProp {
 
 // ---- functions ----
 
-cudaError_t cudaGetLastError();   // returns and clears this host thread's last error
+cudaError_t cudaGetLastError();  // returns and clears this host thread's last error
 cudaError_t cudaPeekAtLastError();
 const char* cudaGetErrorString(cudaError_t error);
 const char* cudaGetErrorName(cudaError_t error);

@@ -157,8 +157,8 @@ void BlockRun::diagnose_warps() const {
     for (unsigned m = 0; m < 32; ++m) {
       if (!(thread.mask >> m & 1u) || m >= lanes_in_warp(warp)) continue;
       const ThreadState& other = *lane(warp, m);
-      const std::string waits_for = collective_at(thread) + " waits for lane " + std::to_string(m) + " (" +
-                                    describe(other) + "), which ";
+      const std::string waits_for =
+          collective_at(thread) + " waits for lane " + std::to_string(m) + " (" + describe(other) + "), which ";
       if (other.wait == Wait::Exited)
         fail(thread, cudaErrorLaunchFailure,
              waits_for + "exited without reaching it: every lane the mask names must reach the collective");

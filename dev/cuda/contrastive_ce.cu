@@ -127,8 +127,8 @@ int main(int argc, char** argv) {
   std::vector<float> want(x.size());
   for (size_t index = 0; index < x.size(); ++index) {
     const size_t i = index / n, j = index % n;
-    want[index] = float(0.5 / n * (std::exp(x[index] - lse_r[i]) + std::exp(x[index] - lse_c[j])) -
-                        (i == j ? 1.0 / n : 0.0));
+    want[index] =
+        float(0.5 / n * (std::exp(x[index] - lse_r[i]) + std::exp(x[index] - lse_c[j])) - (i == j ? 1.0 / n : 0.0));
   }
   float *device_x = to_device(x), *grad = nullptr, *p_row = nullptr, *p_col = nullptr, *lse = nullptr;
   LAB_CHECK(cudaMalloc(&grad, x.size() * sizeof(float)));

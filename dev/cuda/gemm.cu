@@ -49,14 +49,13 @@ __global__ void gemm_shared_tiles(const float* a, const float* b, float* c, int 
   if (row < m && column < n) c[size_t(row) * n + column] = total;
 }
 
-#define LT_CHECK(call)                                                                    \
-  do {                                                                                    \
-    cublasStatus_t status_ = (call);                                                      \
-    if (status_ != CUBLAS_STATUS_SUCCESS) {                                               \
-      std::fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call,           \
-                   cublasGetStatusString(status_));                                       \
-      std::exit(1);                                                                       \
-    }                                                                                     \
+#define LT_CHECK(call)                                                                                           \
+  do {                                                                                                           \
+    cublasStatus_t status_ = (call);                                                                             \
+    if (status_ != CUBLAS_STATUS_SUCCESS) {                                                                      \
+      std::fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call, cublasGetStatusString(status_)); \
+      std::exit(1);                                                                                              \
+    }                                                                                                            \
   } while (0)
 
 struct LtGemm {
@@ -69,7 +68,8 @@ struct LtGemm {
 
   LtGemm(int m, int n, int k, bool tf32) {
     LT_CHECK(cublasLtCreate(&handle));
-    LT_CHECK(cublasLtMatmulDescCreate(&operation, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    LT_CHECK(
+        cublasLtMatmulDescCreate(&operation, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F));
     // Column-major views of the row-major buffers: B is [n, k] ld n, A is [k, m] ld k, C is [n, m] ld n.
     LT_CHECK(cublasLtMatrixLayoutCreate(&b_layout, CUDA_R_32F, n, k, n));
     LT_CHECK(cublasLtMatrixLayoutCreate(&a_layout, CUDA_R_32F, k, m, k));
@@ -127,7 +127,8 @@ int main(int argc, char** argv) {
     std::printf("  %-28s %8.3f ms  %7.2f TFLOP/s\n", name, milliseconds, flops / milliseconds / 1e9);
   };
   const dim3 naive_grid((n + 15) / 16, (m + 15) / 16), tile_grid((n + kTile - 1) / kTile, (m + kTile - 1) / kTile);
-  report("1 naive", time_ms([&] { gemm_naive<<<naive_grid, dim3(16, 16)>>>(device_a, device_b, device_c, m, n, k); }, 3, 1),
+  report("1 naive",
+         time_ms([&] { gemm_naive<<<naive_grid, dim3(16, 16)>>>(device_a, device_b, device_c, m, n, k); }, 3, 1),
          1e-3f);
   report("2 shared-memory tiles",
          time_ms([&] { gemm_shared_tiles<<<tile_grid, dim3(kTile, kTile)>>>(device_a, device_b, device_c, m, n, k); }),

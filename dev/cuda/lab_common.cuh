@@ -11,14 +11,13 @@
 #include <random>
 #include <vector>
 
-#define LAB_CHECK(call)                                                                         \
-  do {                                                                                          \
-    cudaError_t status_ = (call);                                                               \
-    if (status_ != cudaSuccess) {                                                               \
-      std::fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call,                 \
-                   cudaGetErrorString(status_));                                                \
-      std::exit(1);                                                                             \
-    }                                                                                           \
+#define LAB_CHECK(call)                                                                                       \
+  do {                                                                                                        \
+    cudaError_t status_ = (call);                                                                             \
+    if (status_ != cudaSuccess) {                                                                             \
+      std::fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(status_)); \
+      std::exit(1);                                                                                           \
+    }                                                                                                         \
   } while (0)
 
 inline bool lab_has_device() {

@@ -26,7 +26,7 @@ constexpr int kMaxPerLane = 32;  // D <= 1024 in the register version (CLIP: 512
 
 // grid ceil(rows / 256), block 256: thread r owns row r.
 __global__ void layer_norm_kernel1(const float* x, const float* weight, const float* bias, int rows, int d, float* y,
-                                 float* mean_out, float* rstd_out) {
+                                   float* mean_out, float* rstd_out) {
   const int row = blockIdx.x * blockDim.x + threadIdx.x;
   if (row >= rows) return;
   const float* in = x + size_t(row) * d;
@@ -47,8 +47,8 @@ __device__ float warp_sum(float value) {
 }
 
 // grid ceil(rows / 8), block 256 = 8 warps: warp w of block b owns row 8 b + w; lane l holds elements l, l + 32, ...
-__global__ void layer_norm_kernel2(const float* x, const float* weight, const float* bias, int rows, int d,
-                                        float* y, float* mean_out, float* rstd_out) {
+__global__ void layer_norm_kernel2(const float* x, const float* weight, const float* bias, int rows, int d, float* y,
+                                   float* mean_out, float* rstd_out) {
   const int row = blockIdx.x * 8 + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (row >= rows) return;
   const float* in = x + size_t(row) * d;
@@ -119,7 +119,8 @@ int main(int argc, char** argv) {
     mean /= d;
     for (int i = 0; i < d; ++i) var += (x[size_t(r) * d + i] - mean) * (x[size_t(r) * d + i] - mean);
     const double rstd = 1 / std::sqrt(var / d + 1e-5);
-    for (int i = 0; i < d; ++i) want[size_t(r) * d + i] = float((x[size_t(r) * d + i] - mean) * rstd * weight[i] + bias[i]);
+    for (int i = 0; i < d; ++i)
+      want[size_t(r) * d + i] = float((x[size_t(r) * d + i] - mean) * rstd * weight[i] + bias[i]);
     want_mean[r] = float(mean);
     want_rstd[r] = float(rstd);
   }
@@ -136,15 +137,15 @@ int main(int argc, char** argv) {
   };
   report("1 naive (thread per row)", time_ms([&] {
            layer_norm_kernel1<<<(rows + 255) / 256, 256>>>(device_x, device_weight, device_bias, rows, d, device_y,
-                                                          device_mean, device_rstd);
+                                                           device_mean, device_rstd);
          }));
   report("2 warp per row", time_ms([&] {
            layer_norm_kernel2<<<(rows + 7) / 8, 256>>>(device_x, device_weight, device_bias, rows, d, device_y,
-                                                             device_mean, device_rstd);
+                                                       device_mean, device_rstd);
          }));
   report("3 warp per row, double sums", time_ms([&] {
            layer_norm_kernel3<<<(rows + 7) / 8, 256>>>(device_x, device_weight, device_bias, rows, d, device_y,
-                                                        device_mean, device_rstd);
+                                                       device_mean, device_rstd);
          }));
   for (float* pointer : {device_x, device_weight, device_bias, device_y, device_mean, device_rstd}) cudaFree(pointer);
   return 0;

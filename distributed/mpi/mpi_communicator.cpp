@@ -66,10 +66,10 @@ void sum_segments_in_rank_order(const Tensor& segments, int ranks, Tensor& into)
 // caller's buffer is sent from, summed into and gathered into directly.
 struct MpiCommunicator::SegmentedSum {
   enum class Stage { exchanging, gathering, done };
-  Tensor sent;            // flat: the caller's buffer (all-reduce) or its full [N * S] (reduce-scatter)
-  Tensor summed;          // this rank's segment: a view of `sent` (all-reduce) or the caller's shard
-  Tensor received;        // scratch [N * count]: segment `rank` of every rank
-  std::vector<int> counts, offsets;                  // per rank: its segment of `sent`
+  Tensor sent;                       // flat: the caller's buffer (all-reduce) or its full [N * S] (reduce-scatter)
+  Tensor summed;                     // this rank's segment: a view of `sent` (all-reduce) or the caller's shard
+  Tensor received;                   // scratch [N * count]: segment `rank` of every rank
+  std::vector<int> counts, offsets;  // per rank: its segment of `sent`
   std::vector<int> received_counts, received_offsets;  // per rank: where its part of segment `rank` lands
   bool gather = false;
   std::string what;
@@ -85,7 +85,9 @@ class MpiPendingSum final : public PendingCollective {
     communicator_.advance_sums();
     return state_->stage == MpiCommunicator::SegmentedSum::Stage::done;
   }
-  void wait() override { communicator_.poll_until([this] { return test(); }, state_->what, communicator_.timeout_); }
+  void wait() override {
+    communicator_.poll_until([this] { return test(); }, state_->what, communicator_.timeout_);
+  }
 
  private:
   MpiCommunicator& communicator_;
@@ -134,7 +136,7 @@ std::unique_ptr<PendingCollective> MpiCommunicator::start_all_reduce_sum(Tensor 
 }
 
 std::unique_ptr<PendingCollective> MpiCommunicator::start_reduce_scatter_sum(Tensor full, Tensor shard,
-                                                                          const std::string& what) {
+                                                                             const std::string& what) {
   check_reducible(full, what);
   check_reducible(shard, what);
   check_shard(full, shard, what);
@@ -162,8 +164,8 @@ std::unique_ptr<PendingCollective> MpiCommunicator::start_segmented_sum(Tensor s
   for (int r = 0; r < world_size_; ++r) state->received_offsets.push_back(r * mine);
   const MPI_Datatype type = mpi_type(state->sent.dtype());
   check(MPI_Ialltoallv(state->sent.raw_data(), state->counts.data(), state->offsets.data(), type,
-                       state->received.raw_data(), state->received_counts.data(), state->received_offsets.data(),
-                       type, comm_, &state->request),
+                       state->received.raw_data(), state->received_counts.data(), state->received_offsets.data(), type,
+                       comm_, &state->request),
         what);
   sums_.push_back(state);
   return std::make_unique<MpiPendingSum>(*this, state);
@@ -239,8 +241,7 @@ Tensor MpiCommunicator::all_gather_rows(const Tensor& local, const std::string& 
   Tensor gathered = Tensor::empty(shape, local.dtype());
   int bytes = byte_count(local.nbytes(), what);  // `local` stays the caller's until this returns
   MPI_Request request;
-  check(MPI_Iallgather(local.raw_data(), bytes, MPI_BYTE, gathered.raw_data(), bytes, MPI_BYTE, comm_, &request),
-        what);
+  check(MPI_Iallgather(local.raw_data(), bytes, MPI_BYTE, gathered.raw_data(), bytes, MPI_BYTE, comm_, &request), what);
   wait_request(request, what);
   return gathered;
 }

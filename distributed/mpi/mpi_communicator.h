@@ -72,8 +72,8 @@ class MpiCommunicator final : public Communicator {
   void wait_request(MPI_Request& request, const std::string& what, std::chrono::milliseconds timeout);
   void wait_request(MPI_Request& request, const std::string& what) { wait_request(request, what, timeout_); }
 
-  MPI_Comm comm_ = MPI_COMM_NULL;         // every collective but the all-reduces' second halves
-  MPI_Comm gather_comm_ = MPI_COMM_NULL;  // the all-reduces' all-gathers, in FIFO order
+  MPI_Comm comm_ = MPI_COMM_NULL;                    // every collective but the all-reduces' second halves
+  MPI_Comm gather_comm_ = MPI_COMM_NULL;             // the all-reduces' all-gathers, in FIFO order
   std::vector<std::shared_ptr<SegmentedSum>> sums_;  // in flight, in start order
   // The receive buffers of finished sums, for the next ones of their size:
   // the buckets repeat every step, and fresh pages cost more than the copy.

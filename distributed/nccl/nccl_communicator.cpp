@@ -22,8 +22,7 @@ ncclDataType_t nccl_type(const Tensor& tensor, const std::string& what) {
     case DType::F32: return ncclFloat32;
     case DType::F64: return ncclFloat64;
     case DType::BF16: return ncclBfloat16;
-    default:
-      throw std::invalid_argument("NCCL " + what + ": cannot reduce " + std::string(dtype_name(tensor.dtype())));
+    default: throw std::invalid_argument("NCCL " + what + ": cannot reduce " + std::string(dtype_name(tensor.dtype())));
   }
 }
 
@@ -97,37 +96,30 @@ std::unique_ptr<PendingCollective> NcclCommunicator::start_all_reduce_sum(Tensor
   if (buffer.device() == Device::CPU) return bootstrap_->start_all_reduce_sum(std::move(buffer), what);
   ncclDataType_t type = nccl_type(buffer, what);
   after_compute();
-  check_nccl(ncclAllReduce(buffer.raw_data(), buffer.raw_data(), buffer.numel(), type, ncclSum, comm_,
-                           stream_),
-             what);
+  check_nccl(ncclAllReduce(buffer.raw_data(), buffer.raw_data(), buffer.numel(), type, ncclSum, comm_, stream_), what);
   return pending_after_enqueue(what);
 }
 
 std::unique_ptr<PendingCollective> NcclCommunicator::start_reduce_scatter_sum(Tensor full, Tensor shard,
-                                                                           const std::string& what) {
+                                                                              const std::string& what) {
   if (full.device() == Device::CPU && shard.device() == Device::CPU)
     return bootstrap_->start_reduce_scatter_sum(std::move(full), std::move(shard), what);
   ncclDataType_t type = nccl_type(full, what);
   nccl_type(shard, what);  // a CUDA tensor NCCL can reduce
   check_shard(full, shard, what);
   after_compute();
-  check_nccl(ncclReduceScatter(full.raw_data(), shard.raw_data(), shard.numel(), type, ncclSum, comm_,
-                               stream_),
-             what);
+  check_nccl(ncclReduceScatter(full.raw_data(), shard.raw_data(), shard.numel(), type, ncclSum, comm_, stream_), what);
   return pending_after_enqueue(what);
 }
 
 Tensor NcclCommunicator::all_gather_rows(const Tensor& local, const std::string& what) {
   if (local.device() == Device::CPU) return bootstrap_->all_gather_rows(local, what);
-  if (local.dim() < 1)
-    throw std::invalid_argument("NCCL " + what + ": needs a CUDA tensor with a row dimension");
+  if (local.dim() < 1) throw std::invalid_argument("NCCL " + what + ": needs a CUDA tensor with a row dimension");
   Shape shape = local.shape();
   shape[0] *= world_size();
   Tensor gathered = Tensor::empty(shape, local.dtype(), Device::CUDA);
   after_compute();
-  check_nccl(ncclAllGather(local.raw_data(), gathered.raw_data(), local.nbytes(), ncclUint8, comm_,
-                           stream_),
-             what);
+  check_nccl(ncclAllGather(local.raw_data(), gathered.raw_data(), local.nbytes(), ncclUint8, comm_, stream_), what);
   pending_after_enqueue(what)->wait();
   return gathered;
 }
@@ -135,8 +127,7 @@ Tensor NcclCommunicator::all_gather_rows(const Tensor& local, const std::string&
 void NcclCommunicator::broadcast(Tensor buffer, int root, const std::string& what) {
   if (buffer.device() == Device::CPU) return bootstrap_->broadcast(std::move(buffer), root, what);
   after_compute();
-  check_nccl(ncclBroadcast(buffer.raw_data(), buffer.raw_data(), buffer.nbytes(), ncclUint8, root, comm_,
-                           stream_),
+  check_nccl(ncclBroadcast(buffer.raw_data(), buffer.raw_data(), buffer.nbytes(), ncclUint8, root, comm_, stream_),
              what);
   pending_after_enqueue(what)->wait();
 }

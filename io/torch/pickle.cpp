@@ -21,36 +21,21 @@ constexpr size_t kMaxValues = size_t(1) << 24;
 
 const char* py_kind_name(PyKind kind) {
   switch (kind) {
-    case PyKind::None:
-      return "None";
-    case PyKind::Bool:
-      return "bool";
-    case PyKind::Int:
-      return "int";
-    case PyKind::BigInt:
-      return "int";
-    case PyKind::Float:
-      return "float";
-    case PyKind::String:
-      return "str";
-    case PyKind::Bytes:
-      return "bytes";
-    case PyKind::List:
-      return "list";
-    case PyKind::Tuple:
-      return "tuple";
-    case PyKind::Dict:
-      return "dict";
-    case PyKind::Set:
-      return "set";
-    case PyKind::Global:
-      return "global";
-    case PyKind::Object:
-      return "object";
-    case PyKind::Storage:
-      return "storage";
-    case PyKind::Tensor:
-      return "tensor";
+    case PyKind::None: return "None";
+    case PyKind::Bool: return "bool";
+    case PyKind::Int: return "int";
+    case PyKind::BigInt: return "int";
+    case PyKind::Float: return "float";
+    case PyKind::String: return "str";
+    case PyKind::Bytes: return "bytes";
+    case PyKind::List: return "list";
+    case PyKind::Tuple: return "tuple";
+    case PyKind::Dict: return "dict";
+    case PyKind::Set: return "set";
+    case PyKind::Global: return "global";
+    case PyKind::Object: return "object";
+    case PyKind::Storage: return "storage";
+    case PyKind::Tensor: return "tensor";
   }
   return "value";
 }
@@ -86,7 +71,6 @@ PyRef py_get(PyRef dict, const std::string& key) {
     if (k->kind == PyKind::String && k->text == key) return v;
   return nullptr;
 }
-
 
 PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
   std::vector<PyRef> stack;
@@ -204,30 +188,18 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         if (protocol > 5) fail("pickle protocol " + std::to_string(protocol) + " is newer than 5");
         break;
       }
-      case 0x95:
-        read_uint(8);
-        break;     // FRAME: a length hint only
-      case '.': {  // STOP
+      case 0x95: read_uint(8); break;  // FRAME: a length hint only
+      case '.': {                      // STOP
         if (stack.size() != 1 || !marks.empty())
           fail("corrupt pickle: it stops with " + std::to_string(stack.size()) + " values on the stack");
         offset = at;
         return stack.back();
       }
-      case '(':
-        marks.push_back(stack.size());
-        break;  // MARK
-      case '0':
-        pop();
-        break;  // POP
-      case '1':
-        pop_mark();
-        break;  // POP_MARK
-      case '2':
-        stack.push_back(top());
-        break;  // DUP
-      case 'N':
-        stack.push_back(make(PyKind::None));
-        break;
+      case '(': marks.push_back(stack.size()); break;  // MARK
+      case '0': pop(); break;                          // POP
+      case '1': pop_mark(); break;                     // POP_MARK
+      case '2': stack.push_back(top()); break;         // DUP
+      case 'N': stack.push_back(make(PyKind::None)); break;
       case 0x88:
       case 0x89: {  // NEWTRUE, NEWFALSE
         PyRef v = make(PyKind::Bool);
@@ -235,19 +207,11 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         stack.push_back(v);
         break;
       }
-      case 'K':
-        push_int(static_cast<int64_t>(read_uint(1)));
-        break;  // BININT1
-      case 'M':
-        push_int(static_cast<int64_t>(read_uint(2)));
-        break;  // BININT2
-      case 'J':
-        push_int(static_cast<int32_t>(static_cast<uint32_t>(read_uint(4))));
-        break;  // BININT
-      case 0x8a:
-        push_long(read_bytes(read_uint(1)));
-        break;      // LONG1
-      case 0x8b: {  // LONG4
+      case 'K': push_int(static_cast<int64_t>(read_uint(1))); break;                         // BININT1
+      case 'M': push_int(static_cast<int64_t>(read_uint(2))); break;                         // BININT2
+      case 'J': push_int(static_cast<int32_t>(static_cast<uint32_t>(read_uint(4)))); break;  // BININT
+      case 0x8a: push_long(read_bytes(read_uint(1))); break;                                 // LONG1
+      case 0x8b: {                                                                           // LONG4
         const uint64_t length = read_uint(4);
         if (length & 0x80000000u) fail("corrupt pickle: a negative LONG4 length");
         push_long(read_bytes(length));
@@ -290,34 +254,16 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         stack.push_back(v);
         break;
       }
-      case 'X':
-        push_text(PyKind::String, read_bytes(read_uint(4)));
-        break;  // BINUNICODE
-      case 0x8c:
-        push_text(PyKind::String, read_bytes(read_uint(1)));
-        break;  // SHORT_BINUNICODE
-      case 0x8d:
-        push_text(PyKind::String, read_bytes(read_uint(8)));
-        break;  // BINUNICODE8
-      case 'T':
-        push_text(PyKind::String, read_bytes(read_uint(4)));
-        break;  // BINSTRING
-      case 'U':
-        push_text(PyKind::String, read_bytes(read_uint(1)));
-        break;  // SHORT_BINSTRING
-      case 'B':
-        push_text(PyKind::Bytes, read_bytes(read_uint(4)));
-        break;  // BINBYTES
-      case 'C':
-        push_text(PyKind::Bytes, read_bytes(read_uint(1)));
-        break;  // SHORT_BINBYTES
-      case 0x8e:
-        push_text(PyKind::Bytes, read_bytes(read_uint(8)));
-        break;  // BINBYTES8
-      case 0x96:
-        push_text(PyKind::Bytes, read_bytes(read_uint(8)));
-        break;     // BYTEARRAY8
-      case 'V': {  // UNICODE (raw-unicode-escape)
+      case 'X': push_text(PyKind::String, read_bytes(read_uint(4))); break;   // BINUNICODE
+      case 0x8c: push_text(PyKind::String, read_bytes(read_uint(1))); break;  // SHORT_BINUNICODE
+      case 0x8d: push_text(PyKind::String, read_bytes(read_uint(8))); break;  // BINUNICODE8
+      case 'T': push_text(PyKind::String, read_bytes(read_uint(4))); break;   // BINSTRING
+      case 'U': push_text(PyKind::String, read_bytes(read_uint(1))); break;   // SHORT_BINSTRING
+      case 'B': push_text(PyKind::Bytes, read_bytes(read_uint(4))); break;    // BINBYTES
+      case 'C': push_text(PyKind::Bytes, read_bytes(read_uint(1))); break;    // SHORT_BINBYTES
+      case 0x8e: push_text(PyKind::Bytes, read_bytes(read_uint(8))); break;   // BINBYTES8
+      case 0x96: push_text(PyKind::Bytes, read_bytes(read_uint(8))); break;   // BYTEARRAY8
+      case 'V': {                                                             // UNICODE (raw-unicode-escape)
         std::string line = read_line();
         if (line.find('\\') != std::string::npos) fail("a protocol-0 unicode string with escapes is not read");
         push_text(PyKind::String, std::move(line));
@@ -331,13 +277,9 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         push_text(PyKind::String, line.substr(1, line.size() - 2));
         break;
       }
-      case ')':
-        push_tuple({});
-        break;  // EMPTY_TUPLE
-      case 't':
-        push_tuple(pop_mark());
-        break;      // TUPLE
-      case 0x85: {  // TUPLE1
+      case ')': push_tuple({}); break;          // EMPTY_TUPLE
+      case 't': push_tuple(pop_mark()); break;  // TUPLE
+      case 0x85: {                              // TUPLE1
         PyRef a = pop();
         push_tuple({a});
         break;
@@ -352,10 +294,8 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         push_tuple({a, b, c});
         break;
       }
-      case ']':
-        stack.push_back(make(PyKind::List));
-        break;     // EMPTY_LIST
-      case 'l': {  // LIST
+      case ']': stack.push_back(make(PyKind::List)); break;  // EMPTY_LIST
+      case 'l': {                                            // LIST
         PyRef list = make(PyKind::List);
         list->items = pop_mark();
         stack.push_back(list);
@@ -371,10 +311,8 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         append_items(top(), items);
         break;
       }
-      case '}':
-        stack.push_back(make(PyKind::Dict));
-        break;     // EMPTY_DICT
-      case 'd': {  // DICT
+      case '}': stack.push_back(make(PyKind::Dict)); break;  // EMPTY_DICT
+      case 'd': {                                            // DICT
         PyRef dict = make(PyKind::Dict);
         set_items(dict, pop_mark());
         stack.push_back(dict);
@@ -390,10 +328,8 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         set_items(top(), items);
         break;
       }
-      case 0x8f:
-        stack.push_back(make(PyKind::Set));
-        break;      // EMPTY_SET
-      case 0x90: {  // ADDITEMS
+      case 0x8f: stack.push_back(make(PyKind::Set)); break;  // EMPTY_SET
+      case 0x90: {                                           // ADDITEMS
         std::vector<PyRef> items = pop_mark();
         append_items(top(), items);
         break;
@@ -412,13 +348,9 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         memo[index] = top();
         break;
       }
-      case 'q':
-        memo[read_uint(1)] = top();
-        break;  // BINPUT
-      case 'r':
-        memo[read_uint(4)] = top();
-        break;      // LONG_BINPUT
-      case 0x94: {  // MEMOIZE
+      case 'q': memo[read_uint(1)] = top(); break;  // BINPUT
+      case 'r': memo[read_uint(4)] = top(); break;  // LONG_BINPUT
+      case 0x94: {                                  // MEMOIZE
         PyRef value = top();
         memo[memo.size()] = value;
         break;
@@ -431,13 +363,9 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         memo_get(index);
         break;
       }
-      case 'h':
-        memo_get(read_uint(1));
-        break;  // BINGET
-      case 'j':
-        memo_get(read_uint(4));
-        break;     // LONG_BINGET
-      case 'c': {  // GLOBAL "module\nname\n"
+      case 'h': memo_get(read_uint(1)); break;  // BINGET
+      case 'j': memo_get(read_uint(4)); break;  // LONG_BINGET
+      case 'c': {                               // GLOBAL "module\nname\n"
         const std::string module = read_line();
         const std::string name = read_line();
         stack.push_back(global(module, name));
@@ -470,25 +398,20 @@ PyRef Unpickler::load(const unsigned char* bytes, size_t size, size_t& offset) {
         build(top(), state);
         break;
       }
-      case 'Q':
-        persistent(pop());
-        break;     // BINPERSID
-      case 'P': {  // PERSID (text)
+      case 'Q': persistent(pop()); break;  // BINPERSID
+      case 'P': {                          // PERSID (text)
         PyRef pid = make(PyKind::String);
         pid->text = read_line();
         persistent(pid);
         break;
       }
       case 'i':
-      case 'o':
-        fail("the pickle instantiates a class with INST/OBJ; refused, and nothing was run");
+      case 'o': fail("the pickle instantiates a class with INST/OBJ; refused, and nothing was run");
       case 0x82:
       case 0x83:
-      case 0x84:
-        fail("the pickle uses the extension registry (EXT opcodes); refused, and nothing was run");
+      case 0x84: fail("the pickle uses the extension registry (EXT opcodes); refused, and nothing was run");
       case 0x97:
-      case 0x98:
-        fail("the pickle uses out-of-band buffers, which checkpoints never do");
+      case 0x98: fail("the pickle uses out-of-band buffers, which checkpoints never do");
       default: {
         static const char* hex = "0123456789abcdef";
         fail(std::string("corrupt pickle: unknown opcode 0x") + hex[op >> 4] + hex[op & 15] + " at byte " +

@@ -212,5 +212,4 @@ void Unpickler::build(PyRef target, PyRef state) {
   fail("BUILD on a " + std::string(py_kind_name(target->kind)));
 }
 
-
 }  // namespace clipgrad::io

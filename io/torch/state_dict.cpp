@@ -24,12 +24,9 @@ size_t count_tensors(PyRef value, int depth, size_t& visits) {
 
 std::string describe(PyRef value) {
   switch (value->kind) {
-    case PyKind::None:
-      return "None";
-    case PyKind::Bool:
-      return value->boolean ? "True" : "False";
-    case PyKind::Int:
-      return std::to_string(value->integer);
+    case PyKind::None: return "None";
+    case PyKind::Bool: return value->boolean ? "True" : "False";
+    case PyKind::Int: return std::to_string(value->integer);
     case PyKind::Float: {
       char text[32];
       std::snprintf(text, sizeof text, "%g", value->number);

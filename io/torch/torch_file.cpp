@@ -25,12 +25,9 @@ using torch_detail::Materialize;
 
 const char* torch_format_name(TorchFormat format) {
   switch (format) {
-    case TorchFormat::Zip:
-      return "torch.save (zip)";
-    case TorchFormat::Legacy:
-      return "torch.save (legacy, before PyTorch 1.6)";
-    case TorchFormat::TorchScript:
-      return "TorchScript archive";
+    case TorchFormat::Zip: return "torch.save (zip)";
+    case TorchFormat::Legacy: return "torch.save (legacy, before PyTorch 1.6)";
+    case TorchFormat::TorchScript: return "TorchScript archive";
   }
   return "PyTorch file";
 }

@@ -17,7 +17,6 @@ namespace clipgrad::cpu {
 
 namespace {
 
-
 std::string str(int64_t v) { return std::to_string(v); }
 
 }  // namespace
@@ -32,7 +31,8 @@ Tensor attention_heads(const Tensor& q, const Tensor& k, const Tensor& v, const 
   std::atomic<int64_t> blocked_row{-1};
   dispatch_floating(q.dtype(), "attention", [&]<class T>() {
     T* p = probs.data<T>();
-    blas_gemm_batched<T>(false, true, B, Lq, Lk, hd, T(scale), q.data<T>(), Lq * hd, k.data<T>(), Lk * hd, T(0), p, Lq * Lk);
+    blas_gemm_batched<T>(false, true, B, Lq, Lk, hd, T(scale), q.data<T>(), Lq * hd, k.data<T>(), Lk * hd, T(0), p,
+                         Lq * Lk);
     const T* add = additive.defined() ? additive.data<T>() : nullptr;
     const int64_t rows = B * Lq;
 #pragma omp parallel for if (rows * Lk > kParallelElements)
@@ -59,7 +59,8 @@ Tensor attention_heads(const Tensor& q, const Tensor& k, const Tensor& v, const 
     if (blocked_row >= 0)
       throw std::invalid_argument("attention: mask row " + str(blocked_row) +
                                   " is -inf for every key, so its softmax is undefined; let each query see a key");
-    blas_gemm_batched<T>(false, false, B, Lq, hd, Lk, T(1), p, Lq * Lk, v.data<T>(), Lk * hd, T(0), out.data<T>(), Lq * hd);
+    blas_gemm_batched<T>(false, false, B, Lq, hd, Lk, T(1), p, Lq * Lk, v.data<T>(), Lk * hd, T(0), out.data<T>(),
+                         Lq * hd);
   });
   return out;
 }
@@ -71,7 +72,8 @@ void attention_heads_backward(const Tensor& grad, const Tensor& q, const Tensor&
     const T* p = probs.data<T>();
     const T* dout = grad.data<T>();
     if (grad_v)  // dv = p^T dout
-      blas_gemm_batched<T>(true, false, B, Lk, hd, Lq, T(1), p, Lq * Lk, dout, Lq * hd, T(0), grad_v->data<T>(), Lk * hd);
+      blas_gemm_batched<T>(true, false, B, Lk, hd, Lq, T(1), p, Lq * Lk, dout, Lq * hd, T(0), grad_v->data<T>(),
+                           Lk * hd);
     if (!grad_q && !grad_k) return;
     // ds = p * (dp - rowsum(p * dp)) with dp = dout v^T: the softmax Jacobian.
     Tensor scores_grad = Tensor::empty({B, Lq, Lk}, q.dtype());  // [B, Lq, Lk]
@@ -87,13 +89,12 @@ void attention_heads_backward(const Tensor& grad, const Tensor& q, const Tensor&
       for (int64_t j = 0; j < Lk; ++j) ds_row[j] = p_row[j] * (ds_row[j] - dot);
     }
     if (grad_q)  // dq = scale * ds k
-      blas_gemm_batched<T>(false, false, B, Lq, hd, Lk, T(scale), ds, Lq * Lk, k.data<T>(), Lk * hd, T(0), grad_q->data<T>(),
-                      Lq * hd);
+      blas_gemm_batched<T>(false, false, B, Lq, hd, Lk, T(scale), ds, Lq * Lk, k.data<T>(), Lk * hd, T(0),
+                           grad_q->data<T>(), Lq * hd);
     if (grad_k)  // dk = scale * ds^T q
-      blas_gemm_batched<T>(true, false, B, Lk, hd, Lq, T(scale), ds, Lq * Lk, q.data<T>(), Lq * hd, T(0), grad_k->data<T>(),
-                      Lk * hd);
+      blas_gemm_batched<T>(true, false, B, Lk, hd, Lq, T(scale), ds, Lq * Lk, q.data<T>(), Lq * hd, T(0),
+                           grad_k->data<T>(), Lk * hd);
   });
 }
-
 
 }  // namespace clipgrad::cpu

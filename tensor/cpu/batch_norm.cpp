@@ -117,5 +117,4 @@ BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Te
   return grads;
 }
 
-
 }  // namespace clipgrad::cpu

@@ -84,5 +84,4 @@ ops::ContrastiveCrossEntropy contrastive_cross_entropy(const Tensor& logits, ops
   return result;
 }
 
-
 }  // namespace clipgrad::cpu

@@ -144,8 +144,8 @@ void conv2d_forward_kernel(const ConvGeometry& g, const T* x, const T* weight, c
         blas_gemm<T>(false, false, O, count * P, K, T(1), weight, col.data<T>(), T(0), block.data<T>());
         swap_leading(block.data<T>(), out + first * O * P, O, count, P);
       } else {
-        blas_gemm_batched<T>(false, false, count, O, P, K, T(1), weight, 0, col.data<T>(), K * P, T(0), out + first * O * P,
-                        O * P);
+        blas_gemm_batched<T>(false, false, count, O, P, K, T(1), weight, 0, col.data<T>(), K * P, T(0),
+                             out + first * O * P, O * P);
       }
     }
   }
@@ -195,13 +195,15 @@ void conv2d_backward_kernel(const ConvGeometry& g, const T* grad, const T* x, co
         blas_gemm<T>(false, true, O, K, count * P, T(1), block.data<T>(), col.data<T>(), T(1), grad_weight);
       else
         for (int64_t n = 0; n < count; ++n)
-          blas_gemm<T>(false, true, O, K, P, T(1), grad_chunk + n * O * P, col.data<T>() + n * K * P, T(1), grad_weight);
+          blas_gemm<T>(false, true, O, K, P, T(1), grad_chunk + n * O * P, col.data<T>() + n * K * P, T(1),
+                       grad_weight);
     }
     if (grad_x != nullptr) {
       if (g.wide())
         blas_gemm<T>(true, false, K, count * P, O, T(1), weight, block.data<T>(), T(0), col.data<T>());
       else
-        blas_gemm_batched<T>(true, false, count, K, P, O, T(1), weight, 0, grad_chunk, O * P, T(0), col.data<T>(), K * P);
+        blas_gemm_batched<T>(true, false, count, K, P, O, T(1), weight, 0, grad_chunk, O * P, T(0), col.data<T>(),
+                             K * P);
       col2im_chunk(g, col.data<T>(), grad_x + first * image, count);
     }
   }

@@ -181,8 +181,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   Tensor out = Tensor::empty(shape, x.dtype());
-  dispatch_floating(x.dtype(), "broadcast_to",
-                    [&]<class T>() { binary_into<T>(x, x, out, [](T u, T) { return u; }); });
+  dispatch_floating(x.dtype(), "broadcast_to", [&]<class T>() { binary_into<T>(x, x, out, [](T u, T) { return u; }); });
   return out;
 }
 
@@ -289,6 +288,5 @@ Tensor quick_gelu_backward(const Tensor& grad_output, const Tensor& x) {
     return g * (sig + T(kQuickGeluAlpha) * s * sig * (T(1) - sig));
   });
 }
-
 
 }  // namespace clipgrad::cpu

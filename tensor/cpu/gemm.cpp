@@ -25,8 +25,8 @@ std::string blas_kernel_name() {
 std::vector<std::string> blas_kernels_for_this_cpu() {
   __builtin_cpu_init();
   std::vector<std::string> families;
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vl"))
     families = {"SkylakeX", "Cooperlake", "SapphireRapids"};
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     for (const char* family : {"Haswell", "Zen"}) families.emplace_back(family);
@@ -82,8 +82,8 @@ uint64_t blas_flops_issued() { return g_flops.load(std::memory_order_relaxed); }
 // region, where OpenBLAS (built on OpenMP) never splits a call further; which
 // thread computes a block cannot change its bits.
 template <class T>
-void blas_gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t n, int64_t k, T alpha,
-                       const T* a, int64_t stride_a, const T* b, int64_t stride_b, T beta, T* c, int64_t stride_c) {
+void blas_gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                       int64_t stride_a, const T* b, int64_t stride_b, T beta, T* c, int64_t stride_c) {
   if (m == 0 || n == 0) return;
   // CBLAS takes int sizes and leading dimensions.
   constexpr int64_t kBlasMax = std::numeric_limits<int>::max();
@@ -113,15 +113,15 @@ void blas_gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int
 }
 
 template void blas_gemm_batched<float>(bool, bool, int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t,
-                                  const float*, int64_t, float, float*, int64_t);
+                                       const float*, int64_t, float, float*, int64_t);
 template void blas_gemm_batched<double>(bool, bool, int64_t, int64_t, int64_t, int64_t, double, const double*, int64_t,
-                                   const double*, int64_t, double, double*, int64_t);
+                                        const double*, int64_t, double, double*, int64_t);
 
 // The raw op: each operand's elements from its own start (a view's offset included).
 void gemm(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
   dispatch_floating(a.dtype(), "gemm", [&]<class T>() {
     blas_gemm_batched<T>(g.trans_a, g.trans_b, g.batch, g.m, g.n, g.k, T(g.alpha), a.data<T>(), g.stride_a, b.data<T>(),
-                    g.stride_b, T(g.beta), c.data<T>(), g.stride_c);
+                         g.stride_b, T(g.beta), c.data<T>(), g.stride_c);
   });
 }
 
@@ -137,6 +137,5 @@ void gemm_bias(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, const T
   accumulate.beta = 1.0;
   cpu::gemm(accumulate, a, b, c);  // qualified: ops::gemm is found by ADL too
 }
-
 
 }  // namespace clipgrad::cpu

@@ -21,8 +21,8 @@ namespace clipgrad::cpu {
 //   c:     [m, n]
 // A batch stride of 0 reuses the same matrix for every batch entry.
 template <class T>
-void blas_gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t n, int64_t k, T alpha,
-                  const T* a, int64_t stride_a, const T* b, int64_t stride_b, T beta, T* c, int64_t stride_c);
+void blas_gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                       int64_t stride_a, const T* b, int64_t stride_b, T beta, T* c, int64_t stride_c);
 
 // Floating-point operations (2*m*n*k per matrix) issued through blas_gemm_batched
 // since start-up; benchmarks read it to report achieved GFLOP/s.

@@ -46,9 +46,8 @@ LayerNormOutput layer_norm(const Tensor& x, const Tensor& weight, const Tensor& 
   return result;
 }
 
-LayerNormGrads layer_norm_backward(const Tensor& grad_output, const Tensor& x, const Tensor& weight,
-                                   const Tensor& mean, const Tensor& rstd, bool need_x, bool need_weight,
-                                   bool need_bias) {
+LayerNormGrads layer_norm_backward(const Tensor& grad_output, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                                   const Tensor& rstd, bool need_x, bool need_weight, bool need_bias) {
   const int64_t features = x.size(-1), rows = features == 0 ? 0 : x.numel() / features;
   LayerNormGrads grads;
   if (need_x) grads.x = Tensor::empty(x.shape(), x.dtype());
@@ -151,6 +150,5 @@ Tensor l2_normalize_backward(const Tensor& grad_output, const Tensor& x, int64_t
   });
   return out;
 }
-
 
 }  // namespace clipgrad::cpu

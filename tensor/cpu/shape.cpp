@@ -169,8 +169,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
     case 8:
       permute_kernel(static_cast<const uint64_t*>(x.raw_data()), static_cast<uint64_t*>(out.raw_data()), c, x.numel());
       break;
-    default:
-      throw std::invalid_argument(std::string("permute: unsupported dtype ") + dtype_name(x.dtype()));
+    default: throw std::invalid_argument(std::string("permute: unsupported dtype ") + dtype_name(x.dtype()));
   }
   return out;
 }

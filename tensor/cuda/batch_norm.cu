@@ -127,9 +127,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
   Tensor scale = Tensor::empty({l.channels}, x.dtype(), Device::CUDA);  // [C]
   Tensor shift = Tensor::empty({l.channels}, x.dtype(), Device::CUDA);  // [C]
   dispatch_floating(x.dtype(), "batch_norm", [&]<class T>() {
-    launch("channel_statistics_kernel", channel_statistics_kernel<T>, {unsigned(l.channels), kChannelThreads}, device_data<T>(x), device_data<T>(weight), device_data<T>(bias), device_data<T>(running_mean), device_data<T>(running_var), l, training, momentum, eps, device_data<T>(saved.mean), device_data<T>(saved.invstd), device_data<T>(scale), device_data<T>(shift));
+    launch("channel_statistics_kernel", channel_statistics_kernel<T>, {unsigned(l.channels), kChannelThreads},
+           device_data<T>(x), device_data<T>(weight), device_data<T>(bias), device_data<T>(running_mean),
+           device_data<T>(running_var), l, training, momentum, eps, device_data<T>(saved.mean),
+           device_data<T>(saved.invstd), device_data<T>(scale), device_data<T>(shift));
     if (x.numel() == 0) return;
-    launch("affine_kernel", affine_kernel<T>, {element_blocks(x.numel()), kThreads}, device_data<T>(x), device_data<T>(scale), device_data<T>(shift), l, device_data<T>(y));
+    launch("affine_kernel", affine_kernel<T>, {element_blocks(x.numel()), kThreads}, device_data<T>(x),
+           device_data<T>(scale), device_data<T>(shift), l, device_data<T>(y));
   });
   return y;
 }
@@ -146,9 +150,15 @@ ops::BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, con
   Tensor coefficients = Tensor::empty({3, l.channels}, DType::F64, Device::CUDA);  // dx's scale, mean_dy, mean_dy_xhat
   double* dx_scale = device_data<double>(coefficients);
   dispatch_floating(x.dtype(), "batch_norm_backward", [&]<class T>() {
-    launch("backward_sums_kernel", backward_sums_kernel<T>, {unsigned(l.channels), kChannelThreads}, device_data<T>(grad), device_data<T>(x), device_data<T>(weight), device_data<T>(saved.mean), device_data<T>(saved.invstd), l, saved.training, need_weight ? device_data<T>(grads.weight) : nullptr, need_bias ? device_data<T>(grads.bias) : nullptr, dx_scale, dx_scale + l.channels, dx_scale + 2 * l.channels);
+    launch("backward_sums_kernel", backward_sums_kernel<T>, {unsigned(l.channels), kChannelThreads},
+           device_data<T>(grad), device_data<T>(x), device_data<T>(weight), device_data<T>(saved.mean),
+           device_data<T>(saved.invstd), l, saved.training, need_weight ? device_data<T>(grads.weight) : nullptr,
+           need_bias ? device_data<T>(grads.bias) : nullptr, dx_scale, dx_scale + l.channels,
+           dx_scale + 2 * l.channels);
     if (!need_x || x.numel() == 0) return;
-    launch("backward_dx_kernel", backward_dx_kernel<T>, {element_blocks(x.numel()), kThreads}, device_data<T>(grad), device_data<T>(x), device_data<T>(saved.mean), device_data<T>(saved.invstd), dx_scale, dx_scale + l.channels, dx_scale + 2 * l.channels, l, device_data<T>(grads.x));
+    launch("backward_dx_kernel", backward_dx_kernel<T>, {element_blocks(x.numel()), kThreads}, device_data<T>(grad),
+           device_data<T>(x), device_data<T>(saved.mean), device_data<T>(saved.invstd), dx_scale, dx_scale + l.channels,
+           dx_scale + 2 * l.channels, l, device_data<T>(grads.x));
   });
   return grads;
 }

@@ -30,8 +30,8 @@ constexpr int kMaxDims = 12;                 // the rank limit of the broadcasti
 template <class T>
 T* device_data(Tensor& t) {
   if (t.device() != Device::CUDA)
-    throw std::invalid_argument(std::string("a CUDA kernel was handed a ") + device_name(t.device()) +
-                                " tensor " + shape_str(t.shape()));
+    throw std::invalid_argument(std::string("a CUDA kernel was handed a ") + device_name(t.device()) + " tensor " +
+                                shape_str(t.shape()));
   if (t.dtype() != dtype_of<T>())
     throw std::invalid_argument(std::string("tensor has dtype ") + dtype_name(t.dtype()) + ", accessed as " +
                                 dtype_name(dtype_of<T>()));
@@ -94,7 +94,7 @@ void ordered_total(const Tensor& partial, Tensor& total);
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
 
 // One warp per line: every lane of a warp sees the same `line`, so warp sums are legal inside.
-#define CLIPGRAD_FOR_EACH_LINE(line, lines)                                                          \
+#define CLIPGRAD_FOR_EACH_LINE(line, lines)                                                     \
   for (int64_t line = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / kWarp; line < (lines); \
        line += int64_t(gridDim.x) * blockDim.x / kWarp)
 

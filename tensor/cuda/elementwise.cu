@@ -31,10 +31,10 @@ struct BroadcastMap {
 
 // The dims of an input that sum_to_shape folds into one output element.
 struct FoldMap {
-  int rank = 0;            // the input's rank; the output shape is right-aligned into it
-  DimArray in_strides{};   // the input's element strides
-  DimArray out_sizes{};    // the output's sizes, padded with leading 1s
-  DimArray folded_sizes{}; // the input's size where the output has 1, else 1
+  int rank = 0;             // the input's rank; the output shape is right-aligned into it
+  DimArray in_strides{};    // the input's element strides
+  DimArray out_sizes{};     // the output's sizes, padded with leading 1s
+  DimArray folded_sizes{};  // the input's size where the output has 1, else 1
 };
 
 enum class BinaryOp { Add, Sub, Mul, Div, First };
@@ -185,7 +185,8 @@ void binary_into(const Tensor& a, const Tensor& b, Tensor& out, const char* name
       launch("binary_same_shape_kernel", binary_same_shape_kernel<kOp, T>, {grid_for(n), kThreads}, x, y, z, n);
     } else {
       check_rank_limit(out.dim(), name);
-      launch("binary_broadcast_kernel", binary_broadcast_kernel<kOp, T>, {grid_for(n), kThreads}, x, broadcast_map(a.shape(), out.shape()), y, broadcast_map(b.shape(), out.shape()), z, n);
+      launch("binary_broadcast_kernel", binary_broadcast_kernel<kOp, T>, {grid_for(n), kThreads}, x,
+             broadcast_map(a.shape(), out.shape()), y, broadcast_map(b.shape(), out.shape()), z, n);
     }
   });
 }
@@ -203,7 +204,8 @@ Tensor unary(const Tensor& x, const char* name, double factor = 1.0) {
   dispatch_floating(x.dtype(), name, [&]<class T>() {
     const int64_t n = x.numel();
     if (n == 0) return;
-    launch("unary_kernel", unary_kernel<kOp, T>, {grid_for(n), kThreads}, device_data<T>(x), device_data<T>(out), n, static_cast<T>(factor));
+    launch("unary_kernel", unary_kernel<kOp, T>, {grid_for(n), kThreads}, device_data<T>(x), device_data<T>(out), n,
+           static_cast<T>(factor));
   });
   return out;
 }
@@ -214,7 +216,8 @@ Tensor unary_backward(const Tensor& grad_output, const Tensor& saved, const char
   dispatch_floating(saved.dtype(), name, [&]<class T>() {
     const int64_t n = saved.numel();
     if (n == 0) return;
-    launch("unary_backward_kernel", unary_backward_kernel<kOp, T>, {grid_for(n), kThreads}, device_data<T>(grad_output), device_data<T>(saved), device_data<T>(out), n);
+    launch("unary_backward_kernel", unary_backward_kernel<kOp, T>, {grid_for(n), kThreads}, device_data<T>(grad_output),
+           device_data<T>(saved), device_data<T>(out), n);
   });
   return out;
 }
@@ -233,8 +236,10 @@ void sum_columns(const Tensor& x, Tensor& out, int64_t m) {
   const int64_t rows = x.numel() / m, chunks = (rows + kRowChunk - 1) / kRowChunk;
   Tensor partial = Tensor::empty({chunks, m}, DType::F64, Device::CUDA);
   const dim3 grid(static_cast<unsigned>((m + kThreads - 1) / kThreads), static_cast<unsigned>(chunks));
-  if (chunks > 65535) throw std::invalid_argument("sum_to_shape: " + str(rows) + " rows are more than CUDA's grid takes");
-  launch("column_chunk_sums_kernel", column_chunk_sums_kernel<T>, {grid, kThreads}, device_data<T>(x), device_data<double>(partial), rows, m);
+  if (chunks > 65535)
+    throw std::invalid_argument("sum_to_shape: " + str(rows) + " rows are more than CUDA's grid takes");
+  launch("column_chunk_sums_kernel", column_chunk_sums_kernel<T>, {grid, kThreads}, device_data<T>(x),
+         device_data<double>(partial), rows, m);
   column_totals(partial, out);
 }
 
@@ -255,7 +260,8 @@ void fold_into(const Tensor& x, Tensor& out) {
     stride *= in_shape[k];
   }
   const int64_t m = out.numel();
-  launch("fold_kernel", fold_kernel<T>, {grid_for(m), kThreads}, device_data<T>(x), device_data<T>(out), map, m, x.numel() / m);
+  launch("fold_kernel", fold_kernel<T>, {grid_for(m), kThreads}, device_data<T>(x), device_data<T>(out), map, m,
+         x.numel() / m);
 }
 
 }  // namespace
@@ -269,7 +275,8 @@ void add_inplace(Tensor& a, const Tensor& b) {
   dispatch_floating(a.dtype(), "add_inplace", [&]<class T>() {
     const int64_t n = a.numel();
     if (n == 0) return;
-    launch("add_inplace_kernel", add_inplace_kernel<T>, {grid_for(n), kThreads}, device_data<T>(a), device_data<T>(b), n);
+    launch("add_inplace_kernel", add_inplace_kernel<T>, {grid_for(n), kThreads}, device_data<T>(a), device_data<T>(b),
+           n);
   });
 }
 
@@ -288,9 +295,15 @@ Tensor relu(const Tensor& x) { return unary<UnaryOp::Relu>(x, "relu"); }
 Tensor gelu(const Tensor& x) { return unary<UnaryOp::Gelu>(x, "gelu"); }
 Tensor quick_gelu(const Tensor& x) { return unary<UnaryOp::QuickGelu>(x, "quick_gelu"); }
 
-Tensor rsqrt_backward(const Tensor& g, const Tensor& y) { return unary_backward<BackwardOp::Rsqrt>(g, y, "rsqrt_backward"); }
-Tensor relu_backward(const Tensor& g, const Tensor& x) { return unary_backward<BackwardOp::Relu>(g, x, "relu_backward"); }
-Tensor gelu_backward(const Tensor& g, const Tensor& x) { return unary_backward<BackwardOp::Gelu>(g, x, "gelu_backward"); }
+Tensor rsqrt_backward(const Tensor& g, const Tensor& y) {
+  return unary_backward<BackwardOp::Rsqrt>(g, y, "rsqrt_backward");
+}
+Tensor relu_backward(const Tensor& g, const Tensor& x) {
+  return unary_backward<BackwardOp::Relu>(g, x, "relu_backward");
+}
+Tensor gelu_backward(const Tensor& g, const Tensor& x) {
+  return unary_backward<BackwardOp::Gelu>(g, x, "gelu_backward");
+}
 Tensor quick_gelu_backward(const Tensor& g, const Tensor& x) {
   return unary_backward<BackwardOp::QuickGelu>(g, x, "quick_gelu_backward");
 }
@@ -300,7 +313,6 @@ void check_rank_limit(int64_t rank, const char* op) {
     throw std::invalid_argument(std::string(op) + ": CUDA kernels take tensors of at most " + str(kMaxDims) +
                                 " dims, got " + str(rank));
 }
-
 
 Tensor sum_to_shape(const Tensor& x, const Shape& shape) {
   const int64_t n = x.numel(), m = shape_numel(shape);

@@ -14,8 +14,6 @@ namespace clipgrad::cuda {
 
 namespace {
 
-
-
 // ---- kernels ----
 
 // partial [chunks, m] -> out [m], chunks added in order
@@ -50,8 +48,6 @@ __global__ void ordered_total_kernel(const double* partial, int64_t count, Out* 
 }
 
 // ---- launchers ----
-
-
 
 }  // namespace
 

@@ -21,8 +21,6 @@ namespace clipgrad::cuda {
 
 namespace {
 
-
-
 // ---- kernels ----
 
 // dst row r (of row_words words) = src row r * src_step + index[r]
@@ -69,9 +67,11 @@ void move_rows(bool scatter, const void* src, void* dst, const int32_t* index, i
     const int64_t row_words = row_bytes / int64_t(sizeof(E));
     const unsigned grid = grid_for(rows * row_words);
     if (scatter) {
-      launch("scatter_kernel", scatter_kernel<E>, {grid, kThreads}, static_cast<const E*>(src), static_cast<E*>(dst), index, step, rows, row_words);
+      launch("scatter_kernel", scatter_kernel<E>, {grid, kThreads}, static_cast<const E*>(src), static_cast<E*>(dst),
+             index, step, rows, row_words);
     } else {
-      launch("gather_kernel", gather_kernel<E>, {grid, kThreads}, static_cast<const E*>(src), static_cast<E*>(dst), index, step, rows, row_words);
+      launch("gather_kernel", gather_kernel<E>, {grid, kThreads}, static_cast<const E*>(src), static_cast<E*>(dst),
+             index, step, rows, row_words);
     }
   };
   if (row_bytes % 8 == 0) {
@@ -145,7 +145,9 @@ Tensor embedding_backward(const Tensor& ids, const Tensor& grad, int64_t vocab) 
     plan.insert(plan.end(), positions.begin(), positions.end());
     Tensor device_plan = upload_i32(plan);
     const int32_t* plan_ids = device_data<int32_t>(device_plan);
-    launch("embedding_backward_kernel", embedding_backward_kernel<T>, {static_cast<unsigned>(distinct.size()), kThreads}, device_data<T>(grad), device_data<T>(out), plan_ids, plan_ids + distinct.size(), plan_ids + distinct.size() + offsets.size(), features);
+    launch("embedding_backward_kernel", embedding_backward_kernel<T>,
+           {static_cast<unsigned>(distinct.size()), kThreads}, device_data<T>(grad), device_data<T>(out), plan_ids,
+           plan_ids + distinct.size(), plan_ids + distinct.size() + offsets.size(), features);
   });
   return out;
 }

@@ -21,14 +21,12 @@ namespace clipgrad::cuda {
 
 namespace {
 
-
-
 // ---- kernels ----
 
 // x, y [rows, features]; weight, bias [features]; mean, rstd [rows]
 template <class T>
 __global__ void layer_norm_kernel3(const T* x, const T* weight, const T* bias, T* y, T* mean, T* rstd, int64_t rows,
-                                  int64_t features, double eps) {
+                                   int64_t features, double eps) {
   const int lane = threadIdx.x % kWarp;
   CLIPGRAD_FOR_EACH_LINE(r, rows) {
     const T* p = x + r * features;
@@ -139,8 +137,6 @@ __global__ void l2_normalize_backward_kernel(const T* g, const T* x, T* dx, Line
 
 // ---- launchers ----
 
-
-
 }  // namespace
 
 // ---- launchers ----
@@ -152,7 +148,9 @@ ops::LayerNormOutput layer_norm(const Tensor& x, const Tensor& weight, const Ten
                               Tensor::empty({rows}, x.dtype(), Device::CUDA)};
   dispatch_floating(x.dtype(), "layer_norm", [&]<class T>() {
     if (rows == 0) return;
-    launch("layer_norm_kernel3", layer_norm_kernel3<T>, {line_grid(rows), kThreads}, device_data<T>(x), device_data<T>(weight), device_data<T>(bias), device_data<T>(result.y), device_data<T>(result.mean), device_data<T>(result.rstd), rows, features, eps);
+    launch("layer_norm_kernel3", layer_norm_kernel3<T>, {line_grid(rows), kThreads}, device_data<T>(x),
+           device_data<T>(weight), device_data<T>(bias), device_data<T>(result.y), device_data<T>(result.mean),
+           device_data<T>(result.rstd), rows, features, eps);
   });
   return result;
 }
@@ -167,16 +165,21 @@ ops::LayerNormGrads layer_norm_backward(const Tensor& grad_output, const Tensor&
   if (need_bias) grads.bias = Tensor::empty({features}, x.dtype(), Device::CUDA);
   dispatch_floating(x.dtype(), "layer_norm_backward", [&]<class T>() {
     if (need_x && rows > 0) {
-      launch("layer_norm_dx_kernel", layer_norm_dx_kernel<T>, {line_grid(rows), kThreads}, device_data<T>(grad_output), device_data<T>(x), device_data<T>(weight), device_data<T>(mean), device_data<T>(rstd), device_data<T>(grads.x), rows, features);
+      launch("layer_norm_dx_kernel", layer_norm_dx_kernel<T>, {line_grid(rows), kThreads}, device_data<T>(grad_output),
+             device_data<T>(x), device_data<T>(weight), device_data<T>(mean), device_data<T>(rstd),
+             device_data<T>(grads.x), rows, features);
     }
     if ((!need_weight && !need_bias) || features == 0) return;
     const int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
-    if (chunks > 65535) throw std::invalid_argument("layer_norm_backward: " + str(rows) + " rows are more than CUDA's grid takes");
+    if (chunks > 65535)
+      throw std::invalid_argument("layer_norm_backward: " + str(rows) + " rows are more than CUDA's grid takes");
     Tensor partial_weight = Tensor::zeros({chunks, features}, DType::F64, Device::CUDA);
     Tensor partial_bias = Tensor::zeros({chunks, features}, DType::F64, Device::CUDA);
     if (chunks > 0) {
       const dim3 grid(static_cast<unsigned>((features + kThreads - 1) / kThreads), static_cast<unsigned>(chunks));
-      launch("layer_norm_param_chunks_kernel", layer_norm_param_chunks_kernel<T>, {grid, kThreads}, device_data<T>(grad_output), device_data<T>(x), device_data<T>(mean), device_data<T>(rstd), device_data<double>(partial_weight), device_data<double>(partial_bias), rows, features);
+      launch("layer_norm_param_chunks_kernel", layer_norm_param_chunks_kernel<T>, {grid, kThreads},
+             device_data<T>(grad_output), device_data<T>(x), device_data<T>(mean), device_data<T>(rstd),
+             device_data<double>(partial_weight), device_data<double>(partial_bias), rows, features);
     }
     if (need_weight) column_totals(partial_weight, grads.weight);
     if (need_bias) column_totals(partial_bias, grads.bias);
@@ -189,7 +192,8 @@ Tensor l2_normalize(const Tensor& x, int64_t dim, double eps) {
   Tensor out = Tensor::empty(x.shape(), x.dtype(), Device::CUDA);
   dispatch_floating(x.dtype(), "l2_normalize", [&]<class T>() {
     if (x.numel() == 0) return;
-    launch("l2_normalize_kernel", l2_normalize_kernel<T>, {line_grid(map.lines), kThreads}, device_data<T>(x), device_data<T>(out), map, eps);
+    launch("l2_normalize_kernel", l2_normalize_kernel<T>, {line_grid(map.lines), kThreads}, device_data<T>(x),
+           device_data<T>(out), map, eps);
   });
   return out;
 }
@@ -199,7 +203,8 @@ Tensor l2_normalize_backward(const Tensor& grad_output, const Tensor& x, int64_t
   Tensor out = Tensor::empty(x.shape(), x.dtype(), Device::CUDA);
   dispatch_floating(x.dtype(), "l2_normalize_backward", [&]<class T>() {
     if (x.numel() == 0) return;
-    launch("l2_normalize_backward_kernel", l2_normalize_backward_kernel<T>, {line_grid(map.lines), kThreads}, device_data<T>(grad_output), device_data<T>(x), device_data<T>(out), map, eps);
+    launch("l2_normalize_backward_kernel", l2_normalize_backward_kernel<T>, {line_grid(map.lines), kThreads},
+           device_data<T>(grad_output), device_data<T>(x), device_data<T>(out), map, eps);
   });
   return out;
 }

@@ -55,11 +55,12 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& ex
   dispatch_floating(param.dtype(), "adamw_update", [&]<class T>() {
     const int64_t n = param.numel();
     if (n == 0) return;
-    const AdamWScalars<T> c{T(coefficients.decay),        T(coefficients.one_minus_beta1),
-                            T(coefficients.beta2),        T(coefficients.one_minus_beta2),
-                            T(-coefficients.step_size),   T(coefficients.bias_correction2_sqrt),
+    const AdamWScalars<T> c{T(coefficients.decay),      T(coefficients.one_minus_beta1),
+                            T(coefficients.beta2),      T(coefficients.one_minus_beta2),
+                            T(-coefficients.step_size), T(coefficients.bias_correction2_sqrt),
                             T(coefficients.eps)};
-    launch("adamw_kernel", adamw_kernel<T>, {grid_for(n), kThreads}, device_data<T>(param), device_data<T>(grad), device_data<float>(exp_avg), device_data<float>(exp_avg_sq), n, c);
+    launch("adamw_kernel", adamw_kernel<T>, {grid_for(n), kThreads}, device_data<T>(param), device_data<T>(grad),
+           device_data<float>(exp_avg), device_data<float>(exp_avg_sq), n, c);
   });
 }
 

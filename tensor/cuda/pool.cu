@@ -13,8 +13,6 @@ namespace clipgrad::cuda {
 
 namespace {
 
-
-
 // ---- kernels ----
 
 // x [planes, H, W] -> out [planes, H / k, W / k]
@@ -47,8 +45,6 @@ __global__ void avg_pool_backward_kernel(const T* grad, T* dx, int64_t planes, i
 
 // ---- launchers ----
 
-
-
 }  // namespace
 
 Tensor avg_pool2d(const Tensor& x, int64_t kernel) {
@@ -56,7 +52,8 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel) {
   Tensor out = Tensor::empty({x.shape()[0], x.shape()[1], H / kernel, W / kernel}, x.dtype(), Device::CUDA);
   dispatch_floating(x.dtype(), "avg_pool2d", [&]<class T>() {
     if (out.numel() == 0) return;
-    launch("avg_pool_kernel", avg_pool_kernel<T>, {grid_for(out.numel()), kThreads}, device_data<T>(x), device_data<T>(out), planes, H, W, kernel);
+    launch("avg_pool_kernel", avg_pool_kernel<T>, {grid_for(out.numel()), kThreads}, device_data<T>(x),
+           device_data<T>(out), planes, H, W, kernel);
   });
   return out;
 }
@@ -66,7 +63,8 @@ Tensor avg_pool2d_backward(const Tensor& grad, const Shape& input_shape, int64_t
   Tensor dx = Tensor::empty(input_shape, grad.dtype(), Device::CUDA);
   dispatch_floating(grad.dtype(), "avg_pool2d_backward", [&]<class T>() {
     if (dx.numel() == 0) return;
-    launch("avg_pool_backward_kernel", avg_pool_backward_kernel<T>, {grid_for(dx.numel()), kThreads}, device_data<T>(grad), device_data<T>(dx), planes, H, W, kernel);
+    launch("avg_pool_backward_kernel", avg_pool_backward_kernel<T>, {grid_for(dx.numel()), kThreads},
+           device_data<T>(grad), device_data<T>(dx), planes, H, W, kernel);
   });
   return dx;
 }

@@ -132,7 +132,8 @@ Tensor scaled_sum(const Tensor& x, int64_t dim, bool keepdim, bool average, cons
   dispatch_floating(x.dtype(), op, [&]<class T>() {
     const int64_t outputs = lines.outer * lines.inner;
     if (outputs == 0) return;
-    launch("sum_along_kernel", sum_along_kernel<T>, {grid_for(outputs), kThreads}, device_data<T>(x), device_data<T>(out), lines.outer, lines.size, lines.inner, factor);
+    launch("sum_along_kernel", sum_along_kernel<T>, {grid_for(outputs), kThreads}, device_data<T>(x),
+           device_data<T>(out), lines.outer, lines.size, lines.inner, factor);
   });
   return out;
 }
@@ -143,7 +144,8 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, const char* op) {
   Tensor out = Tensor::empty(x.shape(), x.dtype(), Device::CUDA);
   dispatch_floating(x.dtype(), op, [&]<class T>() {
     if (x.numel() == 0) return;
-    launch("softmax_kernel", softmax_kernel<kLog, T>, {line_grid(map.lines), kThreads}, device_data<T>(x), device_data<T>(out), map);
+    launch("softmax_kernel", softmax_kernel<kLog, T>, {line_grid(map.lines), kThreads}, device_data<T>(x),
+           device_data<T>(out), map);
   });
   return out;
 }
@@ -154,7 +156,8 @@ Tensor softmax_backward_impl(const Tensor& grad_output, const Tensor& y, int64_t
   Tensor out = Tensor::empty(y.shape(), y.dtype(), Device::CUDA);
   dispatch_floating(y.dtype(), op, [&]<class T>() {
     if (y.numel() == 0) return;
-    launch("softmax_backward_kernel", softmax_backward_kernel<kLog, T>, {line_grid(map.lines), kThreads}, device_data<T>(grad_output), device_data<T>(y), device_data<T>(out), map);
+    launch("softmax_backward_kernel", softmax_backward_kernel<kLog, T>, {line_grid(map.lines), kThreads},
+           device_data<T>(grad_output), device_data<T>(y), device_data<T>(out), map);
   });
   return out;
 }
@@ -184,14 +187,14 @@ Tensor log_softmax_backward(const Tensor& grad_output, const Tensor& y, int64_t 
   return softmax_backward_impl<true>(grad_output, y, dim, "log_softmax_backward");
 }
 
-
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
   const int64_t rows = logits.size(0), classes = logits.size(1);
   Tensor out = Tensor::empty({}, logits.dtype(), Device::CUDA);
   dispatch_floating(logits.dtype(), "cross_entropy", [&]<class T>() {
     Tensor row_loss = Tensor::empty({rows}, DType::F64, Device::CUDA);
     if (rows > 0) {
-      launch("cross_entropy_rows_kernel", cross_entropy_rows_kernel<T>, {line_grid(rows), kThreads}, device_data<T>(logits), device_data<int32_t>(targets), device_data<double>(row_loss), rows, classes);
+      launch("cross_entropy_rows_kernel", cross_entropy_rows_kernel<T>, {line_grid(rows), kThreads},
+             device_data<T>(logits), device_data<int32_t>(targets), device_data<double>(row_loss), rows, classes);
     }
     launch("mean_loss_kernel", mean_loss_kernel<T>, {1, 1}, device_data<double>(row_loss), rows, device_data<T>(out));
   });
@@ -204,7 +207,8 @@ Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, doubl
   dispatch_floating(logits.dtype(), "cross_entropy_backward", [&]<class T>() {
     if (out.numel() == 0) return;
     const T factor = static_cast<T>(grad_loss / static_cast<double>(rows));
-    launch("cross_entropy_grad_kernel", cross_entropy_grad_kernel<T>, {grid_for(out.numel()), kThreads}, device_data<T>(out), device_data<int32_t>(targets), rows, classes, factor);
+    launch("cross_entropy_grad_kernel", cross_entropy_grad_kernel<T>, {grid_for(out.numel()), kThreads},
+           device_data<T>(out), device_data<int32_t>(targets), rows, classes, factor);
   });
   return out;
 }

@@ -56,7 +56,8 @@ void copy_rows(const void* src, int64_t src_pitch, void* dst, int64_t dst_pitch,
 template <class E>
 void launch_permute(const Tensor& x, Tensor& out, const PermuteMap& map) {
   const int64_t n = x.numel();
-  launch("permute_kernel", permute_kernel<E>, {grid_for(n), kThreads}, static_cast<const E*>(x.raw_data()), static_cast<E*>(out.raw_data()), map, n);
+  launch("permute_kernel", permute_kernel<E>, {grid_for(n), kThreads}, static_cast<const E*>(x.raw_data()),
+         static_cast<E*>(out.raw_data()), map, n);
 }
 
 }  // namespace

@@ -74,18 +74,20 @@ Tensor merge_heads(const Tensor& x, int64_t heads) {
   return permute(x.reshape({batch, heads, length, head_dim}), {0, 2, 1, 3}).reshape({batch, length, heads * head_dim});
 }
 
-Tensor attention_heads(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double scale, Tensor& probs) {
+Tensor attention_heads(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double scale,
+                       Tensor& probs) {
   check_attention(q, k, v, mask);
   return kernel<RawOp::attention_heads>({&q, &k, &v, &mask})(q, k, v, mask, scale, probs);
 }
 
-void attention_heads_backward(const Tensor& grad, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs, double scale, Tensor* grad_q, Tensor* grad_k, Tensor* grad_v) {
+void attention_heads_backward(const Tensor& grad, const Tensor& q, const Tensor& k, const Tensor& v,
+                              const Tensor& probs, double scale, Tensor* grad_q, Tensor* grad_k, Tensor* grad_v) {
   check_attention_backward(grad, q, k, v, probs, grad_q, grad_k, grad_v);
   // The outputs are on the op's device too: a gradient buffer made on the
   // wrong device is an error here, not a write through a foreign pointer.
   const Tensor none;
-  kernel<RawOp::attention_heads_backward>({&grad, &q, &k, &v, &probs, grad_q ? grad_q : &none,
-                                           grad_k ? grad_k : &none, grad_v ? grad_v : &none})(
+  kernel<RawOp::attention_heads_backward>(
+      {&grad, &q, &k, &v, &probs, grad_q ? grad_q : &none, grad_k ? grad_k : &none, grad_v ? grad_v : &none})(
       grad, q, k, v, probs, scale, grad_q, grad_k, grad_v);
 }
 

@@ -18,13 +18,15 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   return kernel<RawOp::conv2d>({&x, &weight, &bias})(x, weight, bias, stride, padding);
 }
 
-Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, int64_t stride, int64_t padding, bool need_x, bool need_weight, bool need_bias) {
+Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, int64_t stride, int64_t padding,
+                            bool need_x, bool need_weight, bool need_bias) {
   const Conv2dShape c = conv2d_shape(x, weight, stride, padding);
   const Shape out_shape{c.batch, c.out_channels, c.out_h, c.out_w};
   if (grad.shape() != out_shape || grad.dtype() != x.dtype())
     throw std::invalid_argument("conv2d_backward: gradient " + shape_str(grad.shape()) + " " +
                                 dtype_name(grad.dtype()) + " does not match the output " + shape_str(out_shape));
-  return kernel<RawOp::conv2d_backward>({&grad, &x, &weight})(grad, x, weight, stride, padding, need_x, need_weight, need_bias);
+  return kernel<RawOp::conv2d_backward>({&grad, &x, &weight})(grad, x, weight, stride, padding, need_x, need_weight,
+                                                              need_bias);
 }
 
 namespace {
@@ -72,7 +74,8 @@ void check_channel_vector(const Tensor& t, const Tensor& x, const char* what) {
 
 }  // namespace
 
-Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& running_mean, Tensor& running_var, bool training, double momentum, double eps, BatchNormSaved& saved) {
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& running_mean, Tensor& running_var,
+                  bool training, double momentum, double eps, BatchNormSaved& saved) {
   check_batch_norm_input(x);
   check_channel_vector(weight, x, "weight");
   check_channel_vector(bias, x, "bias");
@@ -82,16 +85,19 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
     throw std::invalid_argument(
         "batch_norm: training needs more than one value per channel to estimate a variance, got x " +
         shape_str(x.shape()) + "; use eval mode or a larger batch");
-  return kernel<RawOp::batch_norm>({&x, &weight, &bias, &running_mean, &running_var})(x, weight, bias, running_mean, running_var, training, momentum, eps, saved);
+  return kernel<RawOp::batch_norm>({&x, &weight, &bias, &running_mean, &running_var})(
+      x, weight, bias, running_mean, running_var, training, momentum, eps, saved);
 }
 
-BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const BatchNormSaved& saved, bool need_x, bool need_weight, bool need_bias) {
+BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
+                                   const BatchNormSaved& saved, bool need_x, bool need_weight, bool need_bias) {
   check_batch_norm_input(x);
   check_channel_vector(weight, x, "weight");
   check_channel_vector(saved.mean, x, "saved mean");
   check_channel_vector(saved.invstd, x, "saved invstd");
   check_same_shape(grad, x, "batch_norm_backward");
-  return kernel<RawOp::batch_norm_backward>({&grad, &x, &weight})(grad, x, weight, saved, need_x, need_weight, need_bias);
+  return kernel<RawOp::batch_norm_backward>({&grad, &x, &weight})(grad, x, weight, saved, need_x, need_weight,
+                                                                  need_bias);
 }
 
 }  // namespace clipgrad::ops

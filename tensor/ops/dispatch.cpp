@@ -53,7 +53,8 @@ const Kernels& cuda_table() {
   static Kernels table;
   std::call_once(once, [] {
     if (!cuda::available())
-      throw std::runtime_error("no CUDA device: this machine has no GPU or no NVIDIA driver; use the CPU (--device cpu)");
+      throw std::runtime_error(
+          "no CUDA device: this machine has no GPU or no NVIDIA driver; use the CPU (--device cpu)");
     table = Kernels{
 #define CLIPGRAD_CUDA_KERNEL(family, op) .op = &cuda::op,
         CLIPGRAD_RAW_OPS(CLIPGRAD_CUDA_KERNEL)
@@ -87,8 +88,7 @@ const char* op_family(RawOp op) {
 bool has_kernel(const Kernels& table, RawOp op) {
   switch (op) {
 #define CLIPGRAD_OP_PRESENT(family, name) \
-  case RawOp::name:                       \
-    return table.name != nullptr;
+  case RawOp::name: return table.name != nullptr;
     CLIPGRAD_RAW_OPS(CLIPGRAD_OP_PRESENT)
 #undef CLIPGRAD_OP_PRESENT
   }

@@ -60,8 +60,7 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
 
 Tensor sum_to_shape(const Tensor& x, const Shape& shape) {
   if (shape.size() > x.shape().size() || broadcast_shape(shape, x.shape()) != x.shape())
-    throw std::invalid_argument("sum_to_shape: " + shape_str(x.shape()) + " is not a broadcast of " +
-                                shape_str(shape));
+    throw std::invalid_argument("sum_to_shape: " + shape_str(x.shape()) + " is not a broadcast of " + shape_str(shape));
   if (x.shape() == shape) return x;
   return kernel<RawOp::sum_to_shape>({&x})(x, shape);
 }

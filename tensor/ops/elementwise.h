@@ -9,12 +9,12 @@
 
 namespace clipgrad::ops {
 
-Tensor add(const Tensor& a, const Tensor& b);   // a + b, broadcast
-void add_inplace(Tensor& a, const Tensor& b);   // a += b, same shape
-Tensor scale(const Tensor& a, double factor);   // a * factor
-Tensor sub(const Tensor& a, const Tensor& b);   // a - b, broadcast
-Tensor mul(const Tensor& a, const Tensor& b);   // a * b, broadcast
-Tensor div(const Tensor& a, const Tensor& b);   // a / b, broadcast
+Tensor add(const Tensor& a, const Tensor& b);  // a + b, broadcast
+void add_inplace(Tensor& a, const Tensor& b);  // a += b, same shape
+Tensor scale(const Tensor& a, double factor);  // a * factor
+Tensor sub(const Tensor& a, const Tensor& b);  // a - b, broadcast
+Tensor mul(const Tensor& a, const Tensor& b);  // a * b, broadcast
+Tensor div(const Tensor& a, const Tensor& b);  // a / b, broadcast
 
 // x [s...] -> [shape...], where s broadcasts to shape (a new tensor).
 Tensor broadcast_to(const Tensor& x, const Shape& shape);
@@ -24,7 +24,7 @@ Tensor sum_to_shape(const Tensor& x, const Shape& shape);
 
 Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
-Tensor rsqrt(const Tensor& x);       // 1 / sqrt(x)
+Tensor rsqrt(const Tensor& x);  // 1 / sqrt(x)
 Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x);        // exact: 0.5 x (1 + erf(x / sqrt 2))
 Tensor quick_gelu(const Tensor& x);  // x * sigmoid(1.702 x)

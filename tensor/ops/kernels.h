@@ -52,10 +52,10 @@ std::vector<std::string> missing_kernels(const Kernels& table);
 // The member of Kernels that holds op's kernel: KernelEntry<RawOp::add>::member == &Kernels::add.
 template <RawOp op>
 struct KernelEntry;
-#define CLIPGRAD_KERNEL_ENTRY_OF(family, name)                   \
-  template <>                                                    \
-  struct KernelEntry<RawOp::name> {                              \
-    static constexpr auto member = &Kernels::name;               \
+#define CLIPGRAD_KERNEL_ENTRY_OF(family, name)     \
+  template <>                                      \
+  struct KernelEntry<RawOp::name> {                \
+    static constexpr auto member = &Kernels::name; \
   };
 CLIPGRAD_RAW_OPS(CLIPGRAD_KERNEL_ENTRY_OF)
 #undef CLIPGRAD_KERNEL_ENTRY_OF

@@ -13,8 +13,8 @@ namespace clipgrad::ops {
 namespace {
 
 // `batch` matrices of `rows` x `columns`, `stride` elements apart, must lie inside t.
-void check_matrices(const Tensor& t, const GemmArgs& g, int64_t rows, int64_t columns, int64_t stride,
-                    const char* op, const char* name) {
+void check_matrices(const Tensor& t, const GemmArgs& g, int64_t rows, int64_t columns, int64_t stride, const char* op,
+                    const char* name) {
   if (rows * columns == 0) return;
   const int64_t needed = (g.batch - 1) * stride + rows * columns;
   if (stride < 0 || needed > t.numel())
@@ -91,8 +91,15 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
     // Stacked rows of a make one tall product: one large GEMM beats many small ones.
     gemm({.trans_b = trans_b, .m = d.batch * d.m, .n = d.n, .k = d.k}, a, b, out);
   } else {
-    gemm({.trans_a = trans_a, .trans_b = trans_b, .batch = d.batch, .m = d.m, .n = d.n, .k = d.k,
-          .stride_a = d.m * d.k, .stride_b = d.b_shared ? 0 : d.k * d.n, .stride_c = d.m * d.n},
+    gemm({.trans_a = trans_a,
+          .trans_b = trans_b,
+          .batch = d.batch,
+          .m = d.m,
+          .n = d.n,
+          .k = d.k,
+          .stride_a = d.m * d.k,
+          .stride_b = d.b_shared ? 0 : d.k * d.n,
+          .stride_c = d.m * d.n},
          a, b, out);
   }
   return out;

@@ -37,7 +37,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
 struct MatmulDims {
   int64_t batch = 1, m = 0, n = 0, k = 0;
   bool b_shared = false;
-  Shape out_shape;  // [..., M, N]
+  Shape out_shape;     // [..., M, N]
   bool empty() const;  // no products (BLAS rejects a zero leading dimension: the result is all zeros)
 };
 MatmulDims matmul_dims(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);

@@ -15,8 +15,7 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& ex
     throw std::invalid_argument("adamw_update: parameter " + shape_str(shape) + " " + dtype_name(param.dtype()) +
                                 ", gradient " + shape_str(grad.shape()) + " " + dtype_name(grad.dtype()) +
                                 " and f32 moments of the parameter's shape expected");
-  kernel<RawOp::adamw_update>({&param, &grad, &exp_avg, &exp_avg_sq})(param, grad, exp_avg,
-                                                                                          exp_avg_sq, coefficients);
+  kernel<RawOp::adamw_update>({&param, &grad, &exp_avg, &exp_avg_sq})(param, grad, exp_avg, exp_avg_sq, coefficients);
 }
 
 double sum_squares(const Tensor& x) { return kernel<RawOp::sum_squares>({&x})(x); }

@@ -110,7 +110,8 @@ LayerNormOutput layer_norm(const Tensor& x, const Tensor& weight, const Tensor& 
   return kernel<RawOp::layer_norm>({&x, &weight, &bias})(x, weight, bias, eps);
 }
 
-LayerNormGrads layer_norm_backward(const Tensor& grad_output, const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd, bool need_x, bool need_weight, bool need_bias) {
+LayerNormGrads layer_norm_backward(const Tensor& grad_output, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                                   const Tensor& rstd, bool need_x, bool need_weight, bool need_bias) {
   check_layer_norm_param(x, weight, "layer_norm_backward");
   check_same_shape(grad_output, x, "layer_norm_backward");
   check_same_dtype(grad_output, x, "layer_norm_backward");
@@ -118,7 +119,8 @@ LayerNormGrads layer_norm_backward(const Tensor& grad_output, const Tensor& x, c
   if (mean.shape() != Shape{rows} || rstd.shape() != Shape{rows})
     throw std::invalid_argument("layer_norm_backward: mean and rstd must be [" + std::to_string(rows) +
                                 "], the ones layer_norm returned for x " + shape_str(x.shape()));
-  return kernel<RawOp::layer_norm_backward>({&grad_output, &x, &weight, &mean, &rstd})(grad_output, x, weight, mean, rstd, need_x, need_weight, need_bias);
+  return kernel<RawOp::layer_norm_backward>({&grad_output, &x, &weight, &mean, &rstd})(
+      grad_output, x, weight, mean, rstd, need_x, need_weight, need_bias);
 }
 
 Tensor l2_normalize(const Tensor& x, int64_t dim, double eps) {

@@ -56,9 +56,8 @@ struct LayerNormGrads {
   Tensor weight;  // [D]
   Tensor bias;    // [D]
 };
-LayerNormGrads layer_norm_backward(const Tensor& grad_output, const Tensor& x, const Tensor& weight,
-                                   const Tensor& mean, const Tensor& rstd, bool need_x, bool need_weight,
-                                   bool need_bias);
+LayerNormGrads layer_norm_backward(const Tensor& grad_output, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                                   const Tensor& rstd, bool need_x, bool need_weight, bool need_bias);
 
 // y = x / max(||x||_2, eps) along dim; y has x's shape.
 Tensor l2_normalize(const Tensor& x, int64_t dim, double eps);

@@ -13,9 +13,8 @@ using namespace clipgrad;
 namespace {
 // y = a * factor, written directly against make_result to test the engine alone.
 Variable scaled(const Variable& a, double factor) {
-  return make_result(ops::scale(a.value(), factor), {a}, [factor](const Tensor& g, std::vector<Variable>& in) {
-    in[0].add_grad(ops::scale(g, factor));
-  });
+  return make_result(ops::scale(a.value(), factor), {a},
+                     [factor](const Tensor& g, std::vector<Variable>& in) { in[0].add_grad(ops::scale(g, factor)); });
 }
 }  // namespace
 

@@ -67,7 +67,9 @@ TEST(FnContrastive, Gradcheck) {
   for (ContrastiveDirections directions : kBoth) {
     for (int64_t n : {1, 2, 5, 9}) {
       SCOPED_TRACE(mode_name(directions) + ", n = " + std::to_string(n));
-      auto f = [directions](const std::vector<Variable>& in) { return fn::contrastive_cross_entropy(in[0], directions); };
+      auto f = [directions](const std::vector<Variable>& in) {
+        return fn::contrastive_cross_entropy(in[0], directions);
+      };
       expect_gradcheck(f, {random_f64({n, n}, 100 + n, 3.0)});
       expect_f32_matches_f64(f, {random_f64({n, n}, 200 + n, 3.0)});
     }

@@ -25,8 +25,8 @@ TEST(FnLinear, MatmulGradcheckEveryTransposeAndBatchLayout) {
   Generator generator(1);
   uint64_t seed = 10;
   // b_batch empty: a 2-D b shared by every batch entry of a.
-  const std::vector<std::pair<Shape, Shape>> layouts = {{{}, {}}, {{3}, {3}}, {{2, 2}, {2, 2}}, {{3}, {}},
-                                                        {{2, 2}, {}}};
+  const std::vector<std::pair<Shape, Shape>> layouts = {
+      {{}, {}}, {{3}, {3}}, {{2, 2}, {2, 2}}, {{3}, {}}, {{2, 2}, {}}};
   for (const auto& [batch_a, batch_b] : layouts) {
     for (int trans = 0; trans < 4; ++trans) {
       const bool trans_a = trans & 1, trans_b = trans & 2;
@@ -74,7 +74,8 @@ TEST(FnLinear, LinearGradcheck) {
   uint64_t seed = 100;
   for (const Shape& leading : {Shape{}, Shape{3}, Shape{2, 3}}) {
     for (bool with_bias : {true, false}) {
-      const int64_t in = 1 + static_cast<int64_t>(generator.below(4)), out = 1 + static_cast<int64_t>(generator.below(4));
+      const int64_t in = 1 + static_cast<int64_t>(generator.below(4)),
+                    out = 1 + static_cast<int64_t>(generator.below(4));
       Shape x_shape = leading;
       x_shape.push_back(in);
       SCOPED_TRACE("x " + shape_str(x_shape) + " -> " + std::to_string(out) + (with_bias ? " with bias" : ""));

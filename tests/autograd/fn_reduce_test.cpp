@@ -44,10 +44,14 @@ Tensor random_targets(int64_t rows, int64_t classes, uint64_t seed) {
 }  // namespace
 
 TEST(FnReduce, SumAndMeanGradcheck) {
-  check_along_every_dim("sum", [](const Variable& x, int64_t d) { return fn::sum(x, d); }, 10);
-  check_along_every_dim("sum keepdim", [](const Variable& x, int64_t d) { return fn::sum(x, d, true); }, 20);
-  check_along_every_dim("mean", [](const Variable& x, int64_t d) { return fn::mean(x, d); }, 30);
-  check_along_every_dim("mean keepdim", [](const Variable& x, int64_t d) { return fn::mean(x, d, true); }, 40);
+  check_along_every_dim(
+      "sum", [](const Variable& x, int64_t d) { return fn::sum(x, d); }, 10);
+  check_along_every_dim(
+      "sum keepdim", [](const Variable& x, int64_t d) { return fn::sum(x, d, true); }, 20);
+  check_along_every_dim(
+      "mean", [](const Variable& x, int64_t d) { return fn::mean(x, d); }, 30);
+  check_along_every_dim(
+      "mean keepdim", [](const Variable& x, int64_t d) { return fn::mean(x, d, true); }, 40);
 }
 
 TEST(FnReduce, SumAllGradcheck) {
@@ -60,18 +64,22 @@ TEST(FnReduce, SumAllGradcheck) {
 }
 
 TEST(FnReduce, SoftmaxAndLogSoftmaxGradcheck) {
-  check_along_every_dim("softmax", [](const Variable& x, int64_t d) { return fn::softmax(x, d); }, 60);
-  check_along_every_dim("log_softmax", [](const Variable& x, int64_t d) { return fn::log_softmax(x, d); }, 70);
+  check_along_every_dim(
+      "softmax", [](const Variable& x, int64_t d) { return fn::softmax(x, d); }, 60);
+  check_along_every_dim(
+      "log_softmax", [](const Variable& x, int64_t d) { return fn::log_softmax(x, d); }, 70);
 }
 
 TEST(FnReduce, L2NormalizeGradcheck) {
-  check_along_every_dim("l2_normalize", [](const Variable& x, int64_t d) { return fn::l2_normalize(x, d); }, 80);
+  check_along_every_dim(
+      "l2_normalize", [](const Variable& x, int64_t d) { return fn::l2_normalize(x, d); }, 80);
 }
 
 TEST(FnReduce, CrossEntropyGradcheck) {
   Generator generator(90);
   for (int trial = 0; trial < 4; ++trial) {
-    const int64_t rows = 1 + static_cast<int64_t>(generator.below(5)), classes = 1 + static_cast<int64_t>(generator.below(6));
+    const int64_t rows = 1 + static_cast<int64_t>(generator.below(5)),
+                  classes = 1 + static_cast<int64_t>(generator.below(6));
     SCOPED_TRACE("logits [" + std::to_string(rows) + "," + std::to_string(classes) + "]");
     Tensor logits = random_f64({rows, classes}, 91 + trial, 2.0);
     Tensor targets = random_targets(rows, classes, 95 + trial);
@@ -119,14 +127,13 @@ TEST(FnReduce, HandComputedValues) {
   expect_values(fn::log_softmax(row).value(), {3}, {-2.4076059644443806, -1.4076059644443804, -0.4076059644443804});
 
   Variable logits(Tensor::from_vector<double>({2, 3}, {1, 2, 3, 1, 0, 0}));
-  expect_values(fn::cross_entropy(logits, Tensor::from_vector<int32_t>({2}, {2, 0})).value(), {},
-                {0.4795253391882157});
+  expect_values(fn::cross_entropy(logits, Tensor::from_vector<int32_t>({2}, {2, 0})).value(), {}, {0.4795253391882157});
 
   Variable features(Tensor::from_vector<double>({2, 3}, {1, 2, 3, -1, 0.5, 4}));
   Variable weight(Tensor::from_vector<double>({3}, {2, 1, 0.5})), bias(Tensor::from_vector<double>({3}, {1, 0, -1}));
-  expect_values(fn::layer_norm(features, weight, bias).value(), {2, 3},
-                {-1.4494713718167804, 0.0, -0.3876321570458049, -1.0684465824001088, -0.31822255113847825,
-                 -0.3237770788307338});
+  expect_values(
+      fn::layer_norm(features, weight, bias).value(), {2, 3},
+      {-1.4494713718167804, 0.0, -0.3876321570458049, -1.0684465824001088, -0.31822255113847825, -0.3237770788307338});
 
   Variable vectors(Tensor::from_vector<double>({2, 2}, {3, 4, 0, 0}));
   expect_values(fn::l2_normalize(vectors).value(), {2, 2}, {0.6, 0.8, 0, 0});
@@ -136,8 +143,7 @@ TEST(FnReduce, HandComputedValues) {
 TEST(FnReduce, StableOnExtremeLogits) {
   Variable big(Tensor::from_vector<float>({2, 2}, {1000, 1001, -1000, 1000}), true);
   expect_values(fn::softmax(big).value(), {2, 2}, {0.2689414213699951, 0.7310585786300049, 0, 1}, 1e-6);
-  expect_values(fn::log_softmax(big).value(), {2, 2}, {-1.3132616875182228, -0.31326168751822286, -2000, 0},
-                1e-4);
+  expect_values(fn::log_softmax(big).value(), {2, 2}, {-1.3132616875182228, -0.31326168751822286, -2000, 0}, 1e-4);
   Variable loss = fn::cross_entropy(big, Tensor::from_vector<int32_t>({2}, {0, 0}));
   expect_values(loss.value(), {}, {(1.3132616875182228 + 2000) / 2}, 1e-3);
   loss.backward();

@@ -102,15 +102,24 @@ TEST(FnShape, ReshapeIsAViewWithGradient) {
   Variable y = fn::reshape(x, {6, -1});
   EXPECT_EQ(y.shape(), (Shape{6, 4}));
   EXPECT_TRUE(y.value().same_storage(x.value()));
-  expect_gradcheck([](const std::vector<Variable>& v) { return fn::reshape(v[0], {4, -1}); },
-                   {random_f64({2, 3, 4}, 2)});
+  expect_gradcheck(
+      [](const std::vector<Variable>& v) {
+        return fn::reshape(v[0], {4, -1});
+      },
+      {random_f64({2, 3, 4}, 2)});
 }
 
 TEST(FnShape, PermuteAndTransposeGradcheck) {
-  expect_gradcheck([](const std::vector<Variable>& v) { return fn::permute(v[0], {0, 2, 1, 3}); },
-                   {random_f64({2, 4, 3, 2}, 3)});
-  expect_gradcheck([](const std::vector<Variable>& v) { return fn::permute(v[0], {2, 0, 1}); },
-                   {random_f64({3, 2, 4}, 4)});
+  expect_gradcheck(
+      [](const std::vector<Variable>& v) {
+        return fn::permute(v[0], {0, 2, 1, 3});
+      },
+      {random_f64({2, 4, 3, 2}, 3)});
+  expect_gradcheck(
+      [](const std::vector<Variable>& v) {
+        return fn::permute(v[0], {2, 0, 1});
+      },
+      {random_f64({3, 2, 4}, 4)});
   expect_gradcheck([](const std::vector<Variable>& v) { return fn::transpose(v[0], -1, -2); },
                    {random_f64({2, 3, 5}, 5)});
   expect_gradcheck([](const std::vector<Variable>& v) { return fn::transpose(v[0], 0, 2); },

@@ -89,10 +89,16 @@ TEST_F(DataCli, FashionMnistWritesPngsCsvsAndClassNames) {
   std::vector<uint8_t> train_labels = idx_payload(std::string(kSource) + "/train-labels-idx1-ubyte.gz", 8, 50);
   auto train_labelled = LabelledDataset::from_csv((out_ / "train.csv").string());  // its extra label column
   for (size_t i = 0; i < train_labelled.size(); ++i) EXPECT_EQ(train_labelled[i].label, train_labels[i]) << i;
-  const std::vector<std::vector<std::string>> names = {
-      {"t-shirt", "top", "tee"}, {"trousers", "pants"}, {"pullover", "sweater", "jumper"}, {"dress"},
-      {"coat", "jacket"},        {"sandal"},            {"shirt", "button-up shirt"},     {"sneaker", "running shoe", "trainer"},
-      {"bag", "handbag"},        {"ankle boot", "boot"}};
+  const std::vector<std::vector<std::string>> names = {{"t-shirt", "top", "tee"},
+                                                       {"trousers", "pants"},
+                                                       {"pullover", "sweater", "jumper"},
+                                                       {"dress"},
+                                                       {"coat", "jacket"},
+                                                       {"sandal"},
+                                                       {"shirt", "button-up shirt"},
+                                                       {"sneaker", "running shoe", "trainer"},
+                                                       {"bag", "handbag"},
+                                                       {"ankle boot", "boot"}};
   std::set<std::string> distinct;
   for (size_t i = 0; i < train.size(); ++i) {
     bool found = false;
@@ -105,7 +111,7 @@ TEST_F(DataCli, FashionMnistWritesPngsCsvsAndClassNames) {
 
   ClassNames classes = ClassNames::from_json((out_ / "classes.json").string());
   EXPECT_EQ(classes.classes, (std::vector<std::string>{"t-shirt", "trousers", "pullover", "dress", "coat", "sandal",
-                                                        "shirt", "sneaker", "bag", "ankle boot"}));
+                                                       "shirt", "sneaker", "bag", "ankle boot"}));
   EXPECT_EQ(classes.templates, imagenet_templates());
   // The zero-shot name of each class is a word its captions use, so training sees it.
   for (size_t c = 0; c < classes.classes.size(); ++c)

@@ -28,8 +28,7 @@ const std::string kToyStudy =
     " --finetune-rows 64 --finetune-epochs 1 --supervised-epochs 1 --workers 1";
 
 std::string mpirun2() {
-  return "mpirun --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 '" + std::string(CLIPGRAD_BINARY) +
-         "'";
+  return "mpirun --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 '" + std::string(CLIPGRAD_BINARY) + "'";
 }
 
 std::vector<double> losses(const fs::path& metrics) {
@@ -56,8 +55,8 @@ TEST(DemoMpiCli, TwoProcessesRunTheSingleProcessStudy) {
   // Rank 0 alone reports.
   EXPECT_EQ(parallel.output.find("report: "), parallel.output.rfind("report: ")) << parallel.output;
 
-  for (const char* stage : {"clean-pretrain", "badnet/poisoned-pretrain", "badnet/clip-finetune",
-                            "badnet/cleanclip-finetune"}) {
+  for (const char* stage :
+       {"clean-pretrain", "badnet/poisoned-pretrain", "badnet/clip-finetune", "badnet/cleanclip-finetune"}) {
     std::vector<double> want = losses(one / "seed0" / stage / "metrics.jsonl");
     std::vector<double> got = losses(two / "seed0" / stage / "metrics.jsonl");
     ASSERT_EQ(got.size(), want.size()) << stage;

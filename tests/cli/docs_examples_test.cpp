@@ -147,9 +147,7 @@ TEST(DocsExamples, PatternsMatchAsDocumented) {
   EXPECT_FALSE(output_matches({"only"}, {}));
 }
 
-TEST(DocsExamples, TheReadmeHasRunnableExamples) {
-  EXPECT_FALSE(examples_in(kSourceRoot / "README.md").empty());
-}
+TEST(DocsExamples, TheReadmeHasRunnableExamples) { EXPECT_FALSE(examples_in(kSourceRoot / "README.md").empty()); }
 
 TEST(DocsExamples, EveryMarkedBlockPrintsWhatItShows) {
   for (const fs::path& document : documents()) {

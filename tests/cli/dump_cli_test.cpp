@@ -113,11 +113,11 @@ TEST(DumpCommand, BadInputsEndWithOneLine) {
   expect_one_line_error(model, inputs, "bad inputs '" + inputs + "': missing tensor 'input.text'");
 
   io::write_safetensors(inputs, std::map<std::string, Tensor>{{"input.pixels", expect.at("input.pixels")},
-                                                          {"input.text", expect.at("input.text").to(DType::F32)}});
+                                                              {"input.text", expect.at("input.text").to(DType::F32)}});
   expect_one_line_error(model, inputs, "tensor 'input.text' is F32, expected i32");
 
   io::write_safetensors(inputs, std::map<std::string, Tensor>{{"input.pixels", Tensor::zeros({4, 3, 16, 16})},
-                                                          {"input.text", expect.at("input.text")}});
+                                                              {"input.text", expect.at("input.text")}});
   expect_one_line_error(model, inputs, "tensor 'input.pixels' has shape [4,3,16,16], the model expects [N,3,32,32]");
 
   expect_one_line_error(model, "/nonexistent/inputs.safetensors", "bad inputs '/nonexistent/inputs.safetensors'");

@@ -97,8 +97,8 @@ TEST(TrainCli, KilledRunResumesToTheSameLosses) {
 
   // Kill it as soon as its first epoch is on disk.
   const int status = clipgrad::testing::stop_when_file_appears(
-      std::string(CLIPGRAD_BINARY) + " train" + data + " --out " + resumed.string(),
-      resumed / "checkpoint.safetensors", SIGKILL);
+      std::string(CLIPGRAD_BINARY) + " train" + data + " --out " + resumed.string(), resumed / "checkpoint.safetensors",
+      SIGKILL);
   ASSERT_TRUE(fs::exists(resumed / "checkpoint.safetensors"));
   // The kill interrupted the run: it died of the signal, before its last epoch.
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the run ended before it was killed";

@@ -214,7 +214,8 @@ TEST_F(TrainMpiCli, ARankThatDiesEndsTheJob) {
   fs::path run = dir_ / "killed_rank";
   const std::string flags = " --data " + (dir_ / "train.csv").string() +
                             " --model vit-tiny-28 --epochs 100 --lr 1e-3 --warmup 2 --seed 3 --workers 1"
-                            " --batch-size 64 --out " + run.string();
+                            " --batch-size 64 --out " +
+                            run.string();
   pid_t job = fork();
   if (job == 0) {
     execl("/bin/sh", "sh", "-c", ("exec " + mpirun2() + " train" + flags + " >/dev/null 2>&1").c_str(), nullptr);

@@ -119,7 +119,7 @@ TEST(BlockPool, OutOfMemoryReturnsTheCacheAndRetriesOnce) {
   PoolOverFake fake;
   fake.device.capacity = size_t(6) << 20;
   fake.pool.deallocate(fake.pool.allocate(size_t(4) << 20));  // 4 MiB cached
-  void* block = fake.pool.allocate(size_t(5) << 20);  // 6 MiB: fits only once the cache is returned
+  void* block = fake.pool.allocate(size_t(5) << 20);          // 6 MiB: fits only once the cache is returned
   EXPECT_NE(block, nullptr);
   EXPECT_EQ(fake.pool.stats().raw_frees, 1);
   EXPECT_THROW(fake.pool.allocate(size_t(1) << 20), std::bad_alloc);  // the device is full

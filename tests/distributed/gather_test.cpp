@@ -22,6 +22,6 @@ TEST(AllGatherWithGrad, BackwardSumsTheRanksGradientsOfThisRanksRows) {
   // rank's rows are 0 and 1, and their gradient summed over the 3 ranks is
   // 3 x (1, 2).
   EXPECT_EQ(local.grad().to_vector<double>(), (std::vector<double>{3, 3, 6, 6}));
-  EXPECT_EQ(world.log, (std::vector<std::string>{"all-gather of features",
-                                                 "reduce-scatter of the gradient of features"}));
+  EXPECT_EQ(world.log,
+            (std::vector<std::string>{"all-gather of features", "reduce-scatter of the gradient of features"}));
 }

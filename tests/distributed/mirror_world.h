@@ -31,7 +31,7 @@ class MirrorWorld final : public distributed::Communicator {
     return ops::concat(std::vector<Tensor>(ranks_, local), 0);
   }
   std::unique_ptr<distributed::PendingCollective> start_reduce_scatter_sum(Tensor full, Tensor shard,
-                                                                    const std::string& what) override {
+                                                                           const std::string& what) override {
     log.push_back(what);
     // Every rank holds this `full`: the sum of their rank-0 segments.
     shard.copy_from(ops::scale(full.reshape({full.numel()}).rows(0, shard.numel()), ranks_).reshape(shard.shape()));

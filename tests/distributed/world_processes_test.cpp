@@ -24,7 +24,7 @@ std::string mpirun(int processes, const std::string& arguments) {
 }
 #endif
 
-#define SKIP_WITHOUT_MPI()                                                   \
+#define SKIP_WITHOUT_MPI() \
   if (!have_mpirun()) GTEST_SKIP() << "mpirun not found";
 
 }  // namespace

@@ -20,7 +20,8 @@ io::Image pattern_image(int width, int height) {
   io::Image image(width, height);
   for (int y = 0; y < height; ++y)
     for (int x = 0; x < width; ++x)
-      for (int c = 0; c < 3; ++c) image.pixel(x, y)[c] = static_cast<uint8_t>((x * 37 + y * 91 + c * 53 + x * y * 13) % 256);
+      for (int c = 0; c < 3; ++c)
+        image.pixel(x, y)[c] = static_cast<uint8_t>((x * 37 + y * 91 + c * 53 + x * y * 13) % 256);
   return image;
 }
 
@@ -50,14 +51,14 @@ TEST(ImageTest, DecodesRgbPngWrittenByWritePng) {
 
 TEST(ImageTest, GrayscaleIsReplicatedAndAlphaDropped) {
   TempDir dir("image");
-  const std::vector<uint8_t> gray = {0, 50, 100, 150, 200, 255};                       // [2, 3, 1]
-  const std::vector<uint8_t> gray_alpha = {0, 9, 50, 0, 100, 255, 150, 1, 200, 2, 255, 3};  // [2, 3, 2]
+  const std::vector<uint8_t> gray = {0, 50, 100, 150, 200, 255};                              // [2, 3, 1]
+  const std::vector<uint8_t> gray_alpha = {0, 9, 50, 0, 100, 255, 150, 1, 200, 2, 255, 3};    // [2, 3, 2]
   const std::vector<uint8_t> rgba = {1, 2, 3, 0, 4, 5, 6, 128, 7, 8, 9, 255, 10, 11, 12, 7};  // [2, 2, 4]
   io::write_png(dir.file("gray.png"), 3, 2, 1, gray.data());
   io::write_png(dir.file("gray_alpha.png"), 3, 2, 2, gray_alpha.data());
   io::write_png(dir.file("rgba.png"), 2, 2, 4, rgba.data());
 
-  const std::vector<uint8_t> gray_as_rgb = {0, 0, 0, 50, 50, 50, 100, 100, 100,
+  const std::vector<uint8_t> gray_as_rgb = {0,   0,   0,   50,  50,  50,  100, 100, 100,
                                             150, 150, 150, 200, 200, 200, 255, 255, 255};
   EXPECT_EQ(io::decode_image(dir.file("gray.png")).rgb, gray_as_rgb);
   EXPECT_EQ(io::decode_image(dir.file("gray_alpha.png")).rgb, gray_as_rgb);

@@ -74,8 +74,9 @@ TEST(SafetensorsMalformed, TruncatedData) {
 }
 
 TEST(SafetensorsMalformed, TruncatedFileOnDisk) {
-  const std::string path = (std::filesystem::path(::testing::TempDir()) /
-                            ("truncated." + std::to_string(::getpid()) + ".safetensors")).string();
+  const std::string path =
+      (std::filesystem::path(::testing::TempDir()) / ("truncated." + std::to_string(::getpid()) + ".safetensors"))
+          .string();
   io::write_safetensors(path, std::map<std::string, Tensor>{{"w", Tensor::zeros({64})}});
   std::filesystem::resize_file(path, std::filesystem::file_size(path) - 5);
   try {
@@ -113,8 +114,7 @@ TEST(SafetensorsMalformed, OffsetsOutOfRange) {
 }
 
 TEST(SafetensorsMalformed, OverlappingSpans) {
-  const std::string header =
-      "{" + entry("a", "F32", "[2]", "[0,8]") + "," + entry("b", "F32", "[2]", "[4,12]") + "}";
+  const std::string header = "{" + entry("a", "F32", "[2]", "[0,8]") + "," + entry("b", "F32", "[2]", "[4,12]") + "}";
   expect_refused(make_file(header, kSixteenBytes), "tensors 'a' [0,8] and 'b' [4,12] overlap in the data block");
   const std::string nested =
       "{" + entry("outer", "U8", "[16]", "[0,16]") + "," + entry("inner", "U8", "[2]", "[10,12]") + "}";
@@ -166,9 +166,9 @@ TEST(SafetensorsMalformed, WrongFields) {
 }
 
 TEST(SafetensorsMalformed, ShapeDisagreesWithSpan) {
-  expect_refused(make_file("{" + entry("visual.proj", "F32", "[64,32]", "[0,4096]") + "}",
-                           std::vector<unsigned char>(4096)),
-                 "tensor 'visual.proj' has dtype F32 and shape [64,32] (8192 bytes) but its data span holds 4096 bytes");
+  expect_refused(
+      make_file("{" + entry("visual.proj", "F32", "[64,32]", "[0,4096]") + "}", std::vector<unsigned char>(4096)),
+      "tensor 'visual.proj' has dtype F32 and shape [64,32] (8192 bytes) but its data span holds 4096 bytes");
   expect_refused(make_file("{" + entry("h", "BF16", "[3]", "[0,4]") + "}", kSixteenBytes),
                  "tensor 'h' has dtype BF16 and shape [3] (6 bytes) but its data span holds 4 bytes");
 }

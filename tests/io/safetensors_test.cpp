@@ -49,8 +49,7 @@ std::vector<T> raw_values(const std::string& path, const std::string& name) {
 }
 
 bool same_bytes(const Tensor& a, const Tensor& b) {
-  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
-         std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
+  return a.dtype() == b.dtype() && a.shape() == b.shape() && std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
 }
 
 float bits_to_float(uint32_t bits) { return std::bit_cast<float>(bits); }
@@ -69,8 +68,8 @@ TEST_F(SafetensorsTest, RoundTripsEveryNativeDtype) {
   const std::map<std::string, Tensor> tensors = {
       {"f32", Tensor::from_vector<float>({2, 3}, {1.5f, -2.f, 0.f, -0.f, 1e-40f, 3.4e38f})},
       {"f64", Tensor::from_vector<double>({3}, {1.0 / 3.0, -1e300, 5e-324})},
-      {"i32", Tensor::from_vector<int32_t>({4}, {std::numeric_limits<int32_t>::min(), -1, 0,
-                                                 std::numeric_limits<int32_t>::max()})},
+      {"i32", Tensor::from_vector<int32_t>(
+                  {4}, {std::numeric_limits<int32_t>::min(), -1, 0, std::numeric_limits<int32_t>::max()})},
       {"u8", Tensor::from_vector<uint8_t>({2, 2}, {0, 1, 128, 255})},
       {"scalar", Tensor::scalar(2.5)},
       {"empty", Tensor::zeros({0, 5})},
@@ -115,7 +114,8 @@ TEST_F(SafetensorsTest, RoundTripsStoredDtypes) {
 
   const std::vector<int64_t> widened(counts.begin(), counts.end());
   EXPECT_EQ(raw_values<int64_t>(path_, "count"), widened);
-  EXPECT_EQ(raw_values<uint16_t>(path_, "half"), (std::vector<uint16_t>{0x3c00, 0xc000, 0x3800, 0x7bff, 0x0001, 0x8000}));
+  EXPECT_EQ(raw_values<uint16_t>(path_, "half"),
+            (std::vector<uint16_t>{0x3c00, 0xc000, 0x3800, 0x7bff, 0x0001, 0x8000}));
   EXPECT_EQ(raw_values<uint8_t>(path_, "mask"), (std::vector<uint8_t>{0, 1, 1, 0}));
 
   // Reading back and writing again reproduces the file byte for byte.
@@ -133,19 +133,17 @@ TEST_F(SafetensorsTest, HalfPrecisionRoundsToNearestEven) {
       {65519.f, 0x7bff},                         // below the halfway point to 65536
       {65520.f, 0x7c00},                         // halfway, odd below: overflows to inf
       {-inf, 0xfc00},
-      {std::ldexp(1.f, -14), 0x0400},                  // smallest normal
+      {std::ldexp(1.f, -14), 0x0400},                         // smallest normal
       {std::ldexp(1.f, -14) - std::ldexp(1.f, -25), 0x0400},  // subnormal tie rounds up into the normals
-      {std::ldexp(1.f, -25), 0x0000},                  // tie with zero: even
-      {3 * std::ldexp(1.f, -25), 0x0002},              // tie between 1 and 2 ulps: even
+      {std::ldexp(1.f, -25), 0x0000},                         // tie with zero: even
+      {3 * std::ldexp(1.f, -25), 0x0002},                     // tie between 1 and 2 ulps: even
       {std::ldexp(1.f, -26), 0x0000},
       {1e-40f, 0x0000},
   };
   const std::vector<std::pair<float, uint16_t>> bf16 = {
       {1.f + std::ldexp(1.f, -8), 0x3f80},      // tie: down to even
       {1.f + 3 * std::ldexp(1.f, -8), 0x3f82},  // tie: up to even
-      {std::numeric_limits<float>::max(), 0x7f80},
-      {-inf, 0xff80},
-      {bits_to_float(0x00010000), 0x0001},
+      {std::numeric_limits<float>::max(), 0x7f80}, {-inf, 0xff80}, {bits_to_float(0x00010000), 0x0001},
   };
   std::vector<float> f16_in, bf16_in;
   for (const auto& [value, bits] : f16) f16_in.push_back(value);
@@ -154,8 +152,8 @@ TEST_F(SafetensorsTest, HalfPrecisionRoundsToNearestEven) {
   bf16_in.push_back(bits_to_float(0x7f800001));  // nan whose payload is all in the dropped bits
   const int64_t f16_count = static_cast<int64_t>(f16_in.size()), bf16_count = static_cast<int64_t>(bf16_in.size());
   io::write_safetensors(path_, std::map<std::string, io::StoredTensor>{
-                               {"f16", {Tensor::from_vector<float>({f16_count}, f16_in), "F16"}},
-                               {"bf16", {Tensor::from_vector<float>({bf16_count}, bf16_in), "BF16"}}});
+                                   {"f16", {Tensor::from_vector<float>({f16_count}, f16_in), "F16"}},
+                                   {"bf16", {Tensor::from_vector<float>({bf16_count}, bf16_in), "BF16"}}});
   const std::vector<uint16_t> f16_out = raw_values<uint16_t>(path_, "f16");
   const std::vector<uint16_t> bf16_out = raw_values<uint16_t>(path_, "bf16");
   for (size_t i = 0; i < f16.size(); ++i) EXPECT_EQ(f16_out[i], f16[i].second) << "f16 case " << i;
@@ -195,7 +193,8 @@ TEST_F(SafetensorsTest, F16MatchesCompilerHalfFloat) {
     sweep.push_back(-bits_to_float(bits + 1));
   }
   const int64_t count = static_cast<int64_t>(sweep.size());
-  io::write_safetensors(path_, std::map<std::string, io::StoredTensor>{{"sweep", {Tensor::from_vector<float>({count}, sweep), "F16"}}});
+  io::write_safetensors(
+      path_, std::map<std::string, io::StoredTensor>{{"sweep", {Tensor::from_vector<float>({count}, sweep), "F16"}}});
   const std::vector<uint16_t> encoded = raw_values<uint16_t>(path_, "sweep");
   for (size_t i = 0; i < sweep.size(); ++i)
     ASSERT_EQ(encoded[i], std::bit_cast<uint16_t>(static_cast<_Float16>(sweep[i]))) << "f32 " << sweep[i];
@@ -222,7 +221,8 @@ TEST_F(SafetensorsTest, BF16MatchesDistanceRounding) {
     sweep.push_back(-bits_to_float((bits & 0xffff0000u) | 0x8000u));  // exactly halfway cases
   }
   const int64_t count = static_cast<int64_t>(sweep.size());
-  io::write_safetensors(path_, std::map<std::string, io::StoredTensor>{{"sweep", {Tensor::from_vector<float>({count}, sweep), "BF16"}}});
+  io::write_safetensors(
+      path_, std::map<std::string, io::StoredTensor>{{"sweep", {Tensor::from_vector<float>({count}, sweep), "BF16"}}});
   const std::vector<uint16_t> encoded = raw_values<uint16_t>(path_, "sweep");
   for (size_t i = 0; i < sweep.size(); ++i) ASSERT_EQ(encoded[i], bfloat16_by_distance(sweep[i])) << sweep[i];
   const io::SafetensorsFile file = io::read_safetensors(path_);
@@ -247,11 +247,11 @@ TEST_F(SafetensorsTest, MetadataRoundTrips) {
 }
 
 TEST_F(SafetensorsTest, HeaderIsSortedPaddedAndDataFollowsInNameOrder) {
-  io::write_safetensors(path_,
-                    std::map<std::string, Tensor>{{"b", Tensor::zeros({3})},
-                                                  {"a", Tensor::zeros({1}, DType::U8)},
-                                                  {"c", Tensor::zeros({2}, DType::F64)}},
-                    {{"format", "pt"}});
+  io::write_safetensors(
+      path_,
+      std::map<std::string, Tensor>{
+          {"b", Tensor::zeros({3})}, {"a", Tensor::zeros({1}, DType::U8)}, {"c", Tensor::zeros({2}, DType::F64)}},
+      {{"format", "pt"}});
   const std::vector<unsigned char> bytes = read_bytes(path_);
   uint64_t header_bytes = 0;
   std::memcpy(&header_bytes, bytes.data(), 8);
@@ -281,7 +281,8 @@ TEST_F(SafetensorsTest, FailedWriteLeavesNoPartialFile) {
   };
   for (const auto& [tensor, problem] : bad) {
     try {
-      io::write_safetensors(path_, std::map<std::string, io::StoredTensor>{{"ok", {Tensor::zeros({4}), ""}}, {"bad", tensor}});
+      io::write_safetensors(path_,
+                            std::map<std::string, io::StoredTensor>{{"ok", {Tensor::zeros({4}), ""}}, {"bad", tensor}});
       ADD_FAILURE() << "wrote a tensor that should fail: " << problem;
     } catch (const io::SafetensorsError& error) {
       EXPECT_NE(std::string(error.what()).find("'" + path_ + "'"), std::string::npos) << error.what();
@@ -291,7 +292,8 @@ TEST_F(SafetensorsTest, FailedWriteLeavesNoPartialFile) {
     EXPECT_FALSE(fs::exists(path_ + ".tmp"));
   }
   const std::string nowhere = (fs::path(::testing::TempDir()) / "no-such-dir" / "model.safetensors").string();
-  EXPECT_THROW(io::write_safetensors(nowhere, std::map<std::string, Tensor>{{"w", Tensor::zeros({1})}}), io::SafetensorsError);
+  EXPECT_THROW(io::write_safetensors(nowhere, std::map<std::string, Tensor>{{"w", Tensor::zeros({1})}}),
+               io::SafetensorsError);
   EXPECT_FALSE(fs::exists(nowhere));
 }
 

@@ -127,8 +127,7 @@ TEST(Module, StateDictRoundTrip) {
   ASSERT_EQ(loaded.size(), saved.size());
   for (const auto& [name, tensor] : saved) {
     ASSERT_EQ(loaded.at(name).dtype(), tensor.dtype()) << name;
-    if (tensor.dtype() == DType::F32)
-      EXPECT_EQ(loaded.at(name).to_vector<float>(), tensor.to_vector<float>()) << name;
+    if (tensor.dtype() == DType::F32) EXPECT_EQ(loaded.at(name).to_vector<float>(), tensor.to_vector<float>()) << name;
   }
   EXPECT_EQ(target.bn->num_batches_tracked.item(), 7.0);
   EXPECT_EQ(target.bn->num_batches_tracked.dtype(), DType::I32);

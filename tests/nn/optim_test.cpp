@@ -213,10 +213,10 @@ TEST(ClipParamGroups, FollowsClipsNoDecayRule) {
         if (candidate.node() == p.node()) names.push_back(name);
     return names;
   };
-  EXPECT_EQ(members(groups[0]), (std::vector<std::string>{"visual.ln_pre.weight", "logit_scale",
-                                                          "visual.layer1.0.bn1.weight",
-                                                          "transformer.resblocks.0.attn.in_proj_bias",
-                                                          "ln_final.gain_matrix", "visual.layer1.0.bn_table"}));
+  EXPECT_EQ(members(groups[0]),
+            (std::vector<std::string>{"visual.ln_pre.weight", "logit_scale", "visual.layer1.0.bn1.weight",
+                                      "transformer.resblocks.0.attn.in_proj_bias", "ln_final.gain_matrix",
+                                      "visual.layer1.0.bn_table"}));
   EXPECT_EQ(members(groups[1]), (std::vector<std::string>{"visual.proj", "transformer.resblocks.0.attn.in_proj_weight",
                                                           "visual.conv1.weight"}));
 }

@@ -30,8 +30,7 @@ TEST(Blas, RunsTheFastKernelsThisCpuSupports) {
   if (fast.empty()) GTEST_SKIP() << "this CPU has no AVX2: OpenBLAS's generic kernels are its best";
   bool accepted = false;
   for (const std::string& family : fast) accepted = accepted || running == lower(family);
-  EXPECT_TRUE(accepted) << "OpenBLAS runs " << running << " where this CPU supports "
-                        << ::testing::PrintToString(fast);
+  EXPECT_TRUE(accepted) << "OpenBLAS runs " << running << " where this CPU supports " << ::testing::PrintToString(fast);
 }
 
 TEST(Blas, GemmMatchesNaiveLoopForEveryTranspose) {

@@ -35,8 +35,8 @@ TEST(BFloat16, TensorConversionsAreExactWhereTheyCanBe) {
   EXPECT_EQ(half.nbytes(), 10u);
   std::vector<float> back = half.to(DType::F32).to_vector<float>();
   EXPECT_EQ(back[0], 1.0f);
-  EXPECT_EQ(back[1], -0.15625f);               // representable: exact
-  EXPECT_EQ(back[3], 1.0f);                    // the tie, rounded to even
+  EXPECT_EQ(back[1], -0.15625f);                                                           // representable: exact
+  EXPECT_EQ(back[3], 1.0f);                                                                // the tie, rounded to even
   EXPECT_EQ(half.to(DType::F32).to(DType::BF16).to(DType::F32).to_vector<float>(), back);  // bf16 -> f32 -> bf16 exact
   EXPECT_EQ(Tensor::full({2}, 0.5, DType::BF16).to(DType::F64).to_vector<double>(), (std::vector<double>{0.5, 0.5}));
   EXPECT_EQ(Tensor::scalar(3.0, DType::BF16).item(), 3.0);

@@ -69,8 +69,9 @@ class AttributeValue {
 };
 
 cublasStatus_t not_emulated(const char* function, const char* what, int value) {
-  return lt_status(function, CUBLAS_STATUS_NOT_SUPPORTED,
-                   std::string(what) + " " + std::to_string(value) + " is not emulated (cuda/emulator/vendor/cublasLt.h)");
+  return lt_status(
+      function, CUBLAS_STATUS_NOT_SUPPORTED,
+      std::string(what) + " " + std::to_string(value) + " is not emulated (cuda/emulator/vendor/cublasLt.h)");
 }
 
 }  // namespace
@@ -198,8 +199,9 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t matmulDesc, c
       if (number < CUBLAS_OP_N || number > CUBLAS_OP_C)
         return lt_status(function, CUBLAS_STATUS_INVALID_VALUE,
                          "operation " + std::to_string(number) + " is not a cublasOperation_t");
-      (attr == CUBLASLT_MATMUL_DESC_TRANSA ? desc.trans_a : attr == CUBLASLT_MATMUL_DESC_TRANSB ? desc.trans_b
-                                                                                                : desc.trans_c) = number;
+      (attr == CUBLASLT_MATMUL_DESC_TRANSA   ? desc.trans_a
+       : attr == CUBLASLT_MATMUL_DESC_TRANSB ? desc.trans_b
+                                             : desc.trans_c) = number;
       return status;
     }
     case CUBLASLT_MATMUL_DESC_EPILOGUE: {

@@ -34,8 +34,8 @@ std::string describe(const cublasLtMatrixLayoutOpaque_t& layout) {
   std::string text = std::to_string(layout.rows) + "x" + std::to_string(layout.cols) + ", ld " +
                      std::to_string(layout.ld) + ", " + type_name(layout.type);
   if (layout.batch > 1)
-    text = "batch of " + std::to_string(layout.batch) + " matrices " + text + ", stride " +
-           std::to_string(layout.stride);
+    text =
+        "batch of " + std::to_string(layout.batch) + " matrices " + text + ", stride " + std::to_string(layout.stride);
   return text;
 }
 
@@ -84,8 +84,8 @@ std::optional<Problem> check_problem(const char* function, cublasStatus_t& statu
   const bool f32 = desc->compute == CUBLAS_COMPUTE_32F || desc->compute == CUBLAS_COMPUTE_32F_PEDANTIC ||
                    desc->compute == CUBLAS_COMPUTE_32F_FAST_TF32;
   if (!f32 && !f64)
-    return reject(CUBLAS_STATUS_NOT_SUPPORTED,
-                  "compute type " + std::to_string(int(desc->compute)) + " is not emulated (32F, 32F_FAST_TF32, 64F are)");
+    return reject(CUBLAS_STATUS_NOT_SUPPORTED, "compute type " + std::to_string(int(desc->compute)) +
+                                                   " is not emulated (32F, 32F_FAST_TF32, 64F are)");
   const cudaDataType type = f64 ? CUDA_R_64F : CUDA_R_32F;
   if (desc->scale != type)
     return reject(CUBLAS_STATUS_NOT_SUPPORTED, std::string("scale type ") + type_name(desc->scale) + " under a " +
@@ -97,7 +97,8 @@ std::optional<Problem> check_problem(const char* function, cublasStatus_t& statu
                                                      " under a " + type_name(type) +
                                                      " compute type: the emulator computes one type throughout");
     if (layout.order != CUBLASLT_ORDER_COL)
-      return reject(CUBLAS_STATUS_NOT_SUPPORTED, std::string(kOperands[i]) + " is not column-major (CUBLASLT_ORDER_COL)");
+      return reject(CUBLAS_STATUS_NOT_SUPPORTED,
+                    std::string(kOperands[i]) + " is not column-major (CUBLASLT_ORDER_COL)");
     if (layout.ld < int64_t(std::max<uint64_t>(1, layout.rows)))
       return reject(CUBLAS_STATUS_INVALID_VALUE,
                     std::string(kOperands[i]) + " (" + describe(layout) + ") has a leading dimension below its rows");
@@ -178,12 +179,11 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t lightHandle, cubl
   if (!is_live_object(preference))
     return lt_status(function, CUBLAS_STATUS_INVALID_VALUE, "the preference was destroyed or never created");
   if (requestedAlgoCount <= 0 || !heuristicResultsArray || !returnAlgoCount)
-    return lt_status(function, CUBLAS_STATUS_INVALID_VALUE, "no room for results (requestedAlgoCount " +
-                                                                std::to_string(requestedAlgoCount) + ")");
+    return lt_status(function, CUBLAS_STATUS_INVALID_VALUE,
+                     "no room for results (requestedAlgoCount " + std::to_string(requestedAlgoCount) + ")");
   *returnAlgoCount = 0;
   cublasStatus_t status = CUBLAS_STATUS_SUCCESS;
-  const std::optional<Problem> problem =
-      check_problem(function, status, operationDesc, Adesc, Bdesc, Cdesc, Ddesc);
+  const std::optional<Problem> problem = check_problem(function, status, operationDesc, Adesc, Bdesc, Cdesc, Ddesc);
   if (!problem) return status;
   // No algorithm (an answer, not an error: logged at level 3 only).
   const auto none = [&](const std::string& reason) {

@@ -68,10 +68,11 @@ std::optional<Geometry> check_convolution(const char* function, cudnnStatus_t& s
   if (conv->dilation_h != 1 || conv->dilation_w != 1)
     return reject(CUDNN_STATUS_NOT_SUPPORTED, "dilation other than 1 is not emulated");
   if (x->c != w->c)
-    return reject(CUDNN_STATUS_BAD_PARAM, "x has " + std::to_string(x->c) + " channels, the filter " +
-                                              std::to_string(w->c) + " (one group)");
+    return reject(CUDNN_STATUS_BAD_PARAM,
+                  "x has " + std::to_string(x->c) + " channels, the filter " + std::to_string(w->c) + " (one group)");
   const int64_t padded_h = x->h + 2 * int64_t(conv->pad_h), padded_w = x->w + 2 * int64_t(conv->pad_w);
-  if (padded_h < w->h || padded_w < w->w) return reject(CUDNN_STATUS_BAD_PARAM, "the filter does not fit the padded input");
+  if (padded_h < w->h || padded_w < w->w)
+    return reject(CUDNN_STATUS_BAD_PARAM, "the filter does not fit the padded input");
   const Geometry g{.n = x->n,
                    .c = x->c,
                    .h = x->h,
@@ -88,8 +89,8 @@ std::optional<Geometry> check_convolution(const char* function, cudnnStatus_t& s
                    .type = x->type,
                    .math = conv->math};
   if (y->n != g.n || y->c != g.k || y->h != g.oh || y->w != g.ow)
-    return reject(CUDNN_STATUS_BAD_PARAM,
-                  "the output is " + dims(y->n, y->c, y->h, y->w) + ", the convolution makes " + dims(g.n, g.k, g.oh, g.ow));
+    return reject(CUDNN_STATUS_BAD_PARAM, "the output is " + dims(y->n, y->c, y->h, y->w) + ", the convolution makes " +
+                                              dims(g.n, g.k, g.oh, g.ow));
   return g;
 }
 
@@ -237,13 +238,10 @@ cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t handle, const
   return offer(function, g, status, kForward, requestedAlgoCount, returnedAlgoCount, perfResults);
 }
 
-cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle_t handle,
-                                                          const cudnnFilterDescriptor_t filterDesc,
-                                                          const cudnnTensorDescriptor_t diffDesc,
-                                                          const cudnnConvolutionDescriptor_t convDesc,
-                                                          const cudnnTensorDescriptor_t gradDesc,
-                                                          const int requestedAlgoCount, int* returnedAlgoCount,
-                                                          cudnnConvolutionBwdDataAlgoPerf_t* perfResults) {
+cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(
+    cudnnHandle_t handle, const cudnnFilterDescriptor_t filterDesc, const cudnnTensorDescriptor_t diffDesc,
+    const cudnnConvolutionDescriptor_t convDesc, const cudnnTensorDescriptor_t gradDesc, const int requestedAlgoCount,
+    int* returnedAlgoCount, cudnnConvolutionBwdDataAlgoPerf_t* perfResults) {
   constexpr const char* function = "cudnnGetConvolutionBackwardDataAlgorithm_v7";
   if (!is_live_object(handle)) return dnn_status(function, CUDNN_STATUS_BAD_PARAM, "a dead handle");
   cudnnStatus_t status = CUDNN_STATUS_SUCCESS;
@@ -251,8 +249,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle_t handle,
   return offer(function, g, status, kBackwardData, requestedAlgoCount, returnedAlgoCount, perfResults);
 }
 
-cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t handle,
-                                                            const cudnnTensorDescriptor_t srcDesc,
+cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t handle, const cudnnTensorDescriptor_t srcDesc,
                                                             const cudnnTensorDescriptor_t diffDesc,
                                                             const cudnnConvolutionDescriptor_t convDesc,
                                                             const cudnnFilterDescriptor_t gradDesc,
@@ -289,8 +286,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t handle,
   return workspace_size(function, g, status, algo, kBackwardData, sizeInBytes);
 }
 
-cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t handle,
-                                                             const cudnnTensorDescriptor_t xDesc,
+cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t handle, const cudnnTensorDescriptor_t xDesc,
                                                              const cudnnTensorDescriptor_t dyDesc,
                                                              const cudnnConvolutionDescriptor_t convDesc,
                                                              const cudnnFilterDescriptor_t gradDesc,
@@ -331,9 +327,8 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha, c
   return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alpha,
-                                           const cudnnFilterDescriptor_t wDesc, const void* w,
-                                           const cudnnTensorDescriptor_t dyDesc, const void* dy,
+cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alpha, const cudnnFilterDescriptor_t wDesc,
+                                           const void* w, const cudnnTensorDescriptor_t dyDesc, const void* dy,
                                            const cudnnConvolutionDescriptor_t convDesc,
                                            cudnnConvolutionBwdDataAlgo_t algo, void* workSpace,
                                            size_t workSpaceSizeInBytes, const void* beta,
@@ -359,14 +354,11 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alp
   return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void* alpha,
-                                             const cudnnTensorDescriptor_t xDesc, const void* x,
-                                             const cudnnTensorDescriptor_t dyDesc, const void* dy,
-                                             const cudnnConvolutionDescriptor_t convDesc,
-                                             cudnnConvolutionBwdFilterAlgo_t algo, void* workSpace,
-                                             size_t workSpaceSizeInBytes, const void* beta,
-                                             const cudnnFilterDescriptor_t dwDesc, void* dw,
-                                             std::source_location where) {
+cudnnStatus_t cudnnConvolutionBackwardFilter(
+    cudnnHandle_t handle, const void* alpha, const cudnnTensorDescriptor_t xDesc, const void* x,
+    const cudnnTensorDescriptor_t dyDesc, const void* dy, const cudnnConvolutionDescriptor_t convDesc,
+    cudnnConvolutionBwdFilterAlgo_t algo, void* workSpace, size_t workSpaceSizeInBytes, const void* beta,
+    const cudnnFilterDescriptor_t dwDesc, void* dw, std::source_location where) {
   Run run{"cudnnConvolutionBackwardFilter", {Library::Cudnn, "cudnnConvolutionBackwardFilter", where}};
   if (!check_run(run, handle, algo, kBackwardFilter, workSpaceSizeInBytes)) return run.status;
   const auto g = check_convolution(run.function, run.status, xDesc, dwDesc, convDesc, dyDesc);

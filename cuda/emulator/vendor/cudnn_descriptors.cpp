@@ -38,7 +38,8 @@ cudnnStatus_t destroy(const char* function, T* object) {
 // The data types and the layout the emulator computes in; a status otherwise.
 cudnnStatus_t check_data(const char* function, cudnnTensorFormat_t format, cudnnDataType_t type) {
   if (format != CUDNN_TENSOR_NCHW && format != CUDNN_TENSOR_NHWC)
-    return dnn_status(function, CUDNN_STATUS_BAD_PARAM, "format " + std::to_string(int(format)) + " is not a cudnnTensorFormat_t");
+    return dnn_status(function, CUDNN_STATUS_BAD_PARAM,
+                      "format " + std::to_string(int(format)) + " is not a cudnnTensorFormat_t");
   if (format != CUDNN_TENSOR_NCHW) return dnn_status(function, CUDNN_STATUS_NOT_SUPPORTED, "only NCHW is emulated");
   if (type != CUDNN_DATA_FLOAT && type != CUDNN_DATA_DOUBLE)
     return dnn_status(function, CUDNN_STATUS_NOT_SUPPORTED,
@@ -139,8 +140,8 @@ cudnnStatus_t cudnnCreateConvolutionDescriptor(cudnnConvolutionDescriptor_t* con
   return create("cudnnCreateConvolutionDescriptor", convDesc);
 }
 
-cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t convDesc, int pad_h, int pad_w, int u,
-                                              int v, int dilation_h, int dilation_w, cudnnConvolutionMode_t mode,
+cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t convDesc, int pad_h, int pad_w, int u, int v,
+                                              int dilation_h, int dilation_w, cudnnConvolutionMode_t mode,
                                               cudnnDataType_t computeType) {
   constexpr const char* function = "cudnnSetConvolution2dDescriptor";
   if (!is_live_object(convDesc))
@@ -151,7 +152,8 @@ cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t convD
                           std::to_string(u) + "x" + std::to_string(v) + ", dilation " + std::to_string(dilation_h) +
                           "x" + std::to_string(dilation_w) + ": padding must be at least 0, the others at least 1");
   if (mode != CUDNN_CONVOLUTION && mode != CUDNN_CROSS_CORRELATION)
-    return dnn_status(function, CUDNN_STATUS_BAD_PARAM, "mode " + std::to_string(int(mode)) + " is not a cudnnConvolutionMode_t");
+    return dnn_status(function, CUDNN_STATUS_BAD_PARAM,
+                      "mode " + std::to_string(int(mode)) + " is not a cudnnConvolutionMode_t");
   if (computeType != CUDNN_DATA_FLOAT && computeType != CUDNN_DATA_DOUBLE)
     return dnn_status(function, CUDNN_STATUS_NOT_SUPPORTED,
                       "compute type " + std::to_string(int(computeType)) + " is not emulated (FLOAT and DOUBLE are)");
@@ -165,7 +167,8 @@ cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t convDesc,
   if (!is_live_object(convDesc))
     return dnn_status(function, CUDNN_STATUS_BAD_PARAM, "the descriptor was destroyed or never created");
   if (mathType < CUDNN_DEFAULT_MATH || mathType > CUDNN_FMA_MATH)
-    return dnn_status(function, CUDNN_STATUS_BAD_PARAM, "math type " + std::to_string(int(mathType)) + " is not a cudnnMathType_t");
+    return dnn_status(function, CUDNN_STATUS_BAD_PARAM,
+                      "math type " + std::to_string(int(mathType)) + " is not a cudnnMathType_t");
   convDesc->math = mathType;  // every math type computes in the compute type here (no TF32)
   return CUDNN_STATUS_SUCCESS;
 }
@@ -175,8 +178,8 @@ cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(const cudnnConvolutionDescri
                                                     const cudnnFilterDescriptor_t filterDesc, int* n, int* c, int* h,
                                                     int* w) {
   constexpr const char* function = "cudnnGetConvolution2dForwardOutputDim";
-  if (!is_live_object(convDesc) || !is_live_object(inputTensorDesc) || !is_live_object(filterDesc) || !n || !c ||
-      !h || !w || !convDesc->set || !inputTensorDesc->set || !filterDesc->set)
+  if (!is_live_object(convDesc) || !is_live_object(inputTensorDesc) || !is_live_object(filterDesc) || !n || !c || !h ||
+      !w || !convDesc->set || !inputTensorDesc->set || !filterDesc->set)
     return dnn_status(function, CUDNN_STATUS_BAD_PARAM, "a descriptor that is not set, or a null result pointer");
   const cudnnConvolutionStruct& conv = *convDesc;
   const int reach_h = (filterDesc->h - 1) * conv.dilation_h + 1, reach_w = (filterDesc->w - 1) * conv.dilation_w + 1;

@@ -19,9 +19,7 @@ std::string shape_of(const cudnnTensorStruct& t) {
          std::to_string(t.w) + "] " + type_name(t.type);
 }
 
-int64_t bytes_of(const cudnnTensorStruct& t) {
-  return int64_t(t.n) * t.c * t.h * t.w * int64_t(element_bytes(t.type));
-}
+int64_t bytes_of(const cudnnTensorStruct& t) { return int64_t(t.n) * t.c * t.h * t.w * int64_t(element_bytes(t.type)); }
 
 bool usable(const cudnnTensorDescriptor_t t) { return is_live_object(t) && t->set; }
 
@@ -48,7 +46,9 @@ void add(const cudnnTensorStruct& a_desc, const cudnnTensorStruct& c_desc, T alp
   const auto index = [](const cudnnTensorStruct& t, int64_t n, int64_t ch, int64_t h, int64_t w) {
     // A dimension of size 1 is broadcast: its index is 0.
     return ((std::min<int64_t>(n, t.n - 1) * t.c + std::min<int64_t>(ch, t.c - 1)) * t.h +
-            std::min<int64_t>(h, t.h - 1)) * t.w + std::min<int64_t>(w, t.w - 1);
+            std::min<int64_t>(h, t.h - 1)) *
+               t.w +
+           std::min<int64_t>(w, t.w - 1);
   };
   for (int64_t n = 0; n < c_desc.n; ++n)
     for (int64_t ch = 0; ch < c_desc.c; ++ch)

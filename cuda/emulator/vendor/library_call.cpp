@@ -109,8 +109,8 @@ bool is_live_object(const void* object) {
 void check_operand(const LibraryCall& call, const char* operand, int argument, const void* pointer, Extent extent,
                    const std::string& shape) {
   if (extent.end <= extent.begin) return;
-  const std::string name = std::string(operand) + " (argument " + std::to_string(argument) + ", counting from 0, " +
-                           shape + ")";
+  const std::string name =
+      std::string(operand) + " (argument " + std::to_string(argument) + ", counting from 0, " + shape + ")";
   if (!pointer) throw KernelError(cudaErrorIllegalAddress, where(call) + name + " is null");
   const std::optional<Allocation> block = find_allocation(pointer);
   if (!block) {
@@ -118,8 +118,9 @@ void check_operand(const LibraryCall& call, const char* operand, int argument, c
                                  ? "device memory that cudaFree has freed"
                                  : "a host pointer (a CPU tensor's data, a malloc'd or stack buffer)";
     throw KernelError(cudaErrorIllegalAddress,
-                      where(call) + name + " is " + address(pointer) + ", which is not in emulated device memory: " +
-                          what + ". A library may be handed only pointers into live cudaMalloc (or cudaHostAlloc) blocks");
+                      where(call) + name + " is " + address(pointer) +
+                          ", which is not in emulated device memory: " + what +
+                          ". A library may be handed only pointers into live cudaMalloc (or cudaHostAlloc) blocks");
   }
   const auto base = reinterpret_cast<intptr_t>(block->base), at = reinterpret_cast<intptr_t>(pointer);
   const intptr_t first = at + extent.begin, last = at + extent.end;

@@ -55,7 +55,7 @@ void note_library_status(Library library, const char* function, const char* stat
 // The handles and descriptors the stand-ins made and have not destroyed: one
 // that was destroyed, or never made by its Create, is refused, not used.
 void remember_object(const void* object);
-bool forget_object(const void* object);  // false when it was not alive
+bool forget_object(const void* object);   // false when it was not alive
 bool is_live_object(const void* object);  // false for null
 
 // The extent of one operand, in bytes from its pointer: [begin, end). begin

@@ -9,7 +9,6 @@
 // shipped, and it is the one with per-direction algorithm queries.
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
-
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -165,8 +164,9 @@ ops::Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tens
   };
   if (need_x) grads.x = gradient(x.shape());
   if (need_weight) grads.weight = gradient(weight.shape());
-  if (need_bias) grads.bias = grad.numel() == 0 ? Tensor::zeros({g.out_channels}, x.dtype(), Device::CUDA)
-                                                : Tensor::empty({g.out_channels}, x.dtype(), Device::CUDA);
+  if (need_bias)
+    grads.bias = grad.numel() == 0 ? Tensor::zeros({g.out_channels}, x.dtype(), Device::CUDA)
+                                   : Tensor::empty({g.out_channels}, x.dtype(), Device::CUDA);
   if (need_bias && grad.numel() > 0) {
     // d bias = the sum of grad over N, H' and W'; cuDNN needs only grad's descriptor for it.
     const ConvPlan& plan = plan_for(g);
@@ -186,10 +186,9 @@ ops::Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tens
   }
   if (need_weight) {
     Tensor workspace = device_scratch(plan.backward_filter_bytes);
-    CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle, s.one(), plan.x, x.raw_data(), plan.y, grad.raw_data(),
-                                               plan.conv, plan.backward_filter, workspace.raw_data(),
-                                               plan.backward_filter_bytes, s.zero(), plan.weight,
-                                               grads.weight.raw_data()));
+    CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+        handle, s.one(), plan.x, x.raw_data(), plan.y, grad.raw_data(), plan.conv, plan.backward_filter,
+        workspace.raw_data(), plan.backward_filter_bytes, s.zero(), plan.weight, grads.weight.raw_data()));
   }
   return grads;
 }

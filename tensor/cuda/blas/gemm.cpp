@@ -57,8 +57,8 @@ cublasLtMatrixLayout_t make_layout(cudaDataType_t type, uint64_t rows, uint64_t 
   if (batch > 1) {
     const int32_t count = static_cast<int32_t>(batch);
     CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
-    CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
-                                                  sizeof(stride)));
+    CUBLAS_CHECK(
+        cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride)));
   }
   return layout;
 }
@@ -80,13 +80,14 @@ std::unique_ptr<Plan> make_plan(const PlanKey& key) {
   auto plan = std::make_unique<Plan>();
   const bool f64 = key.dtype == DType::F64;
   const cudaDataType_t type = f64 ? CUDA_R_64F : CUDA_R_32F;
-  const cublasComputeType_t compute = f64 ? CUBLAS_COMPUTE_64F
+  const cublasComputeType_t compute = f64        ? CUBLAS_COMPUTE_64F
                                       : key.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
                                                  : CUBLAS_COMPUTE_32F;
   CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->operation, compute, type));
   const cublasOperation_t op_first = key.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_second = key.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->operation, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof(op_first)));
+  CUBLAS_CHECK(
+      cublasLtMatmulDescSetAttribute(plan->operation, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof(op_first)));
   CUBLAS_CHECK(
       cublasLtMatmulDescSetAttribute(plan->operation, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof(op_second)));
   if (key.bias) {
@@ -120,8 +121,7 @@ std::unique_ptr<Plan> make_plan(const PlanKey& key) {
   const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(lt_handle(), plan->operation, plan->first, plan->second,
                                                                plan->out, plan->out, preference, 1, &result, &returned);
   cublasLtMatmulPreferenceDestroy(preference);
-  if (status != CUBLAS_STATUS_SUCCESS && status != CUBLAS_STATUS_NOT_SUPPORTED)
-    CUBLAS_CHECK(status);
+  if (status != CUBLAS_STATUS_SUCCESS && status != CUBLAS_STATUS_NOT_SUPPORTED) CUBLAS_CHECK(status);
   plan->found = status == CUBLAS_STATUS_SUCCESS && returned > 0;
   if (plan->found) plan->algorithm = result.algo;
   if (!plan->found && !key.bias)
@@ -137,9 +137,22 @@ auto& g_plans = *new std::map<PlanKey, std::unique_ptr<Plan>>;
 
 // Runs one product through its plan; false when the plan has no algorithm (bias epilogue only).
 bool run_matmul(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, const Tensor* bias, Tensor& c) {
-  const PlanKey key{g.trans_a, g.trans_b, g.batch, g.m, g.n, g.k, g.stride_a, g.stride_b, g.stride_c, a.dtype(),
-                    a.dtype() == DType::F32 && tf32_enabled(), bias != nullptr, g.beta == 0.0,
-                    alignment_of(a.raw_data()), alignment_of(b.raw_data()), alignment_of(c.raw_data()),
+  const PlanKey key{g.trans_a,
+                    g.trans_b,
+                    g.batch,
+                    g.m,
+                    g.n,
+                    g.k,
+                    g.stride_a,
+                    g.stride_b,
+                    g.stride_c,
+                    a.dtype(),
+                    a.dtype() == DType::F32 && tf32_enabled(),
+                    bias != nullptr,
+                    g.beta == 0.0,
+                    alignment_of(a.raw_data()),
+                    alignment_of(b.raw_data()),
+                    alignment_of(c.raw_data()),
                     current_device()};
   std::lock_guard<std::mutex> lock(g_plans_mutex);
   std::unique_ptr<Plan>& plan = g_plans[key];

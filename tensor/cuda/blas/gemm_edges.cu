@@ -7,8 +7,6 @@ namespace clipgrad::cuda {
 
 namespace {
 
-
-
 // ---- kernels ----
 
 // c: `batch` matrices [m, n], stride_c apart; one thread per element of one matrix, blockIdx.y the matrix.
@@ -39,13 +37,15 @@ void scale_matrices(Tensor& c, int64_t batch, int64_t m, int64_t n, int64_t stri
   if (batch > 65535) throw std::invalid_argument("gemm: a batch past 65535 with k = 0 is not supported on CUDA");
   const dim3 grid(blocks_for(m * n), unsigned(batch));
   dispatch_floating(c.dtype(), "gemm", [&]<class T>() {
-    launch("scale_matrices_kernel", scale_matrices_kernel<T>, {grid, kThreads}, device_data<T>(c), m * n, stride_c, T(beta));
+    launch("scale_matrices_kernel", scale_matrices_kernel<T>, {grid, kThreads}, device_data<T>(c), m * n, stride_c,
+           T(beta));
   });
 }
 
 void fill_rows_with_bias(Tensor& c, const Tensor& bias, int64_t m, int64_t n) {
   dispatch_floating(c.dtype(), "gemm_bias", [&]<class T>() {
-    launch("fill_rows_kernel", fill_rows_kernel<T>, {blocks_for(m * n), kThreads}, device_data<T>(c), device_data<T>(bias), m, n);
+    launch("fill_rows_kernel", fill_rows_kernel<T>, {blocks_for(m * n), kThreads}, device_data<T>(c),
+           device_data<T>(bias), m, n);
   });
 }
 

@@ -27,8 +27,8 @@ auto& g_handles = *new std::array<DeviceHandles, kMaxDevices>;
 DeviceHandles& handles_of_current_device() {
   const int device = current_device();
   if (device >= kMaxDevices)
-    throw std::runtime_error("cuda: device " + std::to_string(device) + " is past the " +
-                             std::to_string(kMaxDevices) + " devices this build keeps handles for");
+    throw std::runtime_error("cuda: device " + std::to_string(device) + " is past the " + std::to_string(kMaxDevices) +
+                             " devices this build keeps handles for");
   return g_handles[device];
 }
 

@@ -1,8 +1,8 @@
 // What the library-backed kernels share: CUBLAS_CHECK and CUDNN_CHECK (throw
 // with file:line and the library's error string), and cuBLASLt and cuDNN
 // handles, one per device, created on first use and bound to
-// cuda::compute_stream(); they live as long as the process, like the streams. Workspaces come from the CUDA allocator (the caching allocator
-// once it is installed), so they are counted in its statistics.
+// cuda::compute_stream(); they live as long as the process, like the streams. Workspaces come from the CUDA allocator
+// (the caching allocator once it is installed), so they are counted in its statistics.
 #pragma once
 
 #ifdef CLIPGRAD_CUDA_EMULATE
@@ -46,16 +46,14 @@ Tensor device_scratch(size_t bytes);
 
 }  // namespace clipgrad::cuda
 
-#define CUBLAS_CHECK(call)                                                                          \
-  do {                                                                                              \
-    cublasStatus_t status_ = (call);                                                                \
-    if (status_ != CUBLAS_STATUS_SUCCESS)                                                           \
-      ::clipgrad::cuda::throw_cublas_error(status_, #call, __FILE__, __LINE__);                     \
+#define CUBLAS_CHECK(call)                                                                                          \
+  do {                                                                                                              \
+    cublasStatus_t status_ = (call);                                                                                \
+    if (status_ != CUBLAS_STATUS_SUCCESS) ::clipgrad::cuda::throw_cublas_error(status_, #call, __FILE__, __LINE__); \
   } while (0)
 
-#define CUDNN_CHECK(call)                                                                           \
-  do {                                                                                              \
-    cudnnStatus_t status_ = (call);                                                                 \
-    if (status_ != CUDNN_STATUS_SUCCESS)                                                            \
-      ::clipgrad::cuda::throw_cudnn_error(status_, #call, __FILE__, __LINE__);                 \
+#define CUDNN_CHECK(call)                                                                                         \
+  do {                                                                                                            \
+    cudnnStatus_t status_ = (call);                                                                               \
+    if (status_ != CUDNN_STATUS_SUCCESS) ::clipgrad::cuda::throw_cudnn_error(status_, #call, __FILE__, __LINE__); \
   } while (0)

@@ -59,15 +59,15 @@ __device__ void stage_keys_values(const float* k, const float* v, const Dims& d,
 
 // grid (B, ceil(Lq / kQueriesPerBlock)), block kWarps * 32, dynamic shared fused_shared_bytes.
 // q [B, Lq, hd], k, v [B, Lk, hd], mask [Lq, Lk] or null -> probs [B, Lq, Lk], out [B, Lq, hd].
-__global__ void attention_forward_kernel2(const float* q, const float* k, const float* v, const float* mask, float scale,
-                                     Dims d, float* probs, float* out) {
+__global__ void attention_forward_kernel2(const float* q, const float* k, const float* v, const float* mask,
+                                          float scale, Dims d, float* probs, float* out) {
   CLIPGRAD_DYNAMIC_SHARED(float, shared);
   const int64_t head = blockIdx.x;
   const int pitch = d.head_dim + 1, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   float* keys = shared;
   float* values = keys + d.keys * pitch;
   float* query_row = values + d.keys * pitch + warp * (d.head_dim + d.keys);  // [hd]
-  float* prob_row = query_row + d.head_dim;                                     // [Lk]
+  float* prob_row = query_row + d.head_dim;                                   // [Lk]
   stage_keys_values(k + head * d.keys * d.head_dim, v + head * d.keys * d.head_dim, d, keys, values);
   __syncthreads();
   const int first = blockIdx.y * kQueriesPerBlock, last = min(d.queries, first + kQueriesPerBlock);
@@ -128,7 +128,7 @@ __global__ void fused_backward_rows_kernel(const float* grad_out, const float* k
   float* keys = shared;
   float* values = keys + d.keys * pitch;
   float* grad_row = values + d.keys * pitch + warp * (d.head_dim + d.keys);  // [hd] dO of the query
-  float* ds_row = grad_row + d.head_dim;                                       // [Lk]
+  float* ds_row = grad_row + d.head_dim;                                     // [Lk]
   stage_keys_values(k + head * d.keys * d.head_dim, v + head * d.keys * d.head_dim, d, keys, values);
   __syncthreads();
   const int first = blockIdx.y * kQueriesPerBlock, last = min(d.queries, first + kQueriesPerBlock);
@@ -226,7 +226,9 @@ Dims attention_dims(const Tensor& q, const Tensor& k) {
   return {B, int(Lq), int(Lk), int(hd)};
 }
 
-dim3 fused_grid(const Dims& d) { return dim3(unsigned(d.heads), unsigned((d.queries + kQueriesPerBlock - 1) / kQueriesPerBlock)); }
+dim3 fused_grid(const Dims& d) {
+  return dim3(unsigned(d.heads), unsigned((d.queries + kQueriesPerBlock - 1) / kQueriesPerBlock));
+}
 unsigned row_blocks(int64_t rows) { return unsigned((rows + kWarps - 1) / kWarps); }
 
 template <class Kernel>
@@ -255,20 +257,33 @@ Tensor attention_heads(const Tensor& q, const Tensor& k, const Tensor& v, const 
   if (attention_runs_fused(d.keys, d.head_dim)) {
     const size_t bytes = fused_shared_bytes(d.keys, d.head_dim);
     allow_shared(attention_forward_kernel2, bytes);
-    launch("attention_forward_kernel2", attention_forward_kernel2, {fused_grid(d), kWarps * 32, bytes}, device_data<float>(q), device_data<float>(k), device_data<float>(v), mask_data, float(scale), d, device_data<float>(probs), device_data<float>(out));
+    launch("attention_forward_kernel2", attention_forward_kernel2, {fused_grid(d), kWarps * 32, bytes},
+           device_data<float>(q), device_data<float>(k), device_data<float>(v), mask_data, float(scale), d,
+           device_data<float>(probs), device_data<float>(out));
     return out;
   }
   // probs [B, Lq, Lk] = scale q k^T, then the masked softmax in place, then out = probs v.
-  cuda::gemm({.trans_b = true, .batch = d.heads, .m = d.queries, .n = d.keys, .k = d.head_dim,
-                   .stride_a = int64_t(d.queries) * d.head_dim, .stride_b = int64_t(d.keys) * d.head_dim,
-                   .stride_c = int64_t(d.queries) * d.keys, .alpha = scale},
-                  q, k, probs);
+  cuda::gemm({.trans_b = true,
+              .batch = d.heads,
+              .m = d.queries,
+              .n = d.keys,
+              .k = d.head_dim,
+              .stride_a = int64_t(d.queries) * d.head_dim,
+              .stride_b = int64_t(d.keys) * d.head_dim,
+              .stride_c = int64_t(d.queries) * d.keys,
+              .alpha = scale},
+             q, k, probs);
   const int64_t rows = d.heads * d.queries;
-  launch("masked_softmax_rows_kernel", masked_softmax_rows_kernel, {row_blocks(rows), kWarps * 32}, device_data<float>(probs), mask_data, rows, d.queries, d.keys);
-  cuda::gemm({.batch = d.heads, .m = d.queries, .n = d.head_dim, .k = d.keys,
-                   .stride_a = int64_t(d.queries) * d.keys, .stride_b = int64_t(d.keys) * d.head_dim,
-                   .stride_c = int64_t(d.queries) * d.head_dim},
-                  probs, v, out);
+  launch("masked_softmax_rows_kernel", masked_softmax_rows_kernel, {row_blocks(rows), kWarps * 32},
+         device_data<float>(probs), mask_data, rows, d.queries, d.keys);
+  cuda::gemm({.batch = d.heads,
+              .m = d.queries,
+              .n = d.head_dim,
+              .k = d.keys,
+              .stride_a = int64_t(d.queries) * d.keys,
+              .stride_b = int64_t(d.keys) * d.head_dim,
+              .stride_c = int64_t(d.queries) * d.head_dim},
+             probs, v, out);
   return out;
 }
 
@@ -279,31 +294,59 @@ void attention_heads_backward(const Tensor& grad, const Tensor& q, const Tensor&
   const int64_t q_stride = int64_t(d.queries) * d.head_dim, kv_stride = int64_t(d.keys) * d.head_dim,
                 p_stride = int64_t(d.queries) * d.keys;
   if (grad_v)  // dv [Lk, hd] = p^T [Lk, Lq] dO [Lq, hd]
-    cuda::gemm({.trans_a = true, .batch = d.heads, .m = d.keys, .n = d.head_dim, .k = d.queries,
-                     .stride_a = p_stride, .stride_b = q_stride, .stride_c = kv_stride},
-                    probs, grad, *grad_v);
+    cuda::gemm({.trans_a = true,
+                .batch = d.heads,
+                .m = d.keys,
+                .n = d.head_dim,
+                .k = d.queries,
+                .stride_a = p_stride,
+                .stride_b = q_stride,
+                .stride_c = kv_stride},
+               probs, grad, *grad_v);
   if (!grad_q && !grad_k) return;
   Tensor grad_scores = Tensor::empty({d.heads, d.queries, d.keys}, DType::F32, Device::CUDA);  // ds [B, Lq, Lk]
   if (attention_runs_fused(d.keys, d.head_dim)) {
     const size_t bytes = fused_shared_bytes(d.keys, d.head_dim);
     allow_shared(fused_backward_rows_kernel, bytes);
-    launch("fused_backward_rows_kernel", fused_backward_rows_kernel, {fused_grid(d), kWarps * 32, bytes}, device_data<float>(grad), device_data<float>(k), device_data<float>(v), device_data<float>(probs), float(scale), d, device_data<float>(grad_scores), grad_q ? device_data<float>(*grad_q) : nullptr);
+    launch("fused_backward_rows_kernel", fused_backward_rows_kernel, {fused_grid(d), kWarps * 32, bytes},
+           device_data<float>(grad), device_data<float>(k), device_data<float>(v), device_data<float>(probs),
+           float(scale), d, device_data<float>(grad_scores), grad_q ? device_data<float>(*grad_q) : nullptr);
   } else {
     // dp [Lq, Lk] = dO [Lq, hd] v^T, then ds = p (dp - rowsum(p dp)) in place, then dq = scale ds k.
-    cuda::gemm({.trans_b = true, .batch = d.heads, .m = d.queries, .n = d.keys, .k = d.head_dim,
-                     .stride_a = q_stride, .stride_b = kv_stride, .stride_c = p_stride},
-                    grad, v, grad_scores);
+    cuda::gemm({.trans_b = true,
+                .batch = d.heads,
+                .m = d.queries,
+                .n = d.keys,
+                .k = d.head_dim,
+                .stride_a = q_stride,
+                .stride_b = kv_stride,
+                .stride_c = p_stride},
+               grad, v, grad_scores);
     const int64_t rows = d.heads * d.queries;
-    launch("softmax_backward_rows_kernel", softmax_backward_rows_kernel, {row_blocks(rows), kWarps * 32}, device_data<float>(grad_scores), device_data<float>(probs), rows, d.keys);
+    launch("softmax_backward_rows_kernel", softmax_backward_rows_kernel, {row_blocks(rows), kWarps * 32},
+           device_data<float>(grad_scores), device_data<float>(probs), rows, d.keys);
     if (grad_q)
-      cuda::gemm({.batch = d.heads, .m = d.queries, .n = d.head_dim, .k = d.keys, .stride_a = p_stride,
-                       .stride_b = kv_stride, .stride_c = q_stride, .alpha = scale},
-                      grad_scores, k, *grad_q);
+      cuda::gemm({.batch = d.heads,
+                  .m = d.queries,
+                  .n = d.head_dim,
+                  .k = d.keys,
+                  .stride_a = p_stride,
+                  .stride_b = kv_stride,
+                  .stride_c = q_stride,
+                  .alpha = scale},
+                 grad_scores, k, *grad_q);
   }
   if (grad_k)  // dk [Lk, hd] = scale ds^T [Lk, Lq] q [Lq, hd]
-    cuda::gemm({.trans_a = true, .batch = d.heads, .m = d.keys, .n = d.head_dim, .k = d.queries,
-                     .stride_a = p_stride, .stride_b = q_stride, .stride_c = kv_stride, .alpha = scale},
-                    grad_scores, q, *grad_k);
+    cuda::gemm({.trans_a = true,
+                .batch = d.heads,
+                .m = d.keys,
+                .n = d.head_dim,
+                .k = d.queries,
+                .stride_a = p_stride,
+                .stride_b = q_stride,
+                .stride_c = kv_stride,
+                .alpha = scale},
+               grad_scores, q, *grad_k);
 }
 
 }  // namespace clipgrad::cuda

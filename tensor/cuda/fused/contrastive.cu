@@ -104,7 +104,7 @@ __global__ void loss_kernel(const float* logits, const float* row_lse, const flo
 // One thread per element of grad [N, N]:
 // (w_row (softmax_row - onehot) + w_col (softmax_col - onehot)) / N.
 __global__ void grad_kernel2(const float* logits, const float* row_lse, const float* column_lse, int64_t n,
-                            float row_scale, float column_scale, float* grad) {
+                             float row_scale, float column_scale, float* grad) {
   const int64_t index = int64_t(blockIdx.x) * kGradThreads + threadIdx.x;
   if (index >= n * n) return;
   const int64_t i = index / n, j = index % n;
@@ -116,8 +116,6 @@ __global__ void grad_kernel2(const float* logits, const float* row_lse, const fl
 }
 
 // ---- launchers ----
-
-
 
 }  // namespace
 
@@ -136,12 +134,17 @@ ops::ContrastiveCrossEntropy contrastive_cross_entropy(const Tensor& logits, ops
   float* row_lse = device_data<float>(lse);
   float* column_lse = symmetric ? row_lse + n : nullptr;
   const float* x = device_data<float>(logits);
-  launch("row_lse_kernel2", row_lse_kernel2, {unsigned((n + kRowWarps - 1) / kRowWarps), kRowWarps * 32}, x, n, row_lse);
+  launch("row_lse_kernel2", row_lse_kernel2, {unsigned((n + kRowWarps - 1) / kRowWarps), kRowWarps * 32}, x, n,
+         row_lse);
   if (symmetric) {
-    launch("column_lse_kernel2", column_lse_kernel2, {unsigned((n + 31) / 32), dim3(32, kColumnGroups)}, x, n, column_lse);
+    launch("column_lse_kernel2", column_lse_kernel2, {unsigned((n + 31) / 32), dim3(32, kColumnGroups)}, x, n,
+           column_lse);
   }
-  launch("loss_kernel", loss_kernel, {1, kLossThreads}, x, row_lse, column_lse, n, row_weight, column_weight, device_data<float>(result.loss));
-  launch("grad_kernel2", grad_kernel2, {unsigned((n * n + kGradThreads - 1) / kGradThreads), kGradThreads}, x, row_lse, column_lse, n, float(row_weight / double(n)), float(column_weight / double(n)), device_data<float>(result.grad_logits));
+  launch("loss_kernel", loss_kernel, {1, kLossThreads}, x, row_lse, column_lse, n, row_weight, column_weight,
+         device_data<float>(result.loss));
+  launch("grad_kernel2", grad_kernel2, {unsigned((n * n + kGradThreads - 1) / kGradThreads), kGradThreads}, x, row_lse,
+         column_lse, n, float(row_weight / double(n)), float(column_weight / double(n)),
+         device_data<float>(result.grad_logits));
   return result;
 }
 

@@ -11,7 +11,6 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-
 namespace clipgrad::cleanclip {
 namespace {
 

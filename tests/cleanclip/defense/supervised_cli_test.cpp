@@ -71,8 +71,8 @@ TEST_F(SupervisedCli, TrainsAndEvalClassifiesThroughTheHead) {
   attack.seed = 3;
   attack.patch_size = 8;
   attack.save(dir_.file("attack.json"));
-  CommandResult evaluated = eval(checkpoint, "--attack-config " + dir_.file("attack.json") + " --json " +
-                                                 dir_.file("eval.json"));
+  CommandResult evaluated =
+      eval(checkpoint, "--attack-config " + dir_.file("attack.json") + " --json " + dir_.file("eval.json"));
   ASSERT_EQ(evaluated.exit_code, 0) << evaluated.output;
   EXPECT_NE(evaluated.output.find("head top-1"), std::string::npos) << evaluated.output;
   nlohmann::json result = read_json("eval.json");

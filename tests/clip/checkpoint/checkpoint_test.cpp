@@ -216,7 +216,8 @@ TEST(ClipModelTest, TinyConfigsInitialiseAndRun) {
     std::vector<float> full =
         model.encode_text(Tensor::from_vector<int32_t>({2, context}, full_ids)).value().to_vector<float>();
     std::vector<int32_t> short_ids(full_ids.begin(), full_ids.begin() + 4);  // row 0 cut after its EOT
-    std::vector<float> cut = model.encode_text(Tensor::from_vector<int32_t>({1, 4}, short_ids)).value().to_vector<float>();
+    std::vector<float> cut =
+        model.encode_text(Tensor::from_vector<int32_t>({1, 4}, short_ids)).value().to_vector<float>();
     ASSERT_EQ(cut.size() * 2, full.size());
     double largest = 0;
     for (size_t i = 0; i < cut.size(); ++i) {

@@ -181,8 +181,8 @@ TEST_F(LoaderTest, AllSkippedBatchCarriesItsCountForward) {
   Epoch epoch = run_epoch(loader, 0);
   ASSERT_EQ(epoch.indices.size(), 2u);  // batches 0 (items 0..2) and 3 (item 9) are empty
   EXPECT_EQ(epoch.indices.front(), (std::vector<int64_t>{103, 104, 105}));
-  EXPECT_EQ(epoch.skipped, 3);             // batch 0's count rides on batch 1
-  EXPECT_EQ(loader.skipped_in_epoch(), 4); // the trailing empty batch is counted here
+  EXPECT_EQ(epoch.skipped, 3);              // batch 0's count rides on batch 1
+  EXPECT_EQ(loader.skipped_in_epoch(), 4);  // the trailing empty batch is counted here
 }
 
 TEST_F(LoaderTest, TransformIsDeterministicPerSample) {

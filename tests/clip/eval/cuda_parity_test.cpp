@@ -44,8 +44,9 @@ TEST(ParityCuda, TinyModifiedResNet) {
 
 TEST(ParityCuda, HuggingFaceCLIPModel) {
   SKIP_UNLESS_ON_GPU();
-  expect_matches(dump_model(kFixtures + "/hf_tiny", kFixtures + "/hf_tiny_expect.safetensors", DType::F32, Device::CUDA),
-                 kFixtures + "/hf_tiny_expect.safetensors");
+  expect_matches(
+      dump_model(kFixtures + "/hf_tiny", kFixtures + "/hf_tiny_expect.safetensors", DType::F32, Device::CUDA),
+      kFixtures + "/hf_tiny_expect.safetensors");
 }
 
 }  // namespace

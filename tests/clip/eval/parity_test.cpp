@@ -33,15 +33,15 @@ TEST(Parity, HuggingFaceCLIPModel) {
 // The strict check of the math: the whole step in float64, every tensor
 // within 1e-6 of the float64 references.
 TEST(ParityFloat64, TinyViT) {
-  expect_matches(dump_model(kFixtures + "/tiny_vit_model.safetensors", kFixtures + "/tiny_vit_expect.safetensors",
-                            DType::F64),
-                 kFixtures + "/tiny_vit_expect.safetensors", 1e-6);
+  expect_matches(
+      dump_model(kFixtures + "/tiny_vit_model.safetensors", kFixtures + "/tiny_vit_expect.safetensors", DType::F64),
+      kFixtures + "/tiny_vit_expect.safetensors", 1e-6);
 }
 
 TEST(ParityFloat64, TinyModifiedResNet) {
-  expect_matches(dump_model(kFixtures + "/tiny_rn_model.safetensors", kFixtures + "/tiny_rn_expect.safetensors",
-                            DType::F64),
-                 kFixtures + "/tiny_rn_expect.safetensors", 1e-6);
+  expect_matches(
+      dump_model(kFixtures + "/tiny_rn_model.safetensors", kFixtures + "/tiny_rn_expect.safetensors", DType::F64),
+      kFixtures + "/tiny_rn_expect.safetensors", 1e-6);
 }
 
 TEST(ParityFloat64, HuggingFaceCLIPModel) {

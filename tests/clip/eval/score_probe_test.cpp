@@ -14,9 +14,9 @@ namespace {
 TEST(Score, TopOneTopFiveAndPerClass) {
   // 4 images, 6 classes. Rows: argmax 2 (label 2: hit), argmax 0 (label 1: miss,
   // label ranked 2nd), argmax 5 (label 4: miss, label ranked 6th), argmax 1 (label 1: hit).
-  Tensor logits = Tensor::from_vector<float>({4, 6}, {0, 1, 9, 2, 3, 4,   //
-                                                      9, 8, 1, 2, 3, 4,   //
-                                                      5, 4, 3, 2, 0, 9,   //
+  Tensor logits = Tensor::from_vector<float>({4, 6}, {0, 1, 9, 2, 3, 4,  //
+                                                      9, 8, 1, 2, 3, 4,  //
+                                                      5, 4, 3, 2, 0, 9,  //
                                                       1, 7, 2, 3, 4, 5});
   Accuracy accuracy = score(logits, {2, 1, 4, 1}, 6);
   EXPECT_EQ(accuracy.n, 4);

@@ -101,22 +101,14 @@ TEST(Ftfy, MalformedUtf8IsAClearError) {
 // the mojibake alphabets, surrogates, combining marks, Hangul, anything.
 char32_t random_code_point(Generator& rng) {
   switch (rng.below(8)) {
-    case 0:
-      return static_cast<char32_t>(rng.below(0x80));
-    case 1:
-      return static_cast<char32_t>(0x80 + rng.below(0x180));
-    case 2:
-      return static_cast<char32_t>(0x300 + rng.below(0x200));
-    case 3:
-      return static_cast<char32_t>(0x2000 + rng.below(0x600));
-    case 4:
-      return static_cast<char32_t>(0xD800 + rng.below(0x800));
-    case 5:
-      return static_cast<char32_t>(0x1100 + rng.below(0x100));
-    case 6:
-      return static_cast<char32_t>(0xAC00 + rng.below(0x40));
-    default:
-      return static_cast<char32_t>(rng.below(0x110000));
+    case 0: return static_cast<char32_t>(rng.below(0x80));
+    case 1: return static_cast<char32_t>(0x80 + rng.below(0x180));
+    case 2: return static_cast<char32_t>(0x300 + rng.below(0x200));
+    case 3: return static_cast<char32_t>(0x2000 + rng.below(0x600));
+    case 4: return static_cast<char32_t>(0xD800 + rng.below(0x800));
+    case 5: return static_cast<char32_t>(0x1100 + rng.below(0x100));
+    case 6: return static_cast<char32_t>(0xAC00 + rng.below(0x40));
+    default: return static_cast<char32_t>(rng.below(0x110000));
   }
 }
 

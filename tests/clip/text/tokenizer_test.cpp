@@ -43,20 +43,25 @@ TEST(Tokenizer, MatchesReferenceOnEdgeCases) {
   static const Tokenizer unrepaired(CLIPGRAD_DEFAULT_BPE, TextRepair::kNone);
   const std::vector<std::pair<std::string, std::vector<int32_t>>> cases = {
       // Final sigma ("ΟΔΟΣ." -> "οδος."), U+0130 -> "i\u0307".
-      {"\u039f\u0394\u039f\u03a3. \u0130",
-       {138, 123, 138, 112, 138, 123, 139, 480, 269, 328, 16384}},
+      {"\u039f\u0394\u039f\u03a3. \u0130", {138, 123, 138, 112, 138, 123, 139, 480, 269, 328, 16384}},
       // Legacy entity without ';', longest-prefix rule, numeric fix-ups, double unescape.
       {"&eacute &ampx &#128; &#x41; &amp;lt;", {4166, 261, 343, 6309, 320, 283}},
       // U+017F matches 's in the contraction alternative; U+0345 starts no pre-token.
       {"it'\u017f a\u0345b", {585, 6, 129, 379, 320, 321}},
       // U+001F is stripped at the ends (str.strip) but not collapsed (regex \s).
-      {"\x1f" "a\x1f" "b\x1f", {320, 475, 321}},
+      {"\x1f"
+       "a\x1f"
+       "b\x1f",
+       {320, 475, 321}},
       // A special token only counts when spelt exactly; inside a punctuation run it is text.
       {"x.<|endoftext|>", {343, 13, 27, 347, 40786, 4160, 91, 285}},
   };
   for (const auto& [text, expected] : cases) EXPECT_EQ(unrepaired.encode(text), expected) << text;
   // tools/tokenizer_reference.py (ftfy on): remove_control_chars leaves "ab".
-  EXPECT_EQ(shared_tokenizer().encode("\x1f" "a\x1f" "b\x1f"), (std::vector<int32_t>{3937}));
+  EXPECT_EQ(shared_tokenizer().encode("\x1f"
+                                      "a\x1f"
+                                      "b\x1f"),
+            (std::vector<int32_t>{3937}));
 }
 
 TEST(Tokenizer, TruncatesKeepingEndOfTextLast) {
@@ -85,16 +90,18 @@ TEST(Tokenizer, BatchIsZeroPadded) {
 
 TEST(Tokenizer, DecodeRoundTripsAscii) {
   const Tokenizer& tokenizer = shared_tokenizer();
-  for (const std::string text : {"a photo of a t-shirt/top.", "hello, world! 3.14 it's {braces}",
-                                 "supercalifragilisticexpialidocious"}) {
+  for (const std::string text :
+       {"a photo of a t-shirt/top.", "hello, world! 3.14 it's {braces}", "supercalifragilisticexpialidocious"}) {
     // Decoding puts a space after every word, and the tokenizer lower-cases.
     std::string decoded = tokenizer.decode(tokenizer.encode(text));
     ASSERT_FALSE(decoded.empty());
     EXPECT_EQ(decoded.back(), ' ');
     decoded.pop_back();
     std::string squashed_input, squashed_output;
-    for (char c : text) if (c != ' ') squashed_input.push_back(static_cast<char>(std::tolower(c)));
-    for (char c : decoded) if (c != ' ') squashed_output.push_back(c);
+    for (char c : text)
+      if (c != ' ') squashed_input.push_back(static_cast<char>(std::tolower(c)));
+    for (char c : decoded)
+      if (c != ' ') squashed_output.push_back(c);
     EXPECT_EQ(squashed_output, squashed_input) << text;
   }
   EXPECT_EQ(tokenizer.decode(tokenizer.encode("a photo of a cat")), "a photo of a cat ");
@@ -107,7 +114,9 @@ TEST(Tokenizer, DecodesUtf8AndReplacesBrokenBytes) {
   EXPECT_EQ(tokenizer.decode(tokenizer.encode("caf\u00e9 \u65e5\u672c")), "caf\u00e9 \u65e5\u672c ");
   // The first byte of "é" (0xC3, id 131) alone, then "a</w>": Python gives U+FFFD + "a ".
   const std::vector<int32_t> broken{131, 320};
-  EXPECT_EQ(tokenizer.decode(broken), "\ufffd" "a ");
+  EXPECT_EQ(tokenizer.decode(broken),
+            "\ufffd"
+            "a ");
   const std::vector<int32_t> outside{Tokenizer::kVocabSize};
   EXPECT_THROW(tokenizer.decode(outside), std::out_of_range);
 }
@@ -146,7 +155,7 @@ TEST(Tokenizer, RejectsMalformedUtf8AndMissingFiles) {
 TEST(Tokenizer, TenThousandCaptionsWellUnderASecond) {
   const Tokenizer tokenizer(CLIPGRAD_DEFAULT_BPE);  // fresh: the word cache starts empty
   const char* classes[] = {"t-shirt/top", "trouser", "pullover", "dress", "coat",
-                           "sandal", "shirt", "sneaker", "bag", "ankle boot"};
+                           "sandal",      "shirt",   "sneaker",  "bag",   "ankle boot"};
   const char* templates[] = {"a photo of a %s.", "a blurry photo of the %s.", "a black and white photo of a %s.",
                              "a low contrast photo of a %s.", "a good photo of the %s, worn by someone."};
   std::vector<std::string> captions;
@@ -173,8 +182,8 @@ TEST(Tokenizer, TenThousandCaptionsWellUnderASecond) {
     warm = std::min(warm, time_batch(tokenizer));
     warm_unrepaired = std::min(warm_unrepaired, time_batch(unrepaired));
   }
-  std::printf("tokenize_batch: 10000 captions in %.3f s (cold cache), %.3f s warm, %.3f s warm without ftfy\n",
-              seconds, warm, warm_unrepaired);
+  std::printf("tokenize_batch: 10000 captions in %.3f s (cold cache), %.3f s warm, %.3f s warm without ftfy\n", seconds,
+              warm, warm_unrepaired);
   EXPECT_LT(warm, 0.1);
   EXPECT_EQ(tokens.shape(), (Shape{10000, Tokenizer::kContextLength}));
   EXPECT_LT(seconds, 5.0);

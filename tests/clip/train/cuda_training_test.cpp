@@ -34,7 +34,8 @@ std::string make_dataset(const TempDir& dir) {
   csv << "image,caption\n";
   for (int i = 0; i < 16; ++i) {
     std::vector<uint8_t> pixels(28 * 28 * 3);
-    for (size_t p = 0; p < pixels.size(); ++p) pixels[p] = static_cast<uint8_t>((20 + 13 * i + (p % 28 < 14 ? 60 : 0)) % 256);
+    for (size_t p = 0; p < pixels.size(); ++p)
+      pixels[p] = static_cast<uint8_t>((20 + 13 * i + (p % 28 < 14 ? 60 : 0)) % 256);
     io::write_png(dir.file("img" + std::to_string(i) + ".png"), 28, 28, 3, pixels.data());
     csv << "img" << i << ".png,a photo of shade " << i << "\n";
   }
@@ -96,7 +97,8 @@ TEST(CudaTraining, ResumeAfterAKillGivesTheUninterruptedBits) {
     struct Kill {};
     EXPECT_THROW(killed.run([](const StepReport& report) {
       if (report.step == 4) throw Kill{};  // mid epoch 3: epochs 1 and 2 are checkpointed
-    }), Kill);
+    }),
+                 Kill);
   }
   Trainer resumed = Trainer::resume(dir.file("killed"));
   EXPECT_EQ(resumed.model().logit_scale.value().device(), Device::CUDA);

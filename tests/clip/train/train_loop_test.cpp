@@ -28,8 +28,7 @@ Loader make_loader(const TempDir& dir, int count) {
     paths.push_back(dir.file("img" + std::to_string(i) + ".png"));
     io::write_png(paths.back(), 8, 8, 3, pixels.data());
   }
-  return Loader(loader_items(paths),
-                LoaderOptions{.batch_size = 2, .image_size = 8, .workers = 0, .shuffle = false});
+  return Loader(loader_items(paths), LoaderOptions{.batch_size = 2, .image_size = 8, .workers = 0, .shuffle = false});
 }
 
 TEST(TrainLoop, EachStepTakesItsScheduledRateAndLogsOneLine) {
@@ -37,12 +36,13 @@ TEST(TrainLoop, EachStepTakesItsScheduledRateAndLogsOneLine) {
   Loader loader = make_loader(dir, 6);
   std::ostringstream metrics;
   std::vector<StepReport> reports;
-  const EpochLoop loop{.epoch = 1, .epochs = 2, .batches = 3,
+  const EpochLoop loop{.epoch = 1,
+                       .epochs = 2,
+                       .batches = 3,
                        .schedule = {.peak = 0.1, .warmup_steps = 2, .total_steps = 6},
                        .metrics = &metrics,
-                       .metrics_fields = [](const StepReport& report, nlohmann::json& line) {
-                         line["part"] = report.loss_parts.at("part");
-                       },
+                       .metrics_fields = [](const StepReport& report,
+                                            nlohmann::json& line) { line["part"] = report.loss_parts.at("part"); },
                        .on_step = [&](const StepReport& report) { reports.push_back(report); }};
   int64_t step = 3;  // the second epoch of a run of 3 batches per epoch
   std::vector<double> rates;
@@ -67,8 +67,12 @@ TEST(TrainLoop, EachStepTakesItsScheduledRateAndLogsOneLine) {
   for (int64_t s = 3; s < 6; ++s) {
     ASSERT_TRUE(std::getline(lines, line));
     const nlohmann::json entry = nlohmann::json::parse(line);
-    EXPECT_EQ(entry, (nlohmann::json{{"epoch", 2}, {"step", s}, {"loss", 2 + rates[s - 3]}, {"lr", rates[s - 3]},
-                                     {"skipped", 0}, {"part", 2.0}}));
+    EXPECT_EQ(entry, (nlohmann::json{{"epoch", 2},
+                                     {"step", s},
+                                     {"loss", 2 + rates[s - 3]},
+                                     {"lr", rates[s - 3]},
+                                     {"skipped", 0},
+                                     {"part", 2.0}}));
   }
   EXPECT_FALSE(std::getline(lines, line));
 }

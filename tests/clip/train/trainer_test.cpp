@@ -157,7 +157,8 @@ TEST(Trainer, CaptionDrawsAreNewEachEpochUnlessFixed) {
 TEST(Trainer, LogsLossPartsAndResumesTheObjectiveByName) {
   TempDir dir("trainer_resume");
   const std::string data = make_dataset(dir);
-  Trainer(tiny_model(), data, tiny_options(1), dir.file("run"), std::make_unique<RecordingObjective>(nullptr, true, "c"))
+  Trainer(tiny_model(), data, tiny_options(1), dir.file("run"),
+          std::make_unique<RecordingObjective>(nullptr, true, "c"))
       .run();
   std::ifstream metrics(dir.file("run/metrics.jsonl"));
   std::string line;

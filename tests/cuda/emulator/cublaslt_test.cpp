@@ -296,9 +296,8 @@ TEST(EmulatorCublasLt, WorkspaceIsHeldToTheAlgorithmAndOverwritten) {
   EXPECT_EQ(plan.run<float>(c, a.get(), b.get(), d.get(), nullptr, workspace.get(), 4096), CUBLAS_STATUS_SUCCESS);
   EXPECT_EQ(workspace.read(), std::vector<unsigned char>(4096, 0xff));
   // A workspace that claims more bytes than its block holds is a fault.
-  const std::string message = refusal_of([&] {
-    (void)plan.run<float>(c, a.get(), b.get(), d.get(), nullptr, workspace.get(), 8192);
-  });
+  const std::string message =
+      refusal_of([&] { (void)plan.run<float>(c, a.get(), b.get(), d.get(), nullptr, workspace.get(), 8192); });
   EXPECT_TRUE(contains(message, "workspace (argument 13"));
   EXPECT_TRUE(contains(message, "4096 bytes past its end"));
 }
@@ -329,8 +328,9 @@ TEST(EmulatorCublasLt, ABiasLessAlignedThanTheOneTheHeuristicSaw) {
   DeviceArray<unsigned char> workspace(4096);
   EXPECT_EQ(plan.run<float>(c, a.get(), b.get(), d.get(), bias.get() + 1, workspace.get(), 4096),
             CUBLAS_STATUS_INVALID_VALUE);
-  EXPECT_TRUE(contains(cuda::emulator::last_library_error(),
-                       "is aligned to 4 bytes; its elements need 4, and the algorithm was chosen for a bias aligned to 256"));
+  EXPECT_TRUE(
+      contains(cuda::emulator::last_library_error(),
+               "is aligned to 4 bytes; its elements need 4, and the algorithm was chosen for a bias aligned to 256"));
   EXPECT_EQ(plan.run<float>(c, a.get(), b.get(), d.get(), bias.get(), workspace.get(), 4096), CUBLAS_STATUS_SUCCESS);
 }
 
@@ -344,10 +344,11 @@ TEST(EmulatorCublasLt, RefusesAHostOperand) {
   std::vector<float> host_b(16, 1.f);
   Plan plan(c);
   DeviceArray<unsigned char> workspace(4096);
-  const std::string message = refusal_of(
-      [&] { (void)plan.run<float>(c, a.get(), host_b.data(), d.get(), nullptr, workspace.get(), 4096); });
+  const std::string message =
+      refusal_of([&] { (void)plan.run<float>(c, a.get(), host_b.data(), d.get(), nullptr, workspace.get(), 4096); });
   EXPECT_TRUE(contains(message, "cublaslt_test.cpp:"));  // the caller's line
-  EXPECT_TRUE(contains(message, "cublasLtMatmul failed under the emulator: B (argument 5, counting from 0, 4x4, ld 4, f32)"));
+  EXPECT_TRUE(
+      contains(message, "cublasLtMatmul failed under the emulator: B (argument 5, counting from 0, 4x4, ld 4, f32)"));
   EXPECT_TRUE(contains(message, "not in emulated device memory: a host pointer"));
 }
 

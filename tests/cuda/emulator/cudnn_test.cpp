@@ -60,8 +60,8 @@ std::vector<T> forward(const Geometry& g, const std::vector<T>& x, const std::ve
 
 // dx[n, c, h, w]: in (r, s) order, over the taps through which the pixel feeds an output, the sum over k.
 template <class T>
-std::vector<T> backward_data(const Geometry& g, const std::vector<T>& w, const std::vector<T>& dy,
-                             std::vector<T> dx, double alpha, double beta) {
+std::vector<T> backward_data(const Geometry& g, const std::vector<T>& w, const std::vector<T>& dy, std::vector<T> dx,
+                             double alpha, double beta) {
   for (int n = 0; n < g.n; ++n)
     for (int c = 0; c < g.c; ++c)
       for (int ih = 0; ih < g.h; ++ih)
@@ -87,8 +87,8 @@ std::vector<T> backward_data(const Geometry& g, const std::vector<T>& w, const s
 
 // dw[k, c, r, s]: the sum over n, oh, ow.
 template <class T>
-std::vector<T> backward_filter(const Geometry& g, const std::vector<T>& x, const std::vector<T>& dy,
-                               std::vector<T> dw, double alpha, double beta) {
+std::vector<T> backward_filter(const Geometry& g, const std::vector<T>& x, const std::vector<T>& dy, std::vector<T> dw,
+                               double alpha, double beta) {
   for (int k = 0; k < g.k; ++k)
     for (int c = 0; c < g.c; ++c)
       for (int r = 0; r < g.r; ++r)
@@ -123,9 +123,9 @@ struct Conv {
     EXPECT_EQ(cudnnCreateFilterDescriptor(&w), CUDNN_STATUS_SUCCESS);
     EXPECT_EQ(cudnnSetFilter4dDescriptor(w, type, CUDNN_TENSOR_NCHW, g.k, g.c, g.r, g.s), CUDNN_STATUS_SUCCESS);
     EXPECT_EQ(cudnnCreateConvolutionDescriptor(&conv), CUDNN_STATUS_SUCCESS);
-    EXPECT_EQ(cudnnSetConvolution2dDescriptor(conv, g.pad, g.pad, g.stride, g.stride, 1, 1, CUDNN_CROSS_CORRELATION,
-                                              type),
-              CUDNN_STATUS_SUCCESS);
+    EXPECT_EQ(
+        cudnnSetConvolution2dDescriptor(conv, g.pad, g.pad, g.stride, g.stride, 1, 1, CUDNN_CROSS_CORRELATION, type),
+        CUDNN_STATUS_SUCCESS);
     EXPECT_EQ(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH), CUDNN_STATUS_SUCCESS);
   }
   Conv(const Conv&) = delete;
@@ -157,18 +157,18 @@ void check_directions(const Geometry& g, double alpha, double beta) {
   const T a = T(alpha), b = T(beta);
   int count = 0;
   cudnnConvolutionFwdAlgoPerf_t forward_perf[4];
-  ASSERT_EQ(cudnnGetConvolutionForwardAlgorithm_v7(conv.handle, conv.x, conv.w, conv.conv, conv.y, 4, &count,
-                                                   forward_perf),
-            CUDNN_STATUS_SUCCESS);
+  ASSERT_EQ(
+      cudnnGetConvolutionForwardAlgorithm_v7(conv.handle, conv.x, conv.w, conv.conv, conv.y, 4, &count, forward_perf),
+      CUDNN_STATUS_SUCCESS);
   ASSERT_EQ(count, 1);
   ASSERT_EQ(cudnnConvolutionForward(conv.handle, &a, conv.x, d_x.get(), conv.w, d_w.get(), conv.conv,
                                     forward_perf[0].algo, workspace.get(), 4096, &b, conv.y, d_y.get()),
             CUDNN_STATUS_SUCCESS);
   EXPECT_TRUE(same_bits(d_y.read(), forward(g, x, w, y, alpha, beta)));
   cudnnConvolutionBwdDataAlgoPerf_t data_perf[4];
-  ASSERT_EQ(cudnnGetConvolutionBackwardDataAlgorithm_v7(conv.handle, conv.w, conv.y, conv.conv, conv.x, 4, &count,
-                                                        data_perf),
-            CUDNN_STATUS_SUCCESS);
+  ASSERT_EQ(
+      cudnnGetConvolutionBackwardDataAlgorithm_v7(conv.handle, conv.w, conv.y, conv.conv, conv.x, 4, &count, data_perf),
+      CUDNN_STATUS_SUCCESS);
   ASSERT_EQ(cudnnConvolutionBackwardData(conv.handle, &a, conv.w, d_w.get(), conv.y, d_dy.get(), conv.conv,
                                          data_perf[0].algo, workspace.get(), 4096, &b, conv.x, d_dx.get()),
             CUDNN_STATUS_SUCCESS);
@@ -251,17 +251,17 @@ TEST(EmulatorCudnn, OneDeterministicAlgorithmPerDirectionWithItsWorkspace) {
   EXPECT_EQ(forward[0].memory, 4096u);
   EXPECT_EQ(forward[0].mathType, CUDNN_FMA_MATH);
   size_t bytes = 0;
-  EXPECT_EQ(cudnnGetConvolutionForwardWorkspaceSize(conv.handle, conv.x, conv.w, conv.conv, conv.y, forward[0].algo,
-                                                    &bytes),
-            CUDNN_STATUS_SUCCESS);
+  EXPECT_EQ(
+      cudnnGetConvolutionForwardWorkspaceSize(conv.handle, conv.x, conv.w, conv.conv, conv.y, forward[0].algo, &bytes),
+      CUDNN_STATUS_SUCCESS);
   EXPECT_EQ(bytes, 4096u);
   EXPECT_EQ(cudnnGetConvolutionBackwardFilterWorkspaceSize(conv.handle, conv.x, conv.y, conv.conv, conv.w,
                                                            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, &bytes),
             CUDNN_STATUS_NOT_SUPPORTED);  // only the offered algorithm runs
   cudnnConvolutionBwdFilterAlgoPerf_t filter[1];
-  ASSERT_EQ(cudnnGetConvolutionBackwardFilterAlgorithm_v7(conv.handle, conv.x, conv.y, conv.conv, conv.w, 1, &count,
-                                                          filter),
-            CUDNN_STATUS_SUCCESS);
+  ASSERT_EQ(
+      cudnnGetConvolutionBackwardFilterAlgorithm_v7(conv.handle, conv.x, conv.y, conv.conv, conv.w, 1, &count, filter),
+      CUDNN_STATUS_SUCCESS);
   EXPECT_EQ(filter[0].algo, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1);
   EXPECT_EQ(filter[0].determinism, CUDNN_DETERMINISTIC);
 
@@ -293,8 +293,9 @@ TEST(EmulatorCudnn, RefusesHostAndTooSmallOperands) {
                                   y.get());
   });
   EXPECT_TRUE(contains(message, "cudnn_test.cpp:"));
-  EXPECT_TRUE(contains(message, "cudnnConvolutionForward failed under the emulator: x (argument 3, counting from 0, "
-                                "NCHW [1,2,6,6] f32) is "));
+  EXPECT_TRUE(contains(message,
+                       "cudnnConvolutionForward failed under the emulator: x (argument 3, counting from 0, "
+                       "NCHW [1,2,6,6] f32) is "));
   EXPECT_TRUE(contains(message, "not in emulated device memory: a host pointer"));
   message = refusal_of([&] {
     (void)cudnnConvolutionBackwardData(conv.handle, &one, conv.w, w.get(), conv.y, y.get(), conv.conv,
@@ -303,9 +304,8 @@ TEST(EmulatorCudnn, RefusesHostAndTooSmallOperands) {
   });
   EXPECT_TRUE(contains(message, "dy (argument 5, counting from 0, NCHW [1,3,6,6] f32)"));
   EXPECT_TRUE(contains(message, "4 bytes past its end"));
-  message = refusal_of([&] {
-    (void)cudnnAddTensor(conv.handle, &one, conv.bias, std::vector<float>(3).data(), &one, conv.y, y.get());
-  });
+  message = refusal_of(
+      [&] { (void)cudnnAddTensor(conv.handle, &one, conv.bias, std::vector<float>(3).data(), &one, conv.y, y.get()); });
   EXPECT_TRUE(contains(message, "cudnnAddTensor failed under the emulator: A (argument 3"));
 }
 
@@ -316,11 +316,12 @@ TEST(EmulatorCudnn, BadParametersAreStatusesWithAReason) {
   cudnnTensorDescriptor_t wrong = conv.tensor(1, 3, 5, 5);  // the output is [1, 3, 6, 6]
   EXPECT_EQ(cudnnGetConvolutionForwardAlgorithm_v7(conv.handle, conv.x, conv.w, conv.conv, wrong, 1, &count, perf),
             CUDNN_STATUS_BAD_PARAM);
-  EXPECT_TRUE(contains(cuda::emulator::last_library_error(), "the output is [1,3,5,5], the convolution makes [1,3,6,6]"));
+  EXPECT_TRUE(
+      contains(cuda::emulator::last_library_error(), "the output is [1,3,5,5], the convolution makes [1,3,6,6]"));
   cudnnTensorDescriptor_t three_channels = conv.tensor(1, 3, 6, 6);  // the filter has 2
-  EXPECT_EQ(cudnnGetConvolutionForwardAlgorithm_v7(conv.handle, three_channels, conv.w, conv.conv, conv.y, 1, &count,
-                                                   perf),
-            CUDNN_STATUS_BAD_PARAM);
+  EXPECT_EQ(
+      cudnnGetConvolutionForwardAlgorithm_v7(conv.handle, three_channels, conv.w, conv.conv, conv.y, 1, &count, perf),
+      CUDNN_STATUS_BAD_PARAM);
   const float one = 1;
   DeviceArray<float> bias(3), y(108);
   EXPECT_EQ(cudnnAddTensor(conv.handle, &one, wrong, bias.get(), &one, conv.y, y.get()), CUDNN_STATUS_BAD_PARAM);

@@ -52,7 +52,8 @@ TEST(EmulatorRefusals, FullMaskInAPartialWarp) {
   DeviceArray<float> dx(x), partial(1);
   // 48 threads: the second warp has 16 lanes, and warp_sums' full mask names 32.
   const std::string message = refusal_of([&] {
-    cuda::launch("partial_warp", +[](const float*, float*) { __syncwarp(); }, {1, 48}, dx.get(), partial.get());
+    cuda::launch(
+        "partial_warp", +[](const float*, float*) { __syncwarp(); }, {1, 48}, dx.get(), partial.get());
   });
   EXPECT_TRUE(contains(message, "block (0,0,0) thread ("));  // the first lane of warp 1 to arrive
   EXPECT_TRUE(contains(message, "(warp 1, lane "));
@@ -76,7 +77,9 @@ TEST(EmulatorRefusals, BlockOfMoreThan1024Threads) {
 
 TEST(EmulatorRefusals, GridOverCudasLimits) {
   DeviceArray<float> x(16), y(16);
-  EXPECT_TRUE(contains(refusal_of([&] { scale_add(x.get(), y.get(), 1.f, 16, {{1, 65536}, 32}); }),
+  EXPECT_TRUE(contains(refusal_of([&] {
+                         scale_add(x.get(), y.get(), 1.f, 16, {{1, 65536}, 32});
+                       }),
                        "exceeds CUDA's limits"));
   EXPECT_TRUE(contains(refusal_of([&] { scale_add(x.get(), y.get(), 1.f, 16, {0, 32}); }), "dimension is 0"));
 }
@@ -94,7 +97,8 @@ TEST(EmulatorRefusals, SharedMemoryOverTheSm90Limit) {
   const std::string message = refusal_of([&] { unraised_shared(out.get(), 240000); });
   EXPECT_TRUE(contains(message, "240000 bytes of dynamic shared memory: more than sm_90's 232448 per block"));
   int too_much = 232448 + 4;
-  EXPECT_EQ(cudaFuncSetAttribute(+[](float*) {}, cudaFuncAttributeMaxDynamicSharedMemorySize, too_much),
+  EXPECT_EQ(cudaFuncSetAttribute(
+                +[](float*) {}, cudaFuncAttributeMaxDynamicSharedMemorySize, too_much),
             cudaErrorInvalidValue);
   EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue);
 }
@@ -146,12 +150,15 @@ TEST(EmulatorRefusals, TrapEndsTheLaunchNamingTheThread) {
 TEST(EmulatorRefusals, AKernelExceptionEndsTheLaunchAndTheNextLaunchWorks) {
   DeviceArray<int> out(256);
   const std::string message = refusal_of([&] {
-    cuda::launch("throwing", +[](int* o) {
-      __syncthreads();  // every other thread is suspended here when thread 100 throws
-      if (threadIdx.x == 100) throw std::runtime_error("bad index 7");
-      __syncthreads();
-      o[threadIdx.x] = 1;
-    }, {3, 256}, out.get());
+    cuda::launch(
+        "throwing",
+        +[](int* o) {
+          __syncthreads();  // every other thread is suspended here when thread 100 throws
+          if (threadIdx.x == 100) throw std::runtime_error("bad index 7");
+          __syncthreads();
+          o[threadIdx.x] = 1;
+        },
+        {3, 256}, out.get());
   });
   EXPECT_TRUE(contains(message, "thread (100,0,0) (warp 3, lane 4): the kernel threw: bad index 7"));
   // The fibers of the failed block were unwound; their stacks serve the next launches.

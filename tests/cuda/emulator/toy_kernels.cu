@@ -82,8 +82,8 @@ __global__ void reverse_chunks_kernel(const float* x, float* y, int per_block) {
   for (int i = threadIdx.x; i < per_block; i += blockDim.x) y[base + i] = tile[per_block - 1 - i];
 }
 
-__global__ void atomic_histogram_kernel(const int* values, int64_t n, int bins, unsigned* counts,
-                                        float* float_total, double* double_total, int* largest) {
+__global__ void atomic_histogram_kernel(const int* values, int64_t n, int bins, unsigned* counts, float* float_total,
+                                        double* double_total, int* largest) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     atomicAdd(&counts[values[i] % bins], 1u);
     atomicAdd(float_total, float(values[i]));
@@ -180,7 +180,9 @@ void warp_sums_of(const T* x, T* xor_sums, T* down_sums, int warps) {
   if (warps % 2 != 0) throw std::invalid_argument("warp_sums: an even number of warps");
   cuda::launch("warp_sums", warp_sums_kernel<T>, {unsigned(warps / 2), 64}, x, xor_sums, down_sums);
 }
-void warp_sums(const float* x, float* xor_sums, float* down_sums, int warps) { warp_sums_of(x, xor_sums, down_sums, warps); }
+void warp_sums(const float* x, float* xor_sums, float* down_sums, int warps) {
+  warp_sums_of(x, xor_sums, down_sums, warps);
+}
 void warp_sums(const double* x, double* xor_sums, double* down_sums, int warps) {
   warp_sums_of(x, xor_sums, down_sums, warps);
 }

@@ -36,8 +36,8 @@ void atomic_histogram(const int* values, int64_t n, int bins, unsigned* counts, 
                       double* double_total, int* largest, Geometry geometry);
 
 // ---- kernels the emulator must refuse ----
-void mismatched_barrier(int* out, Geometry geometry);   // half the threads at one __syncthreads, half at another
-void barrier_after_exit(int* out, Geometry geometry);   // warps past the first return, then __syncthreads
+void mismatched_barrier(int* out, Geometry geometry);          // half the threads at one __syncthreads, half at another
+void barrier_after_exit(int* out, Geometry geometry);          // warps past the first return, then __syncthreads
 void shuffle_with_exited_lane(float* out, Geometry geometry);  // lane 31 returns, the others shuffle with a full mask
 void collectives_of_two_kinds(int* out, Geometry geometry);    // even lanes ballot, odd lanes shuffle
 void unraised_shared(float* out, size_t shared_bytes);         // dynamic shared memory, the attribute never raised

@@ -85,21 +85,22 @@ TEST(EmulatorVendorTiming, ResNetStemConvolution) {
               CUDNN_STATUS_SUCCESS);
   });
   const double data = best_milliseconds([&] {
-    ASSERT_EQ(cudnnConvolutionBackwardData(handle, &one, w_desc, w.get(), y_desc, y.get(), conv,
-                                           CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, workspace.get(), 4096, &zero, x_desc,
-                                           dx.get()),
-              CUDNN_STATUS_SUCCESS);
+    ASSERT_EQ(
+        cudnnConvolutionBackwardData(handle, &one, w_desc, w.get(), y_desc, y.get(), conv,
+                                     CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, workspace.get(), 4096, &zero, x_desc, dx.get()),
+        CUDNN_STATUS_SUCCESS);
   });
   const double filter = best_milliseconds([&] {
     ASSERT_EQ(cudnnConvolutionBackwardFilter(handle, &one, x_desc, x.get(), y_desc, y.get(), conv,
-                                             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, workspace.get(), 4096, &zero,
-                                             w_desc, dw.get()),
+                                             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, workspace.get(), 4096, &zero, w_desc,
+                                             dw.get()),
               CUDNN_STATUS_SUCCESS);
   });
   const double flops = 2.0 * filters * out * out * channels * kernel * kernel;
-  std::printf("[ timing ] cuDNN stand-in: ResNet stem x [1,3,224,224] * w [64,3,7,7] / 2: forward %.1f ms, "
-              "backward data %.1f ms, backward filter %.1f ms (%.2f GFLOP each)\n",
-              forward, data, filter, flops * 1e-9);
+  std::printf(
+      "[ timing ] cuDNN stand-in: ResNet stem x [1,3,224,224] * w [64,3,7,7] / 2: forward %.1f ms, "
+      "backward data %.1f ms, backward filter %.1f ms (%.2f GFLOP each)\n",
+      forward, data, filter, flops * 1e-9);
   cudnnDestroyConvolutionDescriptor(conv);
   cudnnDestroyFilterDescriptor(w_desc);
   cudnnDestroyTensorDescriptor(y_desc);

@@ -31,9 +31,13 @@ using namespace clipgrad;
 namespace {
 
 // Rank `rank`'s element i: distinct per rank and element, not exactly representable.
-template <class T> T element(int rank, int64_t i) { return T(rank + 1) * T(0.37) + T(1) / T(i + 3); }
+template <class T>
+T element(int rank, int64_t i) {
+  return T(rank + 1) * T(0.37) + T(1) / T(i + 3);
+}
 
-template <class T> std::vector<T> rank_values(int rank, int64_t n) {
+template <class T>
+std::vector<T> rank_values(int rank, int64_t n) {
   std::vector<T> values(n);
   for (int64_t i = 0; i < n; ++i) values[i] = element<T>(rank, i);
   return values;
@@ -42,7 +46,8 @@ template <class T> std::vector<T> rank_values(int rank, int64_t n) {
 // Elements [first, first + n) of the sum over ranks 0..N-1, added in rank
 // order (from the values the ranks send, so that no contraction into FMA can
 // make them differ).
-template <class T> std::vector<T> rank_order_sum(int ranks, int64_t first, int64_t n) {
+template <class T>
+std::vector<T> rank_order_sum(int ranks, int64_t first, int64_t n) {
   std::vector<T> sum = rank_values<T>(0, first + n);
   for (int r = 1; r < ranks; ++r) {
     std::vector<T> values = rank_values<T>(r, first + n);
@@ -57,7 +62,8 @@ struct Checker {
   bool exact = true;  // MPI: bit for bit; NCCL: to rounding
   int failures = 0;
 
-  template <class T> void expect(const std::string& what, const std::vector<T>& got, int64_t first_index) {
+  template <class T>
+  void expect(const std::string& what, const std::vector<T>& got, int64_t first_index) {
     const std::vector<T> sum = rank_order_sum<T>(world->world_size(), first_index, int64_t(got.size()));
     const int ranks = world->world_size();
     for (size_t k = 0; k < got.size(); ++k) {
@@ -72,11 +78,13 @@ struct Checker {
     }
   }
 
-  template <class T> Tensor values(int64_t n) const {
+  template <class T>
+  Tensor values(int64_t n) const {
     return Tensor::from_vector<T>({n}, rank_values<T>(world->rank(), n)).to(device);
   }
 
-  template <class T> void sums() {
+  template <class T>
+  void sums() {
     const std::string type = sizeof(T) == 4 ? " f32" : " f64";
     // An all-reduce of a size that does not split evenly over the ranks.
     Tensor buffer = values<T>(1001);
@@ -89,7 +97,8 @@ struct Checker {
       pending.push_back(world->start_all_reduce_sum(buffers[b], "overlapped all-reduce " + std::to_string(b)));
     for (size_t b = buffers.size(); b-- > 0;) {
       pending[b]->wait();
-      expect<T>("overlapped all-reduce " + std::to_string(b) + type, buffers[b].to(Device::CPU).template to_vector<T>(), 0);
+      expect<T>("overlapped all-reduce " + std::to_string(b) + type, buffers[b].to(Device::CPU).template to_vector<T>(),
+                0);
     }
     // A reduce-scatter: this rank's segment of 257.
     const int64_t segment = 257;

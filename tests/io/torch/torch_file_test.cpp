@@ -25,20 +25,11 @@ std::vector<unsigned char> bytes_of(const std::string& path) {
 std::vector<double> values(const Tensor& tensor) {
   std::vector<double> out;
   for (int64_t i = 0; i < tensor.numel(); ++i) switch (tensor.dtype()) {
-      case DType::F32:
-        out.push_back(tensor.data<float>()[i]);
-        break;
-      case DType::F64:
-        out.push_back(tensor.data<double>()[i]);
-        break;
-      case DType::I32:
-        out.push_back(tensor.data<int32_t>()[i]);
-        break;
-      case DType::U8:
-        out.push_back(tensor.data<uint8_t>()[i]);
-        break;
-      default:
-        ADD_FAILURE() << "unexpected dtype " << dtype_name(tensor.dtype());
+      case DType::F32: out.push_back(tensor.data<float>()[i]); break;
+      case DType::F64: out.push_back(tensor.data<double>()[i]); break;
+      case DType::I32: out.push_back(tensor.data<int32_t>()[i]); break;
+      case DType::U8: out.push_back(tensor.data<uint8_t>()[i]); break;
+      default: ADD_FAILURE() << "unexpected dtype " << dtype_name(tensor.dtype());
     }
   return out;
 }

@@ -20,10 +20,9 @@ void expect_batch_norm_matches(const Shape& shape, bool training, DType dtype) {
   Tensor running_var = Tensor::full({channels}, 1.5, dtype);
   Tensor cuda_mean = on_cuda(running_mean), cuda_var = on_cuda(running_var);
   ops::BatchNormSaved want_saved, have_saved;
-  Tensor expected = ops::batch_norm(x, weight, bias, running_mean, running_var, training, 0.1, 1e-5,
-                                              want_saved);
-  Tensor got = ops::batch_norm(on_cuda(x), on_cuda(weight), on_cuda(bias), cuda_mean, cuda_var,
-                                                 training, 0.1, 1e-5, have_saved);
+  Tensor expected = ops::batch_norm(x, weight, bias, running_mean, running_var, training, 0.1, 1e-5, want_saved);
+  Tensor got =
+      ops::batch_norm(on_cuda(x), on_cuda(weight), on_cuda(bias), cuda_mean, cuda_var, training, 0.1, 1e-5, have_saved);
   const double tolerance = dtype == DType::F32 ? 1e-6 : 1e-13;
   EXPECT_LE(norm_relative_error(got, expected), tolerance) << "y";
   EXPECT_LE(norm_relative_error(cuda_mean, running_mean), tolerance) << "running_mean";
@@ -61,6 +60,5 @@ TEST(CudaBatchNorm, TrainingNeedsTwoValuesPerChannel) {
   Tensor ones = Tensor::full({2}, 1.0, DType::F32, Device::CUDA), zeros = Tensor::zeros({2}, DType::F32, Device::CUDA);
   Tensor mean = zeros.clone(), var = ones.clone();
   ops::BatchNormSaved saved;
-  EXPECT_THROW(ops::batch_norm(x, ones, zeros, mean, var, true, 0.1, 1e-5, saved),
-               std::invalid_argument);
+  EXPECT_THROW(ops::batch_norm(x, ones, zeros, mean, var, true, 0.1, 1e-5, saved), std::invalid_argument);
 }

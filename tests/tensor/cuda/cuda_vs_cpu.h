@@ -101,8 +101,7 @@ inline double norm_relative_error(const Tensor& got, const Tensor& want) {
 
 inline bool same_bits(const Tensor& a, const Tensor& b) {
   const Tensor x = a.to(Device::CPU), y = b.to(Device::CPU);
-  return x.shape() == y.shape() && x.dtype() == y.dtype() &&
-         std::memcmp(x.raw_data(), y.raw_data(), x.nbytes()) == 0;
+  return x.shape() == y.shape() && x.dtype() == y.dtype() && std::memcmp(x.raw_data(), y.raw_data(), x.nbytes()) == 0;
 }
 
 using OpOnDevice = std::function<std::vector<Tensor>(const std::vector<Tensor>& inputs)>;

@@ -49,7 +49,9 @@ Tensor ids(const Shape& shape, int32_t bound, uint64_t seed) {
 OpCase binary(std::function<Tensor(const Tensor&, const Tensor&)> op,
               std::function<Tensors(const Tensor& a, const Tensor& b, const Tensor& grad)> grads, bool positive_b) {
   OpCase c;
-  c.inputs = [positive_b] { return Tensors{normal({2, 3, 4}, 1), positive_b ? positive({3, 1}, 2) : normal({3, 1}, 2)}; };
+  c.inputs = [positive_b] {
+    return Tensors{normal({2, 3, 4}, 1), positive_b ? positive({3, 1}, 2) : normal({3, 1}, 2)};
+  };
   c.forward = [op](const Tensors& in) { return Tensors{op(in[0], in[1])}; };
   c.vjp = [grads](const Tensors& in, const Tensor& g) {
     const Tensors full = grads(in[0], in[1], g);
@@ -71,11 +73,23 @@ OpCase unary(std::function<Tensor(const Tensor&)> op, std::function<Tensor(const
 }
 
 void add_binary_cases(std::map<RawOp, OpCase>& cases) {
-  cases[RawOp::add] = binary(ops::add, [](const Tensor&, const Tensor&, const Tensor& g) { return Tensors{g, g}; }, false);
+  cases[RawOp::add] = binary(
+      ops::add,
+      [](const Tensor&, const Tensor&, const Tensor& g) {
+        return Tensors{g, g};
+      },
+      false);
   cases[RawOp::sub] = binary(
-      ops::sub, [](const Tensor&, const Tensor&, const Tensor& g) { return Tensors{g, ops::scale(g, -1.0)}; }, false);
+      ops::sub,
+      [](const Tensor&, const Tensor&, const Tensor& g) {
+        return Tensors{g, ops::scale(g, -1.0)};
+      },
+      false);
   cases[RawOp::mul] = binary(
-      ops::mul, [](const Tensor& a, const Tensor& b, const Tensor& g) { return Tensors{ops::mul(g, b), ops::mul(g, a)}; },
+      ops::mul,
+      [](const Tensor& a, const Tensor& b, const Tensor& g) {
+        return Tensors{ops::mul(g, b), ops::mul(g, a)};
+      },
       false);
   cases[RawOp::div] = binary(
       ops::div,
@@ -98,47 +112,79 @@ void add_elementwise_cases(std::map<RawOp, OpCase>& cases) {
   cases[RawOp::add_inplace] = add_inplace;
   cases[RawOp::scale] = unary([](const Tensor& x) { return ops::scale(x, 0.37); },
                               [](const Tensor&, const Tensor& g) { return ops::scale(g, 0.37); },
-                              [] { return normal({5, 7}, 5); });
-  cases[RawOp::broadcast_to] = unary([](const Tensor& x) { return ops::broadcast_to(x, {2, 3, 4, 5}); },
-                                     [](const Tensor& x, const Tensor& g) { return ops::sum_to_shape(g, x.shape()); },
-                                     [] { return normal({3, 1, 5}, 6); });
-  cases[RawOp::sum_to_shape] = unary([](const Tensor& x) { return ops::sum_to_shape(x, {3, 1, 5}); },
-                                     [](const Tensor& x, const Tensor& g) { return ops::broadcast_to(g, x.shape()); },
-                                     [] { return normal({2, 3, 4, 5}, 7); });
-  cases[RawOp::exp] = unary(ops::exp, [](const Tensor& x, const Tensor& g) { return ops::mul(g, ops::exp(x)); },
-                            [] { return normal({5, 7}, 8); });
-  cases[RawOp::log] = unary(ops::log, [](const Tensor& x, const Tensor& g) { return ops::div(g, x); },
-                            [] { return positive({5, 7}, 9); });
-  cases[RawOp::rsqrt] = unary(ops::rsqrt,
-                              [](const Tensor& x, const Tensor& g) { return ops::rsqrt_backward(g, ops::rsqrt(x)); },
-                              [] { return positive({5, 7}, 10); });
-  cases[RawOp::relu] = unary(ops::relu, [](const Tensor& x, const Tensor& g) { return ops::relu_backward(g, x); },
-                             [] { return away_from_zero({5, 7}, 11); });
-  cases[RawOp::gelu] = unary(ops::gelu, [](const Tensor& x, const Tensor& g) { return ops::gelu_backward(g, x); },
-                             [] { return normal({5, 7}, 12, 2.0); });
+                              [] {
+                                return normal({5, 7}, 5);
+                              });
+  cases[RawOp::broadcast_to] = unary(
+      [](const Tensor& x) {
+        return ops::broadcast_to(x, {2, 3, 4, 5});
+      },
+      [](const Tensor& x, const Tensor& g) { return ops::sum_to_shape(g, x.shape()); },
+      [] {
+        return normal({3, 1, 5}, 6);
+      });
+  cases[RawOp::sum_to_shape] = unary(
+      [](const Tensor& x) {
+        return ops::sum_to_shape(x, {3, 1, 5});
+      },
+      [](const Tensor& x, const Tensor& g) { return ops::broadcast_to(g, x.shape()); },
+      [] {
+        return normal({2, 3, 4, 5}, 7);
+      });
+  cases[RawOp::exp] = unary(
+      ops::exp, [](const Tensor& x, const Tensor& g) { return ops::mul(g, ops::exp(x)); },
+      [] {
+        return normal({5, 7}, 8);
+      });
+  cases[RawOp::log] = unary(
+      ops::log, [](const Tensor& x, const Tensor& g) { return ops::div(g, x); },
+      [] {
+        return positive({5, 7}, 9);
+      });
+  cases[RawOp::rsqrt] = unary(
+      ops::rsqrt, [](const Tensor& x, const Tensor& g) { return ops::rsqrt_backward(g, ops::rsqrt(x)); },
+      [] {
+        return positive({5, 7}, 10);
+      });
+  cases[RawOp::relu] = unary(
+      ops::relu, [](const Tensor& x, const Tensor& g) { return ops::relu_backward(g, x); },
+      [] {
+        return away_from_zero({5, 7}, 11);
+      });
+  cases[RawOp::gelu] = unary(
+      ops::gelu, [](const Tensor& x, const Tensor& g) { return ops::gelu_backward(g, x); },
+      [] {
+        return normal({5, 7}, 12, 2.0);
+      });
   cases[RawOp::quick_gelu] = unary(
       ops::quick_gelu, [](const Tensor& x, const Tensor& g) { return ops::quick_gelu_backward(g, x); },
-      [] { return normal({5, 7}, 13, 2.0); });
+      [] {
+        return normal({5, 7}, 13, 2.0);
+      });
 }
 
 void add_reduce_cases(std::map<RawOp, OpCase>& cases) {
   const Shape shape{3, 4, 5};
   cases[RawOp::sum] = unary([](const Tensor& x) { return ops::sum(x, 1); },
-                            [](const Tensor& x, const Tensor& g) { return ops::broadcast_to(g.reshape({3, 1, 5}), x.shape()); },
+                            [](const Tensor& x, const Tensor& g) {
+                              return ops::broadcast_to(g.reshape({3, 1, 5}), x.shape());
+                            },
                             [shape] { return normal(shape, 20); });
-  cases[RawOp::mean] = unary([](const Tensor& x) { return ops::mean(x, -1, true); },
-                             [](const Tensor& x, const Tensor& g) { return ops::scale(ops::broadcast_to(g, x.shape()), 0.2); },
-                             [shape] { return normal(shape, 21); });
-  cases[RawOp::sum_all] = unary(ops::sum_all,
-                                [](const Tensor& x, const Tensor& g) { return ops::broadcast_to(g, x.shape()); },
-                                [shape] { return normal(shape, 22); });
-  cases[RawOp::softmax] = unary([](const Tensor& x) { return ops::softmax(x, 1); },
-                                [](const Tensor& x, const Tensor& g) { return ops::softmax_backward(g, ops::softmax(x, 1), 1); },
-                                [shape] { return normal(shape, 23, 2.0); });
-  cases[RawOp::log_softmax] = unary(
-      [](const Tensor& x) { return ops::log_softmax(x, -1); },
-      [](const Tensor& x, const Tensor& g) { return ops::log_softmax_backward(g, ops::log_softmax(x, -1), -1); },
-      [shape] { return normal(shape, 24, 2.0); });
+  cases[RawOp::mean] =
+      unary([](const Tensor& x) { return ops::mean(x, -1, true); },
+            [](const Tensor& x, const Tensor& g) { return ops::scale(ops::broadcast_to(g, x.shape()), 0.2); },
+            [shape] { return normal(shape, 21); });
+  cases[RawOp::sum_all] = unary(
+      ops::sum_all, [](const Tensor& x, const Tensor& g) { return ops::broadcast_to(g, x.shape()); },
+      [shape] { return normal(shape, 22); });
+  cases[RawOp::softmax] =
+      unary([](const Tensor& x) { return ops::softmax(x, 1); },
+            [](const Tensor& x, const Tensor& g) { return ops::softmax_backward(g, ops::softmax(x, 1), 1); },
+            [shape] { return normal(shape, 23, 2.0); });
+  cases[RawOp::log_softmax] =
+      unary([](const Tensor& x) { return ops::log_softmax(x, -1); },
+            [](const Tensor& x, const Tensor& g) { return ops::log_softmax_backward(g, ops::log_softmax(x, -1), -1); },
+            [shape] { return normal(shape, 24, 2.0); });
   OpCase cross_entropy;
   cross_entropy.inputs = [] { return Tensors{normal({6, 9}, 25, 2.0), ids({6}, 9, 26)}; };
   cross_entropy.forward = [](const Tensors& in) { return Tensors{ops::cross_entropy(in[0], in[1])}; };
@@ -175,25 +221,39 @@ void add_norm_cases(std::map<RawOp, OpCase>& cases) {
   };
   layer_norm.wrt = {0, 1, 2};
   cases[RawOp::layer_norm] = layer_norm;
-  cases[RawOp::l2_normalize] = unary(
-      [](const Tensor& x) { return ops::l2_normalize(x, 0, 1e-12); },
-      [](const Tensor& x, const Tensor& g) { return ops::l2_normalize_backward(g, x, 0, 1e-12); },
-      [] { return normal({5, 4}, 33); });
+  cases[RawOp::l2_normalize] =
+      unary([](const Tensor& x) { return ops::l2_normalize(x, 0, 1e-12); },
+            [](const Tensor& x, const Tensor& g) { return ops::l2_normalize_backward(g, x, 0, 1e-12); },
+            [] {
+              return normal({5, 4}, 33);
+            });
 }
 
 void add_shape_cases(std::map<RawOp, OpCase>& cases) {
-  cases[RawOp::permute] = unary([](const Tensor& x) { return ops::permute(x, {2, 0, 1}); },
-                                [](const Tensor&, const Tensor& g) { return ops::permute(g, {1, 2, 0}); },
-                                [] { return normal({2, 3, 4}, 40); });
+  cases[RawOp::permute] = unary(
+      [](const Tensor& x) {
+        return ops::permute(x, {2, 0, 1});
+      },
+      [](const Tensor&, const Tensor& g) {
+        return ops::permute(g, {1, 2, 0});
+      },
+      [] {
+        return normal({2, 3, 4}, 40);
+      });
   OpCase concat;
   concat.inputs = [] { return Tensors{normal({2, 3, 2}, 41), normal({2, 5, 2}, 42)}; };
   concat.forward = [](const Tensors& in) { return Tensors{ops::concat({in[0], in[1]}, 1)}; };
-  concat.vjp = [](const Tensors&, const Tensor& g) { return Tensors{ops::narrow(g, 1, 0, 3), ops::narrow(g, 1, 3, 5)}; };
+  concat.vjp = [](const Tensors&, const Tensor& g) {
+    return Tensors{ops::narrow(g, 1, 0, 3), ops::narrow(g, 1, 3, 5)};
+  };
   concat.wrt = {0, 1};
   cases[RawOp::concat] = concat;
-  cases[RawOp::narrow] = unary([](const Tensor& x) { return ops::narrow(x, -1, 1, 3); },
-                               [](const Tensor& x, const Tensor& g) { return ops::narrow_backward(g, x.shape(), -1, 1); },
-                               [] { return normal({4, 6}, 43); });
+  cases[RawOp::narrow] =
+      unary([](const Tensor& x) { return ops::narrow(x, -1, 1, 3); },
+            [](const Tensor& x, const Tensor& g) { return ops::narrow_backward(g, x.shape(), -1, 1); },
+            [] {
+              return normal({4, 6}, 43);
+            });
   OpCase index_rows;
   index_rows.inputs = [] { return Tensors{normal({5, 3}, 44)}; };
   index_rows.forward = [](const Tensors& in) { return Tensors{ops::index_rows(in[0], {4, 0, 4, 2})}; };
@@ -223,9 +283,12 @@ void add_conv_cases(std::map<RawOp, OpCase>& cases) {
   };
   conv2d.wrt = {0, 1, 2};
   cases[RawOp::conv2d] = conv2d;
-  cases[RawOp::avg_pool2d] = unary([](const Tensor& x) { return ops::avg_pool2d(x, 2); },
-                                   [](const Tensor& x, const Tensor& g) { return ops::avg_pool2d_backward(g, x.shape(), 2); },
-                                   [] { return normal({2, 3, 6, 7}, 53); });
+  cases[RawOp::avg_pool2d] =
+      unary([](const Tensor& x) { return ops::avg_pool2d(x, 2); },
+            [](const Tensor& x, const Tensor& g) { return ops::avg_pool2d_backward(g, x.shape(), 2); },
+            [] {
+              return normal({2, 3, 6, 7}, 53);
+            });
   // Training mode: the batch statistics carry gradient, and the running statistics are outputs too.
   OpCase batch_norm;
   batch_norm.inputs = [] {
@@ -279,8 +342,16 @@ void add_gemm_cases(std::map<RawOp, OpCase>& cases) {
   gemm.inputs = [] { return Tensors{normal({2, 3, 5}, 70), normal({2, 4, 5}, 71), normal({2, 3, 4}, 72)}; };
   gemm.forward = [](const Tensors& in) {
     Tensor c = in[2].clone();
-    ops::gemm({.trans_b = true, .batch = 2, .m = 3, .n = 4, .k = 5, .stride_a = 15, .stride_b = 20, .stride_c = 12,
-               .alpha = 0.7, .beta = 0.5},
+    ops::gemm({.trans_b = true,
+               .batch = 2,
+               .m = 3,
+               .n = 4,
+               .k = 5,
+               .stride_a = 15,
+               .stride_b = 20,
+               .stride_c = 12,
+               .alpha = 0.7,
+               .beta = 0.5},
               in[0], in[1], c);
     return Tensors{c};
   };
@@ -289,7 +360,14 @@ void add_gemm_cases(std::map<RawOp, OpCase>& cases) {
     // grad_a = 0.7 g b, grad_b = 0.7 g^T a, grad_c0 = 0.5 g
     ops::gemm({.batch = 2, .m = 3, .n = 5, .k = 4, .stride_a = 12, .stride_b = 20, .stride_c = 15, .alpha = 0.7}, g,
               in[1], grad_a);
-    ops::gemm({.trans_a = true, .batch = 2, .m = 4, .n = 5, .k = 3, .stride_a = 12, .stride_b = 15, .stride_c = 20,
+    ops::gemm({.trans_a = true,
+               .batch = 2,
+               .m = 4,
+               .n = 5,
+               .k = 3,
+               .stride_a = 12,
+               .stride_b = 15,
+               .stride_c = 20,
                .alpha = 0.7},
               g, in[0], grad_b);
     return Tensors{grad_a, grad_b, ops::scale(g, 0.5)};
@@ -323,8 +401,13 @@ void add_optim_cases(std::map<RawOp, OpCase>& cases) {
   adamw.forward = [](const Tensors& in) {
     Tensor param = in[0].clone(), exp_avg = in[2].to(DType::F32), exp_avg_sq = in[3].to(DType::F32);
     ops::adamw_update(param, in[1], exp_avg, exp_avg_sq,
-                      {.decay = 0.999, .one_minus_beta1 = 0.1, .beta2 = 0.98, .one_minus_beta2 = 0.02,
-                       .step_size = 1e-2, .bias_correction2_sqrt = 0.2, .eps = 1e-6});
+                      {.decay = 0.999,
+                       .one_minus_beta1 = 0.1,
+                       .beta2 = 0.98,
+                       .one_minus_beta2 = 0.02,
+                       .step_size = 1e-2,
+                       .bias_correction2_sqrt = 0.2,
+                       .eps = 1e-6});
     return Tensors{param, exp_avg, exp_avg_sq};
   };
   adamw.no_gradient = "an optimizer step, compared across devices after one update";

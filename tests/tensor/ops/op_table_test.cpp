@@ -143,7 +143,8 @@ TEST(OpTable, EveryCaseGivesTheSameBitsInEveryThreadOrder) {
     emu::set_schedule(original);
     for (size_t run = 1; run < runs.size(); ++run)
       for (size_t i = 0; i < runs[0].size(); ++i)
-        EXPECT_TRUE(same_bits(runs[0][i], runs[run][i])) << "result " << i << " depends on the thread order (run " << run << ")";
+        EXPECT_TRUE(same_bits(runs[0][i], runs[run][i]))
+            << "result " << i << " depends on the thread order (run " << run << ")";
   }
 }
 #endif

@@ -215,8 +215,7 @@ TEST_F(EmulatedBlas, Conv2dAndItsBackwardMatchTheCpu) {
 
 TEST_F(EmulatedBlas, Conv2dRefusesACpuTensor) {
   const Tensor x = random_tensor<float>({1, 2, 5, 5}, 1), weight = random_tensor<float>({3, 2, 3, 3}, 2);
-  const std::string message =
-      refusal_of([&] { (void)cuda::conv2d(to_device(x), weight, Tensor(), 1, 1); });
+  const std::string message = refusal_of([&] { (void)cuda::conv2d(to_device(x), weight, Tensor(), 1, 1); });
   EXPECT_TRUE(contains(message, "tensor/cuda/blas/conv.cpp:"));
   EXPECT_TRUE(contains(message, "cudnnConvolutionForward failed under the emulator: w (argument 5"));
   EXPECT_TRUE(contains(message, "a host pointer"));

@@ -37,8 +37,8 @@ void expect_conv_matches(const ConvCase& test, DType dtype, double tolerance) {
   EXPECT_LE(norm_relative_error(got, expected), tolerance) << "forward";
   Tensor grad = random_tensor(expected.shape(), 4, 1.0, dtype);
   ops::Conv2dGrads want = ops::conv2d_backward(grad, x, weight, test.stride, test.padding, true, true, true);
-  ops::Conv2dGrads have = ops::conv2d_backward(on_cuda(grad), on_cuda(x), on_cuda(weight),
-                                                                 test.stride, test.padding, true, true, true);
+  ops::Conv2dGrads have =
+      ops::conv2d_backward(on_cuda(grad), on_cuda(x), on_cuda(weight), test.stride, test.padding, true, true, true);
   EXPECT_LE(norm_relative_error(have.x, want.x), tolerance) << "grad x";
   EXPECT_LE(norm_relative_error(have.weight, want.weight), tolerance) << "grad weight";
   EXPECT_LE(norm_relative_error(have.bias, want.bias), tolerance) << "grad bias";
@@ -80,4 +80,3 @@ TEST(CudaConv2d, RejectsWhatTheCpuRejects) {
   EXPECT_THROW(ops::conv2d(x, too_big, Tensor(), 1, 0), std::invalid_argument);
   EXPECT_THROW(ops::conv2d(x, too_big, Tensor(), 0, 1), std::invalid_argument);
 }
-

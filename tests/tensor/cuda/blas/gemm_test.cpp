@@ -53,15 +53,30 @@ TEST(CudaGemm, EveryTransposeOnOddSizes) {
 TEST(CudaGemm, AlphaBetaAndStridedBatches) {
   SKIP_WITHOUT_GPU();
   // Attention's shapes: [B, L, hd] @ [B, L, hd]^T with B = heads x batch.
-  ops::GemmArgs scores{.trans_b = true, .batch = 12, .m = 50, .n = 50, .k = 64, .stride_a = 50 * 64,
-                       .stride_b = 50 * 64, .stride_c = 50 * 50, .alpha = 0.125};
+  ops::GemmArgs scores{.trans_b = true,
+                       .batch = 12,
+                       .m = 50,
+                       .n = 50,
+                       .k = 64,
+                       .stride_a = 50 * 64,
+                       .stride_b = 50 * 64,
+                       .stride_c = 50 * 50,
+                       .alpha = 0.125};
   EXPECT_LE(gemm_error({scores}, 10), 1e-5);
-  ops::GemmArgs accumulate{.trans_a = true, .batch = 3, .m = 9, .n = 11, .k = 13, .stride_a = 13 * 9,
-                           .stride_b = 13 * 11, .stride_c = 9 * 11, .alpha = -2.0, .beta = 0.5};
+  ops::GemmArgs accumulate{.trans_a = true,
+                           .batch = 3,
+                           .m = 9,
+                           .n = 11,
+                           .k = 13,
+                           .stride_a = 13 * 9,
+                           .stride_b = 13 * 11,
+                           .stride_c = 9 * 11,
+                           .alpha = -2.0,
+                           .beta = 0.5};
   EXPECT_LE(gemm_error({accumulate}, 20), 1e-5);
   // A shared b (stride 0), as matmul's transposed-a case uses.
-  ops::GemmArgs shared_b{.trans_a = true, .batch = 4, .m = 6, .n = 7, .k = 5, .stride_a = 30, .stride_b = 0,
-                         .stride_c = 42, .beta = 1.0};
+  ops::GemmArgs shared_b{
+      .trans_a = true, .batch = 4, .m = 6, .n = 7, .k = 5, .stride_a = 30, .stride_b = 0, .stride_c = 42, .beta = 1.0};
   EXPECT_LE(gemm_error({shared_b}, 30), 1e-5);
   // Padded strides: matrices that do not touch, each at an odd offset.
   ops::GemmArgs gapped{.batch = 3, .m = 5, .n = 3, .k = 4, .stride_a = 23, .stride_b = 13, .stride_c = 17};
@@ -82,8 +97,7 @@ TEST(CudaGemm, EmptyDimensions) {
     Tensor c = random_tensor({2 * 4 * 5}, 70);
     Tensor cuda_c = on_cuda(c);
     Tensor no_elements = Tensor::empty({0}, DType::F32, Device::CUDA);
-    ops::gemm({.batch = 2, .m = 4, .n = 5, .k = 0, .stride_c = 20, .beta = beta}, no_elements,
-                                no_elements, cuda_c);
+    ops::gemm({.batch = 2, .m = 4, .n = 5, .k = 0, .stride_c = 20, .beta = beta}, no_elements, no_elements, cuda_c);
     std::vector<float> expected = c.to_vector<float>();
     for (float& value : expected) value = beta == 0.0 ? 0.f : float(value * beta);
     EXPECT_EQ(cuda_c.to(Device::CPU).to_vector<float>(), expected) << "beta " << beta;
@@ -116,7 +130,8 @@ TEST(CudaGemm, BiasEpilogueMatchesCpu) {
       Tensor expected = Tensor::empty({rows, out}, dtype), got = Tensor::empty({rows, out}, dtype, Device::CUDA);
       ops::gemm_bias(g, x, weight, bias, expected);
       ops::gemm_bias(g, on_cuda(x), on_cuda(weight), on_cuda(bias), got);
-      EXPECT_LE(norm_relative_error(got, expected), dtype == DType::F32 ? 1e-5 : 1e-13) << rows << "x" << in << "x" << out;
+      EXPECT_LE(norm_relative_error(got, expected), dtype == DType::F32 ? 1e-5 : 1e-13)
+          << rows << "x" << in << "x" << out;
     }
   }
 }
