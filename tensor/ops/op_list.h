@@ -1,7 +1,8 @@
 // The raw ops, each named once. A raw op is one kernel per device behind one
-// device-agnostic function `ops::NAME` (declared in the header of its family,
-// tensor/ops/FAMILY.h). Everything that spells an op's name is generated from
-// this list:
+// device-agnostic function `ops::NAME`, declared in a header of tensor/ops/
+// (a header may hold several families: reduce.h holds reduce, contrastive and
+// norms; conv.h holds conv, pool and batch_norm). Everything that spells an
+// op's name is generated from this list:
 //   - the kernel table's entries, with the op's own signature (kernels.h);
 //   - RawOp, the enum dispatch takes, and the op's name in its errors;
 //   - each backend's kernel declarations and its filled table
@@ -9,9 +10,10 @@
 //   - the tests that every device has every op and that every op has a
 //     gradcheck and device-parity entry (tests/tensor/ops/).
 //
-// X(FAMILY, NAME): FAMILY names the header here and the kernel file in each
-// backend (tensor/cpu/FAMILY.cpp, tensor/cuda/[blas|fused/]FAMILY.cu), so a
-// reader goes from `ops::NAME` to both kernels by the family's file name.
+// X(FAMILY, NAME): FAMILY names the kernel file in each backend
+// (tensor/cpu/FAMILY.cpp, tensor/cuda/FAMILY.cu or blas/FAMILY.cpp or
+// fused/FAMILY.cu), so a reader goes from `ops::NAME` to both kernels by the
+// family's name (tests/layout/check_op_files.sh keeps it so).
 // Adding an op: see "Adding an op" in docs/ARCHITECTURE.md.
 #pragma once
 
@@ -37,12 +39,12 @@
   X(reduce, sum)                            \
   X(reduce, mean)                           \
   X(reduce, sum_all)                        \
-  X(softmax, softmax)                       \
-  X(softmax, log_softmax)                   \
-  X(softmax, softmax_backward)              \
-  X(softmax, log_softmax_backward)          \
-  X(softmax, cross_entropy)                 \
-  X(softmax, cross_entropy_backward)        \
+  X(reduce, softmax)                        \
+  X(reduce, log_softmax)                    \
+  X(reduce, softmax_backward)               \
+  X(reduce, log_softmax_backward)           \
+  X(reduce, cross_entropy)                  \
+  X(reduce, cross_entropy_backward)         \
   X(contrastive, contrastive_cross_entropy) \
   X(norms, layer_norm)                      \
   X(norms, layer_norm_backward)             \

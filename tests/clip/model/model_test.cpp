@@ -1,0 +1,104 @@
+// ClipModel (clip/model/): the named configs' parameter counts against
+// OpenAI's, OpenAI's initialisation, both towers' shapes on the tiny configs,
+// causal attention (tokens after a text's EOT cannot reach its feature), and
+// the EOT pooling of OpenAI and Hugging Face models.
+#include "clip/model/model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "tensor/random.h"
+
+namespace clipgrad::clip {
+namespace {
+
+int64_t parameter_count(const ClipModel& model) {
+  int64_t total = 0;
+  for (const auto& [name, parameter] : model.named_parameters()) total += parameter.numel();
+  return total;
+}
+
+TEST(ClipModel, NamedConfigsHaveOpenAIParameterCounts) {
+  ClipModel vit_b_32(ClipConfig::named("vit-b-32"));
+  EXPECT_EQ(parameter_count(vit_b_32), 151277313);
+  ClipModel rn50(ClipConfig::named("rn50"));
+  EXPECT_EQ(parameter_count(rn50), 102007137);
+  int64_t buffers = 0;
+  for (const auto& [name, buffer] : rn50.named_buffers()) buffers += buffer->numel();
+  // 55 BatchNorms: running mean and variance per channel plus one counter each.
+  EXPECT_EQ(buffers, 53303);
+  EXPECT_EQ(rn50.state_dict().count("visual.layer3.5.downsample.0.weight"), 0u);
+  EXPECT_EQ(rn50.state_dict().count("visual.layer3.0.downsample.1.running_var"), 1u);
+}
+
+TEST(ClipModel, TinyConfigsInitialiseAndRun) {
+  for (const std::string& name : {"vit-tiny-28", "rn-tiny"}) {
+    ClipConfig config = ClipConfig::named(name);
+    ClipModel model(config);
+    Generator generator(7);
+    model.init_openai(generator);
+    EXPECT_NEAR(model.logit_scale.value().item(), std::log(1 / 0.07), 1e-6);
+    const Tensor& tokens_weight = model.token_embedding->weight.value();
+    double square = 0;
+    for (int64_t i = 0; i < tokens_weight.numel(); ++i) square += std::pow(tokens_weight.data<float>()[i], 2);
+    EXPECT_NEAR(std::sqrt(square / tokens_weight.numel()), 0.02, 0.001) << name;
+    if (config.is_resnet()) {
+      auto state = model.state_dict();
+      EXPECT_EQ(state.at("visual.layer1.0.bn3.weight").to_vector<float>(), std::vector<float>(64, 0.0f));
+    }
+
+    int64_t batch = 2, resolution = config.image_resolution;
+    Tensor pixels = Tensor::empty({batch, 3, resolution, resolution});
+    fill_normal(pixels, 0, 1, generator);
+    std::vector<int32_t> ids(batch * config.context_length, 0);
+    for (int64_t n = 0; n < batch; ++n) {
+      ids[n * config.context_length] = 49406;
+      ids[n * config.context_length + 1 + n] = 320;
+      ids[n * config.context_length + 2 + n] = 49407;
+    }
+    Tensor tokens = Tensor::from_vector<int32_t>({batch, config.context_length}, ids);
+    EXPECT_EQ(model.eot_positions(tokens).to_vector<int32_t>(), (std::vector<int32_t>{2, 3}));
+    EXPECT_EQ(model.encode_image(Variable(pixels)).shape(), (Shape{batch, config.embed_dim})) << name;
+    EXPECT_EQ(model.encode_text(tokens).shape(), (Shape{batch, config.embed_dim})) << name;
+    EXPECT_THROW(model.encode_image(Variable(Tensor::zeros({1, 3, resolution + 1, resolution}))),
+                 std::invalid_argument);
+
+    // Causal attention: tokens after a text's EOT cannot reach its feature.
+    // encode_text skips the positions after the batch's last EOT, so the
+    // check pairs each short text with a text that fills the whole context:
+    // that batch is computed at full length, the short text alone is cut.
+    const int64_t context = config.context_length;
+    std::vector<int32_t> full_ids(2 * context, 320);
+    full_ids[0] = full_ids[context] = 49406;
+    full_ids[3] = 49407;                // row 0: EOT at 3, then 320s (padding in effect)
+    full_ids[2 * context - 1] = 49407;  // row 1: EOT at the last position
+    std::vector<float> full =
+        model.encode_text(Tensor::from_vector<int32_t>({2, context}, full_ids)).value().to_vector<float>();
+    std::vector<int32_t> short_ids(full_ids.begin(), full_ids.begin() + 4);  // row 0 cut after its EOT
+    std::vector<float> cut =
+        model.encode_text(Tensor::from_vector<int32_t>({1, 4}, short_ids)).value().to_vector<float>();
+    ASSERT_EQ(cut.size() * 2, full.size());
+    double largest = 0;
+    for (size_t i = 0; i < cut.size(); ++i) {
+      EXPECT_NEAR(cut[i], full[i], 1e-5) << name << " feature " << i;
+      largest = std::max(largest, std::abs(double(full[i])));
+    }
+    EXPECT_GT(largest, 1e-3) << name << ": features too small for the comparison to mean anything";
+    // And the position does matter: the same text at full length but without the EOT pools elsewhere.
+    EXPECT_NE(cut, std::vector<float>(full.begin() + cut.size(), full.end())) << name;
+  }
+}
+
+TEST(ClipModel, HuggingFacePoolsAtTheFirstEos) {
+  ClipConfig config = ClipConfig::named("rn-tiny");
+  config.eos_token_id = 5;
+  ClipModel model(config);
+  Tensor tokens = Tensor::from_vector<int32_t>({2, 4}, {1, 5, 9, 5, 7, 8, 9, 3});
+  EXPECT_EQ(model.eot_positions(tokens).to_vector<int32_t>(), (std::vector<int32_t>{1, 0}));
+  config.eos_token_id = -1;
+  EXPECT_EQ(ClipModel(config).eot_positions(tokens).to_vector<int32_t>(), (std::vector<int32_t>{2, 2}));
+}
+
+}  // namespace
+}  // namespace clipgrad::clip
