@@ -1,129 +1,191 @@
 #!/usr/bin/env bash
-# The GPU checks of clipgrad, in one run on a GPU host, from a build made elsewhere
-# (cmake -DCLIPGRAD_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90, then the whole build):
+# The GPU checks of clipgrad, in one run on a GPU host, from the bundle that
+# scripts/build-device.sh made on the CPU machine:
 #
-#   bash bench/device_check.sh BUILD_DIR OUT_DIR
+#   bash bench/device_check.sh [--sync] BUNDLE OUT_DIR     on the GPU host (BUNDLE: .device/bundle.tar.xz)
+#   bash bench/device_check.sh --dry-run BUNDLE OUT_DIR    here: the plan, the size, the library preflight
+#   bash bench/device_check.sh --plan                      the steps and their timeouts (a ctest checks them)
 #
-#   1 the CUDA tests (CPU vs CUDA for every op of tensor/cuda)      OUT_DIR/test_cuda.log, .xml
-#   2 the PyTorch parity fixtures on the GPU (models, CleanCLIP loss) OUT_DIR/parity_*cuda.log
-#   3 compute-sanitizer memcheck and racecheck over the CUDA tests,
-#     small shapes (CLIPGRAD_CUDA_TEST_SMALL=1)                      OUT_DIR/memcheck.log, racecheck.log
-#   4 the kernel benchmarks (GEMM peak, copy bandwidth, kernels)     OUT_DIR/kernels.json, kernels.log
-#   5 clipgrad bench and the PyTorch peer, vit-b-32 and rn50,
-#     fp32 and tf32, batch 256                                       OUT_DIR/{clipgrad,pytorch}_<model>_<precision>.json
-#   6 the NCCL world on every GPU of the host (distributed_probe under
-#     mpirun; one process still makes every NCCL call)               OUT_DIR/nccl.log
-#
-# The binaries link OpenMPI's library when the build found it; a GPU image
-# without OpenMPI cannot start them. Build for such a host with
-# -DCLIPGRAD_MPI=OFF (step 6 then skips), or carry OpenMPI's runtime there.
-#
-# Each step has its own timeout and the whole run a budget of 8 minutes
-# (TOTAL_SECONDS): a step that would start past it is skipped and says so.
-# Prints a status line per step, then LAST the table clipgrad vs PyTorch.
-# Without a GPU it says so and exits 0 having run nothing.
+# Each step runs in its own process with its own timeout; the timeouts add up
+# to at most BUDGET_SECONDS (360: a run of at most 6 minutes, which leaves a
+# 15-minute lease the time to fix and rerun once). The library preflight runs
+# first and fails within seconds, naming any library the host lacks. Every
+# CUDA test must run: a test skipped on a GPU host (but the one that checks
+# the no-GPU message) fails the check. --sync sets CLIPGRAD_CUDA_SYNC=1: every
+# launch waits for its kernel, so a fault is reported at the kernel that made
+# it (slow; for finding the first faulting kernel). Prints a status line per
+# step, then LAST the table of clipgrad against the PyTorch peer.
 set -uo pipefail
-build="${1:?usage: device_check.sh BUILD_DIR OUT_DIR}"
-out="${2:?usage: device_check.sh BUILD_DIR OUT_DIR}"
 source_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-mkdir -p "$out"
-total_seconds="${TOTAL_SECONDS:-480}"
-batch="${BENCH_BATCH:-256}"
-started=$(date +%s)
-rm -f "$out"/clipgrad_*.json "$out"/pytorch_*.json "$out/kernels.json"  # no stale results in the table
-summary=()
+budget_seconds=360
 
-has_gpu() {
-  command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q "^GPU"
+# name | timeout (s) | command, run from the bundle's bin/ ($OUT is the output folder)
+steps=(
+  "op table: every op, CPU vs CUDA|25|./test_tensor_ops --gtest_output=xml:\$OUT/ops.xml"
+  "kernel tests|15|./test_tensor_cuda --gtest_output=xml:\$OUT/kernels.xml"
+  "kernel tests: cuBLASLt, cuDNN|15|./test_tensor_cuda_blas --gtest_output=xml:\$OUT/blas.xml"
+  "kernel tests: fused|15|./test_tensor_cuda_fused --gtest_output=xml:\$OUT/fused.xml"
+  "CUDA runtime|10|./test_cuda --gtest_output=xml:\$OUT/runtime.xml"
+  "autograd on CUDA|10|./test_autograd --gtest_filter=*Cuda* --gtest_output=xml:\$OUT/autograd.xml"
+  "PyTorch parity on the GPU: models|25|./test_clip_eval --gtest_filter=ParityCuda.* --gtest_output=xml:\$OUT/parity.xml"
+  "PyTorch parity: CleanCLIP loss|10|./test_cleanclip --gtest_filter=ParityCuda.* --gtest_output=xml:\$OUT/parity_cc.xml"
+  "CudaTraining: 20 steps, kill and resume|30|./test_clip_train --gtest_filter=CudaTraining.* --gtest_output=xml:\$OUT/training.xml"
+  "memcheck, small shapes|30|sanitize ./test_tensor_ops"
+  "kernel benchmarks|25|./cuda_kernels_bench --benchmark_min_time=0.05 --benchmark_out=\$OUT/kernels.json --benchmark_out_format=json"
+  "clipgrad vit-b-32 fp32|20|bench_ours vit-b-32 fp32"
+  "pytorch vit-b-32 fp32|25|bench_peer vit-b-32 fp32"
+  "clipgrad vit-b-32 tf32|20|bench_ours vit-b-32 tf32"
+  "pytorch vit-b-32 tf32|25|bench_peer vit-b-32 tf32"
+  "clipgrad rn50 tf32|20|bench_ours rn50 tf32"
+  "pytorch rn50 tf32|25|bench_peer rn50 tf32"
+)
+# The one test that must skip on a GPU host: it checks the message a machine without one gives.
+allowed_skips="CudaDeviceMemory.WithoutAGpuCudaTensorsFailWithAClearMessage"
+bench_rows=("vit-b-32 fp32" "vit-b-32 tf32" "rn50 tf32")
+
+usage() {
+  sed -n '5,7p' "${BASH_SOURCE[0]}" | sed 's/^#  *//' >&2
+  exit 2
 }
 
-if ! has_gpu; then
-  echo "device_check: no GPU on this host (nvidia-smi lists none): nothing run" | tee "$out/summary.txt"
+print_plan() {
+  local total=0 entry
+  for entry in "${steps[@]}"; do
+    IFS='|' read -r name limit command <<<"$entry"
+    printf '  %-40s %4ss  %s\n' "$name" "$limit" "$command"
+    total=$((total + limit))
+  done
+  printf '  %-40s %4ss of a budget of %ss\n' "all steps" "$total" "$budget_seconds"
+  [ "$total" -le "$budget_seconds" ]
+}
+
+mode=run
+sync=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dry-run) mode=dry-run; shift ;;
+    --plan) mode=plan; shift ;;
+    --sync) sync=1; shift ;;
+    -*) usage ;;
+    *) break ;;
+  esac
+done
+if [ "$mode" = plan ]; then
+  echo "device_check: the steps and their timeouts"
+  print_plan
+  exit $?
+fi
+[ $# -eq 2 ] || usage
+bundle_arg="$1" out="$2"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+started=$(date +%s)
+
+# The bundle: a folder, or the .tar.xz unpacked beside the output.
+if [ -d "$bundle_arg" ]; then
+  bundle="$(cd "$bundle_arg" && pwd)"
+else
+  mkdir -p "$out/unpacked" && tar -C "$out/unpacked" -xJf "$bundle_arg" || { echo "device_check: cannot unpack $bundle_arg"; exit 1; }
+  bundle="$out/unpacked/bundle"
+fi
+export LD_LIBRARY_PATH="$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The build's paths are the CPU machine's: the tests and the tokenizer read this tree's.
+export CLIPGRAD_FIXTURES_DIR="$source_root/tests/fixtures" CLIPGRAD_BPE="$source_root/assets/bpe_simple_vocab_16e6.txt.gz"
+[ "$sync" -eq 1 ] && export CLIPGRAD_CUDA_SYNC=1
+
+# ---- preflight: every library every binary loads, within seconds ----
+missing=()
+if [ "$mode" = dry-run ]; then
+  mapfile -t host_has < <(grep -v '^#' "$source_root/bench/gpu_host_libraries.txt" | grep -v '^$')
+  for binary in "$bundle"/bin/*; do
+    for soname in $(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+      [ -e "$bundle/lib/$soname" ] && continue
+      found=0
+      for present in "${host_has[@]}"; do [[ "$soname" == $present ]] && found=1; done
+      [ "$found" -eq 1 ] || missing+=("$(basename "$binary"): $soname")
+    done
+  done
+else
+  for binary in "$bundle"/bin/*; do
+    while read -r soname; do missing+=("$(basename "$binary"): $soname"); done \
+      < <(ldd "$binary" 2>&1 | awk '/not found/{print $1}')
+  done
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "device_check: libraries missing on this host (bench/gpu_host_libraries.txt, scripts/build-device.sh):"
+  printf '  %s\n' "${missing[@]}"
+  exit 1
+fi
+echo "device_check: preflight ok: $(ls "$bundle/bin" | wc -l) binaries, $(ls "$bundle/lib" | wc -l) carried libraries," \
+  "commit $(cat "$bundle/commit" 2>/dev/null)"
+
+if [ "$mode" = dry-run ]; then
+  echo "device_check: would run, from $bundle/bin:"
+  print_plan || { echo "device_check: the timeouts exceed the budget"; exit 1; }
   exit 0
 fi
-nvidia-smi -L | tee "$out/gpu.txt"
 
-# cuDNN: the build's headers may be newer than the host's library (cuDNN 9 keeps its ABI);
-# PyTorch's own copy goes first when it is there.
+if ! nvidia-smi -L 2>/dev/null | grep -q "^GPU"; then
+  echo "device_check: no GPU on this host (nvidia-smi lists none): nothing run" | tee "$out/summary.txt"
+  exit 1
+fi
+nvidia-smi -L | head -1 >"$out/gpu.txt"
+# cuDNN: the build's headers (9.19) may be newer than the host's library; PyTorch's copy goes first when it is there.
 torch_cudnn=$(python3 -c "import nvidia.cudnn, os; print(os.path.join(nvidia.cudnn.__path__[0], 'lib'))" 2>/dev/null)
-if [ -n "$torch_cudnn" ] && [ -d "$torch_cudnn" ]; then
-  export LD_LIBRARY_PATH="$torch_cudnn${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  echo "device_check: cuDNN from $torch_cudnn"
-fi
-
-# run_step NAME TIMEOUT LOG COMMAND...: runs within both its timeout and what is left of the budget.
-run_step() {
-  local name="$1" limit="$2" log="$3"
-  shift 3
-  local left=$((total_seconds - ($(date +%s) - started)))
-  if [ "$left" -lt 10 ]; then
-    summary+=("$(printf '%-34s SKIPPED (budget of %ss spent)' "$name" "$total_seconds")")
-    return 0
-  fi
-  [ "$limit" -gt "$left" ] && limit="$left"
-  local begin=$(date +%s)
-  timeout --kill-after=5 "$limit" "$@" >"$log" 2>&1
-  local status=$?
-  local seconds=$(($(date +%s) - begin))
-  local verdict="ok"
-  [ "$status" -ne 0 ] && verdict="FAILED (exit $status)"
-  [ "$status" -eq 124 ] && verdict="TIMED OUT after ${limit}s"
-  summary+=("$(printf '%-34s %-26s %4ss  %s' "$name" "$verdict" "$seconds" "$log")")
-  return 0
-}
-
+[ -n "$torch_cudnn" ] && [ -d "$torch_cudnn" ] && export LD_LIBRARY_PATH="$bundle/lib:$torch_cudnn:$LD_LIBRARY_PATH"
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
-
-run_step "CUDA tests" 60 "$out/test_cuda.log" "$build/tests/test_cuda" --gtest_output="xml:$out/test_cuda.xml"
-# The build's fixture path is the build machine's: the parity tests read this tree's instead.
-export CLIPGRAD_FIXTURES_DIR="$source_root/tests/fixtures"
-run_step "parity on the GPU (models)" 45 "$out/parity_cuda.log" \
-  "$build/tests/test_clip_eval" --gtest_filter='ParityCuda.*'
-run_step "parity on the GPU (CleanCLIP loss)" 20 "$out/parity_cleanclip_cuda.log" \
-  "$build/tests/test_cleanclip" --gtest_filter='ParityCuda.*'
-if [ -n "$sanitizer" ]; then
-  run_step "memcheck (small shapes)" 70 "$out/memcheck.log" env CLIPGRAD_CUDA_TEST_SMALL=1 \
-    "$sanitizer" --tool memcheck --error-exitcode 1 "$build/tests/test_cuda"
-  # racecheck looks at shared memory: the kernels that use it (attention, contrastive columns, batch norm sums).
-  run_step "racecheck (small shapes)" 50 "$out/racecheck.log" env CLIPGRAD_CUDA_TEST_SMALL=1 \
-    "$sanitizer" --tool racecheck --error-exitcode 1 "$build/tests/test_cuda" \
-    --gtest_filter='CudaAttention.*:CudaContrastive.*:CudaBatchNorm.*'
-else
-  summary+=("$(printf '%-34s SKIPPED (no compute-sanitizer)' "memcheck, racecheck")")
-fi
-run_step "kernel benchmarks" 60 "$out/kernels.log" "$build/bench/cuda_kernels_bench" \
-  --benchmark_min_time=0.1 --benchmark_out="$out/kernels.json" --benchmark_out_format=json
-
-run_step "NCCL and MPI worlds (distributed_probe)" 60 "$out/nccl.log" "$build/tests/test_distributed" \
-  --gtest_filter='WorldProcesses.*'
-
 have_torch=0
 python3 -c "import torch; assert torch.cuda.is_available()" >/dev/null 2>&1 && have_torch=1
-for model in vit-b-32 rn50; do
-  for precision in fp32 tf32; do
-    run_step "clipgrad bench $model $precision" 30 "$out/clipgrad_${model}_${precision}.log" \
-      "$build/clipgrad" bench --model "$model" --batch "$batch" --precision "$precision" --device cuda \
-      --steps 5 --warmup 2 --json "$out/clipgrad_${model}_${precision}.json"
-    if [ "$have_torch" -eq 1 ]; then
-      run_step "pytorch $model $precision" 30 "$out/pytorch_${model}_${precision}.log" \
-        python3 "$source_root/bench/pytorch_peer.py" --model "$model" --batch "$batch" --precision "$precision" \
-        --device cuda --steps 5 --warmup 2 --json "$out/pytorch_${model}_${precision}.json"
-    fi
-  done
+
+sanitize() {
+  [ -n "$sanitizer" ] || { echo "no compute-sanitizer here"; return 3; }
+  CLIPGRAD_CUDA_TEST_SMALL=1 "$sanitizer" --tool memcheck --error-exitcode 1 "$@"
+}
+bench_ours() {
+  ./clipgrad bench --model "$1" --batch 256 --precision "$2" --device cuda --steps 5 --warmup 2 \
+    --json "$OUT/clipgrad_$1_$2.json"
+}
+bench_peer() {
+  [ "$have_torch" -eq 1 ] || { echo "no PyTorch with CUDA here"; return 3; }
+  python3 "$source_root/bench/pytorch_peer.py" --model "$1" --batch 256 --precision "$2" --device cuda \
+    --steps 5 --warmup 2 --json "$OUT/pytorch_$1_$2.json"
+}
+export OUT="$out" sanitizer have_torch source_root
+export -f sanitize bench_ours bench_peer
+
+summary=()
+for entry in "${steps[@]}"; do
+  IFS='|' read -r name limit command <<<"$entry"
+  log="$out/$(echo "$name" | tr -c 'a-zA-Z0-9\n' '_' | tr -s '_').log"
+  begin=$(date +%s)
+  (cd "$bundle/bin" && timeout --kill-after=5 "$limit" bash -c "$command") >"$log" 2>&1
+  status=$?
+  case "$status" in
+    0) verdict="ok" ;;
+    3) verdict="SKIPPED ($(tail -1 "$log"))" ;;
+    124 | 137) verdict="TIMED OUT after ${limit}s" ;;
+    *) verdict="FAILED (exit $status)" ;;
+  esac
+  summary+=("$(printf '%-40s %-26s %4ss' "$name" "$verdict" "$(($(date +%s) - begin))")")
 done
-[ "$have_torch" -eq 1 ] || summary+=("$(printf '%-34s SKIPPED (no torch with CUDA)' "pytorch peer")")
+
+# Every CUDA test ran: no skip but the allowed one.
+skipped=$(grep -ho '<testcase name="[^"]*"[^>]*classname="[^"]*"[^>]*result="skipped"' "$out"/*.xml 2>/dev/null |
+  sed 's/<testcase name="\([^"]*\)".*classname="\([^"]*\)".*/\2.\1/' | grep -vx "$allowed_skips" || true)
+if [ -n "$skipped" ]; then
+  summary+=("$(printf '%-40s %s' "CUDA tests skipped on a GPU host" "FAILED: $(echo "$skipped" | tr '\n' ' ')")")
+fi
 
 {
-  echo "device_check: $(($(date +%s) - started))s on $(head -1 "$out/gpu.txt")"
+  echo "device_check: $(($(date +%s) - started))s on $(cat "$out/gpu.txt"), bundle of commit $(cat "$bundle/commit")"
   printf '%s\n' "${summary[@]}"
   echo
-  # The table, LAST: one row per model and precision.
-  printf '%-10s %-5s %16s %16s %8s %16s %16s\n' model prec "clipgrad samp/s" "pytorch samp/s" ratio \
-    "clipgrad MiB" "pytorch MiB"
-  for model in vit-b-32 rn50; do
-    for precision in fp32 tf32; do
-      python3 - "$out/clipgrad_${model}_${precision}.json" "$out/pytorch_${model}_${precision}.json" \
-        "$model" "$precision" <<'PY'
+  printf '%-10s %-5s %16s %16s %8s %13s %13s\n' model prec "clipgrad samp/s" "pytorch samp/s" ratio "clipgrad MiB" \
+    "pytorch MiB"
+  for row in "${bench_rows[@]}"; do
+    read -r model precision <<<"$row"
+    python3 - "$out/clipgrad_${model}_${precision}.json" "$out/pytorch_${model}_${precision}.json" "$model" \
+      "$precision" <<'PY'
 import json, sys
 def load(path):
     try:
@@ -133,11 +195,10 @@ def load(path):
         return None
 ours, theirs, model, precision = load(sys.argv[1]), load(sys.argv[2]), sys.argv[3], sys.argv[4]
 def cell(result, key, digits):
-    return f"{result[key]:.{digits}f}" if result else "n/a"
+    return f"{result[key]:.{digits}f}" if result and key in result else "n/a"
 ratio = f"{ours['samples_per_s'] / theirs['samples_per_s']:.2f}" if ours and theirs else "n/a"
 print(f"{model:<10} {precision:<5} {cell(ours, 'samples_per_s', 1):>16} {cell(theirs, 'samples_per_s', 1):>16} "
-      f"{ratio:>8} {cell(ours, 'peak_memory_mib', 0):>16} {cell(theirs, 'peak_memory_mib', 0):>16}")
+      f"{ratio:>8} {cell(ours, 'peak_memory_mib', 0):>13} {cell(theirs, 'peak_memory_mib', 0):>13}")
 PY
-    done
   done
 } | tee "$out/summary.txt"
