@@ -52,8 +52,10 @@ void launch(const KernelSite& site, void (*kernel)(Params...), const Geometry& g
   emulator::launch(site.name, site.where, kernel, geometry.grid, geometry.block, geometry.shared_bytes,
                    Params(std::forward<Args>(args))...);
 #else
-  kernel<<<geometry.grid, geometry.block, geometry.shared_bytes, compute_stream()> > >(
+  // clang-format off (it reads a header as C++, where <<< >>> is not a launch)
+  kernel<<<geometry.grid, geometry.block, geometry.shared_bytes, compute_stream()>>>(
       Params(std::forward<Args>(args))...);
+  // clang-format on
 #endif
   check_launch(site);
 }

@@ -10,9 +10,25 @@ namespace clipgrad::distributed {
 
 namespace {
 
-void check_nccl(ncclResult_t result, const std::string& what) {
-  if (result != ncclSuccess && result != ncclInProgress)
-    throw std::runtime_error("NCCL " + what + " failed: " + ncclGetErrorString(result));
+[[noreturn]] void throw_nccl(ncclResult_t result, const std::string& what) {
+  throw std::runtime_error("NCCL " + what + " failed: " + ncclGetErrorString(result));
+}
+
+// The communicator is non-blocking (ncclConfig_t::blocking = 0): a call may
+// return ncclInProgress and finish in NCCL's own thread. Waits until it has,
+// against the timeout, so that no call can hang the process: on a timeout or
+// an error the caller throws and the communicator is aborted, not destroyed.
+void settle(ncclComm_t comm, ncclResult_t result, const std::string& what, std::chrono::milliseconds timeout) {
+  const auto start = std::chrono::steady_clock::now();
+  while (result == ncclInProgress) {
+    if (std::chrono::steady_clock::now() - start > timeout)
+      throw std::runtime_error("NCCL " + what + " did not finish in " + std::to_string(timeout.count() / 1000.0) +
+                               " s (another rank died, hangs or took another path; CLIPGRAD_COLLECTIVE_TIMEOUT sets "
+                               "the limit)");
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    if (ncclCommGetAsyncError(comm, &result) != ncclSuccess) result = ncclInternalError;
+  }
+  if (result != ncclSuccess) throw_nccl(result, what);
 }
 
 ncclDataType_t nccl_type(const Tensor& tensor, const std::string& what) {
@@ -26,11 +42,14 @@ ncclDataType_t nccl_type(const Tensor& tensor, const std::string& what) {
   }
 }
 
-// A collective enqueued on the compute stream, complete when its event is.
+// A collective enqueued on the collectives' stream, complete when its event
+// is. While it waits it polls NCCL's asynchronous error, so a failed peer or
+// network shows as NCCL's error at once, not as a timeout minutes later.
 class NcclPendingCollective final : public PendingCollective {
  public:
-  NcclPendingCollective(std::string what, cudaStream_t stream, std::chrono::milliseconds timeout)
-      : what_(std::move(what)), timeout_(timeout) {
+  NcclPendingCollective(std::string what, ncclComm_t comm, cudaStream_t stream, std::chrono::milliseconds timeout,
+                        bool& failed)
+      : what_(std::move(what)), comm_(comm), timeout_(timeout), failed_(failed) {
     CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming));
     CUDA_CHECK(cudaEventRecord(event_, stream));
   }
@@ -44,17 +63,27 @@ class NcclPendingCollective final : public PendingCollective {
   void wait() override {
     auto start = std::chrono::steady_clock::now();
     while (!test()) {
-      if (std::chrono::steady_clock::now() - start > timeout_)
+      ncclResult_t async = ncclSuccess;
+      ncclCommGetAsyncError(comm_, &async);
+      if (async != ncclSuccess && async != ncclInProgress) {
+        failed_ = true;
+        throw_nccl(async, what_);
+      }
+      if (std::chrono::steady_clock::now() - start > timeout_) {
+        failed_ = true;
         throw std::runtime_error("NCCL " + what_ + " timed out after " + std::to_string(timeout_.count() / 1000.0) +
                                  " s (another rank died, hangs or took another path; "
                                  "CLIPGRAD_COLLECTIVE_TIMEOUT sets the limit)");
+      }
       std::this_thread::sleep_for(std::chrono::microseconds(20));
     }
   }
 
  private:
   std::string what_;
+  ncclComm_t comm_;
   std::chrono::milliseconds timeout_;
+  bool& failed_;  // the communicator's: after a failure it is aborted, not destroyed
   cudaEvent_t event_ = nullptr;
 };
 
@@ -70,15 +99,41 @@ NcclCommunicator::NcclCommunicator(std::unique_ptr<MpiCommunicator> bootstrap, s
                              " GPUs: start at most one process per GPU");
   CUDA_CHECK(cudaSetDevice(local_rank()));
   ncclUniqueId id;
-  if (rank() == 0) check_nccl(ncclGetUniqueId(&id), "get unique id");
+  if (rank() == 0) {
+    const ncclResult_t result = ncclGetUniqueId(&id);
+    if (result != ncclSuccess) throw_nccl(result, "get unique id");
+  }
   bootstrap_->broadcast_bytes(&id, sizeof id, 0, "broadcast of the NCCL unique id");
-  check_nccl(ncclCommInitRank(&comm_, world_size(), id, rank()), "comm init rank");
+  // Non-blocking, so that joining the world has a timeout like every collective.
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;
+  const ncclResult_t init = ncclCommInitRankConfig(&comm_, world_size(), id, rank(), &config);
+  try {
+    settle(comm_, init, "joining the world of " + std::to_string(world_size()) + " ranks", timeout_);
+  } catch (...) {
+    if (comm_) ncclCommAbort(comm_);
+    comm_ = nullptr;
+    throw;
+  }
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   CUDA_CHECK(cudaEventCreateWithFlags(&compute_done_, cudaEventDisableTiming));
 }
 
+// A clean end flushes the communicator's work (ncclCommFinalize) against the
+// timeout; after an error, or when that does not finish, it is aborted:
+// ncclCommDestroy on a communicator whose peer is gone can wait forever.
 NcclCommunicator::~NcclCommunicator() {
-  if (comm_) ncclCommDestroy(comm_);
+  if (comm_) {
+    bool finalized = !failed_;
+    if (finalized) {
+      try {
+        settle(comm_, ncclCommFinalize(comm_), "finalize", timeout_);
+      } catch (const std::exception&) {
+        finalized = false;
+      }
+    }
+    finalized ? ncclCommDestroy(comm_) : ncclCommAbort(comm_);
+  }
   if (compute_done_) cudaEventDestroy(compute_done_);
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -88,16 +143,24 @@ void NcclCommunicator::after_compute() {
   CUDA_CHECK(cudaStreamWaitEvent(stream_, compute_done_, 0));
 }
 
-std::unique_ptr<PendingCollective> NcclCommunicator::pending_after_enqueue(const std::string& what) {
-  return std::make_unique<NcclPendingCollective>(what, stream_, timeout_);
+std::unique_ptr<PendingCollective> NcclCommunicator::pending_after_enqueue(ncclResult_t enqueued,
+                                                                           const std::string& what) {
+  try {
+    settle(comm_, enqueued, what, timeout_);
+  } catch (...) {
+    failed_ = true;
+    throw;
+  }
+  return std::make_unique<NcclPendingCollective>(what, comm_, stream_, timeout_, failed_);
 }
 
 std::unique_ptr<PendingCollective> NcclCommunicator::start_all_reduce_sum(Tensor buffer, const std::string& what) {
   if (buffer.device() == Device::CPU) return bootstrap_->start_all_reduce_sum(std::move(buffer), what);
   ncclDataType_t type = nccl_type(buffer, what);
   after_compute();
-  check_nccl(ncclAllReduce(buffer.raw_data(), buffer.raw_data(), buffer.numel(), type, ncclSum, comm_, stream_), what);
-  return pending_after_enqueue(what);
+  const ncclResult_t enqueued =
+      ncclAllReduce(buffer.raw_data(), buffer.raw_data(), buffer.numel(), type, ncclSum, comm_, stream_);
+  return pending_after_enqueue(enqueued, what);
 }
 
 std::unique_ptr<PendingCollective> NcclCommunicator::start_reduce_scatter_sum(Tensor full, Tensor shard,
@@ -108,8 +171,9 @@ std::unique_ptr<PendingCollective> NcclCommunicator::start_reduce_scatter_sum(Te
   nccl_type(shard, what);  // a CUDA tensor NCCL can reduce
   check_shard(full, shard, what);
   after_compute();
-  check_nccl(ncclReduceScatter(full.raw_data(), shard.raw_data(), shard.numel(), type, ncclSum, comm_, stream_), what);
-  return pending_after_enqueue(what);
+  const ncclResult_t enqueued =
+      ncclReduceScatter(full.raw_data(), shard.raw_data(), shard.numel(), type, ncclSum, comm_, stream_);
+  return pending_after_enqueue(enqueued, what);
 }
 
 Tensor NcclCommunicator::all_gather_rows(const Tensor& local, const std::string& what) {
@@ -119,17 +183,18 @@ Tensor NcclCommunicator::all_gather_rows(const Tensor& local, const std::string&
   shape[0] *= world_size();
   Tensor gathered = Tensor::empty(shape, local.dtype(), Device::CUDA);
   after_compute();
-  check_nccl(ncclAllGather(local.raw_data(), gathered.raw_data(), local.nbytes(), ncclUint8, comm_, stream_), what);
-  pending_after_enqueue(what)->wait();
+  const ncclResult_t enqueued =
+      ncclAllGather(local.raw_data(), gathered.raw_data(), local.nbytes(), ncclUint8, comm_, stream_);
+  pending_after_enqueue(enqueued, what)->wait();
   return gathered;
 }
 
 void NcclCommunicator::broadcast(Tensor buffer, int root, const std::string& what) {
   if (buffer.device() == Device::CPU) return bootstrap_->broadcast(std::move(buffer), root, what);
   after_compute();
-  check_nccl(ncclBroadcast(buffer.raw_data(), buffer.raw_data(), buffer.nbytes(), ncclUint8, root, comm_, stream_),
-             what);
-  pending_after_enqueue(what)->wait();
+  const ncclResult_t enqueued =
+      ncclBroadcast(buffer.raw_data(), buffer.raw_data(), buffer.nbytes(), ncclUint8, root, comm_, stream_);
+  pending_after_enqueue(enqueued, what)->wait();
 }
 
 void NcclCommunicator::abort_job(int exit_code) {

@@ -1,6 +1,10 @@
 // The NCCL world: CUDA tensors, one GPU per local rank, bootstrapped over MPI
 // as llm.c does (rank 0 makes the unique id, MPI broadcasts it, every rank
-// joins with ncclCommInitRank). Compiled only when CUDA and NCCL are found.
+// joins with ncclCommInitRankConfig). Compiled only when CUDA and NCCL are
+// found. The communicator is non-blocking, so that no NCCL call can hang a
+// rank: joining, every collective and the final flush run against the
+// collective timeout, NCCL's asynchronous error is polled while a collective
+// waits, and after a failure the communicator is aborted, not destroyed.
 //
 // CUDA tensors go through NCCL; CPU tensors (a step's losses, optimizer step
 // counts) through the MPI world it was bootstrapped from, in the same
@@ -54,14 +58,16 @@ class NcclCommunicator final : public Communicator {
  private:
   // Makes the collective stream wait for the work queued on the compute stream.
   void after_compute();
-  // Records an event on the collective stream after the enqueued collective.
-  std::unique_ptr<PendingCollective> pending_after_enqueue(const std::string& what);
+  // Waits (against the timeout) until the enqueue call has finished, then
+  // records an event on the collective stream after the enqueued collective.
+  std::unique_ptr<PendingCollective> pending_after_enqueue(ncclResult_t enqueued, const std::string& what);
 
   std::unique_ptr<MpiCommunicator> bootstrap_;
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;  // every collective, in issue order
   cudaEvent_t compute_done_ = nullptr;
   std::chrono::milliseconds timeout_;
+  bool failed_ = false;  // a call failed or timed out: the destructor aborts instead of destroying
 };
 
 }  // namespace clipgrad::distributed
