@@ -52,7 +52,8 @@ void launch(const KernelSite& site, void (*kernel)(Params...), const Geometry& g
   emulator::launch(site.name, site.where, kernel, geometry.grid, geometry.block, geometry.shared_bytes,
                    Params(std::forward<Args>(args))...);
 #else
-  // clang-format off (it reads a header as C++, where <<< >>> is not a launch)
+  // clang-format reads a header as C++, where <<< >>> is not a launch:
+  // clang-format off
   kernel<<<geometry.grid, geometry.block, geometry.shared_bytes, compute_stream()>>>(
       Params(std::forward<Args>(args))...);
   // clang-format on

@@ -70,7 +70,7 @@ __global__ void pv_kernel1(const float* p, const float* v, int batch, int length
 // grid (B, ceil(L / 32)), block 256, dynamic shared (2 L (hd + 1) + 8 (hd + L)) floats.
 __global__ void attention_forward_kernel2(const float* q, const float* k, const float* v, int length, int hd,
                                           float scale, float* probs, float* out) {
-  extern __shared__ float shared[];
+  CLIPGRAD_DYNAMIC_SHARED(float, shared);
   const size_t head = blockIdx.x;
   const int pitch = hd + 1, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   float* keys = shared;
@@ -164,19 +164,19 @@ int main(int argc, char** argv) {
   };
   const size_t score_count = size_t(batch) * length * length;
   report("1 naive (scores in DRAM)", time_ms([&] {
-           scores_kernel1<<<unsigned((score_count + 255) / 256), 256>>>(device_q, device_k, batch, length, hd, scale,
-                                                                        scores);
-           softmax_kernel1<<<(batch * length + 255) / 256, 256>>>(scores, batch * length, length);
-           pv_kernel1<<<unsigned((elements + 255) / 256), 256>>>(scores, device_v, batch, length, hd, out);
+           lab_launch(scores_kernel1, unsigned((score_count + 255) / 256), 256, 0, device_q, device_k, batch, length,
+                      hd, scale, scores);
+           lab_launch(softmax_kernel1, (batch * length + 255) / 256, 256, 0, scores, batch * length, length);
+           lab_launch(pv_kernel1, unsigned((elements + 255) / 256), 256, 0, scores, device_v, batch, length, hd, out);
          }));
   const size_t shared_bytes = sizeof(float) * (2 * size_t(length) * (hd + 1) + kWarps * size_t(hd + length));
   LAB_CHECK(
       cudaFuncSetAttribute(attention_forward_kernel2, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)));
   const dim3 grid(batch, (length + kQueriesPerBlock - 1) / kQueriesPerBlock);
   report("2 fused (scores on chip)", time_ms([&] {
-           attention_forward_kernel2<<<grid, kWarps * 32, shared_bytes>>>(device_q, device_k, device_v, length, hd,
-                                                                          scale, scores, out);
+           lab_launch(attention_forward_kernel2, grid, kWarps * 32, shared_bytes, device_q, device_k, device_v, length,
+                      hd, scale, scores, out);
          }));
   for (float* pointer : {device_q, device_k, device_v, scores, out}) cudaFree(pointer);
-  return 0;
+  return lab_exit_code();
 }

@@ -142,17 +142,17 @@ int main(int argc, char** argv) {
   };
   const double matrix = double(n) * n * sizeof(float);
   report("1 naive (softmax matrices)", time_ms([&] {
-           softmax_lines_kernel1<<<n, 32>>>(device_x, n, n, 1, p_row);
-           softmax_lines_kernel1<<<n, 32>>>(device_x, n, 1, n, p_col);
-           grad_kernel1<<<element_blocks, 256>>>(p_row, p_col, n, grad);
+           lab_launch(softmax_lines_kernel1, n, 32, 0, device_x, n, n, 1, p_row);
+           lab_launch(softmax_lines_kernel1, n, 32, 0, device_x, n, 1, n, p_col);
+           lab_launch(grad_kernel1, element_blocks, 256, 0, p_row, p_col, n, grad);
          }),
          11 * matrix);
   report("2 online log-sum-exp", time_ms([&] {
-           row_lse_kernel2<<<(n + 7) / 8, 256>>>(device_x, n, lse);
-           column_lse_kernel2<<<(n + 31) / 32, dim3(32, 8)>>>(device_x, n, lse + n);
-           grad_kernel2<<<element_blocks, 256>>>(device_x, lse, lse + n, n, grad);
+           lab_launch(row_lse_kernel2, (n + 7) / 8, 256, 0, device_x, n, lse);
+           lab_launch(column_lse_kernel2, (n + 31) / 32, dim3(32, 8), 0, device_x, n, lse + n);
+           lab_launch(grad_kernel2, element_blocks, 256, 0, device_x, lse, lse + n, n, grad);
          }),
          4 * matrix);
   for (float* pointer : {device_x, grad, p_row, p_col, lse}) cudaFree(pointer);
-  return 0;
+  return lab_exit_code();
 }

@@ -17,7 +17,11 @@
 //
 // Row-major through a column-major library: C^T = B^T A^T, so B is passed
 // first with no data moved.
+#ifdef CLIPGRAD_CUDA_EMULATE
+#include "cuda/emulator/vendor/cublasLt.h"
+#else
 #include <cublasLt.h>
+#endif
 
 #include "lab_common.cuh"
 
@@ -49,13 +53,13 @@ __global__ void gemm_shared_tiles(const float* a, const float* b, float* c, int 
   if (row < m && column < n) c[size_t(row) * n + column] = total;
 }
 
-#define LT_CHECK(call)                                                                                           \
-  do {                                                                                                           \
-    cublasStatus_t status_ = (call);                                                                             \
-    if (status_ != CUBLAS_STATUS_SUCCESS) {                                                                      \
-      std::fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call, cublasGetStatusString(status_)); \
-      std::exit(1);                                                                                              \
-    }                                                                                                            \
+#define LT_CHECK(call)                                                                                             \
+  do {                                                                                                             \
+    cublasStatus_t status_ = (call);                                                                               \
+    if (status_ != CUBLAS_STATUS_SUCCESS) {                                                                        \
+      std::fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call, cublasLtGetStatusString(status_)); \
+      std::exit(1);                                                                                                \
+    }                                                                                                              \
   } while (0)
 
 struct LtGemm {
@@ -128,10 +132,12 @@ int main(int argc, char** argv) {
   };
   const dim3 naive_grid((n + 15) / 16, (m + 15) / 16), tile_grid((n + kTile - 1) / kTile, (m + kTile - 1) / kTile);
   report("1 naive",
-         time_ms([&] { gemm_naive<<<naive_grid, dim3(16, 16)>>>(device_a, device_b, device_c, m, n, k); }, 3, 1),
+         time_ms([&] { lab_launch(gemm_naive, naive_grid, dim3(16, 16), 0, device_a, device_b, device_c, m, n, k); }, 3,
+                 1),
          1e-3f);
-  report("2 shared-memory tiles",
-         time_ms([&] { gemm_shared_tiles<<<tile_grid, dim3(kTile, kTile)>>>(device_a, device_b, device_c, m, n, k); }),
+  report("2 shared-memory tiles", time_ms([&] {
+           lab_launch(gemm_shared_tiles, tile_grid, dim3(kTile, kTile), 0, device_a, device_b, device_c, m, n, k);
+         }),
          1e-3f);
   {
     LtGemm lt(m, n, k, false);
@@ -144,5 +150,5 @@ int main(int argc, char** argv) {
   cudaFree(device_a);
   cudaFree(device_b);
   cudaFree(device_c);
-  return 0;
+  return lab_exit_code();
 }

@@ -1,9 +1,18 @@
-// What every kernel lab shares: checked CUDA calls, random inputs, a CPU
-// comparison that names the worst element, and a timer on CUDA events.
-// The labs are standalone (no clipgrad library): read one top to bottom.
+// What every kernel lab shares: checked CUDA calls, the launch, random
+// inputs, a CPU comparison that names the worst element (a lab exits 1 when
+// one fails), and a timer on CUDA events. The labs are standalone (no
+// clipgrad library): read one top to bottom. Built by nvcc they run on a GPU;
+// in an emulated build (-DCLIPGRAD_CUDA=EMULATE) the same source runs on the
+// CPU under cuda/emulator/, where every check means what it means on a GPU
+// and every time is meaningless.
 #pragma once
 
-#include <cuda_runtime.h>
+#include "cuda/api.h"
+#ifdef CLIPGRAD_CUDA_EMULATE
+#include "cuda/emulator/launch.h"
+#endif
+
+#include <source_location>
 
 #include <cmath>
 #include <cstdio>
@@ -26,8 +35,33 @@ inline bool lab_has_device() {
     std::printf("no CUDA device: nothing to run\n");
     return false;
   }
+#ifdef CLIPGRAD_CUDA_EMULATE
+  std::printf("(emulated on the CPU: the checks hold, the times are the emulator's and mean nothing)\n");
+#endif
   return true;
 }
+
+// kernel<<<grid, block, shared_bytes>>>(args...), in the emulator too; the launch error is checked.
+template <class... Params, class... Args>
+void lab_launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, Args... args) {
+#ifdef CLIPGRAD_CUDA_EMULATE
+  clipgrad::cuda::emulator::launch("lab kernel", std::source_location::current(), kernel, grid, block, shared_bytes,
+                                   Params(args)...);
+#else
+  // clang-format reads a header as C++, where <<< >>> is not a launch:
+  // clang-format off
+  kernel<<<grid, block, shared_bytes>>>(Params(args)...);
+  // clang-format on
+#endif
+  LAB_CHECK(cudaGetLastError());
+}
+
+// How many checks failed: a lab's main returns lab_exit_code().
+inline int& lab_failures() {
+  static int failures = 0;
+  return failures;
+}
+inline int lab_exit_code() { return lab_failures() == 0 ? 0 : 1; }
 
 inline std::vector<float> random_values(size_t count, float std, unsigned seed) {
   std::mt19937 generator(seed);
@@ -64,14 +98,21 @@ inline bool check_against_cpu(const char* name, const std::vector<float>& got, c
     }
   }
   const bool ok = worst <= tolerance;
+  if (!ok) ++lab_failures();
   std::printf("  %-28s %s  worst relative error %.2e at %zu (got %g, want %g)\n", name, ok ? "OK  " : "FAIL", worst,
               where, want.empty() ? 0.0 : got[where], want.empty() ? 0.0 : want[where]);
   return ok;
 }
 
-// The mean milliseconds of `launch` over `repeats` runs after `warmup` runs, timed with CUDA events.
+// The mean milliseconds of `launch` over `repeats` runs after `warmup` runs,
+// timed with CUDA events (once, unwarmed, under the emulator: only the
+// check after it matters there).
 template <class Launch>
 float time_ms(Launch launch, int repeats = 20, int warmup = 3) {
+#ifdef CLIPGRAD_CUDA_EMULATE
+  repeats = 1;
+  warmup = 0;
+#endif
   for (int i = 0; i < warmup; ++i) launch();
   cudaEvent_t start, stop;
   LAB_CHECK(cudaEventCreate(&start));

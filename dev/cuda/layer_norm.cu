@@ -136,17 +136,17 @@ int main(int argc, char** argv) {
     std::printf("  %-28s %8.3f ms  %7.1f GB/s\n", name, milliseconds, bytes / milliseconds / 1e6);
   };
   report("1 naive (thread per row)", time_ms([&] {
-           layer_norm_kernel1<<<(rows + 255) / 256, 256>>>(device_x, device_weight, device_bias, rows, d, device_y,
-                                                           device_mean, device_rstd);
+           lab_launch(layer_norm_kernel1, (rows + 255) / 256, 256, 0, device_x, device_weight, device_bias, rows, d,
+                      device_y, device_mean, device_rstd);
          }));
   report("2 warp per row", time_ms([&] {
-           layer_norm_kernel2<<<(rows + 7) / 8, 256>>>(device_x, device_weight, device_bias, rows, d, device_y,
-                                                       device_mean, device_rstd);
+           lab_launch(layer_norm_kernel2, (rows + 7) / 8, 256, 0, device_x, device_weight, device_bias, rows, d,
+                      device_y, device_mean, device_rstd);
          }));
   report("3 warp per row, double sums", time_ms([&] {
-           layer_norm_kernel3<<<(rows + 7) / 8, 256>>>(device_x, device_weight, device_bias, rows, d, device_y,
-                                                       device_mean, device_rstd);
+           lab_launch(layer_norm_kernel3, (rows + 7) / 8, 256, 0, device_x, device_weight, device_bias, rows, d,
+                      device_y, device_mean, device_rstd);
          }));
   for (float* pointer : {device_x, device_weight, device_bias, device_y, device_mean, device_rstd}) cudaFree(pointer);
-  return 0;
+  return lab_exit_code();
 }

@@ -9,6 +9,16 @@ namespace clipgrad::distributed {
 
 namespace {
 
+// Memory MPI can read and write: a CPU tensor's; under the CUDA emulator a
+// CUDA tensor's too (emulated device memory is host memory, and every launch
+// has finished when it returns), so the MPI world stands in for NCCL there.
+bool in_host_memory(const Tensor& tensor) {
+#ifdef CLIPGRAD_CUDA_EMULATE
+  if (tensor.device() == Device::CUDA) return true;
+#endif
+  return tensor.device() == Device::CPU;
+}
+
 void check(int code, const std::string& what) {
   if (code == MPI_SUCCESS) return;
   char message[MPI_MAX_ERROR_STRING];
@@ -40,7 +50,7 @@ bool test_request(MPI_Request& request, const std::string& what) {
 }
 
 void check_reducible(const Tensor& tensor, const std::string& what) {
-  if (tensor.device() != Device::CPU || (tensor.dtype() != DType::F32 && tensor.dtype() != DType::F64))
+  if (!in_host_memory(tensor) || (tensor.dtype() != DType::F32 && tensor.dtype() != DType::F64))
     throw std::invalid_argument("MPI " + what + ": needs an f32 or f64 CPU tensor, got " +
                                 std::string(dtype_name(tensor.dtype())) + " on " + device_name(tensor.device()));
 }
@@ -49,8 +59,9 @@ void check_reducible(const Tensor& tensor, const std::string& what) {
 void sum_segments_in_rank_order(const Tensor& segments, int ranks, Tensor& into) {
   const int64_t count = into.numel();
   dispatch_floating(segments.dtype(), "sum_segments_in_rank_order", [&]<class T>() {
-    const T* in = segments.data<T>();
-    T* out = into.data<T>();
+    // Host memory either way (in_host_memory): raw pointers, since data<T>() refuses an emulated CUDA tensor.
+    const T* in = static_cast<const T*>(segments.raw_data());
+    T* out = static_cast<T*>(into.raw_data());
     std::memcpy(out, in, count * sizeof(T));
     for (int r = 1; r < ranks; ++r)
       for (int64_t i = 0; i < count; ++i) out[i] += in[r * count + i];
@@ -234,11 +245,11 @@ void MpiCommunicator::wait_request(MPI_Request& request, const std::string& what
 }
 
 Tensor MpiCommunicator::all_gather_rows(const Tensor& local, const std::string& what) {
-  if (local.device() != Device::CPU || local.dim() < 1)
+  if (!in_host_memory(local) || local.dim() < 1)
     throw std::invalid_argument("MPI " + what + ": needs a CPU tensor with a row dimension");
   Shape shape = local.shape();
   shape[0] *= world_size_;
-  Tensor gathered = Tensor::empty(shape, local.dtype());
+  Tensor gathered = Tensor::empty(shape, local.dtype(), local.device());
   int bytes = byte_count(local.nbytes(), what);  // `local` stays the caller's until this returns
   MPI_Request request;
   check(MPI_Iallgather(local.raw_data(), bytes, MPI_BYTE, gathered.raw_data(), bytes, MPI_BYTE, comm_, &request), what);
@@ -247,7 +258,7 @@ Tensor MpiCommunicator::all_gather_rows(const Tensor& local, const std::string& 
 }
 
 void MpiCommunicator::broadcast(Tensor buffer, int root, const std::string& what) {
-  if (buffer.device() != Device::CPU) throw std::invalid_argument("MPI " + what + ": needs a CPU tensor");
+  if (!in_host_memory(buffer)) throw std::invalid_argument("MPI " + what + ": needs a CPU tensor");
   broadcast_bytes(buffer.raw_data(), buffer.nbytes(), root, what);
 }
 

@@ -27,7 +27,9 @@ std::unique_ptr<Communicator> join_world(Device device) {
 #ifdef CLIPGRAD_HAVE_MPI
   auto mpi = std::make_unique<MpiCommunicator>(collective_timeout_from_env());
   if (device == Device::CPU) return mpi;
-#ifdef CLIPGRAD_HAVE_NCCL
+#if defined(CLIPGRAD_CUDA_EMULATE)
+  return mpi;  // the emulated device's memory is host memory: MPI stands in for NCCL
+#elif defined(CLIPGRAD_HAVE_NCCL)
   return std::make_unique<NcclCommunicator>(std::move(mpi), collective_timeout_from_env());
 #else
   throw std::runtime_error("started as one of " + std::to_string(launched) +

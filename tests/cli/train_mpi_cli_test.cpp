@@ -265,3 +265,19 @@ TEST_F(TrainMpiCli, AFailingRankBringsTheJobDownWithItsError) {
   EXPECT_NE(output.find("missing.png"), std::string::npos) << output;
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(120)) << "it waited for a timeout";
 }
+
+// Under the CUDA emulator the MPI world carries CUDA tensors (the emulated
+// device's memory is host memory) where a GPU build has NCCL: two processes
+// on the emulated GPU follow one, as on the CPU.
+TEST_F(TrainMpiCli, TwoProcessesOnTheEmulatedGpuFollowOne) {
+#ifndef CLIPGRAD_CUDA_EMULATE
+  GTEST_SKIP() << "not the emulated CUDA build (a GPU build's CUDA world is NCCL's: bench/device_check.sh)";
+#else
+  const std::string flags = " --data " + (dir_ / "train.csv").string() +
+                            " --model vit-tiny-28 --epochs 1 --lr 1e-3 --warmup 2 --seed 3 --workers 1 --device cuda";
+  fs::path one = dir_ / "emulated_one", two = dir_ / "emulated_two";
+  ASSERT_EQ(run_clipgrad("train" + flags + " --batch-size 128 --out " + one.string()), 0);
+  ASSERT_EQ(run_mpi("train" + flags + " --batch-size 64 --out " + two.string()), 0);
+  expect_same_run(two, one);
+#endif
+}
