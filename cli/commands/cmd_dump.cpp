@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/support/checkpoint_args.h"
+#include "cli/support/device_option.h"
 #include "cli/commands/commands.h"
 #include "cleanclip/objective_dump.h"
 #include "clip/eval/parity_dump.h"
@@ -12,7 +13,7 @@ namespace clipgrad::cli {
 
 void register_dump(CLI::App& app) {
   struct Options {
-    std::string model, inputs, out, dtype = "f32";
+    std::string model, inputs, out, dtype = "f32", device = "cpu";
     CheckpointArgs checkpoint;
   };
   auto options = std::make_shared<Options>();
@@ -34,14 +35,17 @@ void register_dump(CLI::App& app) {
   command->add_option("--dtype", options->dtype, "f32, or f64 to run the model, loss and backward in float64")
       ->check(CLI::IsMember({"f32", "f64"}))
       ->capture_default_str();
+  command->add_option("--device", options->device, "cpu or cuda: where the step runs (the dump is the same layout)")
+      ->capture_default_str();
   add_checkpoint_options(command, options->checkpoint);
   command->callback([options] {
     const DType dtype = options->dtype == "f64" ? DType::F64 : DType::F32;
+    const Device device = parse_device(options->device);
     if (options->model.empty()) {
-      clip::write_dump(options->out, cleanclip::dump_objective(options->inputs, dtype));
+      clip::write_dump(options->out, cleanclip::dump_objective(options->inputs, dtype, device));
     } else {
       clip::LoadedClip loaded = load_checkpoint(options->model, options->checkpoint);
-      clip::write_dump(options->out, clip::dump_model(loaded, options->inputs, dtype));
+      clip::write_dump(options->out, clip::dump_model(loaded, options->inputs, dtype, device));
     }
   });
 }

@@ -13,6 +13,9 @@
 
 #include "io/safetensors.h"
 #include "parity_check.h"
+#ifdef CLIPGRAD_HAVE_CUDA
+#include "cuda/runtime.h"
+#endif
 
 namespace clipgrad::cli {
 namespace {
@@ -60,6 +63,28 @@ TEST(DumpCommand, WritesTheDumpOfAFixture) {
   }
   expect_matches(got, expect);
   fs::remove(out);
+}
+
+// dump --device cuda (a GPU, or the CUDA emulator): every model fixture's
+// dump on CUDA passes the same parity rule against the same references.
+TEST(DumpCommand, OnCudaTheFixturesPassTheSameRule) {
+#ifndef CLIPGRAD_HAVE_CUDA
+  GTEST_SKIP() << "built without CUDA";
+#else
+  if (!cuda::available()) GTEST_SKIP() << "no CUDA device";
+  for (const std::string& model : {"tiny_vit", "tiny_rn"}) {
+    SCOPED_TRACE(model);
+    const std::string out = temp_path(model + "_cuda.safetensors"),
+                      expect = kFixtures + "/" + model + "_expect.safetensors";
+    CommandResult result = run_clipgrad("dump --device cuda --model '" + kFixtures + "/" + model +
+                                        "_model.safetensors' --inputs '" + expect + "' --out '" + out + "'");
+    ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+    TensorMap got;
+    for (const auto& [name, stored] : io::read_safetensors(out).tensors) got[name] = stored.value;
+    expect_matches(got, expect);
+    fs::remove(out);
+  }
+#endif
 }
 
 // Runs `dump --model MODEL --inputs INPUTS` and requires failure, no output
