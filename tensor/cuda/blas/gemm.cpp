@@ -41,11 +41,11 @@ struct PlanKey {
   int64_t batch, m, n, k, stride_a, stride_b, stride_c;
   DType dtype;
   bool tf32, bias, beta_zero;
-  uint32_t align_a, align_b, align_c;
+  uint32_t align_a, align_b, align_c, align_bias;  // align_bias 0 without the bias epilogue
   int device;
   auto tie() const {
     return std::tie(trans_a, trans_b, batch, m, n, k, stride_a, stride_b, stride_c, dtype, tf32, bias, beta_zero,
-                    align_a, align_b, align_c, device);
+                    align_a, align_b, align_c, align_bias, device);
   }
   bool operator<(const PlanKey& other) const { return tie() < other.tie(); }
 };
@@ -76,7 +76,10 @@ struct Plan {
   }
 };
 
-std::unique_ptr<Plan> make_plan(const PlanKey& key) {
+// bias: the epilogue's bias (null without it). cuBLASLt's heuristic reads the
+// bias pointer's value for the alignment it may assume (cublasLt.h), so it is
+// set before the heuristic runs, and its alignment is part of the plan's key.
+std::unique_ptr<Plan> make_plan(const PlanKey& key, const void* bias) {
   auto plan = std::make_unique<Plan>();
   const bool f64 = key.dtype == DType::F64;
   const cudaDataType_t type = f64 ? CUDA_R_64F : CUDA_R_32F;
@@ -94,6 +97,8 @@ std::unique_ptr<Plan> make_plan(const PlanKey& key) {
     const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
     CUBLAS_CHECK(
         cublasLtMatmulDescSetAttribute(plan->operation, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
+    CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(plan->operation, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   }
   // Stored column-major: b is [n, k] (or [k, n] when trans_b), a is [k, m] (or [m, k]), c is [n, m].
   plan->first = key.trans_b ? make_layout(type, key.k, key.n, key.k, key.batch, key.stride_b)
@@ -153,10 +158,11 @@ bool run_matmul(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, const 
                     alignment_of(a.raw_data()),
                     alignment_of(b.raw_data()),
                     alignment_of(c.raw_data()),
+                    bias ? alignment_of(bias->raw_data()) : 0u,
                     current_device()};
   std::lock_guard<std::mutex> lock(g_plans_mutex);
   std::unique_ptr<Plan>& plan = g_plans[key];
-  if (!plan) plan = make_plan(key);
+  if (!plan) plan = make_plan(key, bias ? bias->raw_data() : nullptr);
   if (!plan->found) return false;
   if (bias) {
     const void* bias_pointer = bias->raw_data();
