@@ -1,5 +1,7 @@
 #include "tensor/shape_rules.h"
 
+#include <algorithm>
+
 #include <stdexcept>
 #include <string>
 
@@ -75,6 +77,63 @@ int64_t check_narrow_backward(const Shape& grad_shape, const Shape& input_shape,
                                 std::to_string(start) + " of dim " + std::to_string(d) + " does not fit input shape " +
                                 shape_str(input_shape));
   return d;
+}
+
+namespace {
+
+int64_t product(const Shape& shape, int64_t begin, int64_t end) {
+  int64_t p = 1;
+  for (int64_t d = begin; d < end; ++d) p *= shape[d];
+  return p;
+}
+
+// The dims before `dim` of shape (the rows), and the bytes of one element of dim with every dim after it.
+struct Runs {
+  int64_t rows, unit_bytes;
+};
+Runs runs_around(const Shape& shape, int64_t dim, size_t element_bytes) {
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  return {product(shape, 0, dim), product(shape, dim + 1, rank) * static_cast<int64_t>(element_bytes)};
+}
+
+}  // namespace
+
+std::vector<RowCopy> concat_copies(const std::vector<Tensor>& xs, const Shape& out_shape, int64_t dim) {
+  const Runs runs = runs_around(out_shape, dim, dtype_size(xs.at(0).dtype()));
+  std::vector<RowCopy> copies;
+  int64_t offset = 0;
+  for (const Tensor& x : xs) {
+    const int64_t row_bytes = x.shape()[dim] * runs.unit_bytes;
+    copies.push_back({runs.rows, row_bytes, 0, row_bytes, offset, out_shape[dim] * runs.unit_bytes});
+    offset += row_bytes;
+  }
+  return copies;
+}
+
+RowCopy narrow_copy(const Shape& shape, size_t element_bytes, int64_t dim, int64_t start, int64_t length) {
+  const Runs runs = runs_around(shape, dim, element_bytes);
+  return {runs.rows, length * runs.unit_bytes, start * runs.unit_bytes, shape[dim] * runs.unit_bytes,
+          0,         length * runs.unit_bytes};
+}
+
+RowCopy narrow_backward_copy(const Shape& grad_shape, const Shape& input_shape, size_t element_bytes, int64_t dim,
+                             int64_t start) {
+  const Runs runs = runs_around(input_shape, dim, element_bytes);
+  const int64_t length = grad_shape[dim];
+  return {runs.rows,
+          length * runs.unit_bytes,
+          0,
+          length * runs.unit_bytes,
+          start * runs.unit_bytes,
+          input_shape[dim] * runs.unit_bytes};
+}
+
+bool is_trailing(const Shape& shape, const Shape& out_shape) {
+  size_t first = 0;
+  while (first < shape.size() && shape[first] == 1) ++first;
+  const size_t length = shape.size() - first;
+  if (length > out_shape.size()) return false;
+  return std::equal(shape.begin() + first, shape.end(), out_shape.end() - length);
 }
 
 Conv2dShape conv2d_shape(const Tensor& x, const Tensor& weight, int64_t stride, int64_t padding) {

@@ -40,6 +40,28 @@ Shape narrow_shape(const Shape& shape, int64_t dim, int64_t start, int64_t lengt
 // at `start` along dim; returns the normalised dim.
 int64_t check_narrow_backward(const Shape& grad_shape, const Shape& input_shape, int64_t dim, int64_t start);
 
+// concat, narrow and narrow's backward move bytes as `rows` blocks of
+// `row_bytes`: block r from src_offset + r * src_pitch of the source to
+// dst_offset + r * dst_pitch of the destination (byte offsets from each
+// tensor's start). The blocks are the runs of the dim in question below the
+// dims before it, so every device copies them the same way.
+struct RowCopy {
+  int64_t rows = 0, row_bytes = 0;
+  int64_t src_offset = 0, src_pitch = 0, dst_offset = 0, dst_pitch = 0;
+};
+// concat(xs, dim) into out_shape: one copy per input, in order (dim as concat_shape normalised it).
+std::vector<RowCopy> concat_copies(const std::vector<Tensor>& xs, const Shape& out_shape, int64_t dim);
+// narrow(x of `shape`, dim, start, length): x's rows [start, start + length) of dim into a fresh tensor.
+RowCopy narrow_copy(const Shape& shape, size_t element_bytes, int64_t dim, int64_t start, int64_t length);
+// narrow_backward: the gradient's rows into rows [start, start + grad's size) of dim of input_shape.
+RowCopy narrow_backward_copy(const Shape& grad_shape, const Shape& input_shape, size_t element_bytes, int64_t dim,
+                             int64_t start);
+
+// True when `shape` without its leading 1s is a suffix of out_shape, so an
+// operand of that shape repeats once per leading index of out_shape (a bias
+// [D] on [N, L, D], a mask [Lq, Lk] on [N, H, Lq, Lk]).
+bool is_trailing(const Shape& shape, const Shape& out_shape);
+
 // One 2-d convolution: x [N, C, H, W], weight [O, C, kh, kw], output
 // [N, O, out_h, out_w].
 struct Conv2dShape {

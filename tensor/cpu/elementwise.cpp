@@ -28,17 +28,6 @@ std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out_shap
   return strides;
 }
 
-// True when `shape` without its leading 1s is a suffix of out_shape, so the
-// operand repeats once per leading index (a bias [D] on [N, L, D], a mask
-// [Lq, Lk] on [N, H, Lq, Lk]).
-bool is_trailing(const Shape& shape, const Shape& out_shape) {
-  size_t first = 0;
-  while (first < shape.size() && shape[first] == 1) ++first;
-  const size_t length = shape.size() - first;
-  if (length > out_shape.size()) return false;
-  return std::equal(shape.begin() + first, shape.end(), out_shape.end() - length);
-}
-
 // z = op(x, y) over out's shape, which a and b both broadcast to. An operand
 // with as many elements as out has out's memory layout (only 1-dims differ).
 template <class T, class Op>
@@ -66,7 +55,7 @@ void binary_into(const Tensor& a, const Tensor& b, Tensor& out, Op op) {
     for (int64_t i = 0; i < n; ++i) z[i] = op(scalar, y[i]);
     return;
   }
-  if (a_full && is_trailing(b.shape(), out.shape())) {
+  if (a_full && ops::is_trailing(b.shape(), out.shape())) {
     const int64_t inner = b.numel(), rows = n / inner;
 #pragma omp parallel for if (n > kParallelElements)
     for (int64_t r = 0; r < rows; ++r) {
@@ -77,7 +66,7 @@ void binary_into(const Tensor& a, const Tensor& b, Tensor& out, Op op) {
     }
     return;
   }
-  if (b_full && is_trailing(a.shape(), out.shape())) {
+  if (b_full && ops::is_trailing(a.shape(), out.shape())) {
     const int64_t inner = a.numel(), rows = n / inner;
 #pragma omp parallel for if (n > kParallelElements)
     for (int64_t r = 0; r < rows; ++r) {
@@ -194,7 +183,7 @@ Tensor sum_to_shape(const Tensor& x, const Shape& shape) {
   dispatch_floating(x.dtype(), "sum_to_shape", [&]<class T>() {
     const T* in = x.data<T>();
     T* z = out.data<T>();
-    if (is_trailing(shape, x.shape())) {
+    if (ops::is_trailing(shape, x.shape())) {
       // z[j] = sum over rows of in[row, j].
       std::vector<double> sums = sum_rows_in_chunks(n / m, m, [&](int64_t r, double* acc) {
         const T* row = in + r * m;

@@ -136,17 +136,13 @@ void permute_kernel(const E* in, E* out, const Collapsed& c, int64_t numel) {
   }
 }
 
-// Copies `rows` blocks of `row_bytes` from src (block r at r * src_pitch) to
-// dst (block r at r * dst_pitch): the common kernel of narrow and concat.
-void copy_rows(const char* src, int64_t src_pitch, char* dst, int64_t dst_pitch, int64_t rows, int64_t row_bytes) {
-#pragma omp parallel for if (rows * row_bytes > kParallelBytes && rows > 1)
-  for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * dst_pitch, src + r * src_pitch, row_bytes);
-}
-
-int64_t product(const Shape& shape, int64_t begin, int64_t end) {
-  int64_t p = 1;
-  for (int64_t d = begin; d < end; ++d) p *= shape[d];
-  return p;
+// Moves the blocks of one RowCopy (tensor/shape_rules.h) from src to dst.
+void copy_rows(const ops::RowCopy& copy, const void* src, void* dst) {
+  const char* from = static_cast<const char*>(src) + copy.src_offset;
+  char* to = static_cast<char*>(dst) + copy.dst_offset;
+#pragma omp parallel for if (copy.rows * copy.row_bytes > kParallelBytes && copy.rows > 1)
+  for (int64_t r = 0; r < copy.rows; ++r)
+    std::memcpy(to + r * copy.dst_pitch, from + r * copy.src_pitch, copy.row_bytes);
 }
 
 }  // namespace
@@ -176,46 +172,27 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
   int64_t d = 0;
-  const Shape out_shape = ops::concat_shape(xs, dim, &d);
-  const Tensor& first = xs[0];
-  Tensor out = Tensor::empty(out_shape, first.dtype());
-  const int64_t esize = static_cast<int64_t>(dtype_size(first.dtype()));
-  const int64_t outer = product(out_shape, 0, d), inner = product(out_shape, d + 1, first.dim()) * esize;
-  char* dst = static_cast<char*>(out.raw_data());
-  int64_t offset = 0;
-  for (const Tensor& x : xs) {
-    const int64_t row_bytes = x.shape()[d] * inner;
-    if (row_bytes > 0)
-      copy_rows(static_cast<const char*>(x.raw_data()), row_bytes, dst + offset, out_shape[d] * inner, outer,
-                row_bytes);
-    offset += row_bytes;
-  }
+  Tensor out = Tensor::empty(ops::concat_shape(xs, dim, &d), xs[0].dtype());
+  const std::vector<ops::RowCopy> copies = ops::concat_copies(xs, out.shape(), d);
+  for (size_t i = 0; i < xs.size(); ++i)
+    if (copies[i].row_bytes > 0) copy_rows(copies[i], xs[i].raw_data(), out.raw_data());
   return out;
 }
 
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   int64_t d = 0;
-  const Shape out_shape = ops::narrow_shape(x.shape(), dim, start, length, &d);
-  const int64_t size = x.shape()[d];
-  Tensor out = Tensor::empty(out_shape, x.dtype());
-  const int64_t esize = static_cast<int64_t>(dtype_size(x.dtype()));
-  const int64_t outer = product(x.shape(), 0, d), inner = product(x.shape(), d + 1, x.dim()) * esize;
+  Tensor out = Tensor::empty(ops::narrow_shape(x.shape(), dim, start, length, &d), x.dtype());
   if (out.numel() > 0)
-    copy_rows(static_cast<const char*>(x.raw_data()) + start * inner, size * inner, static_cast<char*>(out.raw_data()),
-              length * inner, outer, length * inner);
+    copy_rows(ops::narrow_copy(x.shape(), dtype_size(x.dtype()), d, start, length), x.raw_data(), out.raw_data());
   return out;
 }
 
 Tensor narrow_backward(const Tensor& grad, const Shape& input_shape, int64_t dim, int64_t start) {
-  const int64_t rank = static_cast<int64_t>(input_shape.size());
-  const int64_t d = normalize_dim(dim, rank, "narrow_backward");
+  const int64_t d = normalize_dim(dim, static_cast<int64_t>(input_shape.size()), "narrow_backward");
   Tensor out = Tensor::zeros(input_shape, grad.dtype());
-  const int64_t esize = static_cast<int64_t>(dtype_size(grad.dtype()));
-  const int64_t outer = product(input_shape, 0, d), inner = product(input_shape, d + 1, rank) * esize;
-  const int64_t length = grad.shape()[d];
   if (grad.numel() > 0)
-    copy_rows(static_cast<const char*>(grad.raw_data()), length * inner,
-              static_cast<char*>(out.raw_data()) + start * inner, input_shape[d] * inner, outer, length * inner);
+    copy_rows(ops::narrow_backward_copy(grad.shape(), input_shape, dtype_size(grad.dtype()), d, start), grad.raw_data(),
+              out.raw_data());
   return out;
 }
 

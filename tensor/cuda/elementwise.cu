@@ -222,15 +222,6 @@ Tensor unary_backward(const Tensor& grad_output, const Tensor& saved, const char
   return out;
 }
 
-// True when `shape` without its leading 1s is a suffix of out_shape.
-bool is_trailing(const Shape& shape, const Shape& out_shape) {
-  size_t first = 0;
-  while (first < shape.size() && shape[first] == 1) ++first;
-  const size_t length = shape.size() - first;
-  if (length > out_shape.size()) return false;
-  return std::equal(shape.begin() + first, shape.end(), out_shape.end() - length);
-}
-
 template <class T>
 void sum_columns(const Tensor& x, Tensor& out, int64_t m) {
   const int64_t rows = x.numel() / m, chunks = (rows + kRowChunk - 1) / kRowChunk;
@@ -320,7 +311,7 @@ Tensor sum_to_shape(const Tensor& x, const Shape& shape) {
   Tensor out = Tensor::zeros(shape, x.dtype(), Device::CUDA);
   if (m == 0 || n == 0) return out;
   dispatch_floating(x.dtype(), "sum_to_shape", [&]<class T>() {
-    if (is_trailing(shape, x.shape())) {
+    if (ops::is_trailing(shape, x.shape())) {
       sum_columns<T>(x, out, m);
     } else {
       fold_into<T>(x, out);

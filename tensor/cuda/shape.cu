@@ -36,21 +36,17 @@ __global__ void permute_kernel(const E* in, E* out, PermuteMap map, int64_t n) {
 
 // ---- launchers ----
 
-int64_t product(const Shape& shape, int64_t begin, int64_t end) {
-  int64_t p = 1;
-  for (int64_t d = begin; d < end; ++d) p *= shape[d];
-  return p;
-}
-
-// Copies `rows` blocks of `row_bytes` from src (block r at r * src_pitch) to dst (at r * dst_pitch).
-void copy_rows(const void* src, int64_t src_pitch, void* dst, int64_t dst_pitch, int64_t rows, int64_t row_bytes) {
-  if (rows == 0 || row_bytes == 0) return;
-  if (rows == 1) {  // a 2-d copy would also require the (unused) pitch to be below the device's maximum
-    CUDA_CHECK(cudaMemcpyAsync(dst, src, row_bytes, cudaMemcpyDeviceToDevice, cuda::compute_stream()));
+// Moves the blocks of one RowCopy (tensor/shape_rules.h) from src to dst: one 2-d copy on the compute stream.
+void copy_rows(const ops::RowCopy& copy, const void* src, void* dst) {
+  if (copy.rows == 0 || copy.row_bytes == 0) return;
+  const char* from = static_cast<const char*>(src) + copy.src_offset;
+  char* to = static_cast<char*>(dst) + copy.dst_offset;
+  if (copy.rows == 1) {  // a 2-d copy would also require the (unused) pitch to be below the device's maximum
+    CUDA_CHECK(cudaMemcpyAsync(to, from, copy.row_bytes, cudaMemcpyDeviceToDevice, cuda::compute_stream()));
     return;
   }
-  CUDA_CHECK(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, row_bytes, rows, cudaMemcpyDeviceToDevice,
-                               cuda::compute_stream()));
+  CUDA_CHECK(cudaMemcpy2DAsync(to, copy.dst_pitch, from, copy.src_pitch, copy.row_bytes, copy.rows,
+                               cudaMemcpyDeviceToDevice, cuda::compute_stream()));
 }
 
 template <class E>
@@ -64,44 +60,26 @@ void launch_permute(const Tensor& x, Tensor& out, const PermuteMap& map) {
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
   int64_t d = 0;
-  const Shape out_shape = ops::concat_shape(xs, dim, &d);
-  const Tensor& first = xs[0];
-  Tensor out = Tensor::empty(out_shape, first.dtype(), Device::CUDA);
-  const int64_t esize = static_cast<int64_t>(dtype_size(first.dtype()));
-  const int64_t outer = product(out_shape, 0, d), inner = product(out_shape, d + 1, first.dim()) * esize;
-  char* dst = static_cast<char*>(out.raw_data());
-  int64_t offset = 0;
-  for (const Tensor& x : xs) {
-    const int64_t row_bytes = x.shape()[d] * inner;
-    copy_rows(x.raw_data(), row_bytes, dst + offset, out_shape[d] * inner, outer, row_bytes);
-    offset += row_bytes;
-  }
+  Tensor out = Tensor::empty(ops::concat_shape(xs, dim, &d), xs[0].dtype(), Device::CUDA);
+  const std::vector<ops::RowCopy> copies = ops::concat_copies(xs, out.shape(), d);
+  for (size_t i = 0; i < xs.size(); ++i) copy_rows(copies[i], xs[i].raw_data(), out.raw_data());
   return out;
 }
 
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   int64_t d = 0;
-  const Shape out_shape = ops::narrow_shape(x.shape(), dim, start, length, &d);
-  const int64_t size = x.shape()[d];
-  Tensor out = Tensor::empty(out_shape, x.dtype(), Device::CUDA);
-  const int64_t esize = static_cast<int64_t>(dtype_size(x.dtype()));
-  const int64_t outer = product(x.shape(), 0, d), inner = product(x.shape(), d + 1, x.dim()) * esize;
+  Tensor out = Tensor::empty(ops::narrow_shape(x.shape(), dim, start, length, &d), x.dtype(), Device::CUDA);
   if (out.numel() > 0)
-    copy_rows(static_cast<const char*>(x.raw_data()) + start * inner, size * inner, out.raw_data(), length * inner,
-              outer, length * inner);
+    copy_rows(ops::narrow_copy(x.shape(), dtype_size(x.dtype()), d, start, length), x.raw_data(), out.raw_data());
   return out;
 }
 
 Tensor narrow_backward(const Tensor& grad, const Shape& input_shape, int64_t dim, int64_t start) {
-  const int64_t rank = static_cast<int64_t>(input_shape.size());
-  const int64_t d = ops::normalize_dim(dim, rank, "narrow_backward");
+  const int64_t d = ops::normalize_dim(dim, static_cast<int64_t>(input_shape.size()), "narrow_backward");
   Tensor out = Tensor::zeros(input_shape, grad.dtype(), Device::CUDA);
-  const int64_t esize = static_cast<int64_t>(dtype_size(grad.dtype()));
-  const int64_t outer = product(input_shape, 0, d), inner = product(input_shape, d + 1, rank) * esize;
-  const int64_t length = grad.shape()[d];
   if (grad.numel() > 0)
-    copy_rows(grad.raw_data(), length * inner, static_cast<char*>(out.raw_data()) + start * inner,
-              input_shape[d] * inner, outer, length * inner);
+    copy_rows(ops::narrow_backward_copy(grad.shape(), input_shape, dtype_size(grad.dtype()), d, start), grad.raw_data(),
+              out.raw_data());
   return out;
 }
 
