@@ -57,6 +57,28 @@ __device__ void stage_keys_values(const float* k, const float* v, const Dims& d,
   }
 }
 
+// A block's dynamic shared memory (fused_shared_bytes): its head's keys and
+// values [Lk, hd + 1], then per warp one row on the query's side [hd] (q or
+// dO) and one on the keys' side [Lk] (p or ds).
+struct SharedTile {
+  float *keys, *values, *query_row, *key_row;
+};
+
+// Lays out the tile and stages the block's head (blockIdx.x) of k and v into
+// it. Contains __syncthreads: call from every thread of the block.
+__device__ SharedTile stage_head(float* shared, const float* k, const float* v, const Dims& d) {
+  const int pitch = d.head_dim + 1, warp = threadIdx.x / 32;
+  const int64_t head = blockIdx.x;
+  SharedTile tile;
+  tile.keys = shared;
+  tile.values = tile.keys + d.keys * pitch;
+  tile.query_row = tile.values + d.keys * pitch + warp * (d.head_dim + d.keys);
+  tile.key_row = tile.query_row + d.head_dim;
+  stage_keys_values(k + head * d.keys * d.head_dim, v + head * d.keys * d.head_dim, d, tile.keys, tile.values);
+  __syncthreads();
+  return tile;
+}
+
 // grid (B, ceil(Lq / kQueriesPerBlock)), block kWarps * 32, dynamic shared fused_shared_bytes.
 // q [B, Lq, hd], k, v [B, Lk, hd], mask [Lq, Lk] or null -> probs [B, Lq, Lk], out [B, Lq, hd].
 __global__ void attention_forward_kernel2(const float* q, const float* k, const float* v, const float* mask,
@@ -64,12 +86,10 @@ __global__ void attention_forward_kernel2(const float* q, const float* k, const 
   CLIPGRAD_DYNAMIC_SHARED(float, shared);
   const int64_t head = blockIdx.x;
   const int pitch = d.head_dim + 1, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  float* keys = shared;
-  float* values = keys + d.keys * pitch;
-  float* query_row = values + d.keys * pitch + warp * (d.head_dim + d.keys);  // [hd]
-  float* prob_row = query_row + d.head_dim;                                   // [Lk]
-  stage_keys_values(k + head * d.keys * d.head_dim, v + head * d.keys * d.head_dim, d, keys, values);
-  __syncthreads();
+  const SharedTile tile = stage_head(shared, k, v, d);
+  const float *keys = tile.keys, *values = tile.values;
+  float* query_row = tile.query_row;  // [hd]
+  float* prob_row = tile.key_row;     // [Lk]
   const int first = blockIdx.y * kQueriesPerBlock, last = min(d.queries, first + kQueriesPerBlock);
   for (int i = first + warp; i < last; i += kWarps) {
     const int64_t row = head * d.queries + i;
@@ -125,12 +145,10 @@ __global__ void fused_backward_rows_kernel(const float* grad_out, const float* k
   CLIPGRAD_DYNAMIC_SHARED(float, shared);
   const int64_t head = blockIdx.x;
   const int pitch = d.head_dim + 1, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  float* keys = shared;
-  float* values = keys + d.keys * pitch;
-  float* grad_row = values + d.keys * pitch + warp * (d.head_dim + d.keys);  // [hd] dO of the query
-  float* ds_row = grad_row + d.head_dim;                                     // [Lk]
-  stage_keys_values(k + head * d.keys * d.head_dim, v + head * d.keys * d.head_dim, d, keys, values);
-  __syncthreads();
+  const SharedTile tile = stage_head(shared, k, v, d);
+  const float *keys = tile.keys, *values = tile.values;
+  float* grad_row = tile.query_row;  // [hd] dO of the query
+  float* ds_row = tile.key_row;      // [Lk]
   const int first = blockIdx.y * kQueriesPerBlock, last = min(d.queries, first + kQueriesPerBlock);
   for (int i = first + warp; i < last; i += kWarps) {
     const int64_t row = head * d.queries + i;
