@@ -34,32 +34,51 @@ static bool ends_with(const std::string& text, const std::string& suffix) {
 
 static bool is_floating(DType dtype) { return dtype == DType::F32 || dtype == DType::F64; }
 
-// Compares what a checkpoint holds with what the model expects (both in the
-// checkpoint's own names) and throws one error listing the problems.
-static void check_tensors(const std::string& path, const std::map<std::string, Tensor>& expected,
-                          const std::map<std::string, Tensor>& given) {
+// What differs between the tensors a model expects (name -> shape) and those
+// a checkpoint holds, both in the checkpoint's own names: missing, misshapen
+// and unexpected tensors.
+static std::vector<std::string> shape_problems(const std::map<std::string, Shape>& expected,
+                                               const std::map<std::string, Tensor>& given) {
   std::vector<std::string> problems;
-  for (const auto& [name, target] : expected) {
+  for (const auto& [name, shape] : expected) {
     auto found = given.find(name);
-    if (found == given.end()) {
+    if (found == given.end())
       problems.push_back("missing tensor '" + name + "'");
-    } else if (found->second.shape() != target.shape()) {
+    else if (found->second.shape() != shape)
       problems.push_back("tensor '" + name + "' has shape " + shape_str(found->second.shape()) +
-                         ", the model expects " + shape_str(target.shape()));
-    } else if (is_floating(target.dtype()) != is_floating(found->second.dtype())) {
-      problems.push_back("tensor '" + name + "' has dtype " + dtype_name(found->second.dtype()) +
-                         ", the model expects " + dtype_name(target.dtype()));
-    }
+                         ", the model expects " + shape_str(shape));
   }
   for (const auto& [name, value] : given)
     if (!expected.count(name)) problems.push_back("unexpected tensor '" + name + "'");
+  return problems;
+}
+
+// Throws one error listing the problems found, if any. A wholly different
+// file would list hundreds; the first few say enough.
+static void throw_if_any(const std::string& path, const std::vector<std::string>& problems) {
   if (problems.empty()) return;
-  // A wholly different file would list hundreds; the first few say enough.
   constexpr size_t kShown = 6;
   std::string message = problems[0];
   for (size_t i = 1; i < std::min(problems.size(), kShown); ++i) message += "; " + problems[i];
   if (problems.size() > kShown) message += "; and " + std::to_string(problems.size() - kShown) + " more problems";
   throw bad(path, message);
+}
+
+// Compares what a checkpoint holds with what the model expects: names,
+// shapes, and floating point where the model has it.
+static void check_tensors(const std::string& path, const std::map<std::string, Tensor>& expected,
+                          const std::map<std::string, Tensor>& given) {
+  std::map<std::string, Shape> shapes;
+  for (const auto& [name, target] : expected) shapes[name] = target.shape();
+  std::vector<std::string> problems = shape_problems(shapes, given);
+  for (const auto& [name, target] : expected) {
+    auto found = given.find(name);
+    if (found != given.end() && found->second.shape() == target.shape() &&
+        is_floating(target.dtype()) != is_floating(found->second.dtype()))
+      problems.push_back("tensor '" + name + "' has dtype " + dtype_name(found->second.dtype()) +
+                         ", the model expects " + dtype_name(target.dtype()));
+  }
+  throw_if_any(path, problems);
 }
 
 const char* config_source_name(ConfigSource source) {
@@ -126,24 +145,7 @@ void check_config_fits(const std::string& path, const ClipConfig& config, const 
   } catch (const std::invalid_argument& error) {
     throw bad(path, error.what());
   }
-  std::vector<std::string> problems;
-  for (const auto& [name, shape] : expected) {
-    auto found = given.find(name);
-    if (found == given.end()) {
-      problems.push_back("missing tensor '" + name + "'");
-    } else if (found->second.shape() != shape) {
-      problems.push_back("tensor '" + name + "' has shape " + shape_str(found->second.shape()) +
-                         ", the model expects " + shape_str(shape));
-    }
-  }
-  for (const auto& [name, value] : given)
-    if (!expected.count(name)) problems.push_back("unexpected tensor '" + name + "'");
-  if (problems.empty()) return;
-  constexpr size_t kShown = 6;
-  std::string message = problems[0];
-  for (size_t i = 1; i < std::min(problems.size(), kShown); ++i) message += "; " + problems[i];
-  if (problems.size() > kShown) message += "; and " + std::to_string(problems.size() - kShown) + " more problems";
-  throw bad(path, message);
+  throw_if_any(path, shape_problems(expected, given));
 }
 
 ClipConfig parse_config(const std::string& path, const std::function<ClipConfig()>& make) {

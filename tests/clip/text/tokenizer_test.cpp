@@ -161,7 +161,7 @@ TEST(Tokenizer, ABatchOfDistinctCaptionsTokenizesRowByRow) {
   const Tensor cold = tokenizer.tokenize_batch(captions);  // [1000, 77]
   ASSERT_EQ(cold.shape(), (Shape{1000, Tokenizer::kContextLength}));
   const std::vector<int32_t> ids = cold.to_vector<int32_t>();
-  EXPECT_EQ(tokenizer.tokenize_batch(captions).to_vector<int32_t>(), ids);  // warm: the word cache changes nothing
+  EXPECT_EQ(tokenizer.tokenize_batch(captions).to_vector<int32_t>(), ids);   // warm: the word cache changes nothing
   EXPECT_EQ(unrepaired.tokenize_batch(captions).to_vector<int32_t>(), ids);  // ASCII: ftfy changes nothing
   for (size_t row : {0, 7, 999}) {
     std::vector<int32_t> expected = tokenizer.tokenize(captions[row]);

@@ -1,9 +1,12 @@
 // What the emulator's tests share: device arrays, a schedule or a worker
-// count for one scope, and the message of a launch that must fail.
+// count for one scope, the message of a launch that must fail, and the best
+// of a few wall-clock runs for the timing lines some tests print.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -75,6 +78,18 @@ std::string refusal_of(Launch&& launch) {
 inline ::testing::AssertionResult contains(const std::string& text, const std::string& part) {
   if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "'" << part << "' is not in: " << text;
+}
+
+// The fastest of repeats runs of run(), in milliseconds of wall clock.
+template <class Run>
+double best_milliseconds(Run&& run, int repeats = 3) {
+  double best = 1e30;
+  for (int r = 0; r < repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    run();
+    best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  return best;
 }
 
 }  // namespace clipgrad::toy

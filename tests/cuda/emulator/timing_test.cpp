@@ -4,7 +4,6 @@
 // of a shared-memory tree (110 barriers a block: 7M fiber resumes).
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cstdio>
 #include <vector>
 
@@ -13,21 +12,6 @@
 
 using namespace clipgrad;
 using namespace clipgrad::toy;
-
-namespace {
-
-template <class Run>
-double best_milliseconds(Run&& run, int repeats = 3) {
-  double best = 1e30;
-  for (int r = 0; r < repeats; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    run();
-    best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  return best;
-}
-
-}  // namespace
 
 TEST(EmulatorTiming, GridStrideKernelOfOneMillionThreads) {
   const int64_t n = 1 << 20;

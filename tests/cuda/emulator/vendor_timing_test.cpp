@@ -4,7 +4,6 @@
 // (x [1, 3, 224, 224], w [64, 3, 7, 7], stride 2, padding 3: y [1, 64, 112, 112]).
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cstdio>
 #include <vector>
 
@@ -14,21 +13,6 @@
 
 using namespace clipgrad;
 using namespace clipgrad::toy;
-
-namespace {
-
-template <class Run>
-double best_milliseconds(Run&& run, int repeats = 3) {
-  double best = 1e30;
-  for (int r = 0; r < repeats; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    run();
-    best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  return best;
-}
-
-}  // namespace
 
 TEST(EmulatorVendorTiming, Sgemm256) {
   const uint64_t n = 256;
