@@ -53,8 +53,7 @@ void set_default_image_limits(const ImageLimits& limits) {
   process_image_limits = limits;
 }
 
-void check_image_size(const std::string& what, int64_t width, int64_t height, int channels,
-                      const ImageLimits& limits) {
+void check_image_size(const std::string& what, int64_t width, int64_t height, int channels, const ImageLimits& limits) {
   const std::string size = std::to_string(width) + " x " + std::to_string(height);
   auto refuse = [&](const std::string& why) { throw std::runtime_error("image '" + what + "' is " + size + why); };
   if (width <= 0 || height <= 0) refuse(": it has no pixels");

@@ -18,8 +18,7 @@ struct TooDeep {};
 Json parse_bounded(std::string_view text, int max_depth) {
   const Json::parser_callback_t callback = [max_depth](int depth, Json::parse_event_t event, Json&) {
     // `depth` is the number of open containers before this one opens.
-    if ((event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start) &&
-        depth >= max_depth)
+    if ((event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start) && depth >= max_depth)
       throw TooDeep{};
     return true;
   };
@@ -33,7 +32,7 @@ Json parse_json(std::string_view text, const std::string& what, int max_depth) {
     return parse_bounded(text, max_depth);
   } catch (const TooDeep&) {
     throw std::runtime_error(what + " nests arrays and objects deeper than " + std::to_string(max_depth) +
-                                " levels; no clipgrad file does");
+                             " levels; no clipgrad file does");
   } catch (const Json::parse_error& error) {
     std::string reason = error.what();
     const size_t prefix = reason.find("] ");  // nlohmann's "[json.exception.parse_error.101] "

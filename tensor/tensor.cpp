@@ -113,8 +113,7 @@ Allocator& allocator_for(Device device) {
 void set_allocator(Device device, Allocator* allocator) { g_allocators[static_cast<int>(device)] = allocator; }
 
 OutOfMemory::OutOfMemory(size_t bytes, const char* where) : bytes_(bytes) {
-  std::snprintf(message_, sizeof message_, "out of memory: %.3g GB asked for at once (%s)", double(bytes) / 1e9,
-                where);
+  std::snprintf(message_, sizeof message_, "out of memory: %.3g GB asked for at once (%s)", double(bytes) / 1e9, where);
 }
 
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device), allocator_(&allocator_for(device)) {

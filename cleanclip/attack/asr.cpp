@@ -69,8 +69,8 @@ AsrResult attack_success_rate(clip::ClipModel& model, const clip::LabelledDatase
   }
 
   if (items.empty())
-    throw std::invalid_argument("attack success rate: every image of '" + test_set.source() + "' is of the target class '" +
-                                attack.target + "'; there is none to trigger");
+    throw std::invalid_argument("attack success rate: every image of '" + test_set.source() +
+                                "' is of the target class '" + attack.target + "'; there is none to trigger");
   Classifier classifier = options.classifier;
   if (!classifier) {
     std::optional<clip::Tokenizer> own_tokenizer;

@@ -132,7 +132,8 @@ SupervisedModel load_supervised_checkpoint(const std::string& path) {
       config_json["activation"] = activation->second;
     config = clip::ClipConfig::from_json(config_json);
     auto supervised = file.metadata.find(kSupervisedMetadata);
-    if (supervised != file.metadata.end()) result.metadata = io::parse_json(supervised->second, std::string("metadata ") + kSupervisedMetadata);
+    if (supervised != file.metadata.end())
+      result.metadata = io::parse_json(supervised->second, std::string("metadata ") + kSupervisedMetadata);
   } catch (const clip::CheckpointError&) {
     throw;
   } catch (const std::exception& error) {

@@ -112,7 +112,9 @@ void register_bench(CLI::App& app) {
       "bench", "Time full CLIP training steps (forward, loss, backward, AdamW) of a named config on synthetic data");
   command->add_option("--model", options->model, "named config: vit-b-32, vit-b-16, rn50, vit-tiny-28, ...")
       ->capture_default_str();
-  command->add_option("--batch", options->batch, "samples per step")->capture_default_str()->check(integer_in(1, kMaxBatch));
+  command->add_option("--batch", options->batch, "samples per step")
+      ->capture_default_str()
+      ->check(integer_in(1, kMaxBatch));
   command->add_option("--precision", options->precision, "fp32, or tf32 (TF32 tensor cores in GEMM and conv)")
       ->check(CLI::IsMember({"fp32", "tf32"}))
       ->capture_default_str();

@@ -25,7 +25,9 @@ void register_data(CLI::App& app) {
       ->check(integer_in(0, std::numeric_limits<int64_t>::max()));
   fashion->add_option("--test-limit", options->test_limit, "Keep only the first N test images")
       ->check(integer_in(0, std::numeric_limits<int64_t>::max()));
-  fashion->add_option("--seed", options->seed, "Seed of the caption choice")->capture_default_str()->check(seed_value());
+  fashion->add_option("--seed", options->seed, "Seed of the caption choice")
+      ->capture_default_str()
+      ->check(seed_value());
   fashion->callback([options] { clip::prepare_fashion_mnist(*options); });
 }
 

@@ -52,7 +52,9 @@ void register_finetune_supervised(CLI::App& app) {
   command->add_option("--warmup", options.warmup_steps, "linear warmup steps, then cosine to zero")
       ->capture_default_str()
       ->check(integer_in(0, kMaxSteps));
-  command->add_option("--seed", options.seed, "seed of the epochs' shuffles")->capture_default_str()->check(seed_value());
+  command->add_option("--seed", options.seed, "seed of the epochs' shuffles")
+      ->capture_default_str()
+      ->check(seed_value());
   command->add_option("--workers", options.workers, "image decoding threads")
       ->capture_default_str()
       ->check(worker_count());

@@ -72,9 +72,7 @@ void register_probe(CLI::App& app) {
   command->add_option("--epochs", args->options.epochs)->capture_default_str()->check(integer_in(1, kMaxEpochs));
   command->add_option("--lr", args->options.lr)->capture_default_str()->check(real_in(0, kInfinity, true));
   command->add_option("--wd", args->options.weight_decay)->capture_default_str()->check(real_in(0, kInfinity));
-  command->add_option("--batch-size", args->options.batch_size)
-      ->capture_default_str()
-      ->check(integer_in(1, kMaxBatch));
+  command->add_option("--batch-size", args->options.batch_size)->capture_default_str()->check(integer_in(1, kMaxBatch));
   command->add_option("--seed", args->options.seed)->capture_default_str()->check(seed_value());
   command->add_option("--workers", args->workers)->capture_default_str()->check(worker_count());
   command->add_option("--json", args->json, "also write the result as JSON here")->check(output_path());

@@ -135,7 +135,8 @@ Accuracy score(const Tensor& logits, const std::vector<int64_t>& labels, int64_t
                                 " labels and " + std::to_string(classes) + " classes");
   const int64_t n = logits.size(0);
   if (n == 0) throw std::invalid_argument("score: no image to score");
-  if (classes < 2) throw std::invalid_argument("score: " + std::to_string(classes) + " class; accuracy needs at least 2");
+  if (classes < 2)
+    throw std::invalid_argument("score: " + std::to_string(classes) + " class; accuracy needs at least 2");
   for (int64_t i = 0; i < n; ++i)
     if (labels[i] < 0 || labels[i] >= classes)
       throw std::invalid_argument(row_name(row_names, i, n) + ": label " + std::to_string(labels[i]) +

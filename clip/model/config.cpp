@@ -96,8 +96,8 @@ nlohmann::json ClipConfig::to_json() const {
 // A JSON value in an error message: one short line whatever the value (parsed
 // JSON is depth-bounded, io/json.h, so dump's recursion is bounded).
 static std::string shown(const nlohmann::json& value) {
-  if (value.is_structured() && value.size() > 8) return "a JSON " + std::string(value.type_name()) + " of " +
-                                                        std::to_string(value.size()) + " items";
+  if (value.is_structured() && value.size() > 8)
+    return "a JSON " + std::string(value.type_name()) + " of " + std::to_string(value.size()) + " items";
   std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return text.size() > 80 ? text.substr(0, 77) + "..." : text;
 }

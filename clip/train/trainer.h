@@ -140,8 +140,8 @@ class Trainer {
   std::unique_ptr<nn::AdamW> optimizer_;  // or, sharded (--zero 1; over the buckets' segments):
   std::unique_ptr<ZeroOptimizer> zero_optimizer_;
   Generator generator_;
-  int64_t epoch_ = 0;  // completed epochs
-  int64_t step_ = 0;   // completed steps
+  int64_t epoch_ = 0;     // completed epochs
+  int64_t step_ = 0;      // completed steps
   bool new_run_ = false;  // a new run that has not taken its first step
 };
 

@@ -71,8 +71,8 @@ TEST(HostileInputCli, ABrokenModelIsRefusedNeverScored) {
   EXPECT_EQ(result.exit_code, 0) << result.output;
   const std::string zeros = write_model(dir, "zeros.safetensors", 0.0f);
   result = run_clipgrad("eval --model '" + zeros + "'" + data + " --json '" + dir.file("r.json") + "'");
-  expect_one_line_error(result, "eval: model '" + zeros + "' cannot be evaluated: " + dir.file("test.csv") +
-                                    ":2: every class scores 0");
+  expect_one_line_error(
+      result, "eval: model '" + zeros + "' cannot be evaluated: " + dir.file("test.csv") + ":2: every class scores 0");
   EXPECT_FALSE(fs::exists(dir.file("r.json")));
   const std::string nans = write_model(dir, "nan.safetensors", std::numeric_limits<float>::quiet_NaN());
   result = run_clipgrad("eval --model '" + nans + "'" + data);

@@ -39,11 +39,12 @@ std::string png_chunk(const std::string& type, const std::string& data) {
 std::string png_file(uint32_t width, uint32_t height, const std::string& raw) {
   uLongf size = compressBound(raw.size());
   std::string compressed(size, '\0');
-  EXPECT_EQ(compress2(reinterpret_cast<Bytef*>(compressed.data()), &size,
-                      reinterpret_cast<const Bytef*>(raw.data()), raw.size(), 9),
+  EXPECT_EQ(compress2(reinterpret_cast<Bytef*>(compressed.data()), &size, reinterpret_cast<const Bytef*>(raw.data()),
+                      raw.size(), 9),
             Z_OK);
   compressed.resize(size);
-  return std::string("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", be32(width) + be32(height) + std::string("\x08\x02\0\0\0", 5)) +
+  return std::string("\x89PNG\r\n\x1a\n", 8) +
+         png_chunk("IHDR", be32(width) + be32(height) + std::string("\x08\x02\0\0\0", 5)) +
          png_chunk("IDAT", compressed) + png_chunk("IEND", "");
 }
 
@@ -91,7 +92,8 @@ TEST(BadImages, APngStreamCannotInflatePastItsImage) {
 TEST(BadImages, OnlyPngJpegAndBmpAreDecoded) {
   TempDir dir("bad_input");
   const std::map<std::string, std::string> files = {
-      {"a.gif", std::string("GIF89a\x01\0\x01\0\x80\0\0\0\0\0\xff\xff\xff,\0\0\0\0\x01\0\x01\0\0\x02\x02\x44\x01\0;", 35)},
+      {"a.gif",
+       std::string("GIF89a\x01\0\x01\0\x80\0\0\0\0\0\xff\xff\xff,\0\0\0\0\x01\0\x01\0\0\x02\x02\x44\x01\0;", 35)},
       {"a.ppm", std::string("P6\n2 2\n255\n") + std::string(12, '\x7f')},
       {"a.tga", std::string("\0\0\x02\0\0\0\0\0\0\0\0\0\x01\0\x01\0\x18\0", 18) + std::string(3, '\x7f')},
       {"a.hdr", std::string("#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 1 +X 1\n") + std::string("\x80\x80\x80\x80", 4)}};
@@ -134,7 +136,8 @@ TEST(BadJson, FilesAreBoundedAndNamed) {
     read_json_file(dir.file("bad.json"), "classes file");
     FAIL() << "parsed";
   } catch (const std::runtime_error& error) {
-    EXPECT_TRUE(contains(error.what(), "classes file '" + dir.file("bad.json") + "' is not valid JSON")) << error.what();
+    EXPECT_TRUE(contains(error.what(), "classes file '" + dir.file("bad.json") + "' is not valid JSON"))
+        << error.what();
   }
 }
 

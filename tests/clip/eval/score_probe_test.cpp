@@ -54,9 +54,9 @@ TEST(Score, RefusesScoresThatCannotRankTheClasses) {
   refused(Tensor::from_vector<float>({2, 3}, {0, 0, 0, 1, 2, 3}), "test.csv:2: every class scores 0");
   refused(Tensor::from_vector<float>({2, 3}, {1, 2, 3, nan, nan, nan}), "test.csv:3: class 0 scores nan");
   refused(Tensor::from_vector<float>({2, 3}, {1, inf, 3, 1, 2, 3}), "test.csv:2: class 1 scores inf");
-  EXPECT_THROW(score(Tensor::empty({0, 3}), {}, 3), std::invalid_argument);            // no image
-  EXPECT_THROW(score(Tensor::zeros({2, 1}), {0, 0}, 1), std::invalid_argument);        // one class ranks nothing
-  EXPECT_THROW(score(Tensor::zeros({1, 2}), {2}, 2), std::invalid_argument);           // label outside
+  EXPECT_THROW(score(Tensor::empty({0, 3}), {}, 3), std::invalid_argument);      // no image
+  EXPECT_THROW(score(Tensor::zeros({2, 1}), {0, 0}, 1), std::invalid_argument);  // one class ranks nothing
+  EXPECT_THROW(score(Tensor::zeros({1, 2}), {2}, 2), std::invalid_argument);     // label outside
 }
 
 // Features: class c sits around direction c (plus noise), so a linear head separates them.
