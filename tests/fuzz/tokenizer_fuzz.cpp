@@ -13,7 +13,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using clipgrad::clip::Tokenizer;
-  static const Tokenizer with_ftfy, without_ftfy(clipgrad::clip::default_bpe_path(), clipgrad::clip::TextRepair::kNone);
+  static const Tokenizer with_ftfy, without_ftfy(Tokenizer::default_bpe_path(), clipgrad::clip::TextRepair::kNone);
   if (size == 0) return 0;
   const Tokenizer& tokenizer = data[0] & 1 ? without_ftfy : with_ftfy;  // the shipped vocabulary, loaded once
   const int64_t context = 2 + (data[0] >> 1) % 96;
