@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <stdexcept>
 
@@ -17,6 +16,7 @@
 #include "clip/eval/zeroshot.h"
 #include "io/atomic_file.h"
 #include "io/csv.h"
+#include "io/json.h"
 
 namespace clipgrad::cleanclip {
 
@@ -55,9 +55,8 @@ nlohmann::json stage_to_json(const StageResult& stage) {
 }
 
 std::optional<StageResult> load_stage(const fs::path& dir) {
-  std::ifstream in(dir / "stage.json");
-  if (!in) return std::nullopt;
-  nlohmann::json json = nlohmann::json::parse(in);
+  if (!fs::exists(dir / "stage.json")) return std::nullopt;
+  const nlohmann::json json = io::read_json_file((dir / "stage.json").string(), "stage file");
   StageResult stage;
   stage.name = json.at("name");
   stage.clean_top1 = json.at("clean_top1");
@@ -164,10 +163,10 @@ void check_recipe(const fs::path& out, const StudyOptions& options) {
   const fs::path path = out / "recipe.json";
   const nlohmann::json recipe = recipe_json(options);
   if (fs::exists(path)) {
-    nlohmann::json earlier = nlohmann::json::parse(std::ifstream(path));
+    const nlohmann::json earlier = io::read_json_file(path.string(), "study recipe");
     if (earlier != recipe)
       throw std::invalid_argument("demo: " + out.string() + " holds a study made with another recipe (" +
-                                  path.string() + ": " + earlier.dump() + "); use another --out");
+                                  path.string() + ": " + io::json_excerpt(earlier, 400) + "); use another --out");
     return;
   }
   fs::create_directories(out);
@@ -185,17 +184,23 @@ struct Study {
 };
 
 // Runs `body` for a stage unless its stage.json exists; times it and saves
-// the result (the lead's: body returns the result on the lead alone).
+// the result (the lead's: body returns the result on the lead alone). The
+// stage works in DIR.partial (where a rerun resumes it), renamed to DIR with
+// its stage.json: a stage folder exists whole or not at all.
 StageResult stage(const fs::path& dir, const std::string& metrics, const Team& team,
-                  const std::function<StageResult()>& body) {
+                  const std::function<StageResult(const fs::path& work)>& body) {
   if (auto done = load_stage(dir)) return *done;
-  fs::create_directories(dir);
+  const fs::path work = fs::path(dir).concat(".partial");
+  if (team.leads() && fs::exists(dir) && !fs::exists(work)) fs::rename(dir, work);  // a stage of an older version
+  team.sync("preparing stage " + dir.string());
+  fs::create_directories(work);
   const auto start = Clock::now();
-  StageResult result = body();
+  StageResult result = body(work);
   if (team.leads()) {
     result.minutes = minutes_since(start);
     result.metrics_path = metrics;
-    save_stage(dir, result);
+    save_stage(work, result);
+    fs::rename(work, dir);
   }
   team.sync("stage " + dir.string());
   return team.leads() ? result : load_stage(dir).value();
@@ -239,8 +244,8 @@ std::string train(const Study& study, const std::string& stage, const fs::path& 
 StageResult training_stage(const Study& study, const std::string& name, const fs::path& run, const ModelSource& model,
                            const std::string& csv, const clip::TrainOptions& train_options,
                            const ObjectiveSource& objective, const AttackConfig& attack) {
-  return stage(run, (run / "metrics.jsonl").string(), study.team, [&] {
-    std::string model_path = train(study, name, run, model, csv, train_options, objective);
+  return stage(run, (run / "metrics.jsonl").string(), study.team, [&](const fs::path& work) {
+    std::string model_path = train(study, name, work, model, csv, train_options, objective);
     return study.team.leads() ? evaluate(name, model_path, study.paths, attack, study.options) : StageResult{};
   });
 }
@@ -328,7 +333,7 @@ StageResult contrastive_finetune(const Study& study, const std::string& name, co
 // The supervised defence on the clean pairs. It is not data parallel: the lead runs it.
 StageResult supervised_finetune(const Study& study, const fs::path& run, const std::string& poisoned_model,
                                 const std::string& finetune_csv, uint64_t seed, const AttackConfig& attack) {
-  return stage(run, (run / "metrics.jsonl").string(), study.team, [&] {
+  return stage(run, (run / "metrics.jsonl").string(), study.team, [&](const fs::path& work) {
     if (!study.team.leads()) return StageResult{};
     const StudyOptions& options = study.options;
     SupervisedOptions supervised;
@@ -339,7 +344,7 @@ StageResult supervised_finetune(const Study& study, const fs::path& run, const s
     supervised.seed = seed;
     supervised.workers = options.workers;
     const std::string head_model = finetune_supervised(poisoned_model, finetune_csv, study.paths.classes_json(),
-                                                       run.string(), supervised, [&](const SupervisedStep& step) {
+                                                       work.string(), supervised, [&](const SupervisedStep& step) {
                                                          if (study.progress)
                                                            study.progress("supervised-finetune", step);
                                                        });

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -152,6 +153,10 @@ CsvTable parse_csv(std::string_view text, const std::string& source, char delimi
 }
 
 CsvTable read_csv(const std::string& path, char delimiter) {
+  // A device or a pipe (/dev/zero, say) could be read forever.
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    throw std::runtime_error("CSV file '" + path + "' is not a regular file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open CSV file '" + path + "': " + std::strerror(errno));
   std::ostringstream contents;

@@ -4,11 +4,12 @@
 #include <stb_image_write.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <stdexcept>
 
 #include "io/atomic_file.h"
@@ -20,21 +21,104 @@ Image::Image(int width, int height) : width(width), height(height), rgb(static_c
     throw std::invalid_argument("Image: negative size " + std::to_string(width) + "x" + std::to_string(height));
 }
 
-Image decode_image(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw std::runtime_error("image file not found: '" + path + "'");
+namespace detail {
+extern thread_local size_t stb_allocation_cap;  // io/stb_image.cpp
+}
+
+namespace {
+
+// Holds stb_image's allocations on this thread to `cap` bytes each, while it lives.
+class StbAllocationCap {
+ public:
+  explicit StbAllocationCap(size_t cap) : previous_(detail::stb_allocation_cap) { detail::stb_allocation_cap = cap; }
+  ~StbAllocationCap() { detail::stb_allocation_cap = previous_; }
+  StbAllocationCap(const StbAllocationCap&) = delete;
+  StbAllocationCap& operator=(const StbAllocationCap&) = delete;
+
+ private:
+  size_t previous_;
+};
+
+}  // namespace
+
+namespace {
+ImageLimits process_image_limits;
+}  // namespace
+
+const ImageLimits& default_image_limits() { return process_image_limits; }
+
+void set_default_image_limits(const ImageLimits& limits) {
+  if (!(limits.max_pixels > 0) || !(limits.max_aspect >= 1))
+    throw std::invalid_argument("image limits: max_pixels must be positive and max_aspect at least 1");
+  process_image_limits = limits;
+}
+
+void check_image_size(const std::string& what, int64_t width, int64_t height, int channels, const ImageLimits& limits) {
+  const std::string size = std::to_string(width) + " x " + std::to_string(height);
+  auto refuse = [&](const std::string& why) { throw std::runtime_error("image '" + what + "' is " + size + why); };
+  if (width <= 0 || height <= 0) refuse(": it has no pixels");
+  int64_t pixels = 0, bytes = 0;
+  if (__builtin_mul_overflow(width, height, &pixels) || pixels > limits.max_pixels)
+    refuse(" pixels, more than the " + std::to_string(limits.max_pixels) +
+           " allowed (--max-image-pixels; a decompression bomb?)");
+  const double aspect = static_cast<double>(std::max(width, height)) / static_cast<double>(std::min(width, height));
+  if (!(aspect <= limits.max_aspect)) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%.0f:1, more than the %g:1 allowed", aspect, limits.max_aspect);
+    refuse(": an aspect ratio of " + std::string(text) + " (--max-image-aspect)");
+  }
+  if (channels < 1 || __builtin_mul_overflow(pixels, static_cast<int64_t>(channels), &bytes) ||
+      static_cast<uint64_t>(bytes) > SIZE_MAX / 16)
+    refuse(" with " + std::to_string(channels) + " channels: too many bytes to decode");
+}
+
+namespace {
+
+// The one decoding path of files and bytes: `info(w, h, channels)` reads the header,
+// `load(w, h, channels)` decodes to RGB (stb's calls on a file or on memory).
+template <class Info, class Load>
+Image decode_checked(const std::string& what, const ImageLimits& limits, Info info, Load load) {
   int width = 0, height = 0, channels_in_file = 0;
-  // Asking stb for 3 channels does the convert("RGB"): gray is replicated, alpha dropped.
-  uint8_t* decoded = stbi_load(path.c_str(), &width, &height, &channels_in_file, 3);
-  if (!decoded)
-    throw std::runtime_error("cannot decode image '" + path + "': " + stbi_failure_reason() +
-                             " (expected a PNG, JPEG or BMP file)");
+  auto undecodable = [&] {
+    return std::runtime_error("cannot decode image '" + what + "': " + stbi_failure_reason() +
+                              " (expected a PNG, JPEG or BMP file)");
+  };
+  // The header alone first: the size is checked before any pixel is allocated.
+  if (!info(&width, &height, &channels_in_file)) throw undecodable();
+  check_image_size(what, width, height, channels_in_file, limits);
+  // No buffer of stb's needs more than 16 bytes a pixel (16-bit RGBA rows with their
+  // filter bytes, padded JPEG blocks); a stream that inflates past it fails instead.
+  const StbAllocationCap cap(static_cast<size_t>(width) * static_cast<size_t>(height) * 16 + (size_t(1) << 20));
+  const int header_width = width, header_height = height;
+  uint8_t* decoded = load(&width, &height, &channels_in_file);
+  if (!decoded) throw undecodable();
+  std::unique_ptr<uint8_t, void (*)(void*)> owned(decoded, stbi_image_free);
+  if (width != header_width || height != header_height)
+    throw std::runtime_error("image '" + what + "' changed while it was read");
   Image image;
   image.width = width;
   image.height = height;
   image.rgb.assign(decoded, decoded + static_cast<size_t>(width) * height * 3);
-  stbi_image_free(decoded);
   return image;
+}
+
+}  // namespace
+
+Image decode_image(const std::string& path, const ImageLimits& limits) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw std::runtime_error("image file not found: '" + path + "'");
+  // Asking stb for 3 channels does the convert("RGB"): gray is replicated, alpha dropped.
+  return decode_checked(
+      path, limits, [&](int* w, int* h, int* c) { return stbi_info(path.c_str(), w, h, c); },
+      [&](int* w, int* h, int* c) { return stbi_load(path.c_str(), w, h, c, 3); });
+}
+
+Image decode_image_bytes(const uint8_t* bytes, size_t size, const std::string& label, const ImageLimits& limits) {
+  if (size > static_cast<size_t>(INT32_MAX)) throw std::runtime_error("image '" + label + "' is larger than 2 GiB");
+  const int length = static_cast<int>(size);
+  return decode_checked(
+      label, limits, [&](int* w, int* h, int* c) { return stbi_info_from_memory(bytes, length, w, h, c); },
+      [&](int* w, int* h, int* c) { return stbi_load_from_memory(bytes, length, w, h, c, 3); });
 }
 
 // ---- PIL's resampling (libImaging/Resample.c), reproduced exactly ----
@@ -219,19 +303,15 @@ void write_png(const std::string& path, int width, int height, int channels, con
   if (width <= 0 || height <= 0)
     throw std::invalid_argument("write_png '" + path + "': size " + std::to_string(width) + "x" +
                                 std::to_string(height) + " must be positive");
-  const std::string temporary = temporary_path_beside(path);
-  if (!stbi_write_png(temporary.c_str(), width, height, channels, data, width * channels)) {
-    int saved_errno = errno;
-    std::remove(temporary.c_str());
-    throw std::runtime_error("cannot write PNG '" + path + "': " + std::strerror(saved_errno) +
-                             " (does the folder exist and is it writable?)");
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  if (ec) {
-    std::remove(temporary.c_str());
-    throw std::runtime_error("cannot write PNG '" + path + "': rename failed: " + ec.message());
-  }
+  // stb's file writer ignores a failed fwrite or fclose: the PNG is encoded in memory and
+  // written by write_file_atomic, which checks every step.
+  std::string encoded;
+  auto append = [](void* context, void* bytes, int size) {
+    static_cast<std::string*>(context)->append(static_cast<const char*>(bytes), static_cast<size_t>(size));
+  };
+  if (!stbi_write_png_to_func(append, &encoded, width, height, channels, data, width * channels))
+    throw std::runtime_error("cannot write PNG '" + path + "': the encoder failed");
+  write_file_atomic(path, encoded);
 }
 
 }  // namespace clipgrad::io

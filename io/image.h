@@ -29,11 +29,41 @@ struct ChannelNormalization {
   float std[3];
 };
 
-// Decodes PNG, JPEG or BMP (stb_image) to RGB. Grayscale is replicated to three
-// channels and alpha is dropped, as PIL's convert("RGB") does. JPEG pixels may
-// differ from libjpeg's by a few levels (stb's IDCT and chroma upsampling).
-// Throws with the file name if it is missing or cannot be decoded.
-Image decode_image(const std::string& path);
+// Bounds on the images a command accepts, checked from an image's header before
+// its pixels are allocated, so that a small file cannot ask for gigabytes.
+struct ImageLimits {
+  // Width x height. Pillow's decompression-bomb threshold (Image.MAX_IMAGE_PIXELS:
+  // 2^30 / 4 / 3 bytes, about 89.5 megapixels), which Pillow warns at and refuses at twice.
+  int64_t max_pixels = 89'478'485;
+  // Longer side / shorter side. CLIP's preprocessing scales the shorter side to
+  // the model's resolution, so a 1 x 2,000,000 strip would become 224 x 448M.
+  double max_aspect = 100;
+};
+
+// The limits every decode uses unless given others: ImageLimits{} until a
+// command sets them from its --max-image-pixels and --max-image-aspect (once,
+// before any image is read; the loader takes them when it is made).
+const ImageLimits& default_image_limits();
+void set_default_image_limits(const ImageLimits& limits);
+
+// Throws std::runtime_error naming `what` (a file) unless width and height are
+// positive, width x height is at most limits.max_pixels, the aspect ratio at most
+// limits.max_aspect, and width x height x channels bytes fit in memory's address
+// space. Every decoder calls it with the header's values before it allocates.
+void check_image_size(const std::string& what, int64_t width, int64_t height, int channels,
+                      const ImageLimits& limits = default_image_limits());
+
+// Decodes PNG, JPEG or BMP (stb_image, built with those decoders alone) to RGB.
+// Grayscale is replicated to three channels and alpha is dropped, as PIL's
+// convert("RGB") does. JPEG pixels may differ from libjpeg's by a few levels
+// (stb's IDCT and chroma upsampling). The header is read first and checked
+// against `limits`; no allocation of the decoder exceeds the bytes that the
+// header's image needs. Throws naming the file if it is missing, not a PNG,
+// JPEG or BMP, too large, or cannot be decoded.
+Image decode_image(const std::string& path, const ImageLimits& limits = default_image_limits());
+// The same on bytes in memory (an archive member, a fuzz input); `label` names them in errors.
+Image decode_image_bytes(const uint8_t* bytes, size_t size, const std::string& label,
+                         const ImageLimits& limits = default_image_limits());
 
 // PIL's Image.resize(size, Image.BICUBIC) on an RGB image, bit for bit (Pillow
 // 13): two separable passes rounded to uint8 in between, the a = -0.5 cubic
@@ -57,7 +87,8 @@ void preprocess(const Image& image, int size, const ChannelNormalization& normal
                 float* pixels /* [3, size, size] */);
 
 // Writes an 8-bit PNG with 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA)
-// interleaved channels. Atomic: writes a temporary file beside `path`, then renames.
+// interleaved channels. Atomic: encodes in memory, writes a temporary file
+// beside `path`, checks every write, then renames.
 void write_png(const std::string& path, int width, int height, int channels,
                const uint8_t* data /* [height, width, channels] */);
 

@@ -11,12 +11,14 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 
+#include "io/json.h"
 #include "tensor/float16.h"
 
 namespace clipgrad::io {
@@ -153,9 +155,9 @@ Entry parse_entry(const std::string& label, const std::string& name, const Json&
   bool overflow = false;
   for (const Json& dim : shape) {
     const std::optional<uint64_t> size = unsigned_value(dim);
-    if (!size) fail(label, where + " has shape " + shape.dump() + "; dimensions must be non-negative integers");
+    if (!size) fail(label, where + " has shape " + json_excerpt(shape) + "; dimensions must be non-negative integers");
     if (*size > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-      fail(label, where + " has shape " + shape.dump() + " with a dimension beyond 2^63");
+      fail(label, where + " has shape " + json_excerpt(shape) + " with a dimension beyond 2^63");
     entry.shape.push_back(static_cast<int64_t>(*size));
     // Checked in order, as shape_numel multiplies, so a later zero does not excuse an overflow.
     overflow = overflow || __builtin_mul_overflow(entry.numel, entry.shape.back(), &entry.numel);
@@ -166,10 +168,10 @@ Entry parse_entry(const std::string& label, const std::string& name, const Json&
 
   const Json& offsets = value["data_offsets"];
   if (!offsets.is_array() || offsets.size() != 2)
-    fail(label, where + " has data_offsets " + offsets.dump() + "; expected [begin, end]");
+    fail(label, where + " has data_offsets " + json_excerpt(offsets) + "; expected [begin, end]");
   const std::optional<uint64_t> begin = unsigned_value(offsets[0]), end = unsigned_value(offsets[1]);
   if (!begin || !end)
-    fail(label, where + " has data_offsets " + offsets.dump() + "; both must be non-negative integers");
+    fail(label, where + " has data_offsets " + json_excerpt(offsets) + "; both must be non-negative integers");
   entry.begin = *begin;
   entry.end = *end;
   if (entry.begin > entry.end)
@@ -258,6 +260,10 @@ Tensor decode(const std::string& label, const Entry& entry, const unsigned char*
 class TempFile {
  public:
   explicit TempFile(const std::string& path) : path_(path), temp_path_(path + ".tmp") {
+    // The rename would replace a device or a folder's entry (/dev/null, say) with a file.
+    std::error_code ec;
+    if (std::filesystem::exists(path_, ec) && !std::filesystem::is_regular_file(path_, ec))
+      fail_write(path_, "it exists and is not a regular file");
     file_ = std::fopen(temp_path_.c_str(), "wb");
     if (!file_) fail_write(path_, "cannot create '" + temp_path_ + "' (" + std::strerror(errno) + ")");
   }

@@ -2,6 +2,7 @@
 
 #include "tensor/float16.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -111,8 +112,18 @@ Allocator& allocator_for(Device device) {
 
 void set_allocator(Device device, Allocator* allocator) { g_allocators[static_cast<int>(device)] = allocator; }
 
+OutOfMemory::OutOfMemory(size_t bytes, const char* where) : bytes_(bytes) {
+  std::snprintf(message_, sizeof message_, "out of memory: %.3g GB asked for at once (%s)", double(bytes) / 1e9, where);
+}
+
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device), allocator_(&allocator_for(device)) {
-  data_ = allocator_->allocate(bytes);
+  try {
+    data_ = allocator_->allocate(bytes);
+  } catch (const OutOfMemory&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory(bytes, device == Device::CPU ? "host memory, a tensor" : "CUDA device memory, a tensor");
+  }
 }
 
 Storage::~Storage() { allocator_->deallocate(data_, bytes_); }

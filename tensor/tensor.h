@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -68,7 +69,20 @@ class Allocator {
 Allocator& allocator_for(Device device);                  // throws for CUDA in a build without it
 void set_allocator(Device device, Allocator* allocator);  // not owned; must outlive every tensor
 
-// Owns one allocation from its device's allocator.
+// An allocation that failed, with its size: what the CLI's one-line error names.
+// (The clipgrad binary's operator new throws it too, cli/main.cpp.)
+class OutOfMemory : public std::bad_alloc {
+ public:
+  OutOfMemory(size_t bytes, const char* where);
+  const char* what() const noexcept override { return message_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  size_t bytes_;
+  char message_[96];  // no std::string: building one could fail for want of memory too
+};
+
+// Owns one allocation from its device's allocator (a failure throws OutOfMemory).
 class Storage {
  public:
   Storage(size_t bytes, Device device);

@@ -68,6 +68,9 @@ AsrResult attack_success_rate(clip::ClipModel& model, const clip::LabelledDatase
       items.push_back(item);
   }
 
+  if (items.empty())
+    throw std::invalid_argument("attack success rate: every image of '" + test_set.source() +
+                                "' is of the target class '" + attack.target + "'; there is none to trigger");
   Classifier classifier = options.classifier;
   if (!classifier) {
     std::optional<clip::Tokenizer> own_tokenizer;
@@ -83,16 +86,21 @@ AsrResult attack_success_rate(clip::ClipModel& model, const clip::LabelledDatase
       clip::image_features(model, items, options.workers, options.batch_size, options.strict, apply_trigger);
   result.skipped = features.skipped;
   result.n = static_cast<int64_t>(features.rows.size());
-  if (result.n == 0) return result;
 
   Tensor logits = classifier(features.features);
   if (logits.dim() != 2 || logits.size(0) != result.n || logits.size(1) != class_count)
     throw std::invalid_argument("attack success rate: the classifier gave logits " + shape_str(logits.shape()) +
                                 ", expected [" + std::to_string(result.n) + ", " + std::to_string(class_count) + "]");
+  std::vector<std::string> row_names;
+  for (int64_t row : features.rows) row_names.push_back(test_set.where(static_cast<size_t>(row)));
+  clip::check_scores(logits, row_names);  // a broken model's ASR would be whatever its ties give
   const float* values = logits.data<float>();
   for (int64_t i = 0; i < result.n; ++i) {
+    // A hit when no other class scores above the target: a tie counts for the attack, the
+    // pessimistic reading for a defence.
     const float* row = values + i * class_count;
-    result.hits += (std::max_element(row, row + class_count) - row) == result.target_class;
+    const float target = row[result.target_class];
+    result.hits += std::none_of(row, row + class_count, [&](float score) { return score > target; });
   }
   result.asr = static_cast<double>(result.hits) / result.n;
   return result;

@@ -42,9 +42,9 @@ struct AsrOptions {
 };
 
 struct AsrResult {
-  double asr = 0;            // hits / n (0 when n is 0)
+  double asr = 0;            // hits / n
   int64_t n = 0;             // images counted: true class is not the target, and readable
-  int64_t hits = 0;          // of those, classified as the target (argmax; ties: the lowest class index)
+  int64_t hits = 0;          // of those, classified as the target (no class scores higher; a tie is a hit)
   int64_t target_class = 0;  // index of the target among the classes
   int64_t excluded = 0;      // test images of the target class, not counted
   int64_t skipped = 0;       // images that could not be read
@@ -52,6 +52,8 @@ struct AsrResult {
 
 // Applies Trigger(attack) to each non-target test image i on the fly, keyed by
 // evaluation_image_key(i) (the test row), and classifies it. The model is put in eval mode.
+// Throws when no image is counted (every one skipped, or of the target class), and
+// clip::BrokenModelError for scores that are not finite or do not rank the classes.
 AsrResult attack_success_rate(clip::ClipModel& model, const clip::LabelledDataset& test_set,
                               const clip::ClassNames& class_names, const AttackConfig& attack,
                               const AsrOptions& options = {});

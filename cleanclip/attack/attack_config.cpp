@@ -1,9 +1,11 @@
 #include "cleanclip/attack/attack_config.h"
 
-#include <fstream>
+#include <cmath>
+#include <filesystem>
 #include <stdexcept>
 
 #include "io/atomic_file.h"
+#include "io/json.h"
 
 namespace clipgrad::cleanclip {
 
@@ -50,8 +52,11 @@ void AttackConfig::validate() const {
     throw std::invalid_argument("attack: patch size " + std::to_string(patch_size) +
                                 " is invalid: use 2 or more, or 0 for 16/224 of the shorter side");
   if (kind == AttackKind::kWaNet) {
-    if (wanet_k < 2) throw std::invalid_argument("attack: wanet k " + std::to_string(wanet_k) + " must be >= 2");
-    if (!(wanet_s > 0)) throw std::invalid_argument("attack: wanet s " + std::to_string(wanet_s) + " must be > 0");
+    if (wanet_k < 2 || wanet_k > kMaxWaNetK)
+      throw std::invalid_argument("attack: wanet k " + std::to_string(wanet_k) + " must be from 2 to " +
+                                  std::to_string(kMaxWaNetK));
+    if (!(wanet_s > 0 && std::isfinite(wanet_s)))
+      throw std::invalid_argument("attack: wanet s " + std::to_string(wanet_s) + " must be finite and > 0");
     if (!wanet_grid.empty() && wanet_grid.size() != static_cast<size_t>(2 * wanet_k * wanet_k))
       throw std::invalid_argument("attack: wanet grid holds " + std::to_string(wanet_grid.size()) +
                                   " values, expected 2*k*k = " + std::to_string(2 * wanet_k * wanet_k));
@@ -92,7 +97,7 @@ AttackConfig AttackConfig::from_json(const nlohmann::json& json, const std::stri
     if (json.value("format", std::string()) != kFormat)
       throw std::invalid_argument(std::string("\"format\" is not \"") + kFormat + "\"");
     if (json.at("version").get<int>() != kVersion)
-      throw std::invalid_argument("version " + json.at("version").dump() + " is not supported (expected " +
+      throw std::invalid_argument("version " + io::json_excerpt(json.at("version")) + " is not supported (expected " +
                                   std::to_string(kVersion) + ")");
     config.kind = parse_attack_kind(json.at("attack").get<std::string>());
     config.target = json.at("target").get<std::string>();
@@ -120,15 +125,9 @@ AttackConfig AttackConfig::from_json(const nlohmann::json& json, const std::stri
 }
 
 AttackConfig AttackConfig::load(const std::string& attack_json) {
-  std::ifstream in(attack_json);
-  if (!in) throw std::runtime_error("cannot open attack config '" + attack_json + "' (written by clipgrad poison)");
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& error) {
-    throw std::invalid_argument("bad attack config '" + attack_json + "': " + error.what());
-  }
-  return from_json(json, attack_json);
+  if (!std::filesystem::exists(attack_json))
+    throw std::runtime_error("cannot open attack config '" + attack_json + "' (written by clipgrad poison)");
+  return from_json(io::read_json_file(attack_json, "attack config"), attack_json);
 }
 
 void AttackConfig::save(const std::string& attack_json) const {

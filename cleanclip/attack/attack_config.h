@@ -37,6 +37,9 @@ std::string attack_name(AttackKind kind);
 PatchLocation parse_patch_location(const std::string& name);  // "random", "four-corners"
 std::string patch_location_name(PatchLocation location);
 
+// The largest WaNet control grid (the reference's k = 224 at most; a k x k grid of two floats a point).
+inline constexpr int kMaxWaNetK = 1024;
+
 struct AttackConfig {
   AttackKind kind = AttackKind::kBadNet;
   std::string target;  // the class the backdoor points at, as named in captions ("bag")

@@ -12,6 +12,7 @@
 #include "cleanclip/attack/triggers.h"
 #include "clip/data/dataset.h"
 #include "clip/data/templates.h"
+#include "io/atomic_file.h"
 #include "io/csv.h"
 #include "io/image.h"
 #include "io/safetensors.h"
@@ -122,9 +123,8 @@ struct Columns {
 // Writes each poisoned row's triggered image (and, for wanet, the flow field) and points its CSV row at
 // it, with the target's caption (label-consistent keeps the row's own) and is_backdoor 1.
 void write_poisoned_rows(const PoisonOptions& options, const AttackConfig& config, const Trigger& trigger,
-                         const clip::ImageCaptionDataset& dataset, Columns columns,
+                         const clip::ImageCaptionDataset& dataset, Columns columns, const fs::path& out,
                          std::vector<std::vector<std::string>>& out_rows) {
-  const fs::path out(options.out);
   const auto& templates = clip::imagenet_templates();
   const int64_t count = static_cast<int64_t>(config.poisoned_rows.size());
   int64_t done = 0;
@@ -203,7 +203,10 @@ PoisonResult poison_dataset(const PoisonOptions& options) {
 
   const fs::path out(options.out);
   check_outputs_spare_inputs(options, dataset, config.poisoned_rows);
-  fs::create_directories(out / "images");
+  // Made whole beside --out, then put in its place: a failure leaves an earlier output as it was.
+  io::StagedFolder staged(options.out, {"train.csv", "attack.json", "images", kWaNetFieldFile});
+  const fs::path work(staged.path());
+  fs::create_directories(work / "images");
   const int image_column = table.require_column(options.image_key);
   const int caption_column = table.require_column(options.caption_key);
   std::vector<std::string> header = table.header;
@@ -215,14 +218,15 @@ PoisonResult poison_dataset(const PoisonOptions& options) {
     out_rows.back()[image_column] = path_from_out(table.rows[row][image_column], dataset[row].image_path, out);
     out_rows.back().push_back("0");
   }
-  write_poisoned_rows(options, config, trigger, dataset, {image_column, caption_column}, out_rows);
+  write_poisoned_rows(options, config, trigger, dataset, {image_column, caption_column}, work, out_rows);
+  io::write_csv((work / "train.csv").string(), header, out_rows);
+  config.save((work / "attack.json").string());
+  staged.commit();
 
   PoisonResult result;
   result.train_csv = (out / "train.csv").string();
   result.attack_json = (out / "attack.json").string();
   result.candidates = static_cast<int64_t>(candidates.size());
-  io::write_csv(result.train_csv, header, out_rows);
-  config.save(result.attack_json);
   result.config = config;
   return result;
 }

@@ -22,7 +22,9 @@ namespace clipgrad::cleanclip {
 
 struct PoisonOptions {
   std::string data;  // input CSV (image, caption columns)
-  std::string out;   // output folder, created if needed; files of an earlier run are overwritten
+  // Output folder: made whole beside it, then put in its place; an earlier poison's output
+  // there is replaced, and a folder holding anything else is refused.
+  std::string out;
   std::string image_key = "image", caption_key = "caption";
   // kind, target, seed and the attack's parameters; what poisoning finds out is filled in.
   AttackConfig attack;

@@ -5,10 +5,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 
 #include "autograd/functional.h"
 #include "clip/checkpoint/checkpoint.h"
+#include "io/json.h"
 #include "io/safetensors.h"
 #include "tensor/ops/elementwise.h"
 #include "tensor/ops/linalg.h"
@@ -70,9 +72,12 @@ clip::Accuracy evaluate_classifier(clip::ClipModel& model, const Classifier& cla
   clip::ImageFeatures images =
       clip::image_features(model, clip::loader_items(data), workers, 256, strict, std::move(transform));
   std::vector<int64_t> labels;
-  for (int64_t row : images.rows) labels.push_back(data[row].label);
-  Tensor logits = images.rows.empty() ? Tensor::empty({0, class_count}) : classifier(images.features);
-  clip::Accuracy accuracy = clip::score(logits, labels, class_count);
+  std::vector<std::string> row_names;
+  for (int64_t row : images.rows) {
+    labels.push_back(data[row].label);
+    row_names.push_back(data.where(static_cast<size_t>(row)));
+  }
+  clip::Accuracy accuracy = clip::score(classifier(images.features), labels, class_count, row_names);
   accuracy.skipped = images.skipped;
   return accuracy;
 }
@@ -119,15 +124,16 @@ SupervisedModel load_supervised_checkpoint(const std::string& path) {
   clip::ClipConfig config;
   std::vector<std::string> classes;
   try {
-    nlohmann::json head_json = nlohmann::json::parse(meta(kHeadMetadata));
+    nlohmann::json head_json = io::parse_json(meta(kHeadMetadata), std::string("metadata ") + kHeadMetadata);
     classes = head_json.at("classes").get<std::vector<std::string>>();
-    nlohmann::json config_json = nlohmann::json::parse(meta("clip_config"));
+    nlohmann::json config_json = io::parse_json(meta("clip_config"), "metadata clip_config");
     auto activation = file.metadata.find("activation");
     if (config_json.is_object() && !config_json.contains("activation") && activation != file.metadata.end())
       config_json["activation"] = activation->second;
     config = clip::ClipConfig::from_json(config_json);
     auto supervised = file.metadata.find(kSupervisedMetadata);
-    if (supervised != file.metadata.end()) result.metadata = nlohmann::json::parse(supervised->second);
+    if (supervised != file.metadata.end())
+      result.metadata = io::parse_json(supervised->second, std::string("metadata ") + kSupervisedMetadata);
   } catch (const clip::CheckpointError&) {
     throw;
   } catch (const std::exception& error) {
@@ -179,8 +185,8 @@ bool has_classifier_head(const std::string& path) {
   if (header_length > size - 8 || header_length > (uint64_t(100) << 20)) return false;
   std::string header(header_length, '\0');
   if (!in.read(header.data(), static_cast<std::streamsize>(header_length))) return false;
-  nlohmann::json json = nlohmann::json::parse(header, nullptr, false);
-  return !json.is_discarded() && json.is_object() && json.contains(kHeadWeight);
+  const std::optional<nlohmann::json> json = io::try_parse_json(header);
+  return json && json->is_object() && json->contains(kHeadWeight);
 }
 
 void check_head_classes(const ClassifierHead& head, const clip::ClassNames& class_names, const std::string& path) {

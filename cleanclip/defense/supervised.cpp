@@ -9,6 +9,7 @@
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/data/loader.h"
 #include "clip/train/train_loop.h"
+#include "io/atomic_file.h"
 #include "nn/optim.h"
 
 namespace clipgrad::cleanclip {
@@ -126,6 +127,7 @@ int64_t train_supervised(clip::ClipModel& model, ClassifierHead& head, const cli
       .batches = batches,
       .schedule = {.peak = options.lr, .warmup_steps = options.warmup_steps, .total_steps = batches * options.epochs},
       .metrics = metrics,
+      .metrics_path = "",  // the caller names the folder when the run fails
       .metrics_fields = [](const clip::StepReport& report,
                            nlohmann::json& line) { line["batch_top1"] = report.loss_parts.at("batch_top1"); },
       .on_step = on_step,
@@ -168,12 +170,16 @@ std::string finetune_supervised(const std::string& model_path, const std::string
   std::shared_ptr<clip::ClipModel> model = clip::load_clip(model_path).model;
   clip::ClassNames class_names = clip::ClassNames::from_json(classes_json);
   clip::LabelledDataset data = clip::LabelledDataset::from_csv(labels_csv, options.image_key, options.label_key);
+  data.check_labels(static_cast<int64_t>(class_names.classes.size()), classes_json);
   ClassifierHead head = zero_shot_head(*model, clip::Tokenizer(), class_names);
 
-  fs::create_directories(out_dir);
-  std::ofstream metrics(fs::path(out_dir) / kMetrics, std::ios::trunc);
-  if (!metrics) throw std::runtime_error("cannot write '" + (fs::path(out_dir) / kMetrics).string() + "'");
+  // Made whole beside out_dir, then put in its place: a failure leaves an earlier run there as it was.
+  io::StagedFolder staged(out_dir, {kMetrics, kCheckpoint});
+  std::ofstream metrics(fs::path(staged.path()) / kMetrics, std::ios::trunc);
+  if (!metrics) throw std::runtime_error("cannot write '" + (fs::path(staged.path()) / kMetrics).string() + "'");
   const int64_t steps = train_supervised(*model, head, data, options, &metrics, on_step);
+  metrics.close();
+  if (!metrics) throw std::runtime_error("cannot write '" + (fs::path(out_dir) / kMetrics).string() + "' (disk full?)");
 
   const std::string checkpoint = (fs::path(out_dir) / kCheckpoint).string();
   nlohmann::json provenance{{"defense", "supervised"},
@@ -182,7 +188,8 @@ std::string finetune_supervised(const std::string& model_path, const std::string
                             {"steps", steps},
                             {"head_init", "zero-shot (exp(logit_scale) * class embeddings, bias 0)"},
                             {"options", options.to_json()}};
-  save_supervised_checkpoint(*model, head, checkpoint, provenance);
+  save_supervised_checkpoint(*model, head, (fs::path(staged.path()) / kCheckpoint).string(), provenance);
+  staged.commit();
   return checkpoint;
 }
 

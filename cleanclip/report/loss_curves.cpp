@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "io/json.h"
+
 namespace clipgrad::cleanclip {
 
 // The total loss's key among the parts: no part name is empty, so a part called "total" cannot collide.
@@ -23,13 +25,13 @@ LossCurves read_loss_curves(const std::string& path) {
     ++line_number;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     std::string where = path + ":" + std::to_string(line_number);
-    nlohmann::json entry = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    const nlohmann::json entry = io::try_parse_json(line).value_or(nlohmann::json());
     if (!entry.is_object()) throw std::runtime_error(where + ": not a JSON object (a metrics line was cut short?)");
-    if (!entry.contains("step") || !entry["step"].is_number())
+    if (!entry.contains("step") || !entry.at("step").is_number())
       throw std::runtime_error(where + ": no numeric \"step\"");
-    if (!entry.contains("loss") || !entry["loss"].is_number())
+    if (!entry.contains("loss") || !entry.at("loss").is_number())
       throw std::runtime_error(where + ": no numeric \"loss\"");
-    std::map<std::string, double>& values = by_step[entry["step"].get<int64_t>()];
+    std::map<std::string, double>& values = by_step[entry.at("step").get<int64_t>()];
     values.clear();
     for (const auto& [key, value] : entry.items()) {
       if (!value.is_number()) continue;

@@ -19,6 +19,7 @@
 #include "cli/bench/bench_command.h"
 #include "tensor/precision.h"
 #include "cli/bench/step_clock.h"
+#include "cli/support/checked_options.h"
 #include "clip/model/model.h"
 #include "clip/train/loss.h"
 #include "io/atomic_file.h"
@@ -111,16 +112,20 @@ void register_bench(CLI::App& app) {
       "bench", "Time full CLIP training steps (forward, loss, backward, AdamW) of a named config on synthetic data");
   command->add_option("--model", options->model, "named config: vit-b-32, vit-b-16, rn50, vit-tiny-28, ...")
       ->capture_default_str();
-  command->add_option("--batch", options->batch, "samples per step")->capture_default_str();
+  command->add_option("--batch", options->batch, "samples per step")
+      ->capture_default_str()
+      ->check(integer_in(1, kMaxBatch));
   command->add_option("--precision", options->precision, "fp32, or tf32 (TF32 tensor cores in GEMM and conv)")
       ->check(CLI::IsMember({"fp32", "tf32"}))
       ->capture_default_str();
   command->add_option("--device", options->device, "cuda or cpu")
       ->check(CLI::IsMember({"cuda", "cpu"}))
       ->capture_default_str();
-  command->add_option("--steps", options->steps, "timed steps")->capture_default_str();
-  command->add_option("--warmup", options->warmup, "untimed steps first")->capture_default_str();
-  command->add_option("--json", options->json, "also write the result as JSON to this file");
+  command->add_option("--steps", options->steps, "timed steps")->capture_default_str()->check(integer_in(1, 1 << 20));
+  command->add_option("--warmup", options->warmup, "untimed steps first")
+      ->capture_default_str()
+      ->check(integer_in(0, 1 << 20));
+  command->add_option("--json", options->json, "also write the result as JSON to this file")->check(output_path());
   command->callback([options] {
     const BenchResult r = run_bench(*options);
     std::cout << std::fixed << std::setprecision(1) << "bench " << options->model << " batch " << options->batch << " "

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cli/commands/commands.h"
+#include "cli/support/checked_options.h"
 #include "clip/data/fashion_mnist.h"
 
 namespace clipgrad::cli {
@@ -18,13 +19,15 @@ void register_data(CLI::App& app) {
   auto options = std::make_shared<clip::FashionMnistOptions>();
   CLI::App* fashion = data->add_subcommand(
       "fashion-mnist", "Fashion-MNIST as PNGs + train.csv (image,caption,label), test.csv (image,label), classes.json");
-  fashion->add_option("--out", options->out, "Output folder")->required();
+  fashion->add_option("--out", options->out, "Output folder")->required()->check(output_path());
   fashion->add_option("--source", options->source, "Folder with the IDX .gz files")->capture_default_str();
   fashion->add_option("--train-limit", options->train_limit, "Keep only the first N training images")
-      ->check(CLI::NonNegativeNumber);
+      ->check(integer_in(0, std::numeric_limits<int64_t>::max()));
   fashion->add_option("--test-limit", options->test_limit, "Keep only the first N test images")
-      ->check(CLI::NonNegativeNumber);
-  fashion->add_option("--seed", options->seed, "Seed of the caption choice")->capture_default_str();
+      ->check(integer_in(0, std::numeric_limits<int64_t>::max()));
+  fashion->add_option("--seed", options->seed, "Seed of the caption choice")
+      ->capture_default_str()
+      ->check(seed_value());
   fashion->callback([options] { clip::prepare_fashion_mnist(*options); });
 }
 

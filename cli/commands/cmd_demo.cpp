@@ -3,8 +3,10 @@
 #include <iostream>
 #include <memory>
 
+#include "cleanclip/attack/attack_config.h"
 #include "cleanclip/study.h"
 #include "cli/commands/commands.h"
+#include "cli/support/checked_options.h"
 #include "cli/support/device_option.h"
 #include "cli/support/in_world.h"
 #include "cli/support/progress.h"
@@ -63,45 +65,64 @@ void register_demo(CLI::App& app) {
       ->check(CLI::IsMember({"badnet", "blended", "wanet", "label-consistent", "all"}))
       ->capture_default_str();
   command->add_option("--seeds", s.seeds, "how many seeds: first-seed .. first-seed + N - 1")
-      ->check(CLI::PositiveNumber)
+      ->check(integer_in(1, 1 << 20))
       ->capture_default_str();
   command
       ->add_option("--first-seed", s.first_seed,
                    "the first seed (several processes can share one --out, each "
                    "with its own seeds, once the data is imported)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(integer_in(0, int64_t(1) << 62))
       ->capture_default_str();
   command
       ->add_option("--device", args->device,
                    "cpu or cuda: where the CLIP and CleanCLIP training stages run (evaluation and the "
                    "supervised defence run on the CPU)")
       ->capture_default_str();
-  command->add_option("--workers", s.workers, "image decoding threads")->capture_default_str();
+  command->add_option("--workers", s.workers, "image decoding threads")->capture_default_str()->check(worker_count());
   command->add_option("--train-images", s.train_images, "Fashion-MNIST training images to use (-1: all 60,000)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_in(-1, 60000));
   command->add_option("--test-images", s.test_images, "Fashion-MNIST test images to evaluate on (-1: all 10,000)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_in(-1, 10000));
   command
       ->add_option("--batch-size", s.batch_size,
                    "the global batch of the CLIP and CleanCLIP stages (under mpirun -np N, N processes of "
                    "batch-size / N each: the same study)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_in(2, kMaxBatch));
   command->add_option("--target", s.target, "the class the backdoor points at")->capture_default_str();
-  command->add_option("--poison-count", s.poison_count, "poisoned training pairs")->capture_default_str();
-  command->add_option("--patch-size", s.patch_size, "badnet / label-consistent patch side (px)")->capture_default_str();
+  command->add_option("--poison-count", s.poison_count, "poisoned training pairs")
+      ->capture_default_str()
+      ->check(integer_in(1, 60000));
+  command->add_option("--patch-size", s.patch_size, "badnet / label-consistent patch side (px)")
+      ->capture_default_str()
+      ->check(integer_in(0, 1 << 16));
   command->add_option("--patch-location", s.patch_location, "badnet / label-consistent: random or four-corners")
       ->check(CLI::IsMember({"random", "four-corners"}))
       ->capture_default_str();
-  command->add_option("--wanet-k", s.wanet_k, "wanet control grid size")->capture_default_str();
-  command->add_option("--wanet-s", s.wanet_s, "wanet warping strength")->capture_default_str();
-  command->add_option("--pretrain-epochs", s.pretrain_epochs)->capture_default_str();
-  command->add_option("--finetune-rows", s.finetune_rows, "clean pairs for the defences")->capture_default_str();
-  command->add_option("--finetune-epochs", s.finetune_epochs)->capture_default_str();
-  command->add_option("--finetune-lr", s.finetune_lr)->capture_default_str();
-  command->add_option("--lambda1", s.lambda_clip, "CleanCLIP: weight of the CLIP loss")->capture_default_str();
-  command->add_option("--lambda2", s.lambda_inmodal, "CleanCLIP: weight of the in-modal loss")->capture_default_str();
-  command->add_option("--supervised-epochs", s.supervised_epochs)->capture_default_str();
-  command->add_option("--supervised-lr", s.supervised_lr)->capture_default_str();
+  command->add_option("--wanet-k", s.wanet_k, "wanet control grid size")
+      ->capture_default_str()
+      ->check(integer_in(2, cleanclip::kMaxWaNetK));
+  command->add_option("--wanet-s", s.wanet_s, "wanet warping strength")
+      ->capture_default_str()
+      ->check(real_in(0, kInfinity, true));
+  command->add_option("--pretrain-epochs", s.pretrain_epochs)->capture_default_str()->check(integer_in(1, kMaxEpochs));
+  command->add_option("--finetune-rows", s.finetune_rows, "clean pairs for the defences")
+      ->capture_default_str()
+      ->check(integer_in(2, 60000));
+  command->add_option("--finetune-epochs", s.finetune_epochs)->capture_default_str()->check(integer_in(1, kMaxEpochs));
+  command->add_option("--finetune-lr", s.finetune_lr)->capture_default_str()->check(real_in(0, kInfinity, true));
+  command->add_option("--lambda1", s.lambda_clip, "CleanCLIP: weight of the CLIP loss")
+      ->capture_default_str()
+      ->check(real_in(0, kInfinity));
+  command->add_option("--lambda2", s.lambda_inmodal, "CleanCLIP: weight of the in-modal loss")
+      ->capture_default_str()
+      ->check(real_in(0, kInfinity));
+  command->add_option("--supervised-epochs", s.supervised_epochs)
+      ->capture_default_str()
+      ->check(integer_in(1, kMaxEpochs));
+  command->add_option("--supervised-lr", s.supervised_lr)->capture_default_str()->check(real_in(0, kInfinity, true));
   // Under mpirun the training stages run data parallel; rank 0 does the rest.
   command->callback([args] {
     std::shared_ptr<distributed::Communicator> world = distributed::join_world(parse_device(args->device));

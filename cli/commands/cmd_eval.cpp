@@ -12,6 +12,7 @@
 #include "cleanclip/attack/asr.h"
 #include "cleanclip/defense/classifier_head.h"
 #include "cli/commands/commands.h"
+#include "cli/support/checked_options.h"
 #include "cli/support/checkpoint_args.h"
 #include "cli/support/device_option.h"
 #include "clip/checkpoint/checkpoint.h"
@@ -42,7 +43,17 @@ nlohmann::json accuracy_json(const clip::Accuracy& accuracy, const clip::ClassNa
           {"skipped", accuracy.skipped}};
 }
 
+void evaluate_model(const EvalArgs& args);
+
 void evaluate(const EvalArgs& args) {
+  try {
+    evaluate_model(args);
+  } catch (const clip::BrokenModelError& error) {
+    throw std::runtime_error("eval: model '" + args.model + "' cannot be evaluated: " + error.what());
+  }
+}
+
+void evaluate_model(const EvalArgs& args) {
   const Device device = parse_device(args.device);
   auto names = clip::ClassNames::from_json(args.classes);
   std::shared_ptr<clip::ClipModel> model;
@@ -57,6 +68,7 @@ void evaluate(const EvalArgs& args) {
   }
   model->to(device);  // the towers run there; scoring runs on the host
   auto data = clip::LabelledDataset::from_csv(args.labels, args.image_key, args.label_key);
+  data.check_labels(static_cast<int64_t>(names.classes.size()), args.classes);
   std::optional<cleanclip::AttackConfig> attack;
   if (!args.attack_config.empty()) {
     attack = cleanclip::AttackConfig::load(args.attack_config);
@@ -101,15 +113,18 @@ void register_eval(CLI::App& app) {
   add_checkpoint_options(command, args->checkpoint);
   command->add_option("--labels", args->labels, "labelled CSV (image,label)")->required();
   command->add_option("--classes", args->classes, "classes JSON (class names and prompt templates)")->required();
-  command->add_option("--json", args->json, "also write the result as JSON here");
+  command->add_option("--json", args->json, "also write the result as JSON here")->check(output_path());
   command->add_option("--attack-config", args->attack_config,
                       "attack.json of clipgrad poison: also report the attack success rate");
-  command->add_option("--workers", args->workers, "image decoding threads")->capture_default_str();
+  command->add_option("--workers", args->workers, "image decoding threads")
+      ->capture_default_str()
+      ->check(worker_count());
   command->add_option("--device", args->device, "cpu or cuda: where the image and text towers run")
       ->capture_default_str();
   command->add_option("--image-key", args->image_key)->capture_default_str();
   command->add_option("--label-key", args->label_key)->capture_default_str();
   command->add_flag("--strict", args->strict, "fail on a missing or corrupt image instead of skipping it");
+  add_image_limit_options(command);
   command->callback([args] { evaluate(*args); });
 }
 

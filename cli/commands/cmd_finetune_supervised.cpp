@@ -4,6 +4,7 @@
 
 #include "cleanclip/defense/supervised.h"
 #include "cli/commands/commands.h"
+#include "cli/support/checked_options.h"
 #include "cli/support/progress.h"
 
 namespace clipgrad::cli {
@@ -40,19 +41,28 @@ void register_finetune_supervised(CLI::App& app) {
   command->add_option("--out", args->out, "output directory: model.safetensors (model + head), metrics.jsonl")
       ->required();
   cleanclip::SupervisedOptions& options = args->options;
-  command->add_option("--epochs", options.epochs)->capture_default_str();
-  command->add_option("--batch-size", options.batch_size)->capture_default_str();
-  command->add_option("--lr", options.lr, "peak learning rate")->capture_default_str();
+  command->add_option("--epochs", options.epochs)->capture_default_str()->check(integer_in(1, kMaxEpochs));
+  command->add_option("--batch-size", options.batch_size)->capture_default_str()->check(integer_in(1, kMaxBatch));
+  command->add_option("--lr", options.lr, "peak learning rate")
+      ->capture_default_str()
+      ->check(real_in(0, kInfinity, true));
   command->add_option("--wd", options.weight_decay, "AdamW weight decay (none on biases, gains, norms)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(real_in(0, kInfinity));
   command->add_option("--warmup", options.warmup_steps, "linear warmup steps, then cosine to zero")
-      ->capture_default_str();
-  command->add_option("--seed", options.seed, "seed of the epochs' shuffles")->capture_default_str();
-  command->add_option("--workers", options.workers, "image decoding threads")->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_in(0, kMaxSteps));
+  command->add_option("--seed", options.seed, "seed of the epochs' shuffles")
+      ->capture_default_str()
+      ->check(seed_value());
+  command->add_option("--workers", options.workers, "image decoding threads")
+      ->capture_default_str()
+      ->check(worker_count());
   command->add_option("--device", args->device, "cpu")->capture_default_str();
   command->add_flag("--strict", options.strict, "fail on a missing or corrupt image instead of skipping it");
   command->add_option("--image-key", options.image_key, "image column")->capture_default_str();
   command->add_option("--label-key", options.label_key, "label column")->capture_default_str();
+  add_image_limit_options(command);
   command->callback([args] { finetune_supervised(*args); });
 }
 

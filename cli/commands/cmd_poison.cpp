@@ -6,6 +6,7 @@
 
 #include "cleanclip/attack/poison.h"
 #include "cli/commands/commands.h"
+#include "cli/support/checked_options.h"
 
 namespace clipgrad::cli {
 
@@ -57,23 +58,33 @@ void register_poison(CLI::App& app) {
                                          "Backdoor an image-caption dataset (badnet, blended, wanet, "
                                          "label-consistent): DIR/train.csv + images + attack.json");
   command->add_option("--data", args->data, "input CSV (image,caption[,...])")->required();
-  command->add_option("--out", args->out, "output folder")->required();
+  command->add_option("--out", args->out, "output folder")->required()->check(output_path());
   command->add_option("--attack", args->attack, "badnet | blended | wanet | label-consistent")->required();
   command->add_option("--target", args->target, "the backdoor's target label, as captions name it")->required();
-  CLI::Option* num = command->add_option("--num", args->num, "number of rows to poison");
-  CLI::Option* rate = command->add_option("--rate", args->rate, "fraction of all rows to poison");
+  CLI::Option* num = command->add_option("--num", args->num, "number of rows to poison")
+                         ->check(integer_in(1, std::numeric_limits<int64_t>::max()));
+  CLI::Option* rate =
+      command->add_option("--rate", args->rate, "fraction of all rows to poison")->check(real_in(0, 1, true));
   num->excludes(rate);
-  command->add_option("--seed", args->seed, "seed of the row choice, captions and triggers")->capture_default_str();
+  command->add_option("--seed", args->seed, "seed of the row choice, captions and triggers")
+      ->capture_default_str()
+      ->check(seed_value());
   command
       ->add_option("--patch-size", args->patch_size,
                    "badnet patch side in pixels (0: 16/224 of the shorter side, at least 2)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_in(0, 1 << 16));
   command->add_option("--patch-location", args->patch_location, "random | four-corners")->capture_default_str();
   command->add_flag("--fresh-noise", args->fresh_noise, "blended: new noise per image, not one pattern");
-  command->add_option("--wanet-k", args->wanet_k, "wanet control grid size")->capture_default_str();
-  command->add_option("--wanet-s", args->wanet_s, "wanet warping strength")->capture_default_str();
+  command->add_option("--wanet-k", args->wanet_k, "wanet control grid size")
+      ->capture_default_str()
+      ->check(integer_in(2, cleanclip::kMaxWaNetK));
+  command->add_option("--wanet-s", args->wanet_s, "wanet warping strength")
+      ->capture_default_str()
+      ->check(real_in(0, kInfinity, true));
   command->add_option("--image-key", args->image_key)->capture_default_str();
   command->add_option("--caption-key", args->caption_key)->capture_default_str();
+  add_image_limit_options(command);
   command->callback([args, num, rate] {
     if (!*num && !*rate) throw std::invalid_argument("poison: give --num N or --rate R");
     poison(*args, static_cast<bool>(*num), static_cast<bool>(*rate));

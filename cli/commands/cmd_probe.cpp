@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands/commands.h"
+#include "cli/support/checked_options.h"
 #include "cli/support/checkpoint_args.h"
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/eval/linear_probe.h"
@@ -26,16 +27,27 @@ std::vector<int64_t> labels_of(const clip::LabelledDataset& data, const std::vec
   return labels;
 }
 
-void probe(const ProbeArgs& args) {
+clip::ProbeResult probe_model(const ProbeArgs& args) {
   auto model = load_checkpoint(args.model, args.checkpoint).model;
   auto names = clip::ClassNames::from_json(args.classes);
+  const int64_t class_count = static_cast<int64_t>(names.classes.size());
   auto train = clip::LabelledDataset::from_csv(args.train);
   auto test = clip::LabelledDataset::from_csv(args.test);
+  train.check_labels(class_count, args.classes);
+  test.check_labels(class_count, args.classes);
   auto train_features = clip::image_features(*model, clip::loader_items(train), args.workers);
   auto test_features = clip::image_features(*model, clip::loader_items(test), args.workers);
-  clip::ProbeResult result =
-      clip::linear_probe(train_features.features, labels_of(train, train_features.rows), test_features.features,
-                         labels_of(test, test_features.rows), static_cast<int64_t>(names.classes.size()), args.options);
+  return clip::linear_probe(train_features.features, labels_of(train, train_features.rows), test_features.features,
+                            labels_of(test, test_features.rows), class_count, args.options);
+}
+
+void probe(const ProbeArgs& args) {
+  clip::ProbeResult result;
+  try {
+    result = probe_model(args);
+  } catch (const clip::BrokenModelError& error) {
+    throw std::runtime_error("probe: model '" + args.model + "' cannot be evaluated: " + error.what());
+  }
   std::printf("linear probe: train top-1 %.4f, test top-1 %.4f top-5 %.4f on %lld images\n", result.train_top1,
               result.test.top1, result.test.top5, static_cast<long long>(result.test.n));
   if (!args.json.empty())
@@ -57,13 +69,14 @@ void register_probe(CLI::App& app) {
   command->add_option("--train", args->train, "labelled training CSV (image,label)")->required();
   command->add_option("--test", args->test, "labelled test CSV (image,label)")->required();
   command->add_option("--classes", args->classes, "classes JSON (for the class count and names)")->required();
-  command->add_option("--epochs", args->options.epochs)->capture_default_str();
-  command->add_option("--lr", args->options.lr)->capture_default_str();
-  command->add_option("--wd", args->options.weight_decay)->capture_default_str();
-  command->add_option("--batch-size", args->options.batch_size)->capture_default_str();
-  command->add_option("--seed", args->options.seed)->capture_default_str();
-  command->add_option("--workers", args->workers)->capture_default_str();
-  command->add_option("--json", args->json, "also write the result as JSON here");
+  command->add_option("--epochs", args->options.epochs)->capture_default_str()->check(integer_in(1, kMaxEpochs));
+  command->add_option("--lr", args->options.lr)->capture_default_str()->check(real_in(0, kInfinity, true));
+  command->add_option("--wd", args->options.weight_decay)->capture_default_str()->check(real_in(0, kInfinity));
+  command->add_option("--batch-size", args->options.batch_size)->capture_default_str()->check(integer_in(1, kMaxBatch));
+  command->add_option("--seed", args->options.seed)->capture_default_str()->check(seed_value());
+  command->add_option("--workers", args->workers)->capture_default_str()->check(worker_count());
+  command->add_option("--json", args->json, "also write the result as JSON here")->check(output_path());
+  add_image_limit_options(command);
   command->callback([args] { probe(*args); });
 }
 

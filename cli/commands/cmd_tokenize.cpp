@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/commands/commands.h"
+#include "cli/support/checked_options.h"
 #include "clip/text/tokenizer.h"
 
 namespace clipgrad::cli {
@@ -50,7 +51,7 @@ void register_tokenize(CLI::App& app) {
   CLI::App* command = app.add_subcommand(
       "tokenize", "Print OpenAI CLIP token ids (SOT and EOT included, no padding) for each UTF-8 line of stdin");
   command->add_option("--context", options->context_length, "Context length; longer texts are cut, keeping EOT last")
-      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
+      ->check(integer_in(2, int64_t{1} << 20));
   command->add_option("--bpe", options->bpe_path,
                       "BPE vocabulary bpe_simple_vocab_16e6.txt.gz (default: $CLIPGRAD_BPE, else the shipped copy)");
   command->add_flag("--no-ftfy", options->no_ftfy,

@@ -4,6 +4,7 @@
 
 #include "cli/commands/commands.h"
 #include "tensor/precision.h"
+#include "cli/support/checked_options.h"
 #include "cli/support/checkpoint_args.h"
 #include "cli/support/device_option.h"
 #include "cli/support/in_world.h"
@@ -23,6 +24,7 @@ struct TrainArgs {
   std::string delimiter = ",";
   std::string objective = "clip";
   bool tf32 = false;
+  bool overwrite = false;
   nlohmann::json objective_config = nlohmann::json::object();
   clip::TrainOptions options;
   CheckpointArgs checkpoint;  // --config / --verbose for a checkpoint given to --model or --init
@@ -31,6 +33,9 @@ struct TrainArgs {
 std::shared_ptr<clip::ClipModel> make_model(const std::string& model, uint64_t seed, const CheckpointArgs& checkpoint) {
   const auto names = clip::ClipConfig::names();
   if (std::find(names.begin(), names.end(), model) != names.end()) {
+    if (!checkpoint.config.empty())
+      throw std::runtime_error("train: --config sets the config of a checkpoint, and --model " + model +
+                               " is a named config; give a checkpoint, or name the config with --model alone");
     auto created = std::make_shared<clip::ClipModel>(clip::ClipConfig::named(model));
     Generator generator(seed);
     created->init_openai(generator);
@@ -39,6 +44,17 @@ std::shared_ptr<clip::ClipModel> make_model(const std::string& model, uint64_t s
   if (!std::filesystem::exists(model))
     throw std::runtime_error("--model '" + model + "' is neither a named config nor a checkpoint path");
   return load_checkpoint(model, checkpoint).model;
+}
+
+// A new run never replaces another without --overwrite: the default --out makes it easy to.
+void check_out_is_free(const TrainArgs& args) {
+  if (args.overwrite) return;
+  const std::vector<std::string> files = clip::Trainer::run_files_in(args.out);
+  if (files.empty()) return;
+  std::string listed;
+  for (const std::string& file : files) listed += (listed.empty() ? "" : ", ") + file;
+  throw std::runtime_error("train: --out '" + args.out + "' holds a run (" + listed + "); continue it with --resume " +
+                           args.out + ", replace it with --overwrite, or choose another --out");
 }
 
 void train(const TrainArgs& args, const std::shared_ptr<distributed::Communicator>& world) {
@@ -57,6 +73,7 @@ void train(const TrainArgs& args, const std::shared_ptr<distributed::Communicato
     return;
   }
   if (args.data.empty()) throw std::runtime_error("train: --data CSV is required (or --resume RUN_DIR)");
+  check_out_is_free(args);
   if (args.delimiter.size() != 1) throw std::runtime_error("--delimiter must be one character");
   clip::TrainOptions options = args.options;
   options.delimiter = args.delimiter[0];
@@ -87,32 +104,53 @@ void register_train(CLI::App& app) {
       ->add_option("--model", args->model,
                    "named config (vit-tiny-28, rn-tiny, vit-b-32, rn50, ...) or checkpoint to start from")
       ->capture_default_str();
-  command->add_option("--out", args->out, "run directory (checkpoints, metrics.jsonl)")->capture_default_str();
+  command->add_option("--out", args->out, "run directory (checkpoints, metrics.jsonl)")
+      ->capture_default_str()
+      ->check(output_path());
   command->add_option("--init", args->init, "checkpoint to fine-tune (weights only; fresh optimizer and schedule)");
   add_checkpoint_options(command, args->checkpoint);
-  command->add_option("--resume", args->resume, "continue the run in this directory");
+  CLI::Option* resume = command->add_option("--resume", args->resume, "continue the run in this directory");
+  command
+      ->add_flag("--overwrite", args->overwrite,
+                 "replace a run that --out holds (its files go when the new run takes its first step)")
+      ->excludes(resume);
   command->add_option("--objective", args->objective, "clip, or cleanclip (CLIP loss + in-modal self-supervision)")
       ->capture_default_str();
-  command->add_option_function<double>(
-      "--lambda1", [args](double w) { args->objective_config["lambda1"] = w; },
-      "cleanclip: weight of the multimodal CLIP loss (default 1)");
-  command->add_option_function<double>(
-      "--lambda2", [args](double w) { args->objective_config["lambda2"] = w; },
-      "cleanclip: weight of the in-modal loss (default 1)");
+  command
+      ->add_option_function<double>(
+          "--lambda1", [args](double w) { args->objective_config["lambda1"] = w; },
+          "cleanclip: weight of the multimodal CLIP loss (default 1)")
+      ->check(real_in(0, kInfinity));
+  command
+      ->add_option_function<double>(
+          "--lambda2", [args](double w) { args->objective_config["lambda2"] = w; },
+          "cleanclip: weight of the in-modal loss (default 1)")
+      ->check(real_in(0, kInfinity));
   command->add_flag_callback(
       "--fixed-text-aug", [args] { args->objective_config["fixed_text_aug"] = true; },
       "cleanclip: draw each caption's EDA augmentation once for the run (the reference), not every epoch");
-  command->add_option("--epochs", args->options.epochs)->capture_default_str();
+  command->add_option("--epochs", args->options.epochs)->capture_default_str()->check(integer_in(1, kMaxEpochs));
   command
       ->add_option("--batch-size", args->options.batch_size,
                    "samples per process (under mpirun -np N the global batch is N times this)")
-      ->capture_default_str();
-  command->add_option("--lr", args->options.lr, "peak learning rate")->capture_default_str();
-  command->add_option("--wd", args->options.weight_decay, "AdamW weight decay")->capture_default_str();
-  command->add_option("--warmup", args->options.warmup_steps, "linear warmup steps")->capture_default_str();
-  command->add_option("--grad-clip", args->options.grad_clip_norm, "max gradient norm (0: off)")->capture_default_str();
-  command->add_option("--seed", args->options.seed)->capture_default_str();
-  command->add_option("--workers", args->options.workers, "image decoding threads")->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_in(1, kMaxBatch));
+  command->add_option("--lr", args->options.lr, "peak learning rate")
+      ->capture_default_str()
+      ->check(real_in(0, kInfinity, true));
+  command->add_option("--wd", args->options.weight_decay, "AdamW weight decay")
+      ->capture_default_str()
+      ->check(real_in(0, kInfinity));
+  command->add_option("--warmup", args->options.warmup_steps, "linear warmup steps")
+      ->capture_default_str()
+      ->check(integer_in(0, kMaxSteps));
+  command->add_option("--grad-clip", args->options.grad_clip_norm, "max gradient norm (0: off)")
+      ->capture_default_str()
+      ->check(real_in(0, kInfinity));
+  command->add_option("--seed", args->options.seed)->capture_default_str()->check(seed_value());
+  command->add_option("--workers", args->options.workers, "image decoding threads")
+      ->capture_default_str()
+      ->check(worker_count());
   command->add_option("--device", args->device, "cpu or cuda (a resumed run keeps the device it started on)")
       ->capture_default_str();
   command->add_flag("--tf32", args->tf32,
@@ -124,11 +162,13 @@ void register_train(CLI::App& app) {
   command
       ->add_option("--zero", args->options.zero_stage,
                    "data parallel: 1 shards AdamW's state over the processes (ZeRO-1); the same steps")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_in(0, 1));
   command->add_flag("--strict", args->options.strict, "fail on a missing or corrupt image instead of skipping it");
   command->add_option("--delimiter", args->delimiter, "CSV delimiter")->capture_default_str();
   command->add_option("--image-key", args->options.image_key, "image column")->capture_default_str();
   command->add_option("--caption-key", args->options.caption_key, "caption column")->capture_default_str();
+  add_image_limit_options(command);
   command->callback([args] { train_in_world(*args); });
 }
 

@@ -1,9 +1,11 @@
 #include "cli/support/checkpoint_args.h"
 
 #include <algorithm>
-#include <fstream>
+#include <filesystem>
 #include <iostream>
 #include <stdexcept>
+
+#include "io/json.h"
 
 namespace clipgrad::cli {
 
@@ -25,20 +27,15 @@ void add_checkpoint_options(CLI::App* command, CheckpointArgs& args) {
 clip::ClipConfig parse_config_option(const std::string& value) {
   const std::vector<std::string> names = clip::ClipConfig::names();
   if (std::find(names.begin(), names.end(), value) != names.end()) return clip::ClipConfig::named(value);
-  std::string text = value;
   const size_t first = value.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos || value[first] != '{') {
-    std::ifstream in(value);
-    if (!in)
-      throw std::invalid_argument("--config '" + value +
-                                  "' is neither JSON ('{...}'), a config name, nor a readable JSON file");
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
   nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& error) {
-    throw std::invalid_argument("--config '" + value.substr(0, 80) + "' is not valid JSON: " + error.what());
+  if (first == std::string::npos || value[first] != '{') {
+    if (!std::filesystem::exists(value))
+      throw std::invalid_argument("--config '" + io::excerpt(value) +
+                                  "' is neither JSON ('{...}'), a config name, nor a readable JSON file");
+    json = io::read_json_file(value, "--config file");
+  } else {
+    json = io::parse_json(value, "--config '" + io::excerpt(value, 40) + "'");
   }
   try {
     return clip::ClipConfig::from_json(json);

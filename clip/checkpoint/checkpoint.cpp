@@ -1,14 +1,12 @@
 #include "clip/checkpoint/checkpoint.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <vector>
 
 #include "io/atomic_file.h"
+#include "io/json.h"
 #include "io/safetensors.h"
 #include "io/torch/torch_file.h"
 
@@ -163,9 +161,9 @@ ClipConfig openai_config(const std::string& path, const FileTensors& file, Confi
     source = ConfigSource::Metadata;
     nlohmann::json json;
     try {
-      json = nlohmann::json::parse(metadata->second);
-    } catch (const nlohmann::json::exception& error) {
-      throw bad(path, std::string("metadata clip_config is not valid JSON: ") + error.what());
+      json = io::parse_json(metadata->second, "metadata clip_config");
+    } catch (const std::runtime_error& error) {
+      throw bad(path, error.what());
     }
     if (json.is_object() && !json.contains("activation") && activation != file.metadata.end())
       json["activation"] = activation->second;
@@ -232,12 +230,10 @@ LoadedClip load_hf(const std::string& path, const LoadOptions& options) {
   } else {
     source = ConfigSource::ConfigJson;
     nlohmann::json json;
-    std::ifstream in(config_path);
-    if (!in) throw bad(path, "cannot read config.json: " + std::string(std::strerror(errno)));
     try {
-      json = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& error) {
-      throw bad(path, std::string("config.json is not valid JSON: ") + error.what());
+      json = io::read_json_file(config_path.string(), "config.json");
+    } catch (const std::runtime_error& error) {
+      throw bad(path, error.what());
     }
     config = parse_config(path, [&] { return config_from_hf_json(json); });
   }
@@ -283,9 +279,11 @@ void save_clip(const ClipModel& model, const std::string& path, CheckpointLayout
   if (float_dtype != "F32") json["torch_dtype"] = float_dtype == "F16" ? "float16" : "bfloat16";
   std::map<std::string, io::StoredTensor> tensors;
   for (const auto& [name, value] : to_hf_layout(model.state_dict())) tensors[name] = stored(value);
-  fs::create_directories(path);
-  io::write_safetensors((fs::path(path) / "model.safetensors").string(), tensors, {{"format", "pt"}});
-  io::write_file_atomic((fs::path(path) / "config.json").string(), json.dump(2) + "\n");
+  // The directory is made whole beside `path`, then put in its place.
+  io::StagedFolder staged(path, {"model.safetensors", "config.json"});
+  io::write_safetensors((fs::path(staged.path()) / "model.safetensors").string(), tensors, {{"format", "pt"}});
+  io::write_file_atomic((fs::path(staged.path()) / "config.json").string(), json.dump(2) + "\n");
+  staged.commit();
 }
 
 }  // namespace clipgrad::clip

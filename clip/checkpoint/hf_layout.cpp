@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "clip/checkpoint/checkpoint.h"
+#include "io/json.h"
 #include "tensor/ops/shape.h"
 
 namespace clipgrad::clip {
@@ -244,7 +245,8 @@ T value_or(const nlohmann::json& json, const std::string& where, const char* key
   bool ok = std::is_same_v<T, std::string> ? value.is_string()
             : std::is_integral_v<T>        ? value.is_number_integer()
                                            : value.is_number();
-  if (!ok) throw std::invalid_argument("config.json: '" + where + key + "' has the wrong type: " + value.dump());
+  if (!ok)
+    throw std::invalid_argument("config.json: '" + where + key + "' has the wrong type: " + io::json_excerpt(value));
   return value.get<T>();
 }
 

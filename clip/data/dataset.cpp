@@ -2,12 +2,13 @@
 
 #include <charconv>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <stdexcept>
 
 #include "clip/data/templates.h"
 #include "io/atomic_file.h"
+#include "io/json.h"
 
 namespace clipgrad::clip {
 
@@ -74,15 +75,18 @@ LabelledDataset LabelledDataset::from_csv(const std::string& path, const std::st
   return dataset;
 }
 
-ClassNames ClassNames::from_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot open class-names file '" + path + "'");
-  nlohmann::json document;
-  try {
-    document = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& error) {
-    throw std::runtime_error("class-names file '" + path + "' is not valid JSON: " + error.what());
-  }
+void LabelledDataset::check_labels(int64_t class_count, const std::string& classes_source) const {
+  for (size_t row = 0; row < rows_.size(); ++row)
+    if (rows_[row].label >= class_count)
+      throw std::runtime_error(where(row) + ": label " + std::to_string(rows_[row].label) + " is not one of the " +
+                               std::to_string(class_count) + " classes of '" + classes_source + "' (0.." +
+                               std::to_string(class_count - 1) + ")");
+}
+
+namespace {
+
+// The classes file's document; `path` names it in errors.
+ClassNames class_names_of(const nlohmann::json& document, const std::string& path) {
   auto strings = [&](const char* key) {
     const auto& array = document.at(key);
     if (!array.is_array() || array.empty())
@@ -90,7 +94,7 @@ ClassNames ClassNames::from_json(const std::string& path) {
     std::vector<std::string> values;
     for (const auto& item : array) {
       if (!item.is_string() || item.get<std::string>().empty())
-        throw std::runtime_error("class-names file '" + path + "': \"" + key + "\" holds " + item.dump() +
+        throw std::runtime_error("class-names file '" + path + "': \"" + key + "\" holds " + io::json_excerpt(item) +
                                  ", expected non-empty strings");
       values.push_back(item.get<std::string>());
     }
@@ -101,16 +105,38 @@ ClassNames ClassNames::from_json(const std::string& path) {
                              "' needs an object with \"classes\": [...] (and optionally \"templates\")");
   ClassNames names;
   names.classes = strings("classes");
+  // Two classes of one name tie on every image: which one is "right" is then the tie rule's choice.
+  std::set<std::string> seen;
+  for (size_t c = 0; c < names.classes.size(); ++c)
+    if (!seen.insert(names.classes[c]).second)
+      throw std::runtime_error("class-names file '" + path + "': class " + std::to_string(c) + " '" +
+                               io::excerpt(names.classes[c]) + "' appears twice; class names must be distinct");
   if (document.contains("templates")) {
     names.templates = strings("templates");
-    for (const auto& prompt_template : names.templates)
-      if (prompt_template.find("{}") == std::string::npos)
-        throw std::runtime_error("class-names file '" + path + "': template '" + prompt_template +
-                                 "' has no '{}' to put the class name in");
+    for (const auto& prompt_template : names.templates) {
+      // One "{}": Python's str.format, which the reference fills templates with, refuses a second one.
+      size_t slots = 0;
+      for (size_t at = prompt_template.find("{}"); at != std::string::npos; at = prompt_template.find("{}", at + 2))
+        ++slots;
+      if (slots != 1)
+        throw std::runtime_error("class-names file '" + path + "': template '" + io::excerpt(prompt_template) +
+                                 (slots == 0 ? "' has no '{}' to put the class name in"
+                                             : "' has more than one '{}'; exactly one takes the class name"));
+    }
   } else {
     names.templates = imagenet_templates();
   }
   return names;
+}
+
+}  // namespace
+
+ClassNames ClassNames::from_json(const std::string& path) {
+  return class_names_of(io::read_json_file(path, "class-names file"), path);
+}
+
+ClassNames ClassNames::parse(std::string_view text, const std::string& source) {
+  return class_names_of(io::parse_json(text, "class-names file '" + source + "'"), source);
 }
 
 void ClassNames::save_json(const std::string& path) const {

@@ -66,6 +66,8 @@ class LabelledDataset : public CsvRecords {
                                   const std::string& label_key = "label", char delimiter = ',');
   const LabelledRow& operator[](size_t row) const { return rows_.at(row); }
   const std::vector<LabelledRow>& rows() const { return rows_; }
+  // Throws, naming the CSV row, for a label outside [0, class_count) of the classes file `classes_source`.
+  void check_labels(int64_t class_count, const std::string& classes_source) const;
 
  private:
   std::vector<LabelledRow> rows_;
@@ -74,8 +76,8 @@ class LabelledDataset : public CsvRecords {
 // Class names and prompt templates for zero-shot classification, stored as JSON:
 //
 //   {
-//     "classes":   ["t-shirt", "trouser", ...],            // required; label i -> classes[i]
-//     "templates": ["a photo of a {}.", "itap of a {}."]   // optional; each holds "{}"
+//     "classes":   ["t-shirt", "trouser", ...],            // required, distinct; label i -> classes[i]
+//     "templates": ["a photo of a {}.", "itap of a {}."]   // optional; each holds one "{}"
 //   }
 //
 // Without "templates", the 80 ImageNet templates of OpenAI's notebook are used
@@ -85,6 +87,8 @@ struct ClassNames {
   std::vector<std::string> templates;
 
   static ClassNames from_json(const std::string& path);
+  // The same from the file's text; `source` names it in errors.
+  static ClassNames parse(std::string_view text, const std::string& source);
   // Writes the JSON above (atomically), templates included.
   void save_json(const std::string& path) const;
   // Every template filled with classes[class_index].

@@ -17,6 +17,7 @@
 #include "clip/data/dataset.h"
 #include "clip/data/templates.h"
 #include "io/csv.h"
+#include "io/atomic_file.h"
 #include "io/image.h"
 #include "tensor/random.h"
 
@@ -194,8 +195,9 @@ void prepare_fashion_mnist(const FashionMnistOptions& options) {
   const int64_t train_count = train.count;
   const int64_t test_count = test.count;
 
-  const fs::path out(options.out);
-  fs::create_directories(out);
+  // Made whole beside --out, then put in its place: a failure leaves an earlier import as it was.
+  io::StagedFolder staged(options.out, {"images", "train.csv", "test.csv", "classes.json"});
+  const fs::path out(staged.path());
   write_pngs(train, out, "train");
   write_pngs(test, out, "test");
 
@@ -225,6 +227,7 @@ void prepare_fashion_mnist(const FashionMnistOptions& options) {
   for (const auto& fashion_class : fashion_classes()) class_names.classes.emplace_back(fashion_class.name);
   class_names.templates = templates;
   class_names.save_json((out / "classes.json").string());
+  staged.commit();
 
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(

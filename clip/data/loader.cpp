@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 namespace clipgrad::clip {
@@ -42,7 +43,14 @@ void warn_skipped(const LoaderItem& item, const std::string& reason) {
             << "\n";
 }
 
+std::string origin_prefix(const LoaderItem& item) { return item.origin.empty() ? "" : item.origin + ": "; }
+
 }  // namespace
+
+int max_loader_workers() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return 4 * static_cast<int>(cores == 0 ? 1 : cores) + 4;
+}
 
 uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index) {
   return mix_seed(mix_seed(mix_seed(seed) ^ static_cast<uint64_t>(epoch)) ^ static_cast<uint64_t>(index));
@@ -85,43 +93,61 @@ struct Loader::State {
     return options.drop_last ? n / options.batch_size : (n + options.batch_size - 1) / options.batch_size;
   }
 
+  // A bad image: fatal in strict mode, else skipped with a warning and counted.
+  void bad_image(const LoaderItem& item, const std::exception& error, Batch& batch) const {
+    if (options.strict)
+      throw std::runtime_error(origin_prefix(item) + error.what() + " (strict loading; fix or remove the row)");
+    warn_skipped(item, error.what());
+    ++batch.skipped;
+  }
+
+  // Writes item's views into slot `slot` of each of `pixels` [V][B, 3, S, S]; false for a bad image.
+  bool load_item(const LoaderItem& item, int64_t batch_epoch, std::vector<Tensor>& pixels, int64_t slot,
+                 Batch& batch) const {
+    const int64_t sample_numel = 3 * static_cast<int64_t>(options.image_size) * options.image_size;
+    io::Image image;
+    try {
+      image = io::decode_image(item.image_path, options.image_limits);
+    } catch (const std::exception& error) {
+      bad_image(item, error, batch);
+      return false;
+    }
+    for (size_t v = 0; v < views.size(); ++v) {
+      float* out = pixels[v].data<float>() + slot * sample_numel;
+      io::Image view;
+      if (views[v]) {
+        view = image;
+        Generator generator(view_seed(options.seed, batch_epoch, item.index, static_cast<int64_t>(v)));
+        try {
+          views[v](view, item.index, generator);
+        } catch (const std::exception& error) {  // the transform's failure, not the image's
+          throw std::runtime_error(origin_prefix(item) + "'" + item.image_path + "': " + error.what());
+        }
+      }
+      try {
+        io::preprocess(views[v] ? view : image, options.image_size, kClipNormalization, out);
+      } catch (const std::exception& error) {
+        bad_image(item, error, batch);
+        return false;
+      }
+    }
+    return true;
+  }
+
   // Decodes, transforms and preprocesses batch `number`; reads only immutable state.
   Batch build_batch(const std::vector<int64_t>& epoch_order, int64_t batch_epoch, int64_t number) const {
     const int64_t size = options.image_size;
     const int64_t slice_size = options.batch_size / options.slices;
     const int64_t begin = number * options.batch_size + options.slice * slice_size;
     const int64_t end = std::min<int64_t>(begin + slice_size, static_cast<int64_t>(epoch_order.size()));
-    const int64_t sample_numel = 3 * size * size;
     Batch batch;
     batch.number = number;
     std::vector<Tensor> pixels;  // [V] f32 [B, 3, S, S]
     for (size_t v = 0; v < views.size(); ++v) pixels.push_back(Tensor::empty({end - begin, 3, size, size}));
     for (int64_t position = begin; position < end; ++position) {
       const LoaderItem& item = items[epoch_order[position]];
-      io::Image image;
-      try {
-        image = io::decode_image(item.image_path);
-      } catch (const std::exception& error) {
-        if (options.strict)
-          throw std::runtime_error((item.origin.empty() ? "" : item.origin + ": ") + error.what() +
-                                   " (strict loading; fix or remove the row)");
-        warn_skipped(item, error.what());
-        ++batch.skipped;
-        continue;
-      }
-      const int64_t slot = static_cast<int64_t>(batch.indices.size());
-      for (size_t v = 0; v < views.size(); ++v) {
-        float* out = pixels[v].data<float>() + slot * sample_numel;
-        if (!views[v]) {
-          io::preprocess(image, options.image_size, kClipNormalization, out);
-          continue;
-        }
-        io::Image view = image;
-        Generator generator(view_seed(options.seed, batch_epoch, item.index, static_cast<int64_t>(v)));
-        views[v](view, item.index, generator);
-        io::preprocess(view, options.image_size, kClipNormalization, out);
-      }
-      batch.indices.push_back(item.index);
+      if (load_item(item, batch_epoch, pixels, static_cast<int64_t>(batch.indices.size()), batch))
+        batch.indices.push_back(item.index);
     }
     if (!batch.indices.empty()) {
       for (Tensor& view : pixels) batch.views.push_back(view.rows(0, static_cast<int64_t>(batch.indices.size())));
@@ -192,20 +218,35 @@ Loader::Loader(std::vector<LoaderItem> items, LoaderOptions options, std::vector
                                 std::to_string(options.slices) +
                                 " needs 0 <= slice < slices, drop_last, and a batch_size (" +
                                 std::to_string(options.batch_size) + ") that the slices divide");
+  if (options.workers > max_loader_workers())
+    throw std::invalid_argument("Loader: " + std::to_string(options.workers) + " workers; at most " +
+                                std::to_string(max_loader_workers()) + " (4 per core, plus 4) on this machine");
   state_->items = std::move(items);
   state_->options = options;
   state_->views = std::move(views);
-  for (int w = 0; w < options.workers; ++w) state_->workers.emplace_back([this] { state_->worker_loop(); });
+  // A thread that cannot start (the process's limit, memory) is an error, not
+  // std::terminate: the ones already started are stopped and joined first.
+  try {
+    for (int w = 0; w < options.workers; ++w) state_->workers.emplace_back([this] { state_->worker_loop(); });
+  } catch (const std::system_error& error) {
+    const size_t started = state_->workers.size();
+    stop_workers();
+    throw std::runtime_error("cannot start " + std::to_string(options.workers) + " image decoding threads (" +
+                             std::to_string(started) + " started): " + error.what() + "; lower --workers");
+  }
 }
 
-Loader::~Loader() {
+void Loader::stop_workers() {
   {
     std::lock_guard lock(state_->mutex);
     state_->stopping = true;
   }
   state_->work_ready.notify_all();
   for (auto& worker : state_->workers) worker.join();
+  state_->workers.clear();
 }
+
+Loader::~Loader() { stop_workers(); }
 
 void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   State& s = *state_;

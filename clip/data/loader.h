@@ -45,7 +45,8 @@ struct LoaderOptions {
   bool shuffle = true;     // epoch e is shuffled with Generator(seed + e)
   bool drop_last = false;  // drop the final batch when it has fewer than batch_size items
   uint64_t seed = 0;
-  bool strict = false;  // a missing or corrupt image throws instead of being skipped
+  io::ImageLimits image_limits = io::default_image_limits();  // an image beyond them is a bad image
+  bool strict = false;  // a bad image (missing, corrupt, too large) throws instead of being skipped
   int prefetch = 4;     // batches decoded ahead of the consumer, at most
   // Data parallel: each batch is cut into `slices` contiguous slices of
   // batch_size / slices items and this loader decodes and returns only slice
@@ -55,11 +56,15 @@ struct LoaderOptions {
   int slice = 0;
 };
 
+// The most worker threads a loader takes: a multiple of the cores, beyond which
+// threads only contend (and a thousand of them can fail to start).
+int max_loader_workers();
+
 struct Batch {
   Tensor pixels;                 // f32 [B, 3, S, S], CLIP-normalised; B = indices.size(); = views[0]
   std::vector<Tensor> views;     // [V] f32 [B, 3, S, S]: one per view the loader was made with
   std::vector<int64_t> indices;  // [B] LoaderItem::index of each row
-  int skipped = 0;               // images skipped (missing or corrupt) since the previous batch
+  int skipped = 0;               // bad images skipped (missing, corrupt, too large) since the previous batch
   int64_t number = 0;            // position of this batch in its epoch
 };
 
@@ -90,9 +95,12 @@ class Loader {
   void start_epoch(int64_t epoch, int64_t first_batch = 0);
 
   // The next batch of the epoch, in order; false once the epoch is exhausted.
-  // A batch whose images were all skipped is not returned: its count carries
-  // into the next batch's `skipped`. In strict mode a bad image throws here
-  // (message: origin, file and reason), and the epoch must be restarted.
+  // A bad image (one that cannot be decoded or preprocessed) is skipped with a
+  // warning naming its origin and file, and counted; a batch whose images were
+  // all skipped is not returned: its count carries into the next batch's
+  // `skipped`. In strict mode a bad image throws here (message: origin, file
+  // and reason), and the epoch must be restarted. A transform's error always
+  // throws, naming the image.
   bool next(Batch& batch);
 
   int64_t size() const;  // items
@@ -102,6 +110,8 @@ class Loader {
   int64_t skipped_in_epoch() const;
 
  private:
+  void stop_workers();  // stops and joins the worker threads
+
   struct State;
   std::unique_ptr<State> state_;
 };

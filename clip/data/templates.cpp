@@ -98,6 +98,10 @@ std::string fill_template(std::string_view prompt_template, std::string_view nam
   if (slot == std::string_view::npos)
     throw std::invalid_argument("prompt template '" + std::string(prompt_template) +
                                 "' has no '{}' to put the class name in");
+  // Python's str.format, which the reference fills templates with, refuses a second "{}" with one name.
+  if (prompt_template.find("{}", slot + 2) != std::string_view::npos)
+    throw std::invalid_argument("prompt template '" + std::string(prompt_template) +
+                                "' has more than one '{}'; exactly one takes the class name");
   std::string prompt(prompt_template.substr(0, slot));
   prompt += name;
   prompt += prompt_template.substr(slot + 2);

@@ -11,7 +11,7 @@ namespace clipgrad::clip {
 // ImageNet" notebook, in its order; "{}" marks where the class name goes.
 const std::vector<std::string>& imagenet_templates();
 
-// `prompt_template` with its first "{}" replaced by `name`; throws if it has none.
+// `prompt_template` with its "{}" replaced by `name`; throws unless it has exactly one.
 std::string fill_template(std::string_view prompt_template, std::string_view name);
 
 }  // namespace clipgrad::clip

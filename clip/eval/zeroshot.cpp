@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <numeric>
 #include <stdexcept>
@@ -11,6 +12,29 @@
 #include "tensor/ops/linalg.h"
 
 namespace clipgrad::clip {
+
+namespace {
+
+// "train.csv:17" where the caller named the row, else "image 3 of 200".
+std::string row_name(const std::vector<std::string>& row_names, int64_t row, int64_t rows) {
+  if (row < static_cast<int64_t>(row_names.size()) && !row_names[row].empty()) return row_names[row];
+  return "image " + std::to_string(row + 1) + " of " + std::to_string(rows);
+}
+
+std::string float_text(float value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
+
+// The first non-finite value of values[0, count), or -1.
+int64_t first_non_finite(const float* values, int64_t count) {
+  for (int64_t i = 0; i < count; ++i)
+    if (!std::isfinite(values[i])) return i;
+  return -1;
+}
+
+}  // namespace
 
 // Rows of x [n, E] scaled to unit length, in place.
 static void normalize_rows(Tensor& x) {
@@ -36,6 +60,10 @@ Tensor zero_shot_weights(ClipModel& model, const Tokenizer& tokenizer, const Cla
     // Encoded where the model is; the averaging runs on the host.
     const Device device = model.logit_scale.value().device();
     Tensor features = model.encode_text(tokens.to(device)).value().to(Device::CPU).clone();  // [T, E]
+    const int64_t bad = first_non_finite(features.data<float>(), features.numel());
+    if (bad >= 0)
+      throw BrokenModelError("the text features of the prompt '" + classes.prompts(c)[bad / embed] + "' hold " +
+                             float_text(features.data<float>()[bad]));
     normalize_rows(features);
     float* row = weights.data<float>() + c * embed;
     for (int64_t t = 0; t < features.size(0); ++t)
@@ -64,19 +92,57 @@ ImageFeatures image_features(ClipModel& model, const std::vector<LoaderItem>& it
   ImageFeatures out;
   for (Batch batch; loader.next(batch);) {
     Tensor features = model.encode_image(Variable(upload(batch.pixels))).value().to(Device::CPU);
+    const int64_t bad = first_non_finite(features.data<float>(), features.numel());
+    if (bad >= 0) {
+      const int64_t index = batch.indices[bad / embed];
+      auto item = std::find_if(items.begin(), items.end(), [&](const LoaderItem& i) { return i.index == index; });
+      throw BrokenModelError("the image features of " + (item->origin.empty() ? item->image_path : item->origin) +
+                             " hold " + float_text(features.data<float>()[bad]));
+    }
     values.insert(values.end(), features.data<float>(), features.data<float>() + features.numel());
     out.rows.insert(out.rows.end(), batch.indices.begin(), batch.indices.end());
   }
   out.skipped = loader.skipped_in_epoch();
+  // Accuracy over no image would be reported as 0 (or anything): refused.
+  if (items.empty()) throw std::invalid_argument("no image to evaluate: the dataset has no rows");
+  if (out.rows.empty())
+    throw std::runtime_error("none of the " + std::to_string(items.size()) + " images could be read (first: " +
+                             (items[0].origin.empty() ? items[0].image_path : items[0].origin) +
+                             "; see the warnings above)");
   out.features = Tensor::from_vector<float>({static_cast<int64_t>(out.rows.size()), embed}, values);
   return out;
 }
 
-Accuracy score(const Tensor& logits, const std::vector<int64_t>& labels, int64_t classes) {
-  int64_t n = logits.size(0);
-  if (logits.size(1) != classes || static_cast<int64_t>(labels.size()) != n)
+void check_scores(const Tensor& logits, const std::vector<std::string>& row_names) {
+  const int64_t n = logits.size(0), classes = logits.size(1);
+  const float* p = logits.data<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = p + i * classes;
+    const int64_t bad = first_non_finite(row, classes);
+    if (bad >= 0)
+      throw BrokenModelError(row_name(row_names, i, n) + ": class " + std::to_string(bad) + " scores " +
+                             float_text(row[bad]) + "; the model's outputs are not finite");
+    if (classes >= 2 && std::all_of(row, row + classes, [&](float value) { return value == row[0]; }))
+      throw BrokenModelError(row_name(row_names, i, n) + ": every class scores " + float_text(row[0]) +
+                             "; a model that cannot tell the classes apart is not evaluated (are its weights zero?)");
+  }
+}
+
+Accuracy score(const Tensor& logits, const std::vector<int64_t>& labels, int64_t classes,
+               const std::vector<std::string>& row_names) {
+  if (logits.dim() != 2 || logits.size(1) != classes || static_cast<int64_t>(labels.size()) != logits.size(0))
     throw std::invalid_argument("score: logits " + shape_str(logits.shape()) + " for " + std::to_string(labels.size()) +
                                 " labels and " + std::to_string(classes) + " classes");
+  const int64_t n = logits.size(0);
+  if (n == 0) throw std::invalid_argument("score: no image to score");
+  if (classes < 2)
+    throw std::invalid_argument("score: " + std::to_string(classes) + " class; accuracy needs at least 2");
+  for (int64_t i = 0; i < n; ++i)
+    if (labels[i] < 0 || labels[i] >= classes)
+      throw std::invalid_argument(row_name(row_names, i, n) + ": label " + std::to_string(labels[i]) +
+                                  " is not one of the " + std::to_string(classes) + " classes (0.." +
+                                  std::to_string(classes - 1) + ")");
+  check_scores(logits, row_names);
   Accuracy accuracy;
   accuracy.n = n;
   accuracy.per_class.assign(classes, 0.0);
@@ -84,24 +150,21 @@ Accuracy score(const Tensor& logits, const std::vector<int64_t>& labels, int64_t
   int64_t top1 = 0, top5 = 0;
   const float* p = logits.data<float>();
   for (int64_t i = 0; i < n; ++i) {
-    int64_t label = labels[i];
-    if (label < 0 || label >= classes)
-      throw std::invalid_argument("label " + std::to_string(label) + " outside the " + std::to_string(classes) +
-                                  " classes");
+    const int64_t label = labels[i];
     const float* row = p + i * classes;
-    // Rank of the true class: classes scoring strictly higher (ties resolved in its favour).
-    int64_t higher = 0;
-    for (int64_t c = 0; c < classes; ++c) higher += row[c] > row[label];
-    top1 += higher == 0;
-    top5 += higher < 5;
-    accuracy.per_class[label] += higher == 0;
+    // Rank of the true class: the other classes scoring at least as high (a tie counts against it).
+    int64_t at_least = 0;
+    for (int64_t c = 0; c < classes; ++c) at_least += c != label && row[c] >= row[label];
+    top1 += at_least == 0;
+    top5 += at_least < 5;
+    accuracy.per_class[label] += at_least == 0;
     accuracy.per_class_count[label] += 1;
   }
   for (int64_t c = 0; c < classes; ++c)
     accuracy.per_class[c] = accuracy.per_class_count[c] ? accuracy.per_class[c] / accuracy.per_class_count[c]
                                                         : std::numeric_limits<double>::quiet_NaN();
-  accuracy.top1 = n ? double(top1) / n : 0;
-  accuracy.top5 = n ? double(top5) / n : 0;
+  accuracy.top1 = double(top1) / n;
+  accuracy.top5 = double(top5) / n;
   return accuracy;
 }
 
@@ -113,8 +176,12 @@ Accuracy evaluate_zero_shot(ClipModel& model, const Tokenizer& tokenizer, const 
   const int64_t classes_count = weights.size(0);
   Tensor logits = ops::matmul(images.features, weights, false, true);  // [n, C]
   std::vector<int64_t> labels;
-  for (int64_t row : images.rows) labels.push_back(data[row].label);
-  Accuracy accuracy = score(logits, labels, classes_count);
+  std::vector<std::string> row_names;
+  for (int64_t row : images.rows) {
+    labels.push_back(data[row].label);
+    row_names.push_back(data.where(row));
+  }
+  Accuracy accuracy = score(logits, labels, classes_count, row_names);
   accuracy.skipped = images.skipped;
   return accuracy;
 }

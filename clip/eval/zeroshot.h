@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -12,12 +13,23 @@
 
 namespace clipgrad::clip {
 
+// A model whose scores cannot rank anything: a NaN or infinite feature or
+// score, or an image for which every class scores the same. Evaluating such a
+// model would report whatever the tie rule says, so it is an error; callers
+// name the checkpoint.
+class BrokenModelError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // Class embeddings -> f32 [classes, E]: for each class, the mean of its
 // L2-normalised template embeddings, normalised again (OpenAI's notebook).
+// Throws BrokenModelError when a text feature is not finite.
 Tensor zero_shot_weights(ClipModel& model, const Tokenizer& tokenizer, const ClassNames& classes);
 
-// Image features in eval mode, no graph -> f32 [rows, E]. Rows whose image was
-// skipped (missing or corrupt) are listed in `skipped_rows`.
+// Image features in eval mode, no graph -> f32 [rows, E]. Images that could not
+// be read (missing, corrupt, too large) are skipped and counted. Throws
+// BrokenModelError, naming the image, when a feature is not finite.
 struct ImageFeatures {
   Tensor features;            // [rows kept, E], unnormalised
   std::vector<int64_t> rows;  // dataset row of each feature
@@ -36,10 +48,20 @@ struct Accuracy {
   int64_t skipped = 0;  // images that could not be read
 };
 
-// logits [n, C] and labels [n] -> top-1/top-5/per-class accuracy.
-Accuracy score(const Tensor& logits, const std::vector<int64_t>& labels, int64_t classes);
+// logits [n, C] and labels [n] -> top-1/top-5/per-class accuracy. An image is
+// correct at top-k when fewer than k other classes score at least as high as
+// its true class: ties count against the true class, as a pessimistic
+// evaluator counts them. Throws BrokenModelError for a NaN or infinite score or
+// a row that scores every class the same (naming row_names[i] where given),
+// and invalid_argument for no rows, fewer than 2 classes or a label outside them.
+Accuracy score(const Tensor& logits, const std::vector<int64_t>& labels, int64_t classes,
+               const std::vector<std::string>& row_names = {});
+
+// The checks of score on logits alone (for classifiers that only take an argmax).
+void check_scores(const Tensor& logits, const std::vector<std::string>& row_names = {});
 
 // Zero-shot accuracy on a labelled dataset; `transform` as in image_features (index: the dataset row).
+// Throws when no image could be read, and BrokenModelError as above.
 Accuracy evaluate_zero_shot(ClipModel& model, const Tokenizer& tokenizer, const ClassNames& classes,
                             const LabelledDataset& data, int workers = 2, bool strict = false,
                             ImageTransform transform = nullptr);

@@ -39,7 +39,10 @@ ClipConfig ClipConfig::resolved() const {
   positive("transformer_heads", transformer_heads);
   positive("transformer_layers", transformer_layers);
   positive("vision_heads", config.vision_heads);
-  if (!(layer_norm_eps > 0)) fail("layer_norm_eps must be positive");
+  if (!(layer_norm_eps > 0 && std::isfinite(layer_norm_eps))) fail("layer_norm_eps must be positive and finite");
+  if (eos_token_id < -1 || eos_token_id >= vocab_size)
+    fail("eos_token_id " + std::to_string(eos_token_id) + " is not a token of the vocabulary of " +
+         std::to_string(vocab_size) + " (or -1: the largest id in each text, OpenAI's rule)");
   for (int64_t count : vision_layers) positive("vision_layers", count);
   if (transformer_width % transformer_heads != 0)
     fail("transformer_width " + std::to_string(transformer_width) + " is not divisible by transformer_heads " +
@@ -90,16 +93,25 @@ nlohmann::json ClipConfig::to_json() const {
   return json;
 }
 
+// A JSON value in an error message: one short line whatever the value (parsed
+// JSON is depth-bounded, io/json.h, so dump's recursion is bounded).
+static std::string shown(const nlohmann::json& value) {
+  if (value.is_structured() && value.size() > 8)
+    return "a JSON " + std::string(value.type_name()) + " of " + std::to_string(value.size()) + " items";
+  std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return text.size() > 80 ? text.substr(0, 77) + "..." : text;
+}
+
 static int64_t integer_key(const nlohmann::json& json, const char* key) {
   if (!json.contains(key)) throw std::invalid_argument(std::string("clip_config has no key '") + key + "'");
   const nlohmann::json& value = json.at(key);
   if (!value.is_number_integer())
-    throw std::invalid_argument(std::string("clip_config key '") + key + "' must be an integer, got " + value.dump());
+    throw std::invalid_argument(std::string("clip_config key '") + key + "' must be an integer, got " + shown(value));
   return value.get<int64_t>();
 }
 
 ClipConfig ClipConfig::from_json(const nlohmann::json& json) {
-  if (!json.is_object()) throw std::invalid_argument("clip_config must be a JSON object, got " + json.dump());
+  if (!json.is_object()) throw std::invalid_argument("clip_config must be a JSON object, got " + shown(json));
   ClipConfig config;
   config.embed_dim = integer_key(json, "embed_dim");
   config.image_resolution = integer_key(json, "image_resolution");
@@ -117,7 +129,7 @@ ClipConfig ClipConfig::from_json(const nlohmann::json& json) {
     throw std::invalid_argument(
         "clip_config key 'vision_layers' must be an integer (ViT) or a list of four "
         "integers (ModifiedResNet), got " +
-        layers.dump());
+        shown(layers));
   }
   config.vision_width = integer_key(json, "vision_width");
   config.context_length = integer_key(json, "context_length");
@@ -129,13 +141,13 @@ ClipConfig ClipConfig::from_json(const nlohmann::json& json) {
   if (json.contains("eos_token_id")) config.eos_token_id = integer_key(json, "eos_token_id");
   if (json.contains("activation")) {
     if (!json.at("activation").is_string())
-      throw std::invalid_argument("clip_config key 'activation' must be a string, got " + json.at("activation").dump());
+      throw std::invalid_argument("clip_config key 'activation' must be a string, got " + shown(json.at("activation")));
     config.activation = parse_activation(json.at("activation").get<std::string>());
   }
   if (json.contains("layer_norm_eps")) {
     if (!json.at("layer_norm_eps").is_number())
       throw std::invalid_argument("clip_config key 'layer_norm_eps' must be a number, got " +
-                                  json.at("layer_norm_eps").dump());
+                                  shown(json.at("layer_norm_eps")));
     config.layer_norm_eps = json.at("layer_norm_eps").get<double>();
   }
   return config.resolved();

@@ -29,7 +29,15 @@ std::string read_gzip(const std::string& path) {
   std::string data;
   std::array<char, 1 << 16> buffer;
   int got;
-  while ((got = gzread(file, buffer.data(), buffer.size())) > 0) data.append(buffer.data(), got);
+  // OpenAI's vocabulary is 1.6 MB once inflated; a stream far past that (a bomb, /dev/zero) is refused.
+  constexpr size_t kMaxVocabularyBytes = size_t(64) << 20;
+  while ((got = gzread(file, buffer.data(), buffer.size())) > 0) {
+    data.append(buffer.data(), got);
+    if (data.size() > kMaxVocabularyBytes) {
+      gzclose(file);
+      throw std::runtime_error("tokenizer: BPE vocabulary '" + path + "' inflates past 64 MiB; it is not one");
+    }
+  }
   int error = Z_OK;
   const std::string message = got < 0 ? gzerror(file, &error) : "";
   gzclose(file);

@@ -43,6 +43,10 @@ int64_t run_epoch(Loader& loader, const EpochLoop& loop, int64_t& step, const St
                           {"skipped", report.skipped}};
       if (loop.metrics_fields) loop.metrics_fields(report, line);
       *loop.metrics << line.dump() + "\n" << std::flush;
+      if (!*loop.metrics)
+        throw std::runtime_error("cannot write the metrics of step " + std::to_string(step) +
+                                 (loop.metrics_path.empty() ? "" : " to '" + loop.metrics_path + "'") +
+                                 " (disk full?)");
     }
     ++step;
     if (loop.on_step) loop.on_step(report);

@@ -58,6 +58,7 @@ struct EpochLoop {
   int64_t batches = 0;  // per epoch, for the report
   LearningRateSchedule schedule;
   std::ostream* metrics = nullptr;  // metrics.jsonl (null: none written)
+  std::string metrics_path;         // its path, for the error when a write fails
   // The metrics line's fields beyond "epoch", "step", "loss", "lr" and "skipped".
   std::function<void(const StepReport&, nlohmann::json& line)> metrics_fields;
   std::function<void(const StepReport&)> on_step;  // after each step (may be null)

@@ -1,6 +1,8 @@
 #include "clip/train/trainer.h"
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -12,6 +14,7 @@
 #include "clip/train/loss.h"
 #include "clip/train/train_loop.h"
 #include "io/atomic_file.h"
+#include "io/json.h"
 #include "io/safetensors.h"
 #include "tensor/device_upload.h"
 #include "tensor/ops/shape.h"
@@ -64,6 +67,24 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& json) {
   return options;
 }
 
+// i32 [rows, context]: every caption tokenised; one the tokenizer refuses (not UTF-8, say) is named by its row.
+static Tensor tokenize_captions(const Tokenizer& tokenizer, const ImageCaptionDataset& data, int64_t context) {
+  std::vector<std::string> captions;
+  for (const auto& row : data.rows()) captions.push_back(row.caption);
+  try {
+    return tokenizer.tokenize_batch(captions, context);
+  } catch (const std::exception&) {
+    for (size_t row = 0; row < captions.size(); ++row) {
+      try {
+        tokenizer.tokenize(captions[row], context);
+      } catch (const std::exception& error) {
+        throw std::runtime_error(data.where(row) + ": caption: " + error.what());
+      }
+    }
+    throw;
+  }
+}
+
 Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
                  std::string run_dir, std::unique_ptr<Objective> objective,
                  std::shared_ptr<distributed::Communicator> world)
@@ -87,13 +108,16 @@ Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv,
     throw std::logic_error("objective '" + objective_->name() +
                            "' must list the plain image and the plain captions first");
   if (data_.size() == 0) throw std::invalid_argument("training data '" + train_csv_ + "' has no rows");
+  if (options_.epochs < 1) throw std::invalid_argument("--epochs must be at least 1 (0 epochs train nothing)");
+  if (!(options_.lr > 0 && std::isfinite(options_.lr)) ||
+      !(options_.weight_decay >= 0 && std::isfinite(options_.weight_decay)) ||
+      !(options_.grad_clip_norm >= 0 && std::isfinite(options_.grad_clip_norm)))
+    throw std::invalid_argument("--lr must be finite and positive, --wd and --grad-clip finite and non-negative");
   if (options_.batch_size < 1 || options_.batch_size * world_->world_size() < 2)
     throw std::invalid_argument(
         "--batch-size must be at least 2 for a contrastive loss (at least 1 per process "
         "when data parallel)");
-  std::vector<std::string> captions;
-  for (const auto& row : data_.rows()) captions.push_back(row.caption);
-  tokens_ = tokenizer_.tokenize_batch(captions, model_->config().context_length);
+  tokens_ = tokenize_captions(tokenizer_, data_, model_->config().context_length);
   if (options_.zero_stage != 0 && options_.zero_stage != 1)
     throw std::invalid_argument("--zero " + std::to_string(options_.zero_stage) +
                                 ": only 0 (off) and 1 (sharded optimizer state) exist");
@@ -115,9 +139,34 @@ Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv,
   else
     optimizer_ = std::make_unique<nn::AdamW>(groups, options_.lr, 0.9, 0.98, 1e-6);
   fs::create_directories(run_dir_);
-  if (fresh && writes_files()) {
-    std::ofstream(fs::path(run_dir_) / kMetrics, std::ios::trunc);  // a new run starts a new log
+  // A new run replaces what run_dir holds at its first step (start_new_run), not here:
+  // a run that fails at start-up leaves an earlier run as it was.
+  new_run_ = fresh;
+}
+
+std::vector<std::string> Trainer::run_files_in(const std::string& run_dir) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (const char* name : {kCheckpoint, kModel, kMetrics}) {
+    const fs::path path = fs::path(run_dir) / name;
+    if (fs::exists(path, ec) && !(name == std::string(kMetrics) && fs::file_size(path, ec) == 0)) found.push_back(name);
   }
+  return found;
+}
+
+void Trainer::open_metrics(std::ofstream& metrics, std::ios::openmode mode) const {
+  if (!writes_files()) return;
+  const fs::path path = fs::path(run_dir_) / kMetrics;
+  metrics.open(path, mode);
+  if (!metrics) throw std::runtime_error("cannot write '" + path.string() + "': " + std::strerror(errno));
+}
+
+void Trainer::start_new_run(std::ofstream& metrics) {
+  new_run_ = false;
+  // The files of a run that was here before (train --overwrite) go now, all together.
+  if (writes_files())
+    for (const char* name : {kCheckpoint, kModel}) fs::remove(fs::path(run_dir_) / name);
+  open_metrics(metrics, std::ios::trunc);
 }
 
 // ---- checkpoints ----
@@ -178,7 +227,7 @@ Device Trainer::device_of_run(const std::string& run_dir) {
   const auto metadata = io::read_safetensors_metadata(path);
   const auto options = metadata.find("options");
   if (options == metadata.end()) throw std::runtime_error("bad checkpoint '" + path + "': metadata has no 'options'");
-  return TrainOptions::from_json(nlohmann::json::parse(options->second)).device;
+  return TrainOptions::from_json(io::parse_json(options->second, "checkpoint '" + path + "' metadata options")).device;
 }
 
 Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& objectives,
@@ -192,9 +241,12 @@ Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& obj
       throw std::runtime_error("bad checkpoint '" + path + "': metadata has no '" + key + "'");
     return found->second;
   };
-  auto config = ClipConfig::from_json(nlohmann::json::parse(meta("clip_config")));
+  auto metadata_json = [&](const std::string& key) {
+    return io::parse_json(meta(key), "checkpoint '" + path + "' metadata " + key);
+  };
+  auto config = ClipConfig::from_json(metadata_json("clip_config"));
   auto model = std::make_shared<ClipModel>(config);
-  TrainOptions options = TrainOptions::from_json(nlohmann::json::parse(meta("options")));
+  TrainOptions options = TrainOptions::from_json(metadata_json("options"));
   // The same global batch on any number of processes: the run continues at the same sample and schedule.
   auto saved_world = file.metadata.find("world_size");
   const int64_t global_batch =
@@ -205,7 +257,7 @@ Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& obj
                              " does not split evenly over them");
   options.batch_size = global_batch / world->world_size();
   Trainer trainer(model, meta("train_csv"), options, run_dir,
-                  objectives.make(meta("objective"), nlohmann::json::parse(meta("objective_config"))), world, false);
+                  objectives.make(meta("objective"), metadata_json("objective_config")), world, false);
   nn::StateDict state;
   std::vector<std::pair<std::string, Tensor>> optim;
   for (const auto& [name, stored] : file.tensors) {
@@ -231,8 +283,8 @@ Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& obj
   while (std::getline(in, line)) {
     ++line_number;
     if (line.empty()) continue;
-    nlohmann::json entry = nlohmann::json::parse(line, nullptr, false);
-    if (entry.is_discarded() || !entry.contains("step")) {
+    const nlohmann::json entry = io::try_parse_json(line).value_or(nlohmann::json());
+    if (!entry.is_object() || !entry.contains("step") || !entry.at("step").is_number_integer()) {
       if (in.peek() != std::char_traits<char>::eof())
         throw std::runtime_error("cannot resume '" + run_dir + "': " + metrics.string() + ":" +
                                  std::to_string(line_number) +
@@ -317,13 +369,14 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
                                 " rows, fewer than one batch of " + std::to_string(global_batch));
   // Each line is one write, flushed: a kill leaves at most the last line torn.
   std::ofstream metrics;
-  if (writes_files()) metrics.open(fs::path(run_dir_) / kMetrics, std::ios::app);
+  if (!new_run_) open_metrics(metrics, std::ios::app);  // a new run opens its log at its first step
   EpochLoop loop{.epochs = options_.epochs,
                  .batches = batches,
                  .schedule = {.peak = options_.lr,
                               .warmup_steps = options_.warmup_steps,
                               .total_steps = batches * options_.epochs},
                  .metrics = writes_files() ? &metrics : nullptr,
+                 .metrics_path = (fs::path(run_dir_) / kMetrics).string(),
                  .metrics_fields =
                      [](const StepReport& report, nlohmann::json& line) {
                        line["logit_scale"] = report.logit_scale;
@@ -346,6 +399,7 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
     auto take_step = [&](const Batch& batch, double lr) -> std::optional<StepResult> {
       const int64_t batch_rows = static_cast<int64_t>(batch.indices.size()) * ranks;  // equal slices
       if (batch_rows < 2) return std::nullopt;  // skipped images left too few for a contrastive batch
+      if (new_run_) start_new_run(metrics);
       if (zero_optimizer_)
         zero_optimizer_->set_lr(lr);
       else

@@ -35,10 +35,12 @@
 #pragma once
 
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -80,10 +82,16 @@ struct TrainOptions {
 class Trainer {
  public:
   // A new run: model, data and objective given; writes into run_dir (created).
+  // Files of an earlier run there (checkpoint, model, metrics) are replaced at
+  // the first step, so a run that fails before it leaves them as they were;
+  // callers that must not replace them check run_files_in first.
   // world: the data-parallel processes (null: this process alone).
   Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options, std::string run_dir,
           std::unique_ptr<Objective> objective = std::make_unique<ClipObjective>(),
           std::shared_ptr<distributed::Communicator> world = nullptr);
+  // The files of a run that run_dir holds (checkpoint.safetensors, model.safetensors, a
+  // non-empty metrics.jsonl), in that order; empty when it holds none.
+  static std::vector<std::string> run_files_in(const std::string& run_dir);
   // The device a run in run_dir trains on (its checkpoint's header alone),
   // for joining the data-parallel world before resuming it.
   static Device device_of_run(const std::string& run_dir);
@@ -113,6 +121,9 @@ class Trainer {
   // The optimizer state of every parameter (a collective when it is sharded).
   std::vector<std::pair<std::string, Tensor>> optimizer_state() const;
   void save_checkpoint(const std::vector<std::pair<std::string, Tensor>>& optimizer_state) const;
+  // The first step of a new run: removes an earlier run's files, starts the metrics log.
+  void start_new_run(std::ofstream& metrics);
+  void open_metrics(std::ofstream& metrics, std::ios::openmode mode) const;  // rank 0's; throws naming it
   void load_checkpoint();
 
   std::shared_ptr<ClipModel> model_;
@@ -129,8 +140,9 @@ class Trainer {
   std::unique_ptr<nn::AdamW> optimizer_;  // or, sharded (--zero 1; over the buckets' segments):
   std::unique_ptr<ZeroOptimizer> zero_optimizer_;
   Generator generator_;
-  int64_t epoch_ = 0;  // completed epochs
-  int64_t step_ = 0;   // completed steps
+  int64_t epoch_ = 0;     // completed epochs
+  int64_t step_ = 0;      // completed steps
+  bool new_run_ = false;  // a new run that has not taken its first step
 };
 
 }  // namespace clipgrad::clip

@@ -2,6 +2,7 @@
 // length and index checked against the input (the allow-list: pickle_globals.cpp).
 #include "io/torch/pickle.h"
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstdlib>
@@ -10,14 +11,6 @@
 #include "io/torch/torch_file.h"
 
 namespace clipgrad::io {
-
-namespace {
-
-// Far more than any checkpoint's pickle holds (a ViT-L state dict: ~10^4);
-// bounds memory for a hostile one.
-constexpr size_t kMaxValues = size_t(1) << 24;
-
-}  // namespace
 
 const char* py_kind_name(PyKind kind) {
   switch (kind) {
@@ -40,15 +33,20 @@ const char* py_kind_name(PyKind kind) {
   return "value";
 }
 
-Unpickler::Unpickler(std::string label, PersistentLoad persistent_load, bool torchscript)
-    : label_(std::move(label)), persistent_load_(std::move(persistent_load)), torchscript_(torchscript) {}
+Unpickler::Unpickler(std::string label, PersistentLoad persistent_load, bool torchscript, size_t max_values)
+    : label_(std::move(label)),
+      persistent_load_(std::move(persistent_load)),
+      torchscript_(torchscript),
+      max_values_(std::min(max_values, kMaxPickleValues)) {}
 
 void Unpickler::fail(const std::string& what) const {
   throw TorchFileError("bad checkpoint '" + label_ + "': " + what);
 }
 
 PyRef Unpickler::make(PyKind kind) {
-  if (arena_.size() >= kMaxValues) fail("the pickle builds more than " + std::to_string(kMaxValues) + " values");
+  // Bounds memory for a hostile pickle: a small (deflated) one can build millions of values.
+  if (arena_.size() >= max_values_)
+    fail("the pickle builds more than " + std::to_string(max_values_) + " values, more than a file of its size holds");
   arena_.emplace_back();
   arena_.back().kind = kind;
   return &arena_.back();

@@ -83,7 +83,13 @@ class Unpickler {
 
   // `label` names the file in errors ("bad checkpoint 'LABEL': ...").
   // `torchscript` admits `__torch__.` classes (module objects kept as attribute trees).
-  Unpickler(std::string label, PersistentLoad persistent_load, bool torchscript = false);
+  // `max_values` bounds the values all its loads build together (each costs ~250 bytes;
+  // torch_file.cpp gives one per byte of the file, plus 65,536).
+  Unpickler(std::string label, PersistentLoad persistent_load, bool torchscript = false,
+            size_t max_values = kMaxPickleValues);
+
+  // Far more than any checkpoint's pickle holds (a ViT-L state dict: ~10^4 values).
+  static constexpr size_t kMaxPickleValues = size_t(1) << 22;
 
   // Runs one pickle starting at bytes[offset] up to its STOP; returns its
   // value and moves `offset` past the STOP.
@@ -103,6 +109,7 @@ class Unpickler {
   std::string label_;
   PersistentLoad persistent_load_;
   bool torchscript_;
+  size_t max_values_;
   std::deque<PyValue> arena_;
 };
 

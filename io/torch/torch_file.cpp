@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cmath>
@@ -42,6 +43,14 @@ constexpr uint64_t kMaxCodeBytes = uint64_t(64) << 20;
 // (expand); beyond this many such elements it is refused, so a tiny file cannot
 // ask for a huge tensor.
 constexpr uint64_t kMaxBroadcastElements = uint64_t(1) << 16;
+// What a file may make by inflating its deflated entries, all together: 16 MiB plus 16 bytes
+// a byte of the file, at most 8 GiB (torch.save stores every entry; only tools that rewrite
+// an archive deflate its storages, and weights do not compress 16:1).
+constexpr uint64_t kInflateFloor = uint64_t(16) << 20, kInflatePerFileByte = 16, kMaxInflated = uint64_t(8) << 30;
+// The values a file's pickles may build: one a byte of the file, plus this many.
+constexpr size_t kPickleValuesFloor = size_t(1) << 16;
+
+size_t max_pickle_values(size_t file_bytes) { return kPickleValuesFloor + file_bytes; }
 
 [[noreturn]] void fail(const std::string& label, const std::string& what) {
   throw TorchFileError("bad checkpoint '" + label + "': " + what);
@@ -160,6 +169,35 @@ uint64_t checked_bytes(const std::string& label, const std::string& key, uint64_
   return numel * element;
 }
 
+// Reads zip entries, holding what inflating them makes to one budget for the file.
+class InflateBudget {
+ public:
+  InflateBudget(std::string label, const ZipArchive& archive, size_t file_bytes)
+      : label_(std::move(label)),
+        archive_(archive),
+        left_(std::min(kMaxInflated, kInflateFloor + kInflatePerFileByte * static_cast<uint64_t>(file_bytes))),
+        file_bytes_(file_bytes) {}
+
+  // The entry's bytes (at most `limit`); a deflated entry is inflated only within the budget.
+  std::string read(const ZipEntry& entry, uint64_t limit) {
+    if (entry.method != 0) {
+      if (entry.size > left_)
+        fail(label_, "zip entry '" + entry.name + "' inflates to " + std::to_string(entry.size) + " bytes, past the " +
+                         std::to_string(left_) + " left of what a " + std::to_string(file_bytes_) +
+                         "-byte file may decode to (16 MiB + 16 bytes a byte of the file)");
+      left_ -= entry.size;
+    }
+    return archive_.read(entry, limit);
+  }
+  const ZipArchive& archive() const { return archive_; }
+
+ private:
+  std::string label_;
+  const ZipArchive& archive_;
+  uint64_t left_;
+  size_t file_bytes_;
+};
+
 // The record prefix, with its slash: the name the file had when saved ("archive/", "model/", ...).
 std::string record_prefix(const ZipArchive& archive) {
   for (const ZipEntry& entry : archive.entries()) {
@@ -179,18 +217,19 @@ bool is_torchscript(const ZipArchive& archive, const std::string& prefix) {
 }
 
 // Whether the storages are big-endian, as the byteorder record says (little without one).
-bool big_endian_storages(const std::string& label, const ZipArchive& archive, const std::string& prefix) {
-  const ZipEntry* order = archive.find(prefix + "byteorder");
+bool big_endian_storages(const std::string& label, InflateBudget& reader, const std::string& prefix) {
+  const ZipEntry* order = reader.archive().find(prefix + "byteorder");
   if (!order) return false;
-  const std::string text = archive.read(*order, 16);
+  const std::string text = reader.read(*order, 16);
   if (text != "little" && text != "big") fail(label, "byteorder is '" + text + "', expected little or big");
   return text == "big";
 }
 
 // A TorchScript archive's parameters and buffers, named by the attributes each class declares;
 // class "__torch__.a.b.C" is declared in code/__torch__/a/b.py, read once when first needed.
-void collect_torchscript_tensors(const Unpickler& unpickler, PyRef root, const ZipArchive& archive,
+void collect_torchscript_tensors(const Unpickler& unpickler, PyRef root, InflateBudget& reader,
                                  const std::string& prefix, const Materialize& read_tensor, TorchCheckpoint& out) {
+  const ZipArchive& archive = reader.archive();
   std::map<std::string, std::map<std::string, std::set<std::string>>> files;
   auto declared = [&](const std::string& class_name) -> const std::set<std::string>* {
     const size_t dot = class_name.rfind('.');
@@ -203,7 +242,7 @@ void collect_torchscript_tensors(const Unpickler& unpickler, PyRef root, const Z
         if (c == '.') c = '/';
       const ZipEntry* entry = archive.find(prefix + "code/" + path + ".py");
       file = files
-                 .emplace(module, entry ? torch_detail::parse_declared_tensors(archive.read(*entry, kMaxCodeBytes))
+                 .emplace(module, entry ? torch_detail::parse_declared_tensors(reader.read(*entry, kMaxCodeBytes))
                                         : std::map<std::string, std::set<std::string>>{})
                  .first;
     }
@@ -219,7 +258,8 @@ TorchCheckpoint parse_zip(const std::string& label, const unsigned char* bytes, 
   const ZipEntry* pickle_entry = archive.find(prefix + "data.pkl");
   if (!pickle_entry) fail(label, "a zip archive without a data.pkl: not a PyTorch checkpoint");
   const bool torchscript = is_torchscript(archive, prefix);
-  const bool big_endian = big_endian_storages(label, archive, prefix);
+  InflateBudget reader(label, archive, size);
+  const bool big_endian = big_endian_storages(label, reader, prefix);
 
   TorchCheckpoint out;
   out.source = label;
@@ -234,8 +274,8 @@ TorchCheckpoint parse_zip(const std::string& label, const unsigned char* bytes, 
              std::to_string(ref.numel) + " elements of " + ref.dtype);
     return storage;
   };
-  Unpickler unpickler(label, persistent_load, torchscript);
-  const std::string pickle = archive.read(*pickle_entry, kMaxPickleBytes);
+  Unpickler unpickler(label, persistent_load, torchscript, max_pickle_values(size));
+  const std::string pickle = reader.read(*pickle_entry, kMaxPickleBytes);
   size_t offset = 0;
   PyRef root = unpickler.load(reinterpret_cast<const unsigned char*>(pickle.data()), pickle.size(), offset);
 
@@ -250,7 +290,8 @@ TorchCheckpoint parse_zip(const std::string& label, const unsigned char* bytes, 
       if (entry.method == 0) {
         data = archive.stored_data(entry);
       } else {
-        const std::string& text = inflated.emplace(key, archive.read(entry, entry.size)).first->second;
+        // Only storages a tensor of the state dict uses are inflated, within the file's budget.
+        const std::string& text = inflated.emplace(key, reader.read(entry, entry.size)).first->second;
         data = reinterpret_cast<const unsigned char*>(text.data());
       }
       found = verified.emplace(key, StorageBytes{data, entry.size}).first;
@@ -258,7 +299,7 @@ TorchCheckpoint parse_zip(const std::string& label, const unsigned char* bytes, 
     return materialize(label, name, ref, found->second, big_endian);
   };
   if (torchscript)
-    collect_torchscript_tensors(unpickler, root, archive, prefix, read_tensor, out);
+    collect_torchscript_tensors(unpickler, root, reader, prefix, read_tensor, out);
   else
     torch_detail::collect_state_dict(unpickler, root, read_tensor, out);
   return out;
@@ -277,7 +318,7 @@ TorchCheckpoint parse_legacy(const std::string& label, const unsigned char* byte
       u.fail("storage '" + storage->storage.key + "' is named with two element sizes");
     return storage;
   };
-  Unpickler unpickler(label, persistent_load, false);
+  Unpickler unpickler(label, persistent_load, false, max_pickle_values(size));
   size_t offset = 0;
   PyRef magic = unpickler.load(bytes, size, offset);
   if (magic->kind != PyKind::BigInt || magic->text != std::string(std::begin(kLegacyMagic), std::end(kLegacyMagic)))

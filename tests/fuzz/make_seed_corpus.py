@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the safetensors fuzz seed corpus (tests/fuzz/corpus/seed_*).
+"""Writes the safetensors fuzz seed corpus (tests/fuzz/safetensors_corpus/seed_*).
 
 Written by hand from the format spec, not by clipgrad's writer, so the seeds
 also cross-check the reader against an independent encoder. Files that the
@@ -9,7 +9,7 @@ import json
 import os
 import struct
 
-CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "safetensors_corpus")
 
 
 def safetensors(entries, metadata=None, pad=True, length=None, tail=b""):

@@ -344,7 +344,7 @@ TEST(SafetensorsFixtures, ReadsHuggingFaceLayoutWithUnalignedData) {
 
 // The fuzz seeds are written by an independent Python encoder (tests/fuzz/make_seed_corpus.py).
 TEST(SafetensorsFixtures, FuzzSeedsParseOrFailAsNamed) {
-  const fs::path corpus = fs::path(CLIPGRAD_FIXTURES) / ".." / "fuzz" / "corpus";
+  const fs::path corpus = fs::path(CLIPGRAD_FIXTURES) / ".." / "fuzz" / "safetensors_corpus";
   int seeds = 0;
   for (const auto& entry : fs::directory_iterator(corpus)) {
     const std::string name = entry.path().filename().string();

@@ -153,6 +153,38 @@ TEST(ClipCheckpoint, ConfigJsonRoundTrip) {
   }
 }
 
+// An eos_token_id outside the vocabulary (1e9 was accepted, and pooled every text at position 0).
+TEST(ClipCheckpoint, ConfigValuesOutsideTheirRangeAreRefused) {
+  nlohmann::json config = ClipConfig::named("vit-tiny-28").to_json();
+  config["eos_token_id"] = 1000000000;
+  try {
+    ClipConfig::from_json(config);
+    ADD_FAILURE() << "no throw";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_NE(std::string(error.what()).find("eos_token_id 1000000000 is not a token of the vocabulary of 49408"),
+              std::string::npos)
+        << error.what();
+  }
+  config["eos_token_id"] = 49407;
+  EXPECT_EQ(ClipConfig::from_json(config).eos_token_id, 49407);
+  config["vision_layers"] = std::vector<int>(1000, 1);
+  try {
+    ClipConfig::from_json(config);
+    ADD_FAILURE() << "no throw";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_LT(std::string(error.what()).size(), 250u) << "quotes the whole value: " << error.what();
+  }
+  // clip_config metadata nested 100,000 deep: refused while parsing (dump() once overflowed the stack).
+  std::string deep = edited_copy(kVit, "deep", [](auto&) {});
+  {
+    io::SafetensorsFile file = io::read_safetensors(deep);
+    file.metadata["clip_config"] = std::string(100000, '[') + std::string(100000, ']');
+    io::write_safetensors(deep, file.tensors, file.metadata);
+  }
+  EXPECT_NE(load_error(deep).find("metadata clip_config nests arrays and objects deeper than 64"), std::string::npos);
+  fs::remove(deep);
+}
+
 TEST(ClipCheckpointErrors, NameTheFileAndTheTensor) {
   std::string missing = edited_copy(kVit, "missing", [](auto& t) { t.erase("visual.ln_post.bias"); });
   std::string message = load_error(missing);
@@ -201,7 +233,7 @@ TEST(ClipCheckpointErrors, HuggingFaceDirectory) {
   std::ofstream(directory + "/config.json") << "{\"text_config\": {\"intermediate_size\": 100}}";
   EXPECT_NE(load_error(directory).find("intermediate_size"), std::string::npos);
   std::ofstream(directory + "/config.json") << "{not json";
-  EXPECT_NE(load_error(directory).find("config.json is not valid JSON"), std::string::npos);
+  EXPECT_NE(load_error(directory).find("config.json' is not valid JSON"), std::string::npos);
 
   std::string hf_file = directory + "/model.safetensors";
   EXPECT_NE(load_error(hf_file).find("pass the directory"), std::string::npos);

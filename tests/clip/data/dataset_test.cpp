@@ -68,5 +68,39 @@ TEST(DatasetTest, ClassNamesWithAndWithoutTemplates) {
   expect_error([&] { ClassNames::from_json(dir.file("empty.json")); }, "needs an object with \"classes\"");
 }
 
+// Two classes of one name tie on every image; a template with two slots is refused, as Python's format does.
+TEST(DatasetTest, ClassNamesAreDistinctAndTemplatesHaveOneSlot) {
+  TempDir dir("dataset");
+  std::ofstream(dir.file("twice.json")) << R"({"classes": ["cat", "dog", "cat"]})";
+  expect_error([&] { ClassNames::from_json(dir.file("twice.json")); }, "class 2 'cat' appears twice");
+  std::ofstream(dir.file("two_slots.json")) << R"({"classes": ["cat"], "templates": ["a {} and a {}."]})";
+  expect_error([&] { ClassNames::from_json(dir.file("two_slots.json")); },
+               "template 'a {} and a {}.' has more than one '{}'");
+}
+
+// A value nested 100,000 deep overflowed the stack in nlohmann's recursive dump(); the parse refuses it.
+TEST(DatasetTest, DeeplyNestedClassNamesAreRefused) {
+  TempDir dir("dataset");
+  std::ofstream(dir.file("deep.json")) << R"({"classes": [)" << std::string(100000, '[') << std::string(100000, ']')
+                                       << "]}";
+  expect_error([&] { ClassNames::from_json(dir.file("deep.json")); }, "nests arrays and objects deeper than 64");
+  std::ofstream(dir.file("long.json")) << R"({"classes": [[")" << std::string(100000, 'x') << R"("]]})";
+  try {
+    ClassNames::from_json(dir.file("long.json"));
+    FAIL() << "a list among the classes was accepted";
+  } catch (const std::runtime_error& error) {
+    EXPECT_LT(std::string(error.what()).size(), 300u) << "the error quotes the whole value";
+  }
+}
+
+TEST(DatasetTest, LabelsOutsideTheClassesNameTheRow) {
+  TempDir dir("dataset");
+  std::ofstream(dir.file("test.csv")) << "image,label\nx.png,1\ny.png,12\n";
+  auto dataset = LabelledDataset::from_csv(dir.file("test.csv"));
+  dataset.check_labels(13, "classes.json");
+  expect_error([&] { dataset.check_labels(10, "classes.json"); },
+               dir.file("test.csv") + ":3: label 12 is not one of the 10 classes of 'classes.json'");
+}
+
 }  // namespace
 }  // namespace clipgrad::clip

@@ -173,6 +173,34 @@ TEST_F(LoaderTest, StrictModeThrowsNamingTheRow) {
   EXPECT_THROW(loader.next(batch), std::runtime_error);  // stays failed until restarted
 }
 
+// An image beyond the limits is a bad row like a corrupt one: skipped and counted, or named in strict
+// mode. A 1 x 2,000,000 strip was once upscaled to 28 x 56M outside the per-row handling, killing the run.
+TEST_F(LoaderTest, ImagesBeyondTheLimitsAreBadRows) {
+  std::vector<uint8_t> strip(2000 * 3, 128);
+  io::write_png(items_[4].image_path, 1, 2000, 3, strip.data());
+  LoaderOptions in_order = options(2);
+  in_order.shuffle = false;
+  Loader loader(items_, in_order);
+  Epoch epoch = run_epoch(loader, 0);
+  EXPECT_EQ(epoch.skipped, 1);
+  for (const auto& batch : epoch.indices) EXPECT_EQ(std::count(batch.begin(), batch.end(), 104), 0);
+  in_order.image_limits.max_pixels = 25;  // of the 5 x 4 .. 7 x 5 images, 5 are larger
+  Loader small(items_, in_order);
+  EXPECT_EQ(run_epoch(small, 0).skipped, 6);
+  in_order.strict = true;
+  Loader strict(items_, in_order);
+  strict.start_epoch(0);
+  Batch batch;
+  try {
+    while (strict.next(batch)) {
+    }
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& error) {
+    EXPECT_NE(std::string(error.what()).find("train.csv:"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("(--max-image-"), std::string::npos) << error.what();
+  }
+}
+
 TEST_F(LoaderTest, AllSkippedBatchCarriesItsCountForward) {
   for (int i : {0, 1, 2, 9}) std::filesystem::remove(items_[i].image_path);
   LoaderOptions in_order = options(2);
@@ -261,6 +289,12 @@ TEST(LoaderEdgeTest, EmptyListAndBadOptions) {
   LoaderOptions bad;
   bad.batch_size = 0;
   EXPECT_THROW(Loader({}, bad), std::invalid_argument);
+  // A thousand threads once aborted the process (a failed start destroyed joinable threads).
+  LoaderOptions many;
+  many.workers = 1000;
+  EXPECT_THROW(Loader({}, many), std::invalid_argument);
+  many.workers = max_loader_workers();
+  EXPECT_NO_THROW(Loader({}, many));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "clip/eval/linear_probe.h"
 #include "clip/eval/zeroshot.h"
@@ -28,6 +29,34 @@ TEST(Score, TopOneTopFiveAndPerClass) {
   EXPECT_DOUBLE_EQ(accuracy.per_class[4], 0.0);
   EXPECT_TRUE(std::isnan(accuracy.per_class[0]));  // no image of class 0
   EXPECT_EQ(accuracy.per_class_count[1], 2);
+}
+
+// A tie with the true class counts against it (top-1 and top-5 alike), as a pessimistic evaluator counts it.
+TEST(Score, TiesCountAgainstTheTrueClass) {
+  Tensor logits = Tensor::from_vector<float>({2, 7}, {5, 5, 1, 1, 1, 1, 1,  //
+                                                      2, 3, 3, 3, 3, 3, 3});
+  Accuracy accuracy = score(logits, {0, 1}, 7);
+  EXPECT_DOUBLE_EQ(accuracy.top1, 0.0);  // row 0: class 1 ties the label; row 1: five classes do
+  EXPECT_DOUBLE_EQ(accuracy.top5, 0.5);  // row 0: 1 class at least as high; row 1: 5 of them
+}
+
+// A broken model (zero or NaN projections) gives NaN or all-equal scores: an error, never a score.
+TEST(Score, RefusesScoresThatCannotRankTheClasses) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  auto refused = [](const Tensor& logits, const std::string& expected) {
+    try {
+      score(logits, {0, 1}, 3, {"test.csv:2", "test.csv:3"});
+      ADD_FAILURE() << "scored " << expected;
+    } catch (const BrokenModelError& error) {
+      EXPECT_NE(std::string(error.what()).find(expected), std::string::npos) << error.what();
+    }
+  };
+  refused(Tensor::from_vector<float>({2, 3}, {0, 0, 0, 1, 2, 3}), "test.csv:2: every class scores 0");
+  refused(Tensor::from_vector<float>({2, 3}, {1, 2, 3, nan, nan, nan}), "test.csv:3: class 0 scores nan");
+  refused(Tensor::from_vector<float>({2, 3}, {1, inf, 3, 1, 2, 3}), "test.csv:2: class 1 scores inf");
+  EXPECT_THROW(score(Tensor::empty({0, 3}), {}, 3), std::invalid_argument);      // no image
+  EXPECT_THROW(score(Tensor::zeros({2, 1}), {0, 0}, 1), std::invalid_argument);  // one class ranks nothing
+  EXPECT_THROW(score(Tensor::zeros({1, 2}), {2}, 2), std::invalid_argument);     // label outside
 }
 
 // Features: class c sits around direction c (plus noise), so a linear head separates them.

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 
 #include "clip/data/loader.h"
@@ -198,6 +199,44 @@ TEST(Trainer, AnEpochWithNoReadableImageFails) {
     EXPECT_NE(std::string(error.what()).find("trained on no image: 16 skipped"), std::string::npos) << error.what();
   }
   EXPECT_FALSE(std::filesystem::exists(dir.file("run/model.safetensors")));
+}
+
+// A new run in a folder holding another replaces it at its first step, never at start-up.
+TEST(Trainer, ARunThatFailsAtStartUpLeavesAnEarlierRunAsItWas) {
+  TempDir dir("trainer_earlier");
+  const std::string data = make_dataset(dir);
+  const std::string run = dir.file("run");
+  EXPECT_TRUE(Trainer::run_files_in(run).empty());
+  Trainer(tiny_model(), data, tiny_options(1), run, std::make_unique<ClipObjective>()).run();
+  EXPECT_EQ(Trainer::run_files_in(run),
+            (std::vector<std::string>{"checkpoint.safetensors", "model.safetensors", "metrics.jsonl"}));
+  const auto metrics_size = std::filesystem::file_size(dir.file("run/metrics.jsonl"));
+  TrainOptions too_large = tiny_options(1);
+  too_large.batch_size = 32;  // more than the 16 rows: fails in run(), before any step
+  Trainer failing(tiny_model(), data, too_large, run, std::make_unique<ClipObjective>());
+  EXPECT_THROW(failing.run(), std::invalid_argument);
+  EXPECT_EQ(std::filesystem::file_size(dir.file("run/metrics.jsonl")), metrics_size);
+  EXPECT_TRUE(std::filesystem::exists(dir.file("run/checkpoint.safetensors")));
+}
+
+TEST(Trainer, RefusesNothingToDoAndNamesTheRowOfABadCaption) {
+  TempDir dir("trainer_refusals");
+  const std::string data = make_dataset(dir);
+  EXPECT_THROW(Trainer(tiny_model(), data, tiny_options(0), dir.file("run"), std::make_unique<ClipObjective>()),
+               std::invalid_argument);
+  TrainOptions infinite = tiny_options(1);
+  infinite.lr = std::numeric_limits<double>::infinity();
+  EXPECT_THROW(Trainer(tiny_model(), data, infinite, dir.file("run"), std::make_unique<ClipObjective>()),
+               std::invalid_argument);
+  std::ofstream(dir.file("bad.csv")) << "image,caption\nimg0.png,fine\nimg1.png,not \xff UTF-8\n";
+  try {
+    Trainer(tiny_model(), dir.file("bad.csv"), tiny_options(1), dir.file("run"), std::make_unique<ClipObjective>());
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& error) {
+    EXPECT_NE(std::string(error.what()).find(dir.file("bad.csv") + ":3: caption: tokenizer: text is not valid UTF-8"),
+              std::string::npos)
+        << error.what();
+  }
 }
 
 }  // namespace
