@@ -1,5 +1,8 @@
 #include "clip/data/loader.h"
 
+#include "io/decode.h"
+
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <iostream>
@@ -33,16 +36,27 @@ std::vector<LoaderItem> loader_items(const std::vector<std::string>& image_paths
   return items;
 }
 
-namespace {
-
-void warn_skipped(const LoaderItem& item, const std::string& reason) {
+void warn_skipped(const std::string& where, const std::string& reason) {
   static std::mutex stderr_mutex;
   std::lock_guard lock(stderr_mutex);
-  std::cerr << "clipgrad: warning: skipping " << (item.origin.empty() ? "image" : item.origin) << ": " << reason
-            << "\n";
+  std::cerr << "clipgrad: warning: skipping " << (where.empty() ? "image" : where) << ": " << reason << "\n";
 }
 
-}  // namespace
+void decode_views(const io::Image& image, const std::vector<ImageTransform>& views, int image_size, uint64_t seed,
+                  int64_t epoch, int64_t index, std::vector<Tensor>& pixels, int64_t slot) {
+  const int64_t sample_numel = 3 * static_cast<int64_t>(image_size) * image_size;
+  for (size_t v = 0; v < views.size(); ++v) {
+    float* out = pixels[v].data<float>() + slot * sample_numel;
+    if (!views[v]) {
+      io::preprocess(image, image_size, kClipNormalization, out);
+      continue;
+    }
+    io::Image view = image;
+    Generator generator(view_seed(seed, epoch, index, static_cast<int64_t>(v)));
+    views[v](view, index, generator);
+    io::preprocess(view, image_size, kClipNormalization, out);
+  }
+}
 
 uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index) {
   return mix_seed(mix_seed(mix_seed(seed) ^ static_cast<uint64_t>(epoch)) ^ static_cast<uint64_t>(index));
@@ -91,7 +105,6 @@ struct Loader::State {
     const int64_t slice_size = options.batch_size / options.slices;
     const int64_t begin = number * options.batch_size + options.slice * slice_size;
     const int64_t end = std::min<int64_t>(begin + slice_size, static_cast<int64_t>(epoch_order.size()));
-    const int64_t sample_numel = 3 * size * size;
     Batch batch;
     batch.number = number;
     std::vector<Tensor> pixels;  // [V] f32 [B, 3, S, S]
@@ -100,27 +113,18 @@ struct Loader::State {
       const LoaderItem& item = items[epoch_order[position]];
       io::Image image;
       try {
-        image = io::decode_image(item.image_path);
+        image = io::decode_image_file(item.image_path, {.shorter_side = options.image_size,
+                                                        .exact = options.exact_resize});
       } catch (const std::exception& error) {
         if (options.strict)
           throw std::runtime_error((item.origin.empty() ? "" : item.origin + ": ") + error.what() +
                                    " (strict loading; fix or remove the row)");
-        warn_skipped(item, error.what());
+        warn_skipped(item.origin, error.what());
         ++batch.skipped;
         continue;
       }
-      const int64_t slot = static_cast<int64_t>(batch.indices.size());
-      for (size_t v = 0; v < views.size(); ++v) {
-        float* out = pixels[v].data<float>() + slot * sample_numel;
-        if (!views[v]) {
-          io::preprocess(image, options.image_size, kClipNormalization, out);
-          continue;
-        }
-        io::Image view = image;
-        Generator generator(view_seed(options.seed, batch_epoch, item.index, static_cast<int64_t>(v)));
-        views[v](view, item.index, generator);
-        io::preprocess(view, options.image_size, kClipNormalization, out);
-      }
+      decode_views(image, views, options.image_size, options.seed, batch_epoch, item.index, pixels,
+                   static_cast<int64_t>(batch.indices.size()));
       batch.indices.push_back(item.index);
     }
     if (!batch.indices.empty()) {
@@ -235,6 +239,7 @@ void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
 
 bool Loader::next(Batch& batch) {
   State& s = *state_;
+  const auto wait_start = std::chrono::steady_clock::now();
   std::unique_lock lock(s.mutex);
   if (!s.started) throw std::logic_error("Loader::next called before start_epoch");
   while (true) {
@@ -252,6 +257,7 @@ bool Loader::next(Batch& batch) {
     if (slot.batch.indices.empty()) continue;
     batch = std::move(slot.batch);
     batch.skipped = static_cast<int>(s.pending_skipped);
+    batch.wait_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
     s.pending_skipped = 0;
     return true;
   }

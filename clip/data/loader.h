@@ -53,6 +53,9 @@ struct LoaderOptions {
   // batch_size that slices divides.
   int slices = 1;
   int slice = 0;
+  // JPEGs at least twice the target size are decoded at 1/2, 1/4 or 1/8 scale
+  // in the DCT domain (io/decode.h) unless exact_resize.
+  bool exact_resize = false;
 };
 
 struct Batch {
@@ -61,6 +64,22 @@ struct Batch {
   std::vector<int64_t> indices;  // [B] LoaderItem::index of each row
   int skipped = 0;               // images skipped (missing or corrupt) since the previous batch
   int64_t number = 0;            // position of this batch in its epoch
+  std::vector<std::string> captions;  // [B] shards only: each sample's caption
+  std::vector<int64_t> labels;        // [B] shards only: each sample's class (its cls member), -1 if none
+  double wait_seconds = 0;            // how long next() waited for this batch (the data wait of a step)
+};
+
+// Where a training or evaluation loop gets its batches: a Loader over a CSV's
+// rows, or a StreamLoader over webdataset shards (clip/data/stream_loader.h).
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  // Starts (or restarts) epoch `epoch` at batch `first_batch` (to resume mid-epoch).
+  virtual void start_epoch(int64_t epoch, int64_t first_batch = 0) = 0;
+  // The next batch of the epoch, in order; false once the epoch is exhausted.
+  virtual bool next(Batch& batch) = 0;
+  // Images skipped so far in the current epoch.
+  virtual int64_t skipped_in_epoch() const = 0;
 };
 
 // Applied to each decoded image before preprocessing (augmentations, attack
@@ -69,37 +88,45 @@ struct Batch {
 // batch order. Called from worker threads concurrently: it must be thread-safe.
 using ImageTransform = std::function<void(io::Image& image, int64_t index, Generator& generator)>;
 
+// Decodes one image (io/decode.h, with the loader's DCT-scaling hint), applies each
+// view's transform to a copy and preprocesses view v into pixels[v] row `slot`
+// (f32 [B, 3, S, S] each); the loaders' common step.
+void decode_views(const io::Image& image, const std::vector<ImageTransform>& views, int image_size, uint64_t seed,
+                  int64_t epoch, int64_t index, std::vector<Tensor>& pixels, int64_t slot);
+// "clipgrad: warning: skipping WHERE: REASON" on stderr, one line at a time.
+void warn_skipped(const std::string& where, const std::string& reason);
+
 // The seed of the per-sample generator given to an ImageTransform.
 uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index);
 // The same for view `view` of a multi-view loader (view 0: sample_seed).
 uint64_t view_seed(uint64_t seed, int64_t epoch, int64_t index, int64_t view);
 
-class Loader {
+class Loader : public BatchSource {
  public:
   Loader(std::vector<LoaderItem> items, LoaderOptions options, ImageTransform transform = nullptr);
   // Several views of each image from one decode: view v is views[v] applied
   // to a copy of the decoded image (null: the image as it is), with a
   // generator seeded by view_seed(seed, epoch, index, v).
   Loader(std::vector<LoaderItem> items, LoaderOptions options, std::vector<ImageTransform> views);
-  ~Loader();
+  ~Loader() override;
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
   // Starts (or restarts) producing epoch `epoch` from batch `first_batch`
   // (to resume mid-epoch); work still in flight for an earlier epoch is discarded.
-  void start_epoch(int64_t epoch, int64_t first_batch = 0);
+  void start_epoch(int64_t epoch, int64_t first_batch = 0) override;
 
   // The next batch of the epoch, in order; false once the epoch is exhausted.
   // A batch whose images were all skipped is not returned: its count carries
   // into the next batch's `skipped`. In strict mode a bad image throws here
   // (message: origin, file and reason), and the epoch must be restarted.
-  bool next(Batch& batch);
+  bool next(Batch& batch) override;
 
   int64_t size() const;  // items
   int64_t batches_per_epoch() const;
   const LoaderOptions& options() const;
   // Images skipped so far in the current epoch (including trailing empty batches).
-  int64_t skipped_in_epoch() const;
+  int64_t skipped_in_epoch() const override;
 
  private:
   struct State;
