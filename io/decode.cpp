@@ -22,7 +22,9 @@ void check_image_limits(int64_t width, int64_t height, const std::string& name) 
 
 namespace {
 
-bool is_jpeg(const uint8_t* data, size_t size) { return size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF; }
+bool is_jpeg(const uint8_t* data, size_t size) {
+  return size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF;
+}
 
 bool is_webp(const uint8_t* data, size_t size) {
   return size >= 12 && std::equal(data, data + 4, "RIFF") && std::equal(data + 8, data + 12, "WEBP");
@@ -68,7 +70,8 @@ Image decode_image_bytes(const uint8_t* data, size_t size, const std::string& na
     jpeg_dimensions(data, size, name, width, height);
     // The size resize_shorter_side makes: the shorter side hint.shorter_side, the longer in proportion.
     const int shorter = std::min(width, height), longer = std::max(width, height);
-    const int resized_longer = shorter > 0 ? static_cast<int>(static_cast<double>(hint.shorter_side) * longer / shorter) : 0;
+    const int resized_longer =
+        shorter > 0 ? static_cast<int>(static_cast<double>(hint.shorter_side) * longer / shorter) : 0;
     scale = width <= height ? jpeg_draft_scale(width, height, hint.shorter_side, resized_longer)
                             : jpeg_draft_scale(width, height, resized_longer, hint.shorter_side);
   }
@@ -82,7 +85,8 @@ Image decode_image_file(const std::string& path, DecodeHint hint) {
   if (size < 0) throw std::runtime_error("cannot read image file '" + path + "'");
   std::vector<uint8_t> bytes(static_cast<size_t>(size));
   in.seekg(0);
-  if (!in.read(reinterpret_cast<char*>(bytes.data()), size)) throw std::runtime_error("cannot read image file '" + path + "'");
+  if (!in.read(reinterpret_cast<char*>(bytes.data()), size))
+    throw std::runtime_error("cannot read image file '" + path + "'");
   return decode_image_bytes(bytes.data(), bytes.size(), path, hint);
 }
 

@@ -175,8 +175,9 @@ bool TarReader::next(TarEntry& entry, bool read_data) {
     const std::string name = named ? long_name : header_name(block);
     if (type == 'L' || type == 'K' || type == 'x' || type == 'g') {
       if (size > limits_.max_header_bytes)
-        return broken(entry, name, "metadata header of " + std::to_string(size) + " bytes (limit " +
-                                       std::to_string(limits_.max_header_bytes) + ")");
+        return broken(entry, name,
+                      "metadata header of " + std::to_string(size) + " bytes (limit " +
+                          std::to_string(limits_.max_header_bytes) + ")");
       if (!read_bytes(size, metadata, true)) return broken(entry, name, "archive ends inside a header (truncated)");
       if (type == 'L') long_name = field_string(metadata.data(), metadata.size()), named = true;
       if (type == 'x') {
@@ -224,7 +225,10 @@ void TarWriter::header(const std::string& name, int64_t size, char type) {
   std::snprintf(block + 124, 12, "%011llo", static_cast<unsigned long long>(size));
   std::snprintf(block + 136, 12, "%011o", 0);
   block[156] = type;
-  std::memcpy(block + 257, "ustar\0" "00", 8);
+  std::memcpy(block + 257,
+              "ustar\0"
+              "00",
+              8);
   std::memset(block + 148, ' ', 8);
   unsigned sum = 0;
   for (int i = 0; i < kBlock; ++i) sum += static_cast<unsigned char>(block[i]);

@@ -76,7 +76,7 @@ LabelledDataset LabelledDataset::from_csv(const std::string& path, const std::st
 }
 
 LabelledDataset LabelledDataset::from_image_folder(const std::string& folder,
-                                                  const std::vector<std::string>& class_names) {
+                                                   const std::vector<std::string>& class_names) {
   if (!std::filesystem::is_directory(folder)) throw std::runtime_error("image folder '" + folder + "' not found");
   std::vector<std::string> folders;
   for (const auto& entry : std::filesystem::directory_iterator(folder))
@@ -98,7 +98,8 @@ LabelledDataset LabelledDataset::from_image_folder(const std::string& folder,
     std::vector<std::string> images;
     for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::path(folder) / folders[f])) {
       std::string extension = entry.path().extension().string();
-      std::transform(extension.begin(), extension.end(), extension.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::transform(extension.begin(), extension.end(), extension.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
       if (entry.is_regular_file() && (extension == ".jpg" || extension == ".jpeg" || extension == ".png" ||
                                       extension == ".webp" || extension == ".bmp"))
         images.push_back(entry.path().string());

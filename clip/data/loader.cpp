@@ -113,8 +113,8 @@ struct Loader::State {
       const LoaderItem& item = items[epoch_order[position]];
       io::Image image;
       try {
-        image = io::decode_image_file(item.image_path, {.shorter_side = options.image_size,
-                                                        .exact = options.exact_resize});
+        image =
+            io::decode_image_file(item.image_path, {.shorter_side = options.image_size, .exact = options.exact_resize});
       } catch (const std::exception& error) {
         if (options.strict)
           throw std::runtime_error((item.origin.empty() ? "" : item.origin + ": ") + error.what() +

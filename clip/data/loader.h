@@ -59,11 +59,11 @@ struct LoaderOptions {
 };
 
 struct Batch {
-  Tensor pixels;                 // f32 [B, 3, S, S], CLIP-normalised; B = indices.size(); = views[0]
-  std::vector<Tensor> views;     // [V] f32 [B, 3, S, S]: one per view the loader was made with
-  std::vector<int64_t> indices;  // [B] LoaderItem::index of each row
-  int skipped = 0;               // images skipped (missing or corrupt) since the previous batch
-  int64_t number = 0;            // position of this batch in its epoch
+  Tensor pixels;                      // f32 [B, 3, S, S], CLIP-normalised; B = indices.size(); = views[0]
+  std::vector<Tensor> views;          // [V] f32 [B, 3, S, S]: one per view the loader was made with
+  std::vector<int64_t> indices;       // [B] LoaderItem::index of each row
+  int skipped = 0;                    // images skipped (missing or corrupt) since the previous batch
+  int64_t number = 0;                 // position of this batch in its epoch
   std::vector<std::string> captions;  // [B] shards only: each sample's caption
   std::vector<int64_t> labels;        // [B] shards only: each sample's class (its cls member), -1 if none
   double wait_seconds = 0;            // how long next() waited for this batch (the data wait of a step)

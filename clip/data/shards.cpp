@@ -201,7 +201,8 @@ int64_t read_shard(const std::string& path, int64_t shard, const ShardReadOption
     const size_t dot = base.find('.');
     const std::string key = entry.name.substr(0, entry.name.size() - base.size() + std::min(dot, base.size()));
     std::string extension = dot == std::string::npos ? "" : base.substr(dot + 1);
-    std::transform(extension.begin(), extension.end(), extension.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(extension.begin(), extension.end(), extension.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     if (!pending.open || key != pending.key) {
       flush();
       if (stop && stop()) return skipped;
@@ -244,7 +245,8 @@ std::vector<int64_t> shard_sample_counts(const std::vector<std::string>& shards)
       const size_t dot = base.find('.');
       if (entry.kind != io::TarEntry::File || dot == std::string::npos) continue;
       std::string extension = base.substr(dot + 1);
-      std::transform(extension.begin(), extension.end(), extension.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::transform(extension.begin(), extension.end(), extension.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
       const std::string key = entry.name.substr(0, entry.name.size() - base.size() + dot);
       if (is_image_extension(extension) && key != last_key) ++counts[i], last_key = key;
     }
@@ -277,7 +279,8 @@ int64_t write_shards(const std::string& csv, const std::string& out, int64_t sha
       char key[32];
       std::snprintf(key, sizeof key, "%09llu", static_cast<unsigned long long>(row));
       std::string extension = image.extension().string();
-      std::transform(extension.begin(), extension.end(), extension.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::transform(extension.begin(), extension.end(), extension.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
       tar.add(key + extension, std::string(std::istreambuf_iterator<char>(in), {}));
       nlohmann::json meta = {{"key", key}, {"row", row}};
       if (caption_column >= 0) {

@@ -29,12 +29,12 @@ std::vector<std::string> expand_shard_spec(const std::string& spec);
 
 struct ShardSample {
   std::string key;
-  std::string image;       // the encoded image member (jpg, jpeg, png or webp)
-  std::string caption;     // from the json field caption_key, else the txt member
-  int64_t label = -1;      // the cls member, -1 when there is none
-  int64_t shard = 0;       // the shard's position in the expanded spec
-  int64_t ordinal = 0;     // the sample's position among the shard's good samples
-  std::string where;       // "shards/00001.tar: key 000123", for messages
+  std::string image;    // the encoded image member (jpg, jpeg, png or webp)
+  std::string caption;  // from the json field caption_key, else the txt member
+  int64_t label = -1;   // the cls member, -1 when there is none
+  int64_t shard = 0;    // the shard's position in the expanded spec
+  int64_t ordinal = 0;  // the sample's position among the shard's good samples
+  std::string where;    // "shards/00001.tar: key 000123", for messages
   // A stable id for seeding and for Batch::indices: shard and ordinal.
   int64_t id() const { return (shard << 32) | ordinal; }
 };

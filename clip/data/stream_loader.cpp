@@ -68,13 +68,19 @@ struct StreamLoader::State {
     };
     try {
       for (int64_t shard : order) {
-        auto stop = [&] { std::lock_guard lock(mutex); return stale(claimed); };
+        auto stop = [&] {
+          std::lock_guard lock(mutex);
+          return stale(claimed);
+        };
         if (stop()) return;
-        count_skipped(read_shard(shards[shard], shard, options.read, [&](ShardSample&& sample) {
-          if (options.shuffle_buffer <= 1) return push(std::move(sample));
-          buffer.push_back(std::move(sample));
-          if (static_cast<int64_t>(buffer.size()) >= options.shuffle_buffer) draw();
-        }, stop));
+        count_skipped(read_shard(
+            shards[shard], shard, options.read,
+            [&](ShardSample&& sample) {
+              if (options.shuffle_buffer <= 1) return push(std::move(sample));
+              buffer.push_back(std::move(sample));
+              if (static_cast<int64_t>(buffer.size()) >= options.shuffle_buffer) draw();
+            },
+            stop));
       }
       while (!buffer.empty()) draw();
       if (!options.drop_last && !batch.empty() && number >= first_batch) deliver(claimed, number++, std::move(batch));
@@ -99,8 +105,9 @@ struct StreamLoader::State {
     for (const ShardSample& sample : samples) {
       io::Image image;
       try {
-        image = io::decode_image_bytes(reinterpret_cast<const uint8_t*>(sample.image.data()), sample.image.size(),
-                                       sample.where, {.shorter_side = options.image_size, .exact = options.exact_resize});
+        image =
+            io::decode_image_bytes(reinterpret_cast<const uint8_t*>(sample.image.data()), sample.image.size(),
+                                   sample.where, {.shorter_side = options.image_size, .exact = options.exact_resize});
       } catch (const std::exception& error) {
         if (options.read.strict) throw std::runtime_error(std::string(error.what()) + " (strict loading)");
         warn_skipped(sample.where, error.what());
@@ -164,8 +171,9 @@ StreamLoader::StreamLoader(std::vector<std::string> shards, StreamOptions option
   if (shards.empty()) throw std::invalid_argument("StreamLoader: no shards");
   if (views.empty() || options.batch_size <= 0 || options.image_size <= 0 || options.workers < 0 ||
       options.prefetch <= 0 || options.ranks < 1 || options.rank < 0 || options.rank >= options.ranks)
-    throw std::invalid_argument("StreamLoader: needs a view, positive batch_size, image_size and prefetch, workers >= 0 "
-                                "and 0 <= rank < ranks");
+    throw std::invalid_argument(
+        "StreamLoader: needs a view, positive batch_size, image_size and prefetch, workers >= 0 "
+        "and 0 <= rank < ranks");
   state_->shards = std::move(shards);
   state_->options = options;
   state_->views = std::move(views);

@@ -46,28 +46,34 @@ Tensor zero_shot_weights(ClipModel& model, const Tokenizer& tokenizer, const Cla
 }
 
 ImageFeatures image_features(ClipModel& model, const std::vector<LoaderItem>& items, int workers, int64_t batch_size,
-                             bool strict, ImageTransform transform) {
-  NoGradGuard no_grad;
-  model.eval();
-  int64_t embed = model.config().embed_dim;
+                             bool strict, ImageTransform transform, bool exact_resize) {
   LoaderOptions options{.batch_size = batch_size,
                         .image_size = static_cast<int>(model.config().image_resolution),
                         .workers = workers,
                         .shuffle = false,
                         .drop_last = false,
                         .seed = 0,
-                        .strict = strict};
+                        .strict = strict,
+                        .exact_resize = exact_resize};
   Loader loader(items, options, std::move(transform));
-  loader.start_epoch(0);
+  return image_features(model, loader);
+}
+
+ImageFeatures image_features(ClipModel& model, BatchSource& source) {
+  NoGradGuard no_grad;
+  model.eval();
+  const int64_t embed = model.config().embed_dim;
+  source.start_epoch(0);
   DeviceUpload upload(model.logit_scale.value().device());  // the batches go where the model is
   std::vector<float> values;
   ImageFeatures out;
-  for (Batch batch; loader.next(batch);) {
+  for (Batch batch; source.next(batch);) {
     Tensor features = model.encode_image(Variable(upload(batch.pixels))).value().to(Device::CPU);
     values.insert(values.end(), features.data<float>(), features.data<float>() + features.numel());
     out.rows.insert(out.rows.end(), batch.indices.begin(), batch.indices.end());
+    out.labels.insert(out.labels.end(), batch.labels.begin(), batch.labels.end());
   }
-  out.skipped = loader.skipped_in_epoch();
+  out.skipped = source.skipped_in_epoch();
   out.features = Tensor::from_vector<float>({static_cast<int64_t>(out.rows.size()), embed}, values);
   return out;
 }
@@ -106,15 +112,27 @@ Accuracy score(const Tensor& logits, const std::vector<int64_t>& labels, int64_t
 }
 
 Accuracy evaluate_zero_shot(ClipModel& model, const Tokenizer& tokenizer, const ClassNames& classes,
-                            const LabelledDataset& data, int workers, bool strict, ImageTransform transform) {
+                            const LabelledDataset& data, int workers, bool strict, ImageTransform transform,
+                            bool exact_resize) {
   Tensor weights = zero_shot_weights(model, tokenizer, classes);  // [C, E]
-  ImageFeatures images = image_features(model, loader_items(data), workers, 256, strict, std::move(transform));
+  ImageFeatures images =
+      image_features(model, loader_items(data), workers, 256, strict, std::move(transform), exact_resize);
   normalize_rows(images.features);
   const int64_t classes_count = weights.size(0);
   Tensor logits = ops::matmul(images.features, weights, false, true);  // [n, C]
   std::vector<int64_t> labels;
   for (int64_t row : images.rows) labels.push_back(data[row].label);
   Accuracy accuracy = score(logits, labels, classes_count);
+  accuracy.skipped = images.skipped;
+  return accuracy;
+}
+
+Accuracy evaluate_zero_shot(ClipModel& model, const Tokenizer& tokenizer, const ClassNames& classes,
+                            BatchSource& source) {
+  Tensor weights = zero_shot_weights(model, tokenizer, classes);  // [C, E]
+  ImageFeatures images = image_features(model, source);
+  normalize_rows(images.features);
+  Accuracy accuracy = score(ops::matmul(images.features, weights, false, true), images.labels, weights.size(0));
   accuracy.skipped = images.skipped;
   return accuracy;
 }

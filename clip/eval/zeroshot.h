@@ -22,11 +22,17 @@ struct ImageFeatures {
   Tensor features;            // [rows kept, E], unnormalised
   std::vector<int64_t> rows;  // dataset row of each feature
   int64_t skipped = 0;
+  std::vector<int64_t> labels;  // a BatchSource's: each feature's class (Batch::labels)
 };
 // `transform` (optional) changes each decoded image before preprocessing (e.g. a
 // trigger applied on the fly); it gets the item's index and must be thread-safe.
+// exact_resize: no DCT-domain scaling of large JPEGs (io/decode.h).
 ImageFeatures image_features(ClipModel& model, const std::vector<LoaderItem>& items, int workers = 2,
-                             int64_t batch_size = 256, bool strict = false, ImageTransform transform = nullptr);
+                             int64_t batch_size = 256, bool strict = false, ImageTransform transform = nullptr,
+                             bool exact_resize = false);
+
+// The same for every batch of epoch 0 of `source` (webdataset shards with cls members).
+ImageFeatures image_features(ClipModel& model, BatchSource& source);
 
 struct Accuracy {
   double top1 = 0, top5 = 0;
@@ -42,6 +48,10 @@ Accuracy score(const Tensor& logits, const std::vector<int64_t>& labels, int64_t
 // Zero-shot accuracy on a labelled dataset; `transform` as in image_features (index: the dataset row).
 Accuracy evaluate_zero_shot(ClipModel& model, const Tokenizer& tokenizer, const ClassNames& classes,
                             const LabelledDataset& data, int workers = 2, bool strict = false,
-                            ImageTransform transform = nullptr);
+                            ImageTransform transform = nullptr, bool exact_resize = false);
+
+// Zero-shot accuracy on the labelled batches of `source` (shards with cls members).
+Accuracy evaluate_zero_shot(ClipModel& model, const Tokenizer& tokenizer, const ClassNames& classes,
+                            BatchSource& source);
 
 }  // namespace clipgrad::clip

@@ -54,10 +54,10 @@ struct LearningRateSchedule {
 };
 
 struct EpochLoop {
-  int64_t epoch = 0;    // 0-based: the loader's shuffle is this epoch's
+  int64_t epoch = 0;        // 0-based: the loader's shuffle is this epoch's
   int64_t first_batch = 0;  // a resumed epoch starts here
-  int64_t epochs = 0;   // for the report
-  int64_t batches = 0;  // per epoch, for the report
+  int64_t epochs = 0;       // for the report
+  int64_t batches = 0;      // per epoch, for the report
   LearningRateSchedule schedule;
   std::ostream* metrics = nullptr;  // metrics.jsonl (null: none written)
   // The metrics line's fields beyond "epoch", "step", "loss", "lr" and "skipped".

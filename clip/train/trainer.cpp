@@ -180,18 +180,18 @@ void Trainer::save_checkpoint(const std::vector<std::pair<std::string, Tensor>>&
   }
   for (const auto& [key, value] : optimizer_state) tensors["optim." + key] = {value, ""};
   nlohmann::json config = model_->config().to_json();
-  std::map<std::string, std::string> metadata{{"format", "clipgrad-train"},
-                                              {"clip_config", config.dump()},
-                                              {"options", options_.to_json().dump()},
-                                              {"train_csv", train_csv_},
-                                              {"epoch", std::to_string(epoch_)},
-                                              {"step", std::to_string(step_)},
-                                              {"rng_state", generator_state_string(mid_epoch ? epoch_rng_state_
-                                                                                             : generator_.state())},
-                                              {"batch_in_epoch", std::to_string(mid_epoch ? batch_in_epoch_ : 0)},
-                                              {"objective", objective_->name()},
-                                              {"objective_config", objective_->config().dump()},
-                                              {"world_size", std::to_string(world_->world_size())}};
+  std::map<std::string, std::string> metadata{
+      {"format", "clipgrad-train"},
+      {"clip_config", config.dump()},
+      {"options", options_.to_json().dump()},
+      {"train_csv", train_csv_},
+      {"epoch", std::to_string(epoch_)},
+      {"step", std::to_string(step_)},
+      {"rng_state", generator_state_string(mid_epoch ? epoch_rng_state_ : generator_.state())},
+      {"batch_in_epoch", std::to_string(mid_epoch ? batch_in_epoch_ : 0)},
+      {"objective", objective_->name()},
+      {"objective_config", objective_->config().dump()},
+      {"world_size", std::to_string(world_->world_size())}};
   io::write_safetensors((fs::path(run_dir_) / kCheckpoint).string(), tensors, metadata);
 
   save_clip(*model_, (fs::path(run_dir_) / kModel).string(), CheckpointLayout::OpenAI);
@@ -301,8 +301,8 @@ std::vector<Tensor> Trainer::token_tables(const Batch& batch) const {
     for (size_t i = 0; i < rows.size(); ++i) {
       int64_t draw_epoch = table.per_epoch ? epoch_ : 0;
       Generator generator(view_seed(options_.seed, draw_epoch, rows[i], static_cast<int64_t>(t)));
-      captions.push_back(table.transform(shards_.empty() ? data_[rows[i]].caption : batch.captions[i], rows[i],
-                                         generator));
+      captions.push_back(
+          table.transform(shards_.empty() ? data_[rows[i]].caption : batch.captions[i], rows[i], generator));
     }
     tables.push_back(tokenizer_.tokenize_batch(captions, model_->config().context_length));
   }
@@ -323,8 +323,8 @@ std::map<std::string, double> Trainer::mean_over_ranks(std::map<std::string, dou
 std::map<std::string, double> Trainer::train_step(const TrainBatch& batch) {
   if (gradient_buckets_) gradient_buckets_->start_step();
   ObjectiveOutput output = options_.accum_freq > 1 ? accumulated_forward_backward(
-                                                        *model_, *objective_, split_batch(batch, options_.accum_freq))
-                                                  : forward_backward(*model_, *objective_, batch);
+                                                         *model_, *objective_, split_batch(batch, options_.accum_freq))
+                                                   : forward_backward(*model_, *objective_, batch);
   if (gradient_buckets_) gradient_buckets_->finish_step();
   if (zero_optimizer_) {
     if (options_.grad_clip_norm > 0) zero_optimizer_->clip_grad_norm(options_.grad_clip_norm);

@@ -36,8 +36,9 @@ TEST(CleanClipAccumulation, MicroBatchesGiveTheLargeBatchGradient) {
   model.init_openai(generator);
   model.train();
   // The augmentations run in the loader; here the batch already holds both views.
-  CleanClipObjective objective({.lambda_clip = 1.0, .lambda_inmodal = 2.0}, [](io::Image&, int64_t, Generator&) {},
-                               [](const std::string& caption, int64_t, Generator&) { return caption; });
+  CleanClipObjective objective(
+      {.lambda_clip = 1.0, .lambda_inmodal = 2.0}, [](io::Image&, int64_t, Generator&) {},
+      [](const std::string& caption, int64_t, Generator&) { return caption; });
   const clip::TrainBatch batch = two_view_batch(8, 6);
   const clip::ObjectiveOutput whole = clip::forward_backward(model, objective, batch);
   std::map<std::string, Tensor> expected;

@@ -68,7 +68,8 @@ TEST(Jpeg, DecodesFullAndScaledSizes) {
 TEST(Jpeg, ScaledDecodeIsWithinItsBoundOfTheExactPath) {
   const std::string bytes = encode_jpeg(test_picture(800, 600), 90);
   const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
-  Image exact = resized_crop(decode_image_bytes(data, bytes.size(), "t.jpg", {.shorter_side = 224, .exact = true}), 224);
+  Image exact =
+      resized_crop(decode_image_bytes(data, bytes.size(), "t.jpg", {.shorter_side = 224, .exact = true}), 224);
   Image drafted = decode_image_bytes(data, bytes.size(), "t.jpg", {.shorter_side = 224});
   EXPECT_EQ(drafted.width, 400);  // 1/2: 600 // 224 = 2
   Image scaled = resized_crop(drafted, 224);

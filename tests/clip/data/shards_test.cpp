@@ -124,7 +124,8 @@ EpochRun run(StreamLoader& loader, int64_t epoch, int64_t first_batch = 0) {
     result.ids.push_back(batch.indices);
     result.pixels.push_back(batch.pixels.to_vector<float>());
     for (size_t i = 0; i < batch.indices.size(); ++i) {
-      EXPECT_EQ(batch.captions[i], "caption " + std::to_string((batch.indices[i] >> 32) * 100 + (batch.indices[i] & 0xffff)));
+      EXPECT_EQ(batch.captions[i],
+                "caption " + std::to_string((batch.indices[i] >> 32) * 100 + (batch.indices[i] & 0xffff)));
       result.captions.push_back(batch.captions[i]);
     }
   }
@@ -143,7 +144,8 @@ TEST(StreamLoader, SeededOrderEachSampleOncePerEpochAndBitIdenticalResume) {
   EXPECT_EQ(seen.size(), 18u);
   EXPECT_EQ(run(loader, 0).ids, first.ids);  // same seed and epoch: same order
   EXPECT_NE(run(loader, 1).ids, first.ids);  // another epoch: another order
-  StreamLoader inline_decoder(shards, {.batch_size = 3, .image_size = 8, .workers = 0, .seed = 11, .shuffle_buffer = 6});
+  StreamLoader inline_decoder(shards,
+                              {.batch_size = 3, .image_size = 8, .workers = 0, .seed = 11, .shuffle_buffer = 6});
   EpochRun again = run(inline_decoder, 0);
   EXPECT_EQ(again.ids, first.ids);  // threads change nothing
   EXPECT_EQ(again.pixels, first.pixels);
@@ -187,8 +189,7 @@ TEST(StreamLoader, UndecodableImagesAreSkippedAndCounted) {
   EXPECT_NE(::testing::internal::GetCapturedStderr().find("x.tar: key 1"), std::string::npos);
   EXPECT_EQ(batch.indices.size(), 3u);
   EXPECT_EQ(batch.skipped, 1);
-  StreamLoader strict({dir.file("x.tar")},
-                      {.batch_size = 4, .image_size = 8, .workers = 1, .read = {.strict = true}});
+  StreamLoader strict({dir.file("x.tar")}, {.batch_size = 4, .image_size = 8, .workers = 1, .read = {.strict = true}});
   strict.start_epoch(0);
   EXPECT_THROW(strict.next(batch), std::runtime_error);
 }

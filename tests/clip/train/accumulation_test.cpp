@@ -52,8 +52,8 @@ TEST(Accumulation, MicroBatchesGiveTheLargeBatchGradient) {
   const double whole_loss = forward_backward(*model, objective, batch).total().value().item();
   const auto whole = gradients(*model);
   for (int64_t micro : {2, 3}) {
-    const double loss = accumulated_forward_backward(*model, objective, split_batch(batch, micro))
-                            .total().value().item();
+    const double loss =
+        accumulated_forward_backward(*model, objective, split_batch(batch, micro)).total().value().item();
     EXPECT_NEAR(loss, whole_loss, 1e-5 * std::abs(whole_loss));
     const auto accumulated = gradients(*model);
     ASSERT_EQ(accumulated.size(), whole.size());
