@@ -166,6 +166,27 @@ TEST_F(TrainMpiCli, KilledOnTwoProcessesResumesOnOne) {
   expect_same_run(run, reference_);
 }
 
+// --accum-freq 2 at --batch-size 32 on two processes: the global batch of 128
+// again, as two micro-batches per rank whose gathered features are the batch.
+TEST_F(TrainMpiCli, AccumulatedMicroBatchesFollowTheGlobalBatch) {
+  fs::path run = dir_ / "accumulated";
+  ASSERT_EQ(run_mpi("train" + data_ + " --batch-size 32 --accum-freq 2 --out " + run.string()), 0);
+  expect_same_run(run, reference_);
+}
+
+// Webdataset shards: each rank streams its own shards (8 of 32 samples, every
+// second one of the epoch's order); the ranks take the steps the counts promise.
+TEST_F(TrainMpiCli, RanksStreamTheirOwnShards) {
+  fs::path shards = dir_ / "shards", run = dir_ / "sharded";
+  ASSERT_EQ(
+      run_clipgrad("data shards --shard-size 32 --from " + (dir_ / "train.csv").string() + " --out " + shards.string()),
+      0);
+  ASSERT_EQ(run_mpi("train --data " + (shards / "{00000..00007}.tar").string() + kFlags +
+                    " --batch-size 64 --shuffle-buffer 16 --out " + run.string()),
+            0);
+  EXPECT_EQ(losses(run).size(), 6u);  // 3 epochs of 256 samples at a global batch of 128
+}
+
 // Gradient clipping on the shards (the norm all-reduced) and the sharded
 // state gathered into the checkpoint and cut again on resume.
 TEST_F(TrainMpiCli, ShardedAndClippedRunResumesOnTwoProcesses) {
