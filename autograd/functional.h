@@ -6,6 +6,8 @@
 // All ops accept f32 and f64 (f64 is for gradcheck); index tensors are i32.
 #pragma once
 
+#include <functional>
+
 #include <vector>
 
 #include "autograd/variable.h"
@@ -86,5 +88,14 @@ Variable attention(const Variable& q, const Variable& k, const Variable& v, int6
 Variable multi_head_attention(const Variable& x, const Variable& in_proj_weight, const Variable& in_proj_bias,
                               const Variable& out_proj_weight, const Variable& out_proj_bias, int64_t heads,
                               const Tensor& mask = {});
+
+// ---- gradient checkpointing (fn_checkpoint.cpp) ----
+// body(input) computed without a graph: only `input` is kept. Backward runs body
+// again with a graph and backpropagates through it, so the gradients are those
+// of body(input) itself, to the bit. `params` are the parameters body reads (the
+// result's inputs beside `input`: their data-parallel hooks wait for it); body
+// must be deterministic and must not change state (no BatchNorm in training mode).
+Variable checkpoint(const std::function<Variable(const Variable&)>& body, const Variable& input,
+                    const std::vector<Variable>& params);
 
 }  // namespace clipgrad::fn

@@ -10,8 +10,14 @@ namespace clipgrad {
 
 static thread_local bool g_grad_enabled = true;
 
+static thread_local bool g_hooks_paused = false;
+
 NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+EnableGradGuard::EnableGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = true; }
+EnableGradGuard::~EnableGradGuard() { g_grad_enabled = previous_; }
+GradHooksPause::GradHooksPause() : previous_(g_hooks_paused) { g_hooks_paused = true; }
+GradHooksPause::~GradHooksPause() { g_hooks_paused = previous_; }
 
 Variable::Variable(Tensor value, bool requires_grad) : node_(std::make_shared<VariableNode>()) {
   node_->value = std::move(value);
@@ -96,8 +102,9 @@ void Variable::backward(const Tensor& seed, bool keep_graph) {
   // For each hooked leaf, the ops still to run that read it: its gradient is
   // final when that count reaches zero.
   std::unordered_map<VariableNode*, int64_t> pending_readers;
-  for (const auto& node : order)
-    for (const Variable& input : node->inputs)
+  // (None while hooks are paused: a checkpointed block's inner sweep, an early micro-batch.)
+  for (size_t n = 0; !g_hooks_paused && n < order.size(); ++n)
+    for (const Variable& input : order[n]->inputs)
       if (input.node_ && input.node_->on_grad_final && input.node_->requires_grad) ++pending_readers[input.node_.get()];
   add_grad(seed);
   for (auto it = order.rbegin(); it != order.rend(); ++it) {

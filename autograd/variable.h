@@ -98,4 +98,32 @@ class NoGradGuard {
   bool previous_;
 };
 
+// Enables graph recording in its scope (a checkpointed block's recomputation
+// inside backward, whatever the caller's mode).
+class EnableGradGuard {
+ public:
+  EnableGradGuard();
+  ~EnableGradGuard();
+  EnableGradGuard(const EnableGradGuard&) = delete;
+  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Holds back the leaves' grad-final hooks (set_grad_final_hook) for every
+// backward() in its scope: the backward of a checkpointed block inside the
+// outer sweep (whose own count fires them once), and the micro-batches of a
+// step but its last with gradient accumulation (data parallel reduces once).
+class GradHooksPause {
+ public:
+  GradHooksPause();
+  ~GradHooksPause();
+  GradHooksPause(const GradHooksPause&) = delete;
+  GradHooksPause& operator=(const GradHooksPause&) = delete;
+
+ private:
+  bool previous_;
+};
+
 }  // namespace clipgrad

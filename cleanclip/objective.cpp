@@ -54,17 +54,24 @@ std::vector<clip::TokenTable> CleanClipObjective::token_tables() const {
   return {{"caption", nullptr}, {"augmented_caption", caption_augment_, !options_.fixed_text_aug}};
 }
 
-clip::ObjectiveOutput CleanClipObjective::forward(clip::ClipModel& model, const clip::TrainBatch& batch) const {
+std::map<std::string, Variable> CleanClipObjective::features(clip::ClipModel& model,
+                                                             const clip::TrainBatch& batch) const {
   const int64_t rows = batch.images.at(0).size(0);
   // Originals and views in one pass each: [2B, ...] in, split back into halves.
   Variable images = model.encode_image(Variable(ops::concat({batch.images.at(0), batch.images.at(1)}, 0)));
   Variable texts = model.encode_text(ops::concat({batch.tokens.at(0), batch.tokens.at(1)}, 0));
-  Variable image = fn::narrow(images, 0, 0, rows), aug_image = fn::narrow(images, 0, rows, rows);
-  Variable text = fn::narrow(texts, 0, 0, rows), aug_text = fn::narrow(texts, 0, rows, rows);
-  CleanClipLosses losses = cleanclip_objective(image, text, aug_image, aug_text, model.logit_scale,
-                                               options_.lambda_clip, options_.lambda_inmodal, batch.global);
-  return {.losses = {{"total", losses.total}, {"clip", losses.clip}, {"inmodal", losses.inmodal}},
-          .tensors = {{"image_features", image}, {"text_features", text}}};
+  return {{"image_features", fn::narrow(images, 0, 0, rows)},
+          {"aug_image_features", fn::narrow(images, 0, rows, rows)},
+          {"text_features", fn::narrow(texts, 0, 0, rows)},
+          {"aug_text_features", fn::narrow(texts, 0, rows, rows)}};
+}
+
+clip::ObjectiveOutput CleanClipObjective::loss(const std::map<std::string, Variable>& features,
+                                               const Variable& logit_scale, const clip::GlobalBatch& global) const {
+  CleanClipLosses losses = cleanclip_objective(features.at("image_features"), features.at("text_features"),
+                                               features.at("aug_image_features"), features.at("aug_text_features"),
+                                               logit_scale, options_.lambda_clip, options_.lambda_inmodal, global);
+  return {.losses = {{"total", losses.total}, {"clip", losses.clip}, {"inmodal", losses.inmodal}}, .tensors = {}};
 }
 
 std::unique_ptr<clip::Objective> make_cleanclip_objective(const nlohmann::json& config) {

@@ -46,7 +46,10 @@ class CleanClipObjective : public clip::Objective {
   static CleanClipOptions options_from_json(const nlohmann::json& config);
   std::vector<clip::ImageView> image_views() const override;
   std::vector<clip::TokenTable> token_tables() const override;
-  clip::ObjectiveOutput forward(clip::ClipModel& model, const clip::TrainBatch& batch) const override;
+  // {image_features, text_features, aug_image_features, aug_text_features}
+  std::map<std::string, Variable> features(clip::ClipModel& model, const clip::TrainBatch& batch) const override;
+  clip::ObjectiveOutput loss(const std::map<std::string, Variable>& features, const Variable& logit_scale,
+                             const clip::GlobalBatch& global) const override;
 
  private:
   CleanClipOptions options_;

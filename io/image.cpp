@@ -74,14 +74,14 @@ void check_image_size(const std::string& what, int64_t width, int64_t height, in
 
 namespace {
 
-// The one decoding path of files and bytes: `info(w, h, channels)` reads the header,
-// `load(w, h, channels)` decodes to RGB (stb's calls on a file or on memory).
+// stb's decoding, checked: `info(w, h, channels)` reads the header, `load(w, h,
+// channels)` decodes to RGB.
 template <class Info, class Load>
 Image decode_checked(const std::string& what, const ImageLimits& limits, Info info, Load load) {
   int width = 0, height = 0, channels_in_file = 0;
   auto undecodable = [&] {
     return std::runtime_error("cannot decode image '" + what + "': " + stbi_failure_reason() +
-                              " (expected a PNG, JPEG or BMP file)");
+                              " (expected a JPEG, PNG, WebP or BMP file)");
   };
   // The header alone first: the size is checked before any pixel is allocated.
   if (!info(&width, &height, &channels_in_file)) throw undecodable();
@@ -104,16 +104,7 @@ Image decode_checked(const std::string& what, const ImageLimits& limits, Info in
 
 }  // namespace
 
-Image decode_image(const std::string& path, const ImageLimits& limits) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw std::runtime_error("image file not found: '" + path + "'");
-  // Asking stb for 3 channels does the convert("RGB"): gray is replicated, alpha dropped.
-  return decode_checked(
-      path, limits, [&](int* w, int* h, int* c) { return stbi_info(path.c_str(), w, h, c); },
-      [&](int* w, int* h, int* c) { return stbi_load(path.c_str(), w, h, c, 3); });
-}
-
-Image decode_image_bytes(const uint8_t* bytes, size_t size, const std::string& label, const ImageLimits& limits) {
+Image decode_png_or_bmp(const uint8_t* bytes, size_t size, const std::string& label, const ImageLimits& limits) {
   if (size > static_cast<size_t>(INT32_MAX)) throw std::runtime_error("image '" + label + "' is larger than 2 GiB");
   const int length = static_cast<int>(size);
   return decode_checked(

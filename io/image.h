@@ -53,17 +53,14 @@ void set_default_image_limits(const ImageLimits& limits);
 void check_image_size(const std::string& what, int64_t width, int64_t height, int channels,
                       const ImageLimits& limits = default_image_limits());
 
-// Decodes PNG, JPEG or BMP (stb_image, built with those decoders alone) to RGB.
-// Grayscale is replicated to three channels and alpha is dropped, as PIL's
-// convert("RGB") does. JPEG pixels may differ from libjpeg's by a few levels
-// (stb's IDCT and chroma upsampling). The header is read first and checked
-// against `limits`; no allocation of the decoder exceeds the bytes that the
-// header's image needs. Throws naming the file if it is missing, not a PNG,
-// JPEG or BMP, too large, or cannot be decoded.
-Image decode_image(const std::string& path, const ImageLimits& limits = default_image_limits());
-// The same on bytes in memory (an archive member, a fuzz input); `label` names them in errors.
-Image decode_image_bytes(const uint8_t* bytes, size_t size, const std::string& label,
-                         const ImageLimits& limits = default_image_limits());
+// Decodes a PNG or BMP in memory to RGB through stb_image (built with those
+// decoders alone; io/decode.h picks the decoder by the first bytes and is what
+// callers use). Grayscale is replicated to three channels and alpha is dropped,
+// as PIL's convert("RGB") does. The header is read first and checked against
+// `limits`; no allocation of the decoder exceeds the bytes that the header's
+// image needs. Throws naming `label` if the bytes are not a PNG or BMP, too
+// large, or cannot be decoded.
+Image decode_png_or_bmp(const uint8_t* bytes, size_t size, const std::string& label, const ImageLimits& limits);
 
 // PIL's Image.resize(size, Image.BICUBIC) on an RGB image, bit for bit (Pillow
 // 13): two separable passes rounded to uint8 in between, the a = -0.5 cubic

@@ -51,19 +51,23 @@ std::optional<Json> try_parse_json(std::string_view text, int max_depth) {
   }
 }
 
-Json read_json_file(const std::string& path, const std::string& what) {
+std::string read_text_file(const std::string& path, const std::string& what, size_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open " + what + " '" + path + "': " + std::strerror(errno));
   std::string text;
   char buffer[1 << 16];
   while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
     text.append(buffer, static_cast<size_t>(in.gcount()));
-    if (text.size() > kMaxJsonFileBytes)
-      throw std::runtime_error(what + " '" + path + "' is larger than " + std::to_string(kMaxJsonFileBytes >> 20) +
-                               " MiB; no clipgrad JSON file is");
+    if (text.size() > max_bytes)
+      throw std::runtime_error(what + " '" + path + "' is larger than " + std::to_string(max_bytes >> 20) +
+                               " MiB; no clipgrad " + what + " is");
   }
   if (in.bad()) throw std::runtime_error("cannot read " + what + " '" + path + "': " + std::strerror(errno));
-  return parse_json(text, what + " '" + path + "'");
+  return text;
+}
+
+Json read_json_file(const std::string& path, const std::string& what) {
+  return parse_json(read_text_file(path, what, kMaxJsonFileBytes), what + " '" + path + "'");
 }
 
 std::string json_excerpt(const Json& value, size_t max_chars) {

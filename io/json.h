@@ -28,6 +28,8 @@ inline constexpr size_t kMaxJsonFileBytes = size_t(64) << 20;
 nlohmann::json parse_json(std::string_view text, const std::string& what, int max_depth = kMaxJsonDepth);
 // parse_json, or nullopt for anything it would refuse (a torn metrics line, say).
 std::optional<nlohmann::json> try_parse_json(std::string_view text, int max_depth = kMaxJsonDepth);
+// The bytes of the file `path`, refused past max_bytes before more is read; errors name `what` and the path.
+std::string read_text_file(const std::string& path, const std::string& what, size_t max_bytes);
 // Reads the file `path` (at most kMaxJsonFileBytes) and parses it; errors name `what` and the path.
 nlohmann::json read_json_file(const std::string& path, const std::string& what);
 

@@ -1,10 +1,11 @@
 // stb_image and stb_image_write, compiled here with only the decoders clipgrad
-// documents: PNG, JPEG and BMP. Debian's libstb builds every decoder (GIF, PNM,
+// takes from stb: PNG and BMP (JPEG goes through libjpeg-turbo, WebP through
+// libwebp: io/decode.h). Debian's libstb builds every decoder (GIF, PNM,
 // TGA, PSD, HDR, PIC too), and each is attack surface for files from the web.
 //
 // Every allocation stb_image makes goes through bounded_malloc/realloc: one
-// that asks for more than stb_allocation_cap (set by decode_image from the
-// image's own header, io/image.cpp) fails, and stb reports "outofmem" instead
+// that asks for more than stb_allocation_cap (set by decode_png_or_bmp from
+// the image's own header, io/image.cpp) fails, and stb reports "outofmem" instead
 // of growing a buffer that the file's dimensions do not call for (a zlib
 // stream in a PNG that inflates far past its image, say).
 #include <cstddef>
@@ -30,7 +31,6 @@ void* bounded_realloc(void* pointer, size_t size) {
 #define STBI_REALLOC(pointer, size) clipgrad::io::detail::bounded_realloc(pointer, size)
 #define STBI_FREE(pointer) std::free(pointer)
 #define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
 #define STBI_ONLY_BMP
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb_image.h>

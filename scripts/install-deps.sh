@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(cmake make g++ pkg-config libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev libstb-dev zlib1g-dev
           libgtest-dev libgmock-dev libbenchmark-dev dataset-fashion-mnist wordnet-base
-          libopenmpi-dev openmpi-bin libboost-context-dev)
+          libopenmpi-dev openmpi-bin libboost-context-dev libjpeg62-turbo-dev libwebp-dev)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -14,6 +14,7 @@
 #include "clip/data/templates.h"
 #include "io/atomic_file.h"
 #include "io/csv.h"
+#include "io/decode.h"
 #include "io/image.h"
 #include "io/safetensors.h"
 #include "tensor/random.h"

@@ -6,6 +6,8 @@
 // biases), after warm-up steps that also let cuBLASLt and cuDNN pick their
 // algorithms. Reports samples/s, the mean split forward / backward / optimizer,
 // and the peak device memory; --json writes the same for bench/device_check.sh.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <iomanip>
@@ -35,7 +37,16 @@ struct BenchOptions {
   std::string model = "vit-b-32", precision = "fp32", device = "cuda", json;
   int64_t batch = 256;
   int steps = 10, warmup = 3;
+  bool grad_checkpointing = false;
+  DataBenchOptions data;  // --data: the input pipeline instead
 };
+
+// The process's peak resident memory (the CPU's "peak memory": every allocation counts).
+size_t peak_rss_bytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<size_t>(usage.ru_maxrss) * 1024;
+}
 
 struct BenchResult {
   double samples_per_second = 0, forward_ms = 0, backward_ms = 0, optimizer_ms = 0, step_ms = 0;
@@ -70,6 +81,7 @@ BenchResult run_bench(const BenchOptions& options) {
   model.init_openai(generator);
   model.to(device);
   model.train();
+  model.set_grad_checkpointing(options.grad_checkpointing);
   nn::AdamW optimizer(nn::clip_param_groups(model.named_parameters(), 0.2), 5e-4, 0.9, 0.98, 1e-6);
   Tensor pixels = Tensor::empty({options.batch, 3, config.image_resolution, config.image_resolution});
   fill_normal(pixels, 0, 1, generator);
@@ -100,7 +112,8 @@ BenchResult run_bench(const BenchOptions& options) {
     result.step_ms += step_ms / options.steps;
   }
   result.samples_per_second = double(options.batch) / (result.step_ms / 1000);
-  result.peak_memory_mib = double(peak > memory_before ? peak - memory_before : 0) / (1 << 20);
+  result.peak_memory_mib = device == Device::CPU ? double(peak_rss_bytes()) / (1 << 20)
+                                                 : double(peak > memory_before ? peak - memory_before : 0) / (1 << 20);
   return result;
 }
 
@@ -126,12 +139,34 @@ void register_bench(CLI::App& app) {
       ->capture_default_str()
       ->check(integer_in(0, 1 << 20));
   command->add_option("--json", options->json, "also write the result as JSON to this file")->check(output_path());
+  command->add_flag("--grad-checkpointing", options->grad_checkpointing,
+                    "recompute each transformer block in backward (peak memory: the allocator's on CUDA, RSS on CPU)");
+  command->add_option(
+      "--data", options->data.data,
+      "time the input pipeline instead: JPEG shards to CLIP tensors (brace pattern, glob, folder, list)");
+  command->add_option("--workers", options->data.workers, "--data: decoding threads (at least 1)")
+      ->capture_default_str()
+      ->check(worker_count());
+  command->add_option("--image-size", options->data.image_size, "--data: the tensors' side")
+      ->capture_default_str()
+      ->check(integer_in(1, 8192));
+  command->add_option("--images", options->data.images, "--data: at most this many images (0: all)")
+      ->check(integer_in(0, int64_t{1} << 40));
+  command->add_option("--compare", options->data.compare,
+                      "--data: compare the DCT-scaled and exact decodes of this many images (pixel levels)")
+      ->check(integer_in(0, int64_t{1} << 40));
   command->callback([options] {
+    if (!options->data.data.empty()) {
+      options->data.json = options->json;
+      return run_data_bench(options->data);
+    }
     const BenchResult r = run_bench(*options);
     std::cout << std::fixed << std::setprecision(1) << "bench " << options->model << " batch " << options->batch << " "
               << options->precision << " on " << options->device << ": " << r.samples_per_second << " samples/s, step "
               << r.step_ms << " ms (forward + loss " << r.forward_ms << ", backward " << r.backward_ms << ", optimizer "
-              << r.optimizer_ms << "), peak memory " << r.peak_memory_mib << " MiB\n";
+              << r.optimizer_ms << "), peak memory " << r.peak_memory_mib
+              << (options->device == "cpu" ? " MiB (process RSS)" : " MiB (allocator)")
+              << (options->grad_checkpointing ? ", gradient checkpointing" : "") << "\n";
     if (options->json.empty()) return;
     const nlohmann::json json = {{"model", options->model},
                                  {"batch", options->batch},

@@ -4,11 +4,13 @@
 // fashion-mnist: the IDX files become 28x28 grayscale PNGs, train.csv
 // (image,caption) with a synthetic caption per image, test.csv (image,label)
 // and classes.json (class names + the 80 ImageNet templates for zero-shot).
+#include <cstdio>
 #include <memory>
 
 #include "cli/commands/commands.h"
 #include "cli/support/checked_options.h"
 #include "clip/data/fashion_mnist.h"
+#include "clip/data/shards.h"
 
 namespace clipgrad::cli {
 
@@ -29,6 +31,28 @@ void register_data(CLI::App& app) {
       ->capture_default_str()
       ->check(seed_value());
   fashion->callback([options] { clip::prepare_fashion_mnist(*options); });
+
+  struct ShardArgs {
+    std::string from, out, image_key = "image", caption_key = "caption", label_key = "label";
+    int64_t shard_size = 1000;
+  };
+  auto shard_args = std::make_shared<ShardArgs>();
+  CLI::App* shards = data->add_subcommand(
+      "shards", "A CleanCLIP-style CSV as webdataset tar shards (KEY.jpg, KEY.txt, KEY.json, KEY.cls) + sizes.json");
+  shards->add_option("--from", shard_args->from, "the CSV (image paths relative to it)")->required();
+  shards->add_option("--out", shard_args->out, "Output folder")->required();
+  shards->add_option("--shard-size", shard_args->shard_size, "samples per shard")->capture_default_str();
+  shards->add_option("--image-key", shard_args->image_key)->capture_default_str();
+  shards->add_option("--caption-key", shard_args->caption_key, "caption column (KEY.txt; none if absent)")
+      ->capture_default_str();
+  shards->add_option("--label-key", shard_args->label_key, "label column (KEY.cls; none if absent)")
+      ->capture_default_str();
+  shards->callback([shard_args] {
+    const int64_t count = clip::write_shards(shard_args->from, shard_args->out, shard_args->shard_size,
+                                             shard_args->image_key, shard_args->caption_key, shard_args->label_key);
+    std::printf("shards: wrote %lld shards and sizes.json to %s\n", static_cast<long long>(count),
+                shard_args->out.c_str());
+  });
 }
 
 }  // namespace clipgrad::cli

@@ -4,6 +4,7 @@
 // (cleanclip/defense/classifier_head.h).
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 
@@ -16,6 +17,7 @@
 #include "cli/support/checkpoint_args.h"
 #include "cli/support/device_option.h"
 #include "clip/checkpoint/checkpoint.h"
+#include "clip/data/stream_loader.h"
 #include "clip/eval/zeroshot.h"
 #include "io/atomic_file.h"
 
@@ -27,7 +29,7 @@ struct EvalArgs {
   std::string model, labels, classes, json, attack_config, image_key = "image", label_key = "label";
   std::string device = "cpu";
   int workers = 2;
-  bool strict = false;
+  bool strict = false, exact_resize = false;
   CheckpointArgs checkpoint;
 };
 
@@ -45,6 +47,54 @@ nlohmann::json accuracy_json(const clip::Accuracy& accuracy, const clip::ClassNa
 
 void evaluate_model(const EvalArgs& args);
 
+// Prints per-class, top-1 and top-5 accuracy; the result as --json writes it.
+nlohmann::json report_accuracy(const clip::Accuracy& accuracy, const clip::ClassNames& names,
+                               const cleanclip::Classifier& head) {
+  for (size_t c = 0; c < names.classes.size(); ++c)
+    std::printf("  %-20s %6.2f%%  (%lld images)\n", names.classes[c].c_str(), 100 * accuracy.per_class[c],
+                static_cast<long long>(accuracy.per_class_count[c]));
+  std::printf("%s top-1 %.4f  top-5 %.4f  on %lld images", head ? "head" : "zero-shot", accuracy.top1, accuracy.top5,
+              static_cast<long long>(accuracy.n));
+  if (accuracy.skipped) std::printf(" (%lld skipped)", static_cast<long long>(accuracy.skipped));
+  std::printf("\n");
+  nlohmann::json result = accuracy_json(accuracy, names);
+  result["classifier"] = head ? "head" : "zero-shot";
+  return result;
+}
+
+// torchvision's ImageFolder layout: a folder holding class folders.
+bool is_image_folder(const std::string& path) {
+  if (!std::filesystem::is_directory(path)) return false;
+  for (const auto& entry : std::filesystem::directory_iterator(path))
+    if (entry.is_directory()) return true;
+  return false;
+}
+
+// Webdataset shards whose samples carry a cls member (the class index).
+void evaluate_shards(const EvalArgs& args, clip::ClipModel& model, const cleanclip::Classifier& head,
+                     const clip::ClassNames& names) {
+  if (!args.attack_config.empty())
+    throw std::runtime_error("--attack-config needs a CSV or an image folder as --labels, not shards");
+  clip::StreamLoader source(clip::expand_shard_spec(args.labels),
+                            {.batch_size = 256,
+                             .image_size = static_cast<int>(model.config().image_resolution),
+                             .workers = args.workers,
+                             .shuffle_shards = false,
+                             .drop_last = false,
+                             .exact_resize = args.exact_resize,
+                             .read = {.need_caption = false, .need_label = true, .strict = args.strict}});
+  clip::Accuracy accuracy;
+  if (head) {
+    clip::ImageFeatures images = clip::image_features(model, source);
+    accuracy = clip::score(head(images.features), images.labels, static_cast<int64_t>(names.classes.size()));
+    accuracy.skipped = images.skipped;
+  } else {
+    accuracy = clip::evaluate_zero_shot(model, clip::Tokenizer(), names, source);
+  }
+  nlohmann::json result = report_accuracy(accuracy, names, head);
+  if (!args.json.empty()) io::write_file_atomic(args.json, result.dump(2) + "\n");
+}
+
 void evaluate(const EvalArgs& args) {
   try {
     evaluate_model(args);
@@ -55,7 +105,7 @@ void evaluate(const EvalArgs& args) {
 
 void evaluate_model(const EvalArgs& args) {
   const Device device = parse_device(args.device);
-  auto names = clip::ClassNames::from_json(args.classes);
+  auto names = clip::ClassNames::from_file(args.classes);
   std::shared_ptr<clip::ClipModel> model;
   cleanclip::Classifier head;  // empty: zero-shot
   if (cleanclip::has_classifier_head(args.model)) {
@@ -67,7 +117,10 @@ void evaluate_model(const EvalArgs& args) {
     model = load_checkpoint(args.model, args.checkpoint).model;
   }
   model->to(device);  // the towers run there; scoring runs on the host
-  auto data = clip::LabelledDataset::from_csv(args.labels, args.image_key, args.label_key);
+  const bool image_folder = is_image_folder(args.labels);
+  if (!image_folder && clip::is_shard_spec(args.labels)) return evaluate_shards(args, *model, head, names);
+  auto data = image_folder ? clip::LabelledDataset::from_image_folder(args.labels, names.classes)
+                           : clip::LabelledDataset::from_csv(args.labels, args.image_key, args.label_key);
   data.check_labels(static_cast<int64_t>(names.classes.size()), args.classes);
   std::optional<cleanclip::AttackConfig> attack;
   if (!args.attack_config.empty()) {
@@ -77,16 +130,9 @@ void evaluate_model(const EvalArgs& args) {
   const int64_t class_count = static_cast<int64_t>(names.classes.size());
   clip::Accuracy accuracy =
       head ? cleanclip::evaluate_classifier(*model, head, class_count, data, args.workers, args.strict)
-           : clip::evaluate_zero_shot(*model, clip::Tokenizer(), names, data, args.workers, args.strict);
-  for (size_t c = 0; c < names.classes.size(); ++c)
-    std::printf("  %-20s %6.2f%%  (%lld images)\n", names.classes[c].c_str(), 100 * accuracy.per_class[c],
-                static_cast<long long>(accuracy.per_class_count[c]));
-  std::printf("%s top-1 %.4f  top-5 %.4f  on %lld images", head ? "head" : "zero-shot", accuracy.top1, accuracy.top5,
-              static_cast<long long>(accuracy.n));
-  if (accuracy.skipped) std::printf(" (%lld skipped)", static_cast<long long>(accuracy.skipped));
-  std::printf("\n");
-  nlohmann::json result = accuracy_json(accuracy, names);
-  result["classifier"] = head ? "head" : "zero-shot";
+           : clip::evaluate_zero_shot(*model, clip::Tokenizer(), names, data, args.workers, args.strict, nullptr,
+                                      args.exact_resize);
+  nlohmann::json result = report_accuracy(accuracy, names, head);
   if (attack) {
     cleanclip::AsrOptions options;
     options.workers = args.workers;
@@ -111,8 +157,17 @@ void register_eval(CLI::App& app) {
   command->add_option("--model", args->model, "checkpoint (.pt, .safetensors in the OpenAI layout, or HF directory)")
       ->required();
   add_checkpoint_options(command, args->checkpoint);
-  command->add_option("--labels", args->labels, "labelled CSV (image,label)")->required();
-  command->add_option("--classes", args->classes, "classes JSON (class names and prompt templates)")->required();
+  command
+      ->add_option("--labels", args->labels,
+                   "labelled CSV (image,label), an ImageFolder tree (DIR/<class>/*.jpg), or webdataset shards with "
+                   "cls members")
+      ->required();
+  command
+      ->add_option("--classes", args->classes,
+                   "classes JSON (class names and prompt templates), or a text file of one class name per line")
+      ->required();
+  command->add_flag("--exact-resize", args->exact_resize,
+                    "decode every JPEG at full size (no DCT-domain scaling; zero-shot and shards)");
   command->add_option("--json", args->json, "also write the result as JSON here")->check(output_path());
   command->add_option("--attack-config", args->attack_config,
                       "attack.json of clipgrad poison: also report the attack success rate");

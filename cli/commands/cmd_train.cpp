@@ -99,7 +99,9 @@ void train_in_world(const TrainArgs& args) {
 void register_train(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   CLI::App* command = app.add_subcommand("train", "Train CLIP contrastively on an image,caption CSV");
-  command->add_option("--data", args->data, "training CSV (image,caption; paths relative to the CSV)");
+  command->add_option("--data", args->data,
+                      "training CSV (image,caption; paths relative to the CSV), or webdataset shards: a brace "
+                      "pattern (shards/{00000..00331}.tar), a glob, a folder of .tar files or a list file");
   command
       ->add_option("--model", args->model,
                    "named config (vit-tiny-28, rn-tiny, vit-b-32, rn50, ...) or checkpoint to start from")
@@ -167,8 +169,30 @@ void register_train(CLI::App& app) {
   command->add_flag("--strict", args->options.strict, "fail on a missing or corrupt image instead of skipping it");
   command->add_option("--delimiter", args->delimiter, "CSV delimiter")->capture_default_str();
   command->add_option("--image-key", args->options.image_key, "image column")->capture_default_str();
-  command->add_option("--caption-key", args->options.caption_key, "caption column")->capture_default_str();
+  command
+      ->add_option("--caption-key", args->options.caption_key,
+                   "caption column; shards: the json member's field read before the txt member")
+      ->capture_default_str();
   add_image_limit_options(command);
+  command
+      ->add_option("--shuffle-buffer", args->options.shuffle_buffer,
+                   "shards: samples held by the seeded shuffle buffer (0: the shards' own order, shuffled shards)")
+      ->capture_default_str()
+      ->check(integer_in(0, int64_t{1} << 30));
+  command->add_flag("--exact-resize", args->options.exact_resize,
+                    "decode every JPEG at full size (no DCT-domain 1/2, 1/4, 1/8 scaling of large ones)");
+  command
+      ->add_option("--accum-freq", args->options.accum_freq,
+                   "micro-batches of --batch-size per step, with the gradient of the whole K x B batch (open_clip's)")
+      ->capture_default_str()
+      ->check(integer_in(1, 1 << 20));
+  command->add_flag("--grad-checkpointing", args->options.grad_checkpointing,
+                    "recompute each transformer block in backward instead of keeping its activations");
+  command
+      ->add_option("--save-every", args->options.save_every,
+                   "also checkpoint every N steps, mid-epoch, for --resume (0: at epoch ends only)")
+      ->capture_default_str()
+      ->check(integer_in(0, int64_t{1} << 40));
   command->callback([args] { train_in_world(*args); });
 }
 

@@ -21,9 +21,10 @@ void Progress::operator()(const clip::StepReport& r) {
   int64_t steps_left = (r.batches - r.batch) + (r.epochs - r.epoch) * r.batches;
   double eta = r.samples_per_second > 0 ? steps_left * r.batch_size / r.samples_per_second : 0;
   char line[256];
-  std::snprintf(line, sizeof line, "epoch %lld/%lld %5lld/%lld loss %.4f lr %.2e scale %.1f %.0f samples/s ETA %s",
+  std::snprintf(line, sizeof line,
+                "epoch %lld/%lld %5lld/%lld loss %.4f lr %.2e scale %.1f data %.0f ms %.0f samples/s ETA %s",
                 static_cast<long long>(r.epoch), static_cast<long long>(r.epochs), static_cast<long long>(r.batch),
-                static_cast<long long>(r.batches), r.loss, r.lr, r.logit_scale, r.samples_per_second,
+                static_cast<long long>(r.batches), r.loss, r.lr, r.logit_scale, r.data_wait_ms, r.samples_per_second,
                 clock_text(eta).c_str());
   if (terminal_) {
     constexpr int64_t width = 24;

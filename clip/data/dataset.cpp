@@ -1,5 +1,6 @@
 #include "clip/data/dataset.h"
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -83,6 +84,45 @@ void LabelledDataset::check_labels(int64_t class_count, const std::string& class
                                std::to_string(class_count - 1) + ")");
 }
 
+LabelledDataset LabelledDataset::from_image_folder(const std::string& folder,
+                                                   const std::vector<std::string>& class_names) {
+  if (!std::filesystem::is_directory(folder)) throw std::runtime_error("image folder '" + folder + "' not found");
+  std::vector<std::string> folders;
+  for (const auto& entry : std::filesystem::directory_iterator(folder))
+    if (entry.is_directory()) folders.push_back(entry.path().filename().string());
+  std::sort(folders.begin(), folders.end());
+  const bool by_name = std::all_of(folders.begin(), folders.end(), [&](const std::string& name) {
+    return std::find(class_names.begin(), class_names.end(), name) != class_names.end();
+  });
+  if (!by_name && folders.size() != class_names.size())
+    throw std::runtime_error("image folder '" + folder + "' has " + std::to_string(folders.size()) +
+                             " class folders, the classes file " + std::to_string(class_names.size()) +
+                             " names (and not every folder by name)");
+  LabelledDataset dataset;
+  dataset.table_.source = folder;
+  dataset.table_.header = {"image", "label"};
+  for (size_t f = 0; f < folders.size(); ++f) {
+    const int64_t label = by_name ? std::find(class_names.begin(), class_names.end(), folders[f]) - class_names.begin()
+                                  : static_cast<int64_t>(f);
+    std::vector<std::string> images;
+    for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::path(folder) / folders[f])) {
+      std::string extension = entry.path().extension().string();
+      std::transform(extension.begin(), extension.end(), extension.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
+      if (entry.is_regular_file() && (extension == ".jpg" || extension == ".jpeg" || extension == ".png" ||
+                                      extension == ".webp" || extension == ".bmp"))
+        images.push_back(entry.path().string());
+    }
+    std::sort(images.begin(), images.end());
+    for (const std::string& image : images) {
+      dataset.table_.rows.push_back({image, std::to_string(label)});
+      dataset.table_.lines.push_back(0);
+      dataset.rows_.push_back({image, label, 0});
+    }
+  }
+  return dataset;
+}
+
 namespace {
 
 // The classes file's document; `path` names it in errors.
@@ -137,6 +177,32 @@ ClassNames ClassNames::from_json(const std::string& path) {
 
 ClassNames ClassNames::parse(std::string_view text, const std::string& source) {
   return class_names_of(io::parse_json(text, "class-names file '" + source + "'"), source);
+}
+
+ClassNames ClassNames::from_file(const std::string& path) {
+  const std::string text = io::read_text_file(path, "class-names file", io::kMaxJsonFileBytes);
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && text[first] == '{') return parse(text, path);
+  ClassNames names;
+  std::set<std::string> seen;
+  size_t line_number = 0;
+  for (size_t begin = 0; begin < text.size();) {
+    size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(begin, end - begin);
+    begin = end + 1;
+    ++line_number;
+    line.erase(line.find_last_not_of(" \t\r") + 1);
+    line.erase(0, line.find_first_not_of(" \t"));
+    if (line.empty()) continue;
+    if (!seen.insert(line).second)
+      throw std::runtime_error("class-names file '" + path + "' line " + std::to_string(line_number) + ": class '" +
+                               io::excerpt(line) + "' appears twice; class names must be distinct");
+    names.classes.push_back(line);
+  }
+  if (names.classes.empty()) throw std::runtime_error("class-names file '" + path + "' names no class");
+  names.templates = imagenet_templates();
+  return names;
 }
 
 void ClassNames::save_json(const std::string& path) const {

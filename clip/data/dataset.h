@@ -64,6 +64,11 @@ class LabelledDataset : public CsvRecords {
  public:
   static LabelledDataset from_csv(const std::string& path, const std::string& image_key = "image",
                                   const std::string& label_key = "label", char delimiter = ',');
+  // torchvision's ImageFolder: DIR/<class>/<image> (jpg, jpeg, png, webp, bmp),
+  // class index i for class_names[i]: the folder of that name when every folder
+  // is named in class_names, else (as ImageFolder) the i-th folder in sorted
+  // order, which then must be as many as the names.
+  static LabelledDataset from_image_folder(const std::string& folder, const std::vector<std::string>& class_names);
   const LabelledRow& operator[](size_t row) const { return rows_.at(row); }
   const std::vector<LabelledRow>& rows() const { return rows_; }
   // Throws, naming the CSV row, for a label outside [0, class_count) of the classes file `classes_source`.
@@ -89,6 +94,9 @@ struct ClassNames {
   static ClassNames from_json(const std::string& path);
   // The same from the file's text; `source` names it in errors.
   static ClassNames parse(std::string_view text, const std::string& source);
+  // The JSON above, or a text file of one class name per line (blank lines
+  // skipped, names distinct; the 80 ImageNet templates).
+  static ClassNames from_file(const std::string& path);
   // Writes the JSON above (atomically), templates included.
   void save_json(const std::string& path) const;
   // Every template filled with classes[class_index].

@@ -1,5 +1,8 @@
 #include "clip/data/loader.h"
 
+#include "io/decode.h"
+
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <iostream>
@@ -34,18 +37,58 @@ std::vector<LoaderItem> loader_items(const std::vector<std::string>& image_paths
   return items;
 }
 
-namespace {
-
-void warn_skipped(const LoaderItem& item, const std::string& reason) {
+void warn_skipped(const std::string& where, const std::string& reason) {
   static std::mutex stderr_mutex;
   std::lock_guard lock(stderr_mutex);
-  std::cerr << "clipgrad: warning: skipping " << (item.origin.empty() ? "image" : item.origin) << ": " << reason
-            << "\n";
+  std::cerr << "clipgrad: warning: skipping " << (where.empty() ? "image" : where) << ": " << reason << "\n";
 }
 
-std::string origin_prefix(const LoaderItem& item) { return item.origin.empty() ? "" : item.origin + ": "; }
+namespace {
+
+std::string where_prefix(const std::string& where) { return where.empty() ? "" : where + ": "; }
+
+// A bad image: fatal in strict mode, else skipped with a warning and counted.
+void bad_image(const SampleRef& sample, const ViewPlan& plan, const std::exception& error, Batch& batch) {
+  if (plan.strict)
+    throw std::runtime_error(where_prefix(sample.where) + error.what() + " (strict loading; fix or remove the sample)");
+  warn_skipped(sample.where, error.what());
+  ++batch.skipped;
+}
 
 }  // namespace
+
+bool load_views(const std::function<io::Image()>& decode, const SampleRef& sample, const ViewPlan& plan,
+                std::vector<Tensor>& pixels, int64_t slot, Batch& batch) {
+  const int64_t sample_numel = 3 * static_cast<int64_t>(plan.image_size) * plan.image_size;
+  io::Image image;
+  try {
+    image = decode();
+  } catch (const std::exception& error) {
+    bad_image(sample, plan, error, batch);
+    return false;
+  }
+  for (size_t v = 0; v < plan.transforms.size(); ++v) {
+    float* out = pixels[v].data<float>() + slot * sample_numel;
+    const ImageTransform& transform = plan.transforms[v];
+    io::Image view;
+    if (transform) {
+      view = image;
+      Generator generator(view_seed(plan.seed, sample.epoch, sample.index, static_cast<int64_t>(v)));
+      try {
+        transform(view, sample.index, generator);
+      } catch (const std::exception& error) {  // the transform's failure, not the image's
+        throw std::runtime_error(where_prefix(sample.where) + sample.image + ": " + error.what());
+      }
+    }
+    try {
+      io::preprocess(transform ? view : image, plan.image_size, kClipNormalization, out);
+    } catch (const std::exception& error) {
+      bad_image(sample, plan, error, batch);
+      return false;
+    }
+  }
+  return true;
+}
 
 int max_loader_workers() {
   const unsigned cores = std::thread::hardware_concurrency();
@@ -93,47 +136,6 @@ struct Loader::State {
     return options.drop_last ? n / options.batch_size : (n + options.batch_size - 1) / options.batch_size;
   }
 
-  // A bad image: fatal in strict mode, else skipped with a warning and counted.
-  void bad_image(const LoaderItem& item, const std::exception& error, Batch& batch) const {
-    if (options.strict)
-      throw std::runtime_error(origin_prefix(item) + error.what() + " (strict loading; fix or remove the row)");
-    warn_skipped(item, error.what());
-    ++batch.skipped;
-  }
-
-  // Writes item's views into slot `slot` of each of `pixels` [V][B, 3, S, S]; false for a bad image.
-  bool load_item(const LoaderItem& item, int64_t batch_epoch, std::vector<Tensor>& pixels, int64_t slot,
-                 Batch& batch) const {
-    const int64_t sample_numel = 3 * static_cast<int64_t>(options.image_size) * options.image_size;
-    io::Image image;
-    try {
-      image = io::decode_image(item.image_path, options.image_limits);
-    } catch (const std::exception& error) {
-      bad_image(item, error, batch);
-      return false;
-    }
-    for (size_t v = 0; v < views.size(); ++v) {
-      float* out = pixels[v].data<float>() + slot * sample_numel;
-      io::Image view;
-      if (views[v]) {
-        view = image;
-        Generator generator(view_seed(options.seed, batch_epoch, item.index, static_cast<int64_t>(v)));
-        try {
-          views[v](view, item.index, generator);
-        } catch (const std::exception& error) {  // the transform's failure, not the image's
-          throw std::runtime_error(origin_prefix(item) + "'" + item.image_path + "': " + error.what());
-        }
-      }
-      try {
-        io::preprocess(views[v] ? view : image, options.image_size, kClipNormalization, out);
-      } catch (const std::exception& error) {
-        bad_image(item, error, batch);
-        return false;
-      }
-    }
-    return true;
-  }
-
   // Decodes, transforms and preprocesses batch `number`; reads only immutable state.
   Batch build_batch(const std::vector<int64_t>& epoch_order, int64_t batch_epoch, int64_t number) const {
     const int64_t size = options.image_size;
@@ -144,9 +146,14 @@ struct Loader::State {
     batch.number = number;
     std::vector<Tensor> pixels;  // [V] f32 [B, 3, S, S]
     for (size_t v = 0; v < views.size(); ++v) pixels.push_back(Tensor::empty({end - begin, 3, size, size}));
+    const ViewPlan plan{views, options.image_size, options.seed, options.strict};
     for (int64_t position = begin; position < end; ++position) {
       const LoaderItem& item = items[epoch_order[position]];
-      if (load_item(item, batch_epoch, pixels, static_cast<int64_t>(batch.indices.size()), batch))
+      const io::DecodeOptions decoding{
+          .shorter_side = options.image_size, .exact = options.exact_resize, .limits = options.image_limits};
+      const SampleRef sample{item.origin, "'" + item.image_path + "'", batch_epoch, item.index};
+      if (load_views([&] { return io::decode_image(item.image_path, decoding); }, sample, plan, pixels,
+                     static_cast<int64_t>(batch.indices.size()), batch))
         batch.indices.push_back(item.index);
     }
     if (!batch.indices.empty()) {
@@ -276,6 +283,7 @@ void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
 
 bool Loader::next(Batch& batch) {
   State& s = *state_;
+  const auto wait_start = std::chrono::steady_clock::now();
   std::unique_lock lock(s.mutex);
   if (!s.started) throw std::logic_error("Loader::next called before start_epoch");
   while (true) {
@@ -293,6 +301,7 @@ bool Loader::next(Batch& batch) {
     if (slot.batch.indices.empty()) continue;
     batch = std::move(slot.batch);
     batch.skipped = static_cast<int>(s.pending_skipped);
+    batch.wait_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
     s.pending_skipped = 0;
     return true;
   }

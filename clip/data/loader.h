@@ -54,6 +54,9 @@ struct LoaderOptions {
   // batch_size that slices divides.
   int slices = 1;
   int slice = 0;
+  // JPEGs at least twice the target size are decoded at 1/2, 1/4 or 1/8 scale
+  // in the DCT domain (io/decode.h) unless exact_resize.
+  bool exact_resize = false;
 };
 
 // The most worker threads a loader takes: a multiple of the cores, beyond which
@@ -61,11 +64,27 @@ struct LoaderOptions {
 int max_loader_workers();
 
 struct Batch {
-  Tensor pixels;                 // f32 [B, 3, S, S], CLIP-normalised; B = indices.size(); = views[0]
-  std::vector<Tensor> views;     // [V] f32 [B, 3, S, S]: one per view the loader was made with
-  std::vector<int64_t> indices;  // [B] LoaderItem::index of each row
-  int skipped = 0;               // bad images skipped (missing, corrupt, too large) since the previous batch
-  int64_t number = 0;            // position of this batch in its epoch
+  Tensor pixels;                      // f32 [B, 3, S, S], CLIP-normalised; B = indices.size(); = views[0]
+  std::vector<Tensor> views;          // [V] f32 [B, 3, S, S]: one per view the loader was made with
+  std::vector<int64_t> indices;       // [B] LoaderItem::index of each row
+  int skipped = 0;                    // bad images skipped (missing, corrupt, too large) since the previous batch
+  int64_t number = 0;                 // position of this batch in its epoch
+  std::vector<std::string> captions;  // [B] shards only: each sample's caption
+  std::vector<int64_t> labels;        // [B] shards only: each sample's class (its cls member), -1 if none
+  double wait_seconds = 0;            // how long next() waited for this batch (the data wait of a step)
+};
+
+// Where a training or evaluation loop gets its batches: a Loader over a CSV's
+// rows, or a StreamLoader over webdataset shards (clip/data/stream_loader.h).
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  // Starts (or restarts) epoch `epoch` at batch `first_batch` (to resume mid-epoch).
+  virtual void start_epoch(int64_t epoch, int64_t first_batch = 0) = 0;
+  // The next batch of the epoch, in order; false once the epoch is exhausted.
+  virtual bool next(Batch& batch) = 0;
+  // Images skipped so far in the current epoch.
+  virtual int64_t skipped_in_epoch() const = 0;
 };
 
 // Applied to each decoded image before preprocessing (augmentations, attack
@@ -74,25 +93,52 @@ struct Batch {
 // batch order. Called from worker threads concurrently: it must be thread-safe.
 using ImageTransform = std::function<void(io::Image& image, int64_t index, Generator& generator)>;
 
+// What the loaders make of each decoded image: view v is transforms[v] applied
+// to a copy (null: the image as decoded), preprocessed to image_size.
+struct ViewPlan {
+  const std::vector<ImageTransform>& transforms;  // [V]
+  int image_size;
+  uint64_t seed;  // of the per-view generators (view_seed)
+  bool strict;    // a bad image throws instead of being skipped
+};
+
+// One sample as it is loaded: `where` names it in warnings (a CSV row, a shard
+// and key; may be empty), `image` in a transform's error (the file too).
+struct SampleRef {
+  std::string where, image;
+  int64_t epoch = 0, index = 0;  // the view generators' seeds
+};
+
+// The loaders' common step: decodes one image with `decode` (io/decode.h),
+// applies each view's transform and preprocesses view v into row `slot` of
+// pixels[v] (f32 [B, 3, S, S] each). A bad image (it cannot be decoded or
+// preprocessed: missing, corrupt, beyond the limits) returns false after a
+// warning, counted in batch.skipped, or throws in strict mode; a transform's
+// failure is not the image's and always throws, naming the image.
+bool load_views(const std::function<io::Image()>& decode, const SampleRef& sample, const ViewPlan& plan,
+                std::vector<Tensor>& pixels, int64_t slot, Batch& batch);
+// "clipgrad: warning: skipping WHERE: REASON" on stderr, one line at a time.
+void warn_skipped(const std::string& where, const std::string& reason);
+
 // The seed of the per-sample generator given to an ImageTransform.
 uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index);
 // The same for view `view` of a multi-view loader (view 0: sample_seed).
 uint64_t view_seed(uint64_t seed, int64_t epoch, int64_t index, int64_t view);
 
-class Loader {
+class Loader : public BatchSource {
  public:
   Loader(std::vector<LoaderItem> items, LoaderOptions options, ImageTransform transform = nullptr);
   // Several views of each image from one decode: view v is views[v] applied
   // to a copy of the decoded image (null: the image as it is), with a
   // generator seeded by view_seed(seed, epoch, index, v).
   Loader(std::vector<LoaderItem> items, LoaderOptions options, std::vector<ImageTransform> views);
-  ~Loader();
+  ~Loader() override;
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
   // Starts (or restarts) producing epoch `epoch` from batch `first_batch`
   // (to resume mid-epoch); work still in flight for an earlier epoch is discarded.
-  void start_epoch(int64_t epoch, int64_t first_batch = 0);
+  void start_epoch(int64_t epoch, int64_t first_batch = 0) override;
 
   // The next batch of the epoch, in order; false once the epoch is exhausted.
   // A bad image (one that cannot be decoded or preprocessed) is skipped with a
@@ -101,13 +147,13 @@ class Loader {
   // `skipped`. In strict mode a bad image throws here (message: origin, file
   // and reason), and the epoch must be restarted. A transform's error always
   // throws, naming the image.
-  bool next(Batch& batch);
+  bool next(Batch& batch) override;
 
   int64_t size() const;  // items
   int64_t batches_per_epoch() const;
   const LoaderOptions& options() const;
   // Images skipped so far in the current epoch (including trailing empty batches).
-  int64_t skipped_in_epoch() const;
+  int64_t skipped_in_epoch() const override;
 
  private:
   void stop_workers();  // stops and joins the worker threads

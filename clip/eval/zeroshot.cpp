@@ -74,41 +74,49 @@ Tensor zero_shot_weights(ClipModel& model, const Tokenizer& tokenizer, const Cla
 }
 
 ImageFeatures image_features(ClipModel& model, const std::vector<LoaderItem>& items, int workers, int64_t batch_size,
-                             bool strict, ImageTransform transform) {
-  NoGradGuard no_grad;
-  model.eval();
-  int64_t embed = model.config().embed_dim;
+                             bool strict, ImageTransform transform, bool exact_resize) {
   LoaderOptions options{.batch_size = batch_size,
                         .image_size = static_cast<int>(model.config().image_resolution),
                         .workers = workers,
                         .shuffle = false,
                         .drop_last = false,
                         .seed = 0,
-                        .strict = strict};
+                        .strict = strict,
+                        .exact_resize = exact_resize};
+  if (items.empty()) throw std::invalid_argument("no image to evaluate: the dataset has no rows");
   Loader loader(items, options, std::move(transform));
-  loader.start_epoch(0);
+  return image_features(model, loader, [&](int64_t index) {
+    auto item = std::find_if(items.begin(), items.end(), [&](const LoaderItem& i) { return i.index == index; });
+    if (item == items.end()) return "image " + std::to_string(index);
+    return item->origin.empty() ? item->image_path : item->origin;
+  });
+}
+
+ImageFeatures image_features(ClipModel& model, BatchSource& source,
+                             const std::function<std::string(int64_t)>& name_of) {
+  NoGradGuard no_grad;
+  model.eval();
+  const int64_t embed = model.config().embed_dim;
+  source.start_epoch(0);
   DeviceUpload upload(model.logit_scale.value().device());  // the batches go where the model is
   std::vector<float> values;
   ImageFeatures out;
-  for (Batch batch; loader.next(batch);) {
+  for (Batch batch; source.next(batch);) {
     Tensor features = model.encode_image(Variable(upload(batch.pixels))).value().to(Device::CPU);
     const int64_t bad = first_non_finite(features.data<float>(), features.numel());
     if (bad >= 0) {
-      const int64_t index = batch.indices[bad / embed];
-      auto item = std::find_if(items.begin(), items.end(), [&](const LoaderItem& i) { return i.index == index; });
-      throw BrokenModelError("the image features of " + (item->origin.empty() ? item->image_path : item->origin) +
-                             " hold " + float_text(features.data<float>()[bad]));
+      throw BrokenModelError("the image features of " + name_of(batch.indices[bad / embed]) + " hold " +
+                             float_text(features.data<float>()[bad]));
     }
     values.insert(values.end(), features.data<float>(), features.data<float>() + features.numel());
     out.rows.insert(out.rows.end(), batch.indices.begin(), batch.indices.end());
+    out.labels.insert(out.labels.end(), batch.labels.begin(), batch.labels.end());
   }
-  out.skipped = loader.skipped_in_epoch();
+  out.skipped = source.skipped_in_epoch();
   // Accuracy over no image would be reported as 0 (or anything): refused.
-  if (items.empty()) throw std::invalid_argument("no image to evaluate: the dataset has no rows");
   if (out.rows.empty())
-    throw std::runtime_error("none of the " + std::to_string(items.size()) + " images could be read (first: " +
-                             (items[0].origin.empty() ? items[0].image_path : items[0].origin) +
-                             "; see the warnings above)");
+    throw std::runtime_error("none of the " + std::to_string(out.skipped) + " images could be read (first: " +
+                             name_of(0) + "; see the warnings above)");
   out.features = Tensor::from_vector<float>({static_cast<int64_t>(out.rows.size()), embed}, values);
   return out;
 }
@@ -169,9 +177,11 @@ Accuracy score(const Tensor& logits, const std::vector<int64_t>& labels, int64_t
 }
 
 Accuracy evaluate_zero_shot(ClipModel& model, const Tokenizer& tokenizer, const ClassNames& classes,
-                            const LabelledDataset& data, int workers, bool strict, ImageTransform transform) {
+                            const LabelledDataset& data, int workers, bool strict, ImageTransform transform,
+                            bool exact_resize) {
   Tensor weights = zero_shot_weights(model, tokenizer, classes);  // [C, E]
-  ImageFeatures images = image_features(model, loader_items(data), workers, 256, strict, std::move(transform));
+  ImageFeatures images =
+      image_features(model, loader_items(data), workers, 256, strict, std::move(transform), exact_resize);
   normalize_rows(images.features);
   const int64_t classes_count = weights.size(0);
   Tensor logits = ops::matmul(images.features, weights, false, true);  // [n, C]
@@ -182,6 +192,16 @@ Accuracy evaluate_zero_shot(ClipModel& model, const Tokenizer& tokenizer, const 
     row_names.push_back(data.where(row));
   }
   Accuracy accuracy = score(logits, labels, classes_count, row_names);
+  accuracy.skipped = images.skipped;
+  return accuracy;
+}
+
+Accuracy evaluate_zero_shot(ClipModel& model, const Tokenizer& tokenizer, const ClassNames& classes,
+                            BatchSource& source) {
+  Tensor weights = zero_shot_weights(model, tokenizer, classes);  // [C, E]
+  ImageFeatures images = image_features(model, source);
+  normalize_rows(images.features);
+  Accuracy accuracy = score(ops::matmul(images.features, weights, false, true), images.labels, weights.size(0));
   accuracy.skipped = images.skipped;
   return accuracy;
 }

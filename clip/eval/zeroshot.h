@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -34,11 +35,21 @@ struct ImageFeatures {
   Tensor features;            // [rows kept, E], unnormalised
   std::vector<int64_t> rows;  // dataset row of each feature
   int64_t skipped = 0;
+  std::vector<int64_t> labels;  // a BatchSource's: each feature's class (Batch::labels)
 };
 // `transform` (optional) changes each decoded image before preprocessing (e.g. a
 // trigger applied on the fly); it gets the item's index and must be thread-safe.
+// exact_resize: no DCT-domain scaling of large JPEGs (io/decode.h).
 ImageFeatures image_features(ClipModel& model, const std::vector<LoaderItem>& items, int workers = 2,
-                             int64_t batch_size = 256, bool strict = false, ImageTransform transform = nullptr);
+                             int64_t batch_size = 256, bool strict = false, ImageTransform transform = nullptr,
+                             bool exact_resize = false);
+
+// The same for every batch of epoch 0 of `source` (webdataset shards with cls
+// members); `name_of(index)` names a sample in errors. Throws when no image at
+// all could be read.
+ImageFeatures image_features(
+    ClipModel& model, BatchSource& source,
+    const std::function<std::string(int64_t)>& name_of = [](int64_t index) { return "sample " + std::to_string(index); });
 
 struct Accuracy {
   double top1 = 0, top5 = 0;
@@ -64,6 +75,10 @@ void check_scores(const Tensor& logits, const std::vector<std::string>& row_name
 // Throws when no image could be read, and BrokenModelError as above.
 Accuracy evaluate_zero_shot(ClipModel& model, const Tokenizer& tokenizer, const ClassNames& classes,
                             const LabelledDataset& data, int workers = 2, bool strict = false,
-                            ImageTransform transform = nullptr);
+                            ImageTransform transform = nullptr, bool exact_resize = false);
+
+// Zero-shot accuracy on the labelled batches of `source` (shards with cls members).
+Accuracy evaluate_zero_shot(ClipModel& model, const Tokenizer& tokenizer, const ClassNames& classes,
+                            BatchSource& source);
 
 }  // namespace clipgrad::clip

@@ -38,6 +38,11 @@ ClipModel::ClipModel(const ClipConfig& config)
 
 Variable ClipModel::encode_image(const Variable& pixels) { return visual->forward(pixels); }
 
+void ClipModel::set_grad_checkpointing(bool enabled) {
+  transformer->grad_checkpointing = enabled;
+  if (auto vit = std::dynamic_pointer_cast<VisionTransformer>(visual)) vit->transformer->grad_checkpointing = enabled;
+}
+
 void ClipModel::init_openai(Generator& generator) {
   nn::init::normal_(token_embedding->weight, 0.02, generator);
   nn::init::normal_(positional_embedding, 0.01, generator);

@@ -34,6 +34,10 @@ class ClipModel : public nn::Module {
   void init_openai(Generator& generator);
 
   const ClipConfig& config() const { return config_; }
+  // Gradient checkpointing of every transformer block, text and vision (ViT);
+  // ModifiedResNet's blocks are not checkpointed (their BatchNorm statistics
+  // would be updated twice).
+  void set_grad_checkpointing(bool enabled);
 
   Variable& positional_embedding;  // [context_length, Dt]
   Variable& text_projection;       // [Dt, E]

@@ -39,7 +39,14 @@ Transformer::Transformer(int64_t width, int64_t layers, int64_t heads, Activatio
 
 Variable Transformer::forward(const Variable& x, const Tensor& mask) const {
   Variable hidden = x;
-  for (const auto& block : resblocks->items) hidden = block->forward(hidden, mask);
+  for (const auto& block : resblocks->items) {
+    if (!grad_checkpointing) {
+      hidden = block->forward(hidden, mask);
+      continue;
+    }
+    hidden = fn::checkpoint([block, mask](const Variable& input) { return block->forward(input, mask); }, hidden,
+                            block->parameters());
+  }
   return hidden;
 }
 

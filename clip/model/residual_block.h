@@ -53,6 +53,9 @@ class Transformer : public nn::Module {
   void init_default(Generator& generator);
   int64_t width, layers;
   std::shared_ptr<ModuleList<ResidualAttentionBlock>> resblocks;
+  // Gradient checkpointing (fn::checkpoint): each block keeps only its input and
+  // is recomputed in backward; the same gradients, to the bit.
+  bool grad_checkpointing = false;
 };
 
 }  // namespace clipgrad::clip

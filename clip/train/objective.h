@@ -69,7 +69,15 @@ class Objective {
   // plain captions; an objective that needs only those keeps the defaults.
   virtual std::vector<ImageView> image_views() const { return {{"image", nullptr}}; }
   virtual std::vector<TokenTable> token_tables() const { return {{"caption", nullptr}}; }
-  virtual ObjectiveOutput forward(ClipModel& model, const TrainBatch& batch) const = 0;
+  // The per-sample features of a batch by name, each [B, E] in row order
+  // ("image_features", "text_features", ...): what the loss reads.
+  virtual std::map<std::string, Variable> features(ClipModel& model, const TrainBatch& batch) const = 0;
+  // The losses from the features of a whole batch (rows of every micro-batch
+  // with --accum-freq), with `global` for data parallel.
+  virtual ObjectiveOutput loss(const std::map<std::string, Variable>& features, const Variable& logit_scale,
+                               const GlobalBatch& global) const = 0;
+  // loss(features(batch)); the output's tensors also hold the features.
+  virtual ObjectiveOutput forward(ClipModel& model, const TrainBatch& batch) const;
 };
 
 // CLIP's symmetric contrastive loss on the plain views: losses {total},
@@ -77,7 +85,9 @@ class Objective {
 class ClipObjective : public Objective {
  public:
   std::string name() const override { return "clip"; }
-  ObjectiveOutput forward(ClipModel& model, const TrainBatch& batch) const override;
+  std::map<std::string, Variable> features(ClipModel& model, const TrainBatch& batch) const override;
+  ObjectiveOutput loss(const std::map<std::string, Variable>& features, const Variable& logit_scale,
+                       const GlobalBatch& global) const override;
 };
 
 // The forward and backward of one training step, shared by the trainer and the
@@ -85,6 +95,20 @@ class ClipObjective : public Objective {
 // model's gradients, runs the objective's forward on the batch and backward
 // from its total loss; the gradients are left on the parameters.
 ObjectiveOutput forward_backward(ClipModel& model, const Objective& objective, const TrainBatch& batch);
+
+// forward_backward over K micro-batches as one batch of all their rows, as
+// open_clip's --accum-freq: every micro-batch's features computed without a
+// graph and cached; then for each micro-batch j its features again with a graph,
+// the loss of the whole batch from them and the others' cached features, and
+// backward through micro-batch j alone. The gradients add up to those of the
+// whole batch in one pass (to float32 rounding; the logit scale's counted once),
+// in the memory of one micro-batch's graph. Data parallel: each rank's rows are
+// its micro-batches in order, so the gathered batch is the same global batch.
+// The losses are the whole batch's. (BatchNorm towers see micro-batch statistics.)
+ObjectiveOutput accumulated_forward_backward(ClipModel& model, const Objective& objective,
+                                             const std::vector<TrainBatch>& micro_batches);
+// A batch cut into `count` micro-batches of equal rows (its rows must divide).
+std::vector<TrainBatch> split_batch(const TrainBatch& batch, int64_t count);
 
 // Objectives by name, for `--objective NAME` and for resume (which rebuilds
 // the run's objective from the name and config() in its checkpoint).

@@ -9,8 +9,8 @@
 
 namespace clipgrad::clip {
 
-int64_t run_epoch(Loader& loader, const EpochLoop& loop, int64_t& step, const StepFn& train_step) {
-  loader.start_epoch(loop.epoch);
+int64_t run_epoch(BatchSource& loader, const EpochLoop& loop, int64_t& step, const StepFn& train_step) {
+  loader.start_epoch(loop.epoch, loop.first_batch);
   const auto epoch_start = std::chrono::steady_clock::now();
   int64_t samples = 0;
   for (Batch batch; loader.next(batch);) {
@@ -34,6 +34,7 @@ int64_t run_epoch(Loader& loader, const EpochLoop& loop, int64_t& step, const St
                             .logit_scale = result->logit_scale,
                             .samples_per_second = samples / std::max(seconds, 1e-9),
                             .skipped = loader.skipped_in_epoch(),
+                            .data_wait_ms = 1000 * batch.wait_seconds,
                             .loss_parts = result->loss_parts};
     if (loop.metrics) {
       nlohmann::json line{{"epoch", report.epoch},
@@ -49,6 +50,7 @@ int64_t run_epoch(Loader& loader, const EpochLoop& loop, int64_t& step, const St
                                  " (disk full?)");
     }
     ++step;
+    if (loop.after_step) loop.after_step(batch);
     if (loop.on_step) loop.on_step(report);
   }
   return samples;

@@ -34,6 +34,7 @@ struct StepReport {
   int64_t batch_size = 0;
   double loss = 0, lr = 0, logit_scale = 0, samples_per_second = 0;
   int64_t skipped = 0;                       // images skipped so far in this epoch
+  double data_wait_ms = 0;                   // how long this step waited for its batch
   std::map<std::string, double> loss_parts;  // every loss part but "total"
 };
 
@@ -53,9 +54,10 @@ struct LearningRateSchedule {
 };
 
 struct EpochLoop {
-  int64_t epoch = 0;    // 0-based: the loader's shuffle is this epoch's
-  int64_t epochs = 0;   // for the report
-  int64_t batches = 0;  // per epoch, for the report
+  int64_t epoch = 0;        // 0-based: the loader's shuffle is this epoch's
+  int64_t first_batch = 0;  // a resumed epoch starts here
+  int64_t epochs = 0;       // for the report
+  int64_t batches = 0;      // per epoch, for the report
   LearningRateSchedule schedule;
   std::ostream* metrics = nullptr;  // metrics.jsonl (null: none written)
   std::string metrics_path;         // its path, for the error when a write fails
@@ -65,14 +67,16 @@ struct EpochLoop {
   // A non-finite loss throws "<error_prefix>loss is nan at step 12; <advice>".
   std::string error_prefix;
   std::string advice = "lower --lr";
+  // After each step, once its metrics line is written (a mid-epoch checkpoint); may be null.
+  std::function<void(const Batch&)> after_step = nullptr;
 };
 
 // One step of a batch at learning rate lr; std::nullopt when the step declines the batch
 // (it then counts as no step).
-using StepFn = std::function<std::optional<StepResult>(const Batch& batch, double lr)>;
+using StepFn = std::function<std::optional<StepResult>(Batch& batch, double lr)>;
 
 // Runs epoch loop.epoch of `loader` (start_epoch included), one train_step per batch;
 // `step` (global, 0-based) advances by one per step taken. Returns the samples trained on.
-int64_t run_epoch(Loader& loader, const EpochLoop& loop, int64_t& step, const StepFn& train_step);
+int64_t run_epoch(BatchSource& loader, const EpochLoop& loop, int64_t& step, const StepFn& train_step);
 
 }  // namespace clipgrad::clip

@@ -11,6 +11,7 @@
 
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/data/loader.h"
+#include "clip/data/stream_loader.h"
 #include "clip/train/loss.h"
 #include "clip/train/train_loop.h"
 #include "io/atomic_file.h"
@@ -43,7 +44,12 @@ nlohmann::json TrainOptions::to_json() const {
           {"image_key", image_key},
           {"caption_key", caption_key},
           {"delimiter", std::string(1, delimiter)},
-          {"device", device_name(device)}};
+          {"device", device_name(device)},
+          {"shuffle_buffer", shuffle_buffer},
+          {"exact_resize", exact_resize},
+          {"accum_freq", accum_freq},
+          {"grad_checkpointing", grad_checkpointing},
+          {"save_every", save_every}};
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& json) {
@@ -64,6 +70,11 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& json) {
   options.delimiter = json.at("delimiter").get<std::string>().at(0);
   // Runs from before the CUDA backend have no "device": they ran on the CPU.
   options.device = json.value("device", std::string("cpu")) == "cuda" ? Device::CUDA : Device::CPU;
+  options.shuffle_buffer = json.value("shuffle_buffer", options.shuffle_buffer);
+  options.exact_resize = json.value("exact_resize", false);
+  options.accum_freq = json.value("accum_freq", int64_t(1));
+  options.grad_checkpointing = json.value("grad_checkpointing", false);
+  options.save_every = json.value("save_every", int64_t(0));
   return options;
 }
 
@@ -91,14 +102,29 @@ Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv,
     : Trainer(std::move(model), train_csv, std::move(options), std::move(run_dir), std::move(objective),
               std::move(world), true) {}
 
+// Each "::"-separated part of a shard spec made absolute (a brace pattern or glob stays one).
+static std::string absolute_data_path(const std::string& data) {
+  std::string out;
+  for (size_t start = 0;;) {
+    const size_t separator = data.find("::", start);
+    out += fs::absolute(data.substr(start, separator - start)).string();
+    if (separator == std::string::npos) return out;
+    out += "::";
+    start = separator + 2;
+  }
+}
+
 Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv, TrainOptions options,
                  std::string run_dir, std::unique_ptr<Objective> objective,
                  std::shared_ptr<distributed::Communicator> world, bool fresh)
     : model_(std::move(model)),
-      train_csv_(fs::absolute(train_csv).string()),
+      train_csv_(absolute_data_path(train_csv)),
       options_(std::move(options)),
       run_dir_(std::move(run_dir)),
-      data_(ImageCaptionDataset::from_csv(train_csv_, options_.image_key, options_.caption_key, options_.delimiter)),
+      data_(is_shard_spec(train_csv_) ? ImageCaptionDataset()
+                                      : ImageCaptionDataset::from_csv(train_csv_, options_.image_key,
+                                                                      options_.caption_key, options_.delimiter)),
+      shards_(is_shard_spec(train_csv_) ? expand_shard_spec(train_csv_) : std::vector<std::string>{}),
       objective_(std::move(objective)),
       token_tables_(objective_->token_tables()),
       world_(world ? std::move(world) : std::make_shared<distributed::SingleProcess>()),
@@ -107,17 +133,21 @@ Trainer::Trainer(std::shared_ptr<ClipModel> model, const std::string& train_csv,
       objective_->image_views()[0].transform)
     throw std::logic_error("objective '" + objective_->name() +
                            "' must list the plain image and the plain captions first");
-  if (data_.size() == 0) throw std::invalid_argument("training data '" + train_csv_ + "' has no rows");
+  for (int64_t count : shard_sample_counts(shards_)) shard_samples_ += count;
+  if (sample_count() == 0) throw std::invalid_argument("training data '" + train_csv_ + "' has no samples");
   if (options_.epochs < 1) throw std::invalid_argument("--epochs must be at least 1 (0 epochs train nothing)");
   if (!(options_.lr > 0 && std::isfinite(options_.lr)) ||
       !(options_.weight_decay >= 0 && std::isfinite(options_.weight_decay)) ||
       !(options_.grad_clip_norm >= 0 && std::isfinite(options_.grad_clip_norm)))
     throw std::invalid_argument("--lr must be finite and positive, --wd and --grad-clip finite and non-negative");
+  if (options_.accum_freq < 1 || options_.save_every < 0 || options_.shuffle_buffer < 0)
+    throw std::invalid_argument("--accum-freq must be at least 1, --save-every and --shuffle-buffer at least 0");
+  model_->set_grad_checkpointing(options_.grad_checkpointing);
   if (options_.batch_size < 1 || options_.batch_size * world_->world_size() < 2)
     throw std::invalid_argument(
         "--batch-size must be at least 2 for a contrastive loss (at least 1 per process "
         "when data parallel)");
-  tokens_ = tokenize_captions(tokenizer_, data_, model_->config().context_length);
+  if (data_.size() > 0) tokens_ = tokenize_captions(tokenizer_, data_, model_->config().context_length);
   if (options_.zero_stage != 0 && options_.zero_stage != 1)
     throw std::invalid_argument("--zero " + std::to_string(options_.zero_stage) +
                                 ": only 0 (off) and 1 (sharded optimizer state) exist");
@@ -171,9 +201,9 @@ void Trainer::start_new_run(std::ofstream& metrics) {
 
 // ---- checkpoints ----
 
-static std::string generator_state_string(const Generator& generator) {
+static std::string generator_state_string(const Generator::State& state) {
   std::ostringstream out;
-  for (uint64_t word : generator.state()) out << word << ' ';
+  for (uint64_t word : state) out << word << ' ';
   return out.str();
 }
 
@@ -189,7 +219,8 @@ std::vector<std::pair<std::string, Tensor>> Trainer::optimizer_state() const {
   return zero_optimizer_ ? zero_optimizer_->gather_state() : optimizer_->state();
 }
 
-void Trainer::save_checkpoint(const std::vector<std::pair<std::string, Tensor>>& optimizer_state) const {
+void Trainer::save_checkpoint(const std::vector<std::pair<std::string, Tensor>>& optimizer_state,
+                              bool mid_epoch) const {
   std::map<std::string, io::StoredTensor> tensors;
   for (const auto& [name, value] : model_->state_dict()) {
     // BatchNorm's counter is an I64 in PyTorch's files.
@@ -198,16 +229,18 @@ void Trainer::save_checkpoint(const std::vector<std::pair<std::string, Tensor>>&
   }
   for (const auto& [key, value] : optimizer_state) tensors["optim." + key] = {value, ""};
   nlohmann::json config = model_->config().to_json();
-  std::map<std::string, std::string> metadata{{"format", "clipgrad-train"},
-                                              {"clip_config", config.dump()},
-                                              {"options", options_.to_json().dump()},
-                                              {"train_csv", train_csv_},
-                                              {"epoch", std::to_string(epoch_)},
-                                              {"step", std::to_string(step_)},
-                                              {"rng_state", generator_state_string(generator_)},
-                                              {"objective", objective_->name()},
-                                              {"objective_config", objective_->config().dump()},
-                                              {"world_size", std::to_string(world_->world_size())}};
+  std::map<std::string, std::string> metadata{
+      {"format", "clipgrad-train"},
+      {"clip_config", config.dump()},
+      {"options", options_.to_json().dump()},
+      {"train_csv", train_csv_},
+      {"epoch", std::to_string(epoch_)},
+      {"step", std::to_string(step_)},
+      {"rng_state", generator_state_string(mid_epoch ? epoch_rng_state_ : generator_.state())},
+      {"batch_in_epoch", std::to_string(mid_epoch ? batch_in_epoch_ : 0)},
+      {"objective", objective_->name()},
+      {"objective_config", objective_->config().dump()},
+      {"world_size", std::to_string(world_->world_size())}};
   io::write_safetensors((fs::path(run_dir_) / kCheckpoint).string(), tensors, metadata);
 
   save_clip(*model_, (fs::path(run_dir_) / kModel).string(), CheckpointLayout::OpenAI);
@@ -256,6 +289,13 @@ Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& obj
                              " processes: its global batch of " + std::to_string(global_batch) +
                              " does not split evenly over them");
   options.batch_size = global_batch / world->world_size();
+  auto batch_in_epoch = file.metadata.find("batch_in_epoch");
+  const int64_t resumed_batch = batch_in_epoch == file.metadata.end() ? 0 : std::stoll(batch_in_epoch->second);
+  if (resumed_batch > 0 && is_shard_spec(meta("train_csv")) && saved_world != file.metadata.end() &&
+      std::stoll(saved_world->second) != world->world_size())
+    throw std::runtime_error("cannot resume '" + run_dir + "' mid-epoch on " + std::to_string(world->world_size()) +
+                             " processes: its shards were split among " + saved_world->second +
+                             "; resume on as many, or from an epoch's end");
   Trainer trainer(model, meta("train_csv"), options, run_dir,
                   objectives.make(meta("objective"), metadata_json("objective_config")), world, false);
   nn::StateDict state;
@@ -271,6 +311,7 @@ Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& obj
     trainer.optimizer_->load_state(optim);
   trainer.epoch_ = std::stoll(meta("epoch"));
   trainer.step_ = std::stoll(meta("step"));
+  trainer.batch_in_epoch_ = resumed_batch;
   trainer.generator_.set_state(parse_generator_state(meta("rng_state")));
 
   // Steps logged after the checkpoint belong to the interrupted epoch, which
@@ -301,15 +342,19 @@ Trainer Trainer::resume(const std::string& run_dir, const ObjectiveRegistry& obj
 
 // ---- the loop ----
 
-std::vector<Tensor> Trainer::token_tables(const std::vector<int64_t>& rows) const {
-  std::vector<Tensor> tables{ops::index_rows(tokens_, rows)};
+std::vector<Tensor> Trainer::token_tables(const Batch& batch) const {
+  const std::vector<int64_t>& rows = batch.indices;  // CSV rows, or shard sample ids
+  const int64_t context = model_->config().context_length;
+  std::vector<Tensor> tables{shards_.empty() ? ops::index_rows(tokens_, rows)
+                                             : tokenizer_.tokenize_batch(batch.captions, context)};
   for (size_t t = 1; t < token_tables_.size(); ++t) {
     const TokenTable& table = token_tables_[t];
     std::vector<std::string> captions;
-    for (int64_t row : rows) {
+    for (size_t i = 0; i < rows.size(); ++i) {
       int64_t draw_epoch = table.per_epoch ? epoch_ : 0;
-      Generator generator(view_seed(options_.seed, draw_epoch, row, static_cast<int64_t>(t)));
-      captions.push_back(table.transform(data_[row].caption, row, generator));
+      Generator generator(view_seed(options_.seed, draw_epoch, rows[i], static_cast<int64_t>(t)));
+      captions.push_back(
+          table.transform(shards_.empty() ? data_[rows[i]].caption : batch.captions[i], rows[i], generator));
     }
     tables.push_back(tokenizer_.tokenize_batch(captions, model_->config().context_length));
   }
@@ -329,7 +374,9 @@ std::map<std::string, double> Trainer::mean_over_ranks(std::map<std::string, dou
 
 std::map<std::string, double> Trainer::train_step(const TrainBatch& batch) {
   if (gradient_buckets_) gradient_buckets_->start_step();
-  ObjectiveOutput output = forward_backward(*model_, *objective_, batch);
+  ObjectiveOutput output = options_.accum_freq > 1 ? accumulated_forward_backward(
+                                                         *model_, *objective_, split_batch(batch, options_.accum_freq))
+                                                   : forward_backward(*model_, *objective_, batch);
   if (gradient_buckets_) gradient_buckets_->finish_step();
   if (zero_optimizer_) {
     if (options_.grad_clip_norm > 0) zero_optimizer_->clip_grad_norm(options_.grad_clip_norm);
@@ -349,24 +396,95 @@ std::map<std::string, double> Trainer::train_step(const TrainBatch& batch) {
   return mean_over_ranks(values);
 }
 
-void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
-  int image_size = static_cast<int>(model_->config().image_resolution);
+namespace {
+
+// Keeps the batch's first `rows` samples.
+void truncate_batch(Batch& batch, int64_t rows) {
+  if (static_cast<int64_t>(batch.indices.size()) <= rows) return;
+  for (Tensor& view : batch.views) view = view.rows(0, rows);
+  batch.pixels = batch.views.at(0);
+  batch.indices.resize(rows);
+  if (!batch.captions.empty()) batch.captions.resize(rows);
+  if (!batch.labels.empty()) batch.labels.resize(rows);
+}
+
+// Shards: at most `batches` batches an epoch, and, data parallel, the ranks'
+// agreement before each: every rank's batch cut to the smallest among them, and
+// the epoch over for all once one rank's shards run out.
+class AgreedBatches : public BatchSource {
+ public:
+  AgreedBatches(std::unique_ptr<BatchSource> inner, distributed::Communicator& world, int64_t batches)
+      : inner_(std::move(inner)), world_(world), batches_(batches) {}
+  void start_epoch(int64_t epoch, int64_t first_batch) override {
+    inner_->start_epoch(epoch, first_batch);
+    taken_ = first_batch;
+  }
+  int64_t skipped_in_epoch() const override { return inner_->skipped_in_epoch(); }
+  bool next(Batch& batch) override {
+    if (taken_ >= batches_) return false;
+    const bool has = inner_->next(batch);
+    const int ranks = world_.world_size();
+    int64_t rows = has ? static_cast<int64_t>(batch.indices.size()) : 0;
+    if (ranks > 1) {
+      Tensor counts = Tensor::zeros({ranks}, DType::F64);
+      counts.data<double>()[world_.rank()] = static_cast<double>(rows);
+      world_.all_reduce_sum(counts, "all-reduce of the ranks' batch sizes");
+      for (int r = 0; r < ranks; ++r) rows = std::min(rows, static_cast<int64_t>(counts.data<double>()[r]));
+    }
+    if (rows == 0) return false;
+    truncate_batch(batch, rows);
+    ++taken_;
+    return true;
+  }
+
+ private:
+  std::unique_ptr<BatchSource> inner_;
+  distributed::Communicator& world_;
+  int64_t batches_, taken_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<BatchSource> Trainer::make_source(uint64_t seed, int64_t global_batch) const {
+  const int image_size = static_cast<int>(model_->config().image_resolution);
   const int ranks = world_->world_size();
-  const int64_t global_batch = options_.batch_size * ranks;
-  // Data parallel: the ranks' slices must stay the same size, so a bad image is fatal.
-  LoaderOptions loader_options{.batch_size = global_batch,
-                               .image_size = image_size,
-                               .workers = options_.workers,
-                               .shuffle = true,
-                               .drop_last = true,
-                               .seed = 0,
-                               .strict = options_.strict || data_parallel(),
-                               .slices = ranks,
-                               .slice = world_->rank()};
-  int64_t batches = static_cast<int64_t>(data_.size()) / global_batch;
+  std::vector<ImageTransform> views;
+  for (const ImageView& view : objective_->image_views()) views.push_back(view.transform);
+  if (shards_.empty()) {
+    // Data parallel: the ranks' slices of one order must stay the same size, so a bad image is fatal.
+    return std::make_unique<Loader>(loader_items(data_),
+                                    LoaderOptions{.batch_size = global_batch,
+                                                  .image_size = image_size,
+                                                  .workers = options_.workers,
+                                                  .shuffle = true,
+                                                  .drop_last = true,
+                                                  .seed = seed,
+                                                  .strict = options_.strict || data_parallel(),
+                                                  .slices = ranks,
+                                                  .slice = world_->rank(),
+                                                  .exact_resize = options_.exact_resize},
+                                    views);
+  }
+  StreamOptions stream{.batch_size = global_batch / ranks,
+                       .image_size = image_size,
+                       .workers = options_.workers,
+                       .seed = seed,
+                       .shuffle_buffer = options_.shuffle_buffer,
+                       .exact_resize = options_.exact_resize,
+                       .ranks = ranks,
+                       .rank = world_->rank(),
+                       .read = {.caption_key = options_.caption_key, .strict = options_.strict}};
+  return std::make_unique<AgreedBatches>(std::make_unique<StreamLoader>(shards_, stream, views), *world_,
+                                         sample_count() / global_batch);
+}
+
+void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
+  const int ranks = world_->world_size();
+  const int64_t global_batch = options_.batch_size * ranks * options_.accum_freq;  // samples per step
+  const int64_t batches = sample_count() / global_batch;
   if (batches == 0)
-    throw std::invalid_argument("training data has " + std::to_string(data_.size()) +
-                                " rows, fewer than one batch of " + std::to_string(global_batch));
+    throw std::invalid_argument("training data has " + std::to_string(sample_count()) +
+                                " samples, fewer than one batch of " + std::to_string(global_batch));
   // Each line is one write, flushed: a kill leaves at most the last line torn.
   std::ofstream metrics;
   if (!new_run_) open_metrics(metrics, std::ios::app);  // a new run opens its log at its first step
@@ -381,22 +499,30 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
                      [](const StepReport& report, nlohmann::json& line) {
                        line["logit_scale"] = report.logit_scale;
                        line["samples_per_s"] = report.samples_per_second;
+                       line["data_wait_ms"] = report.data_wait_ms;
                        for (const auto& [name, value] : report.loss_parts) line["loss_" + name] = value;
                      },
                  .on_step = writes_files() ? on_step : nullptr,
                  .error_prefix = "",
                  .advice = "lower --lr or set --grad-clip"};
+  loop.after_step = [&](const Batch& batch) {
+    batch_in_epoch_ = batch.number + 1;
+    if (options_.save_every == 0 || step_ % options_.save_every != 0 || batch_in_epoch_ >= batches) return;
+    std::vector<std::pair<std::string, Tensor>> state = optimizer_state();  // every rank: it may gather
+    if (writes_files()) save_checkpoint(state, true);
+  };
   const GlobalBatch global{data_parallel() ? world_.get() : nullptr, options_.local_loss};
-  std::vector<ImageTransform> views;
-  for (const ImageView& view : objective_->image_views()) views.push_back(view.transform);
   model_->train();
 
   for (; epoch_ < options_.epochs;) {
-    loader_options.seed = generator_.next_u64();  // the epoch's shuffle, restored on resume
-    Loader loader(loader_items(data_), loader_options, views);
+    epoch_rng_state_ = generator_.state();
+    std::unique_ptr<BatchSource> source = make_source(generator_.next_u64(), global_batch);  // restored on resume
     DeviceUpload upload(options_.device);
     loop.epoch = epoch_;
-    auto take_step = [&](const Batch& batch, double lr) -> std::optional<StepResult> {
+    loop.first_batch = batch_in_epoch_;
+    auto take_step = [&](Batch& batch, double lr) -> std::optional<StepResult> {
+      // Micro-batches are equal: skipped images leave a multiple of --accum-freq (the same on every rank).
+      truncate_batch(batch, static_cast<int64_t>(batch.indices.size()) / options_.accum_freq * options_.accum_freq);
       const int64_t batch_rows = static_cast<int64_t>(batch.indices.size()) * ranks;  // equal slices
       if (batch_rows < 2) return std::nullopt;  // skipped images left too few for a contrastive batch
       if (new_run_) start_new_run(metrics);
@@ -406,7 +532,7 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
         optimizer_->set_lr(lr);
       TrainBatch train_batch{.images = {}, .tokens = {}, .rows = batch.indices, .global = global};
       for (const Tensor& view : batch.views) train_batch.images.push_back(upload(view));
-      for (const Tensor& table : token_tables(batch.indices)) train_batch.tokens.push_back(upload(table));
+      for (const Tensor& table : token_tables(batch)) train_batch.tokens.push_back(upload(table));
       std::map<std::string, double> losses = train_step(train_batch);
       const double loss = losses.at("total");
       losses.erase("total");
@@ -415,16 +541,17 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
                         .logit_scale = std::exp(model_->logit_scale.value().item()),
                         .loss_parts = losses};
     };
-    const int64_t samples = run_epoch(loader, loop, step_, take_step);
+    const int64_t samples = run_epoch(*source, loop, step_, take_step);
     // Every image skipped (moved data, wrong paths) would otherwise "train" no
     // step and save an unchanged model as if all went well.
-    if (samples == 0)
+    if (samples == 0 && loop.first_batch == 0)
       throw std::runtime_error("epoch " + std::to_string(epoch_ + 1) + " of '" + train_csv_ +
-                               "' trained on no image: " + std::to_string(loader.skipped_in_epoch()) +
-                               " skipped (see the warnings); check that the CSV's image paths resolve");
+                               "' trained on no image: " + std::to_string(source->skipped_in_epoch()) +
+                               " skipped (see the warnings); check that the data's image paths resolve");
     ++epoch_;
+    batch_in_epoch_ = 0;
     std::vector<std::pair<std::string, Tensor>> state = optimizer_state();  // every rank: it may gather
-    if (writes_files()) save_checkpoint(state);
+    if (writes_files()) save_checkpoint(state, false);
     // No rank runs ahead of a checkpoint that failed (rank 0 then aborts the job).
     world_->barrier("barrier after the checkpoint of epoch " + std::to_string(epoch_));
   }

@@ -30,6 +30,10 @@
 // PyTorch DDP without SyncBatchNorm) and the checkpoints hold rank 0's.
 // Rank 0 alone writes checkpoints and metrics and reports steps. A missing
 // image is fatal (as --strict): the ranks' slices must stay the same size.
+// Webdataset shards instead of a CSV (clip/data/stream_loader.h): each rank
+// streams its own shards; before each step the ranks agree on the smallest
+// batch among them (a skipped image shortens every rank's batch) and end the
+// epoch together when one runs out.
 // A run resumes on another number of processes at the same global batch (the
 // per-process batch becomes global / N), continuing at the same sample.
 #pragma once
@@ -68,9 +72,14 @@ struct TrainOptions {
   bool strict = false;      // a missing or corrupt image fails the run
   bool local_loss = false;  // data parallel: open_clip's --local-loss (see clip::GlobalBatch)
   int zero_stage = 0;       // data parallel: 1 shards the optimizer state (ZeRO-1, clip/train/zero_optimizer.h)
-  // CSV layout of the training data.
+  // CSV layout of the training data (caption_key is also the json field shards' captions are read from).
   std::string image_key = "image", caption_key = "caption";
   char delimiter = ',';
+  int64_t shuffle_buffer = 1000;    // shards: samples held by the seeded shuffle buffer
+  bool exact_resize = false;        // no DCT-domain scaling of large JPEGs (io/decode.h)
+  int64_t accum_freq = 1;           // micro-batches of batch_size per step (accumulated_forward_backward)
+  bool grad_checkpointing = false;  // recompute each transformer block in backward (fn::checkpoint)
+  int64_t save_every = 0;           // also checkpoint every N steps mid-epoch (0: at epoch ends only)
   // Where the model, its gradients and the optimizer state live; batches are
   // uploaded to it through pinned buffers (tensor/device_upload.h).
   Device device = Device::CPU;
@@ -114,13 +123,17 @@ class Trainer {
   bool writes_files() const { return world_->rank() == 0; }
   // The mean over the ranks of every loss part (each rank's own without data parallel).
   std::map<std::string, double> mean_over_ranks(std::map<std::string, double> values) const;
-  // The batch's token tables: each table's captions of `rows`, tokenised.
-  std::vector<Tensor> token_tables(const std::vector<int64_t>& rows) const;
+  // The batch's token tables: each table's captions of its rows, tokenised.
+  std::vector<Tensor> token_tables(const Batch& batch) const;
+  int64_t sample_count() const { return shards_.empty() ? static_cast<int64_t>(data_.size()) : shard_samples_; }
+  // The epoch's batches: a Loader over the CSV's rows or a StreamLoader over this rank's shards.
+  std::unique_ptr<BatchSource> make_source(uint64_t seed, int64_t global_batch) const;
   // One optimisation step; returns every loss part's value.
   std::map<std::string, double> train_step(const TrainBatch& batch);
   // The optimizer state of every parameter (a collective when it is sharded).
   std::vector<std::pair<std::string, Tensor>> optimizer_state() const;
-  void save_checkpoint(const std::vector<std::pair<std::string, Tensor>>& optimizer_state) const;
+  // mid_epoch: after batch batch_in_epoch_ of epoch epoch_ (rng: the epoch's state before its shuffle seed).
+  void save_checkpoint(const std::vector<std::pair<std::string, Tensor>>& optimizer_state, bool mid_epoch) const;
   // The first step of a new run: removes an earlier run's files, starts the metrics log.
   void start_new_run(std::ofstream& metrics);
   void open_metrics(std::ofstream& metrics, std::ios::openmode mode) const;  // rank 0's; throws naming it
@@ -130,7 +143,9 @@ class Trainer {
   std::string train_csv_;
   TrainOptions options_;
   std::string run_dir_;
-  ImageCaptionDataset data_;
+  ImageCaptionDataset data_;         // a CSV's rows, or
+  std::vector<std::string> shards_;  // webdataset shards
+  int64_t shard_samples_ = 0;
   std::unique_ptr<Objective> objective_;
   std::vector<TokenTable> token_tables_;
   Tokenizer tokenizer_;
@@ -140,8 +155,10 @@ class Trainer {
   std::unique_ptr<nn::AdamW> optimizer_;  // or, sharded (--zero 1; over the buckets' segments):
   std::unique_ptr<ZeroOptimizer> zero_optimizer_;
   Generator generator_;
-  int64_t epoch_ = 0;     // completed epochs
-  int64_t step_ = 0;      // completed steps
+  int64_t epoch_ = 0;           // completed epochs
+  int64_t step_ = 0;            // completed steps
+  int64_t batch_in_epoch_ = 0;  // batches of epoch epoch_ already trained on (a mid-epoch checkpoint's)
+  Generator::State epoch_rng_state_{};
   bool new_run_ = false;  // a new run that has not taken its first step
 };
 

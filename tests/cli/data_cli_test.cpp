@@ -16,6 +16,7 @@
 
 #include "cli/run_clipgrad.h"
 #include "clip/data/dataset.h"
+#include "io/decode.h"
 #include "io/image.h"
 #include "clip/data/templates.h"
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "colour_squares.h"
 #include "cleanclip/attack/attack_config.h"
 #include "cleanclip/attack/trigger.h"
 #include "cli/run_clipgrad.h"
@@ -15,6 +16,7 @@
 #include "clip/data/dataset.h"
 #include "clip/data/loader.h"
 #include "clip/eval/zeroshot.h"
+#include "io/decode.h"
 #include "io/image.h"
 #include "test_temp_dir.h"
 
@@ -32,28 +34,10 @@ std::string slurp(const fs::path& path) {
   return contents.str();
 }
 
-// 40 28x28 images in 4 colour classes, captioned by colour; test.csv labels the same images.
+// 40 colour squares with labels (colour_squares.h); test.csv labels the same images.
 class PoisonCli : public ::testing::Test {
  protected:
-  void SetUp() override {
-    fs::create_directories(dir_.path() / "data" / "images");
-    const char* names[4] = {"red", "green", "blue", "white"};
-    const uint8_t colours[4][3] = {{220, 30, 30}, {30, 200, 40}, {30, 40, 210}, {240, 240, 240}};
-    std::ofstream train(dir_.path() / "data" / "train.csv"), test(dir_.path() / "data" / "test.csv");
-    train << "image,caption,label\n";
-    test << "image,label\n";
-    for (int i = 0; i < 40; ++i) {
-      int c = i % 4;
-      std::vector<uint8_t> pixels(28 * 28 * 3);
-      for (size_t p = 0; p < pixels.size(); ++p) pixels[p] = static_cast<uint8_t>(colours[c][p % 3] + (p * 7 + i) % 13);
-      std::string name = "images/" + std::to_string(i) + ".png";
-      io::write_png((dir_.path() / "data" / name).string(), 28, 28, 3, pixels.data());
-      train << name << ",\"a photo of a " << names[c] << " square, " << i << "\"," << c << "\n";
-      test << name << "," << c << "\n";
-    }
-    std::ofstream(dir_.path() / "data" / "classes.json") << R"({"classes": ["red", "green", "blue", "white"],
-      "templates": ["a photo of a {} square.", "a {} square."]})";
-  }
+  void SetUp() override { testing::write_colour_squares(dir_.path() / "data", 40, true); }
 
   CommandResult poison(const std::string& out, const std::string& flags) {
     return run_clipgrad("poison --data " + dir_.file("data/train.csv") + " --out " + dir_.file(out) + " " + flags);

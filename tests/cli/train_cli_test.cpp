@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "colour_squares.h"
 #include "cli/run_clipgrad.h"
 #include "tensor/cpu/gemm.h"
 #include "io/image.h"
@@ -21,26 +22,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// 40 images in 4 colour classes, captioned by colour.
+// 40 colour squares (colour_squares.h).
 fs::path make_dataset() {
   fs::path dir = fs::temp_directory_path() / ("clipgrad_train_" + std::to_string(getpid()));
-  fs::create_directories(dir / "images");
-  const char* names[4] = {"red", "green", "blue", "white"};
-  const uint8_t colours[4][3] = {{220, 30, 30}, {30, 200, 40}, {30, 40, 210}, {240, 240, 240}};
-  std::ofstream train(dir / "train.csv"), test(dir / "test.csv");
-  train << "image,caption\n";
-  test << "image,label\n";
-  for (int i = 0; i < 40; ++i) {
-    int c = i % 4;
-    std::vector<uint8_t> pixels(28 * 28 * 3);
-    for (size_t p = 0; p < pixels.size(); ++p) pixels[p] = static_cast<uint8_t>(colours[c][p % 3] + (p * 7 + i) % 13);
-    std::string name = "images/" + std::to_string(i) + ".png";
-    clipgrad::io::write_png((dir / name).string(), 28, 28, 3, pixels.data());
-    train << name << ",\"a photo of a " << names[c] << " square, " << i << "\"\n";
-    test << name << "," << c << "\n";
-  }
-  std::ofstream(dir / "classes.json") << R"({"classes": ["red", "green", "blue", "white"],
-    "templates": ["a photo of a {} square.", "a {} square."]})";
+  clipgrad::testing::write_colour_squares(dir, 40);
   return dir;
 }
 

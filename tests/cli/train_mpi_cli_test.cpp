@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "colour_squares.h"
 #include "cli/run_clipgrad.h"
 #include "io/image.h"
 #include "io/safetensors.h"
@@ -26,22 +27,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// 256 images (two global batches of 128) in 4 colour classes, captioned by colour.
+// 256 colour squares (two global batches of 128; colour_squares.h).
 fs::path make_dataset() {
   fs::path dir = fs::temp_directory_path() / ("clipgrad_train_mpi_" + std::to_string(getpid()));
-  fs::create_directories(dir / "images");
-  const char* names[4] = {"red", "green", "blue", "white"};
-  const uint8_t colours[4][3] = {{220, 30, 30}, {30, 200, 40}, {30, 40, 210}, {240, 240, 240}};
-  std::ofstream train(dir / "train.csv");
-  train << "image,caption\n";
-  for (int i = 0; i < 256; ++i) {
-    int c = i % 4;
-    std::vector<uint8_t> pixels(28 * 28 * 3);
-    for (size_t p = 0; p < pixels.size(); ++p) pixels[p] = static_cast<uint8_t>(colours[c][p % 3] + (p * 7 + i) % 13);
-    std::string name = "images/" + std::to_string(i) + ".png";
-    clipgrad::io::write_png((dir / name).string(), 28, 28, 3, pixels.data());
-    train << name << ",\"a photo of a " << names[c] << " square, " << i << "\"\n";
-  }
+  clipgrad::testing::write_colour_squares(dir, 256);
   return dir;
 }
 
@@ -164,6 +153,27 @@ TEST_F(TrainMpiCli, KilledOnTwoProcessesResumesOnOne) {
   // One process continues at the same global batch of 128.
   ASSERT_EQ(run_clipgrad("train --resume " + run.string()), 0);
   expect_same_run(run, reference_);
+}
+
+// --accum-freq 2 at --batch-size 32 on two processes: the global batch of 128
+// again, as two micro-batches per rank whose gathered features are the batch.
+TEST_F(TrainMpiCli, AccumulatedMicroBatchesFollowTheGlobalBatch) {
+  fs::path run = dir_ / "accumulated";
+  ASSERT_EQ(run_mpi("train" + data_ + " --batch-size 32 --accum-freq 2 --out " + run.string()), 0);
+  expect_same_run(run, reference_);
+}
+
+// Webdataset shards: each rank streams its own shards (8 of 32 samples, every
+// second one of the epoch's order); the ranks take the steps the counts promise.
+TEST_F(TrainMpiCli, RanksStreamTheirOwnShards) {
+  fs::path shards = dir_ / "shards", run = dir_ / "sharded";
+  ASSERT_EQ(
+      run_clipgrad("data shards --shard-size 32 --from " + (dir_ / "train.csv").string() + " --out " + shards.string()),
+      0);
+  ASSERT_EQ(run_mpi("train --data " + (shards / "{00000..00007}.tar").string() + kFlags +
+                    " --batch-size 64 --shuffle-buffer 16 --out " + run.string()),
+            0);
+  EXPECT_EQ(losses(run).size(), 6u);  // 3 epochs of 256 samples at a global batch of 128
 }
 
 // Gradient clipping on the shards (the norm all-reduced) and the sharded

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "io/decode.h"
 #include "io/image.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -18,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const ImageLimits limits{.max_pixels = 1 << 20, .max_aspect = 100};
   Image image;
   try {
-    image = decode_image_bytes(data, size, "fuzz-input", limits);
+    image = decode_image_bytes(data, size, "fuzz-input", {.limits = limits});
   } catch (const std::runtime_error&) {
     return 0;
   }

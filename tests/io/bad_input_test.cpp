@@ -14,6 +14,7 @@
 
 #include "io/atomic_file.h"
 #include "io/csv.h"
+#include "io/decode.h"
 #include "io/image.h"
 #include "io/json.h"
 #include "test_temp_dir.h"
@@ -50,7 +51,7 @@ std::string png_file(uint32_t width, uint32_t height, const std::string& raw) {
 
 std::string decode_error(const std::string& path, const ImageLimits& limits = {}) {
   try {
-    decode_image(path, limits);
+    decode_image(path, {.limits = limits});
   } catch (const std::runtime_error& error) {
     return error.what();
   }
@@ -70,7 +71,7 @@ TEST(BadImages, SizeIsCheckedFromTheHeaderBeforeDecoding) {
   std::ofstream(dir.file("strip.png"), std::ios::binary) << png_file(1, 300, strip);
   message = decode_error(dir.file("strip.png"));
   EXPECT_TRUE(contains(message, "an aspect ratio of 300:1, more than the 100:1 allowed")) << message;
-  EXPECT_EQ(decode_image(dir.file("strip.png"), {.max_pixels = 1000, .max_aspect = 300}).height, 300);
+  EXPECT_EQ(decode_image(dir.file("strip.png"), {.limits = {.max_pixels = 1000, .max_aspect = 300}}).height, 300);
   message = decode_error(dir.file("strip.png"), {.max_pixels = 299, .max_aspect = 300});
   EXPECT_TRUE(contains(message, "more than the 299 allowed (--max-image-pixels")) << message;
   EXPECT_THROW(check_image_size("x", 0, 5, 3), std::runtime_error);
@@ -100,7 +101,7 @@ TEST(BadImages, OnlyPngJpegAndBmpAreDecoded) {
   for (const auto& [name, bytes] : files) {
     std::ofstream(dir.file(name), std::ios::binary) << bytes;
     const std::string message = decode_error(dir.file(name));
-    EXPECT_TRUE(contains(message, "(expected a PNG, JPEG or BMP file)")) << name << ": " << message;
+    EXPECT_TRUE(contains(message, "(expected a JPEG, PNG, WebP or BMP file)")) << name << ": " << message;
   }
 }
 

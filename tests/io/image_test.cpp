@@ -1,4 +1,5 @@
 #include "io/image.h"
+#include "io/decode.h"
 
 #include <gtest/gtest.h>
 #include <stb_image_write.h>

@@ -14,6 +14,7 @@
 #include "clip/data/dataset.h"
 #include "clip/data/templates.h"
 #include "io/csv.h"
+#include "io/decode.h"
 #include "io/image.h"
 #include "io/safetensors.h"
 #include "test_temp_dir.h"

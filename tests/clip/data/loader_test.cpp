@@ -8,6 +8,7 @@
 #include <numeric>
 #include <set>
 
+#include "io/decode.h"
 #include "test_temp_dir.h"
 
 namespace clipgrad::clip {

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "clip/data/loader.h"
+#include "clip/data/shards.h"
 #include "io/image.h"
 #include "test_temp_dir.h"
 
@@ -38,7 +39,7 @@ struct Seen {
 
 // CLIP's loss on the plain views, plus a view that inverts the image and a
 // caption table that appends a word drawn from the generator.
-class RecordingObjective : public Objective {
+class RecordingObjective : public ClipObjective {
  public:
   RecordingObjective(std::shared_ptr<Seen> seen, bool per_epoch, std::string tag)
       : seen_(std::move(seen)), per_epoch_(per_epoch), tag_(std::move(tag)) {}
@@ -236,6 +237,47 @@ TEST(Trainer, RefusesNothingToDoAndNamesTheRowOfABadCaption) {
     EXPECT_NE(std::string(error.what()).find(dir.file("bad.csv") + ":3: caption: tokenizer: text is not valid UTF-8"),
               std::string::npos)
         << error.what();
+  }
+}
+
+// Each step's loss from metrics.jsonl.
+std::vector<double> logged_losses(const std::string& run_dir) {
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  std::vector<double> losses;
+  for (std::string line; std::getline(in, line);) losses.push_back(nlohmann::json::parse(line).at("loss"));
+  return losses;
+}
+
+// A run killed after its 7th step resumes from the checkpoint --save-every 3
+// wrote after the 6th (mid-epoch 2) and ends with the same bits as a run that
+// was never stopped; for a CSV and for shards (streamed, with a shuffle buffer).
+TEST(Trainer, ResumesMidEpochToTheBit) {
+  for (const bool shards : {false, true}) {
+    TempDir dir("trainer_mid_epoch");
+    std::string data = make_dataset(dir);
+    if (shards) {
+      write_shards(data, dir.file("shards"), 5);  // 16 samples in shards of 5, 5, 5, 1
+      data = dir.file("shards/{00000..00003}.tar");
+    }
+    TrainOptions options = tiny_options(2);
+    options.batch_size = 4;
+    options.save_every = 3;
+    options.shuffle_buffer = 6;
+    Trainer whole(tiny_model(), data, options, dir.file("whole"));
+    whole.run();
+    Trainer killed(tiny_model(), data, options, dir.file("killed"));
+    EXPECT_THROW(killed.run([](const StepReport& report) {
+      if (report.step == 6) throw std::runtime_error("killed");
+    }),
+                 std::runtime_error);
+    Trainer resumed = Trainer::resume(dir.file("killed"));
+    EXPECT_EQ(resumed.step(), 6);
+    resumed.run();
+    EXPECT_EQ(resumed.step(), 8);
+    EXPECT_EQ(logged_losses(dir.file("killed")), logged_losses(dir.file("whole"))) << (shards ? "shards" : "csv");
+    for (const auto& [name, value] : whole.model().state_dict())
+      EXPECT_EQ(resumed.model().state_dict().at(name).to_vector<float>(), value.to_vector<float>())
+          << name << (shards ? " (shards)" : " (csv)");
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "cuda/emulator/vendor/cublasLt.h"
@@ -42,18 +43,28 @@ struct Case {
 
 // D(i, j) = alpha * (sum over p, in order, of op(A)(i, p) * op(B)(p, j)) + beta * C(i, j) + bias[i], in T,
 // each step of the sum a fused multiply-add, as the stand-in documents.
+// TF32 as a tensor core reads an f32 operand: 11 significant bits (10 stored),
+// rounded to nearest even. Computed here through frexp, not through the bits.
+float tf32(float value) {
+  int exponent = 0;
+  const float mantissa = std::frexp(value, &exponent);  // value = mantissa * 2^exponent, |mantissa| in [0.5, 1)
+  return std::ldexp(std::nearbyint(std::ldexp(mantissa, 11)), exponent - 11);
+}
+
 template <class T>
 std::vector<T> reference(const Case& k, const std::vector<T>& a, const std::vector<T>& b, std::vector<T> c,
                          const std::vector<T>& bias) {
   const bool ta = k.trans_a != CUBLAS_OP_N, tb = k.trans_b != CUBLAS_OP_N;
+  const bool round_operands = std::is_same_v<T, float> && k.compute == CUBLAS_COMPUTE_32F_FAST_TF32;
+  const auto operand = [round_operands](T value) { return round_operands ? T(tf32(float(value))) : value; };
   const int64_t m = int64_t(k.c.rows), n = int64_t(k.c.cols), depth = int64_t(ta ? k.a.rows : k.a.cols);
   for (int64_t batch = 0; batch < k.batch; ++batch)
     for (int64_t j = 0; j < n; ++j)
       for (int64_t i = 0; i < m; ++i) {
         T sum = 0;
         for (int64_t p = 0; p < depth; ++p) {
-          const T x = ta ? a[batch * k.a.stride + p + i * k.a.ld] : a[batch * k.a.stride + i + p * k.a.ld];
-          const T y = tb ? b[batch * k.b.stride + j + p * k.b.ld] : b[batch * k.b.stride + p + j * k.b.ld];
+          const T x = operand(ta ? a[batch * k.a.stride + p + i * k.a.ld] : a[batch * k.a.stride + i + p * k.a.ld]);
+          const T y = operand(tb ? b[batch * k.b.stride + j + p * k.b.ld] : b[batch * k.b.stride + p + j * k.b.ld]);
           sum = std::fma(x, y, sum);
         }
         T& out = c[batch * k.c.stride + i + j * k.c.ld];
@@ -241,13 +252,23 @@ TEST(EmulatorCublasLt, DoublePrecision) {
   check_case<double>(c);
 }
 
-TEST(EmulatorCublasLt, Tf32ComputesInPlainF32) {
+// Under CUBLAS_COMPUTE_32F_FAST_TF32 each operand is rounded to TF32, the
+// products and sums are f32; the result is not plain f32's.
+TEST(EmulatorCublasLt, Tf32RoundsEachOperandToTenMantissaBits) {
+  EXPECT_EQ(tf32(1.0f + 0x1p-11f), 1.0f);           // a tie, to even
+  EXPECT_EQ(tf32(1.0f + 0x3p-11f), 1.0f + 0x1p-9f);  // a tie, to even (up)
+  EXPECT_EQ(tf32(-1.5f - 0x1p-12f), -1.5f);
   Case c;
   c.compute = CUBLAS_COMPUTE_32F_FAST_TF32;
   c.a = {8, 12, 8};
   c.b = {12, 3, 12};
   c.c = {8, 3, 8};
-  check_case<float>(c);  // the reference rounds every product to f32, not to TF32's 10 mantissa bits
+  check_case<float>(c);
+  Case plain = c;
+  plain.compute = CUBLAS_COMPUTE_32F;
+  const std::vector<float> a = random_values<float>(c.a.elements(1), 1), b = random_values<float>(c.b.elements(1), 2);
+  const std::vector<float> out = random_values<float>(c.c.elements(1), 3), bias;
+  EXPECT_FALSE(same_bits(reference(c, a, b, out, bias), reference(plain, a, b, out, bias)));
 }
 
 TEST(EmulatorCublasLt, HeuristicOffersOneAlgorithmWithinTheWorkspaceLimit) {
