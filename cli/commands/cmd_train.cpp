@@ -94,28 +94,8 @@ void train_in_world(const TrainArgs& args) {
   run_in_world(*world, [&] { train(args, world); });
 }
 
-}  // namespace
-
-void register_train(CLI::App& app) {
-  auto args = std::make_shared<TrainArgs>();
-  CLI::App* command = app.add_subcommand("train", "Train CLIP contrastively on an image,caption CSV");
-  command->add_option("--data", args->data,
-                      "training CSV (image,caption; paths relative to the CSV), or webdataset shards: a brace "
-                      "pattern (shards/{00000..00331}.tar), a glob, a folder of .tar files or a list file");
-  command
-      ->add_option("--model", args->model,
-                   "named config (vit-tiny-28, rn-tiny, vit-b-32, rn50, ...) or checkpoint to start from")
-      ->capture_default_str();
-  command->add_option("--out", args->out, "run directory (checkpoints, metrics.jsonl)")
-      ->capture_default_str()
-      ->check(output_path());
-  command->add_option("--init", args->init, "checkpoint to fine-tune (weights only; fresh optimizer and schedule)");
-  add_checkpoint_options(command, args->checkpoint);
-  CLI::Option* resume = command->add_option("--resume", args->resume, "continue the run in this directory");
-  command
-      ->add_flag("--overwrite", args->overwrite,
-                 "replace a run that --out holds (its files go when the new run takes its first step)")
-      ->excludes(resume);
+// The objective's flags: which loss, and CleanCLIP's weights.
+void add_objective_options(CLI::App* command, const std::shared_ptr<TrainArgs>& args) {
   command->add_option("--objective", args->objective, "clip, or cleanclip (CLIP loss + in-modal self-supervision)")
       ->capture_default_str();
   command
@@ -131,6 +111,10 @@ void register_train(CLI::App& app) {
   command->add_flag_callback(
       "--fixed-text-aug", [args] { args->objective_config["fixed_text_aug"] = true; },
       "cleanclip: draw each caption's EDA augmentation once for the run (the reference), not every epoch");
+}
+
+// The optimisation and its devices: epochs, batch, schedule, seed, parallelism.
+void add_optimisation_options(CLI::App* command, const std::shared_ptr<TrainArgs>& args) {
   command->add_option("--epochs", args->options.epochs)->capture_default_str()->check(integer_in(1, kMaxEpochs));
   command
       ->add_option("--batch-size", args->options.batch_size,
@@ -166,6 +150,10 @@ void register_train(CLI::App& app) {
                    "data parallel: 1 shards AdamW's state over the processes (ZeRO-1); the same steps")
       ->capture_default_str()
       ->check(integer_in(0, 1));
+}
+
+// What the data is and how it is read: CSV or shards, decoding, accumulation.
+void add_data_options(CLI::App* command, const std::shared_ptr<TrainArgs>& args) {
   command->add_flag("--strict", args->options.strict, "fail on a missing or corrupt image instead of skipping it");
   command->add_option("--delimiter", args->delimiter, "CSV delimiter")->capture_default_str();
   command->add_option("--image-key", args->options.image_key, "image column")->capture_default_str();
@@ -193,6 +181,33 @@ void register_train(CLI::App& app) {
                    "also checkpoint every N steps, mid-epoch, for --resume (0: at epoch ends only)")
       ->capture_default_str()
       ->check(integer_in(0, int64_t{1} << 40));
+}
+
+}  // namespace
+
+void register_train(CLI::App& app) {
+  auto args = std::make_shared<TrainArgs>();
+  CLI::App* command = app.add_subcommand("train", "Train CLIP contrastively on an image,caption CSV");
+  command->add_option("--data", args->data,
+                      "training CSV (image,caption; paths relative to the CSV), or webdataset shards: a brace "
+                      "pattern (shards/{00000..00331}.tar), a glob, a folder of .tar files or a list file");
+  command
+      ->add_option("--model", args->model,
+                   "named config (vit-tiny-28, rn-tiny, vit-b-32, rn50, ...) or checkpoint to start from")
+      ->capture_default_str();
+  command->add_option("--out", args->out, "run directory (checkpoints, metrics.jsonl)")
+      ->capture_default_str()
+      ->check(output_path());
+  command->add_option("--init", args->init, "checkpoint to fine-tune (weights only; fresh optimizer and schedule)");
+  add_checkpoint_options(command, args->checkpoint);
+  CLI::Option* resume = command->add_option("--resume", args->resume, "continue the run in this directory");
+  command
+      ->add_flag("--overwrite", args->overwrite,
+                 "replace a run that --out holds (its files go when the new run takes its first step)")
+      ->excludes(resume);
+  add_objective_options(command, args);
+  add_optimisation_options(command, args);
+  add_data_options(command, args);
   command->callback([args] { train_in_world(*args); });
 }
 

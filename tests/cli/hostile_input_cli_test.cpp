@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <iterator>
 #include <limits>
 #include <string>
@@ -52,13 +53,14 @@ void write_dataset(const TempDir& dir) {
   std::ofstream(dir.file("classes.json")) << R"({"classes": ["dog", "cat"], "templates": ["a photo of a {}."]})";
 }
 
-// vit-tiny-28 with its visual projection set to `value` everywhere (0 or NaN: a broken model).
-std::string write_model(const TempDir& dir, const std::string& name, float value) {
+// vit-tiny-28 as initialised, or with its visual projection set to `value`
+// everywhere (0 or NaN: a broken model).
+std::string write_model(const TempDir& dir, const std::string& name, std::optional<float> value = std::nullopt) {
   clip::ClipModel model(clip::ClipConfig::named("vit-tiny-28"));
   Generator generator(3);
   model.init_openai(generator);
   for (auto& [parameter, variable] : model.named_parameters())
-    if (parameter == "visual.proj") variable.value().fill(value);
+    if (parameter == "visual.proj" && value) variable.value().fill(*value);
   clip::save_clip(model, dir.file(name), clip::CheckpointLayout::OpenAI);
   return dir.file(name);
 }
@@ -67,7 +69,7 @@ TEST(HostileInputCli, ABrokenModelIsRefusedNeverScored) {
   TempDir dir("hostile_cli");
   write_dataset(dir);
   const std::string data = " --labels '" + dir.file("test.csv") + "' --classes '" + dir.file("classes.json") + "'";
-  CommandResult result = run_clipgrad("eval --model '" + write_model(dir, "ok.safetensors", 0.01f) + "'" + data);
+  CommandResult result = run_clipgrad("eval --model '" + write_model(dir, "ok.safetensors") + "'" + data);
   EXPECT_EQ(result.exit_code, 0) << result.output;
   const std::string zeros = write_model(dir, "zeros.safetensors", 0.0f);
   result = run_clipgrad("eval --model '" + zeros + "'" + data + " --json '" + dir.file("r.json") + "'");
@@ -85,7 +87,7 @@ TEST(HostileInputCli, ABrokenModelIsRefusedNeverScored) {
 TEST(HostileInputCli, AnEvaluationOfNoImageOrOfUnknownClassesIsAnError) {
   TempDir dir("hostile_cli");
   write_dataset(dir);
-  const std::string model = write_model(dir, "ok.safetensors", 0.01f);
+  const std::string model = write_model(dir, "ok.safetensors");
   std::ofstream(dir.file("gone.csv")) << "image,label\nnone0.png,0\nnone1.png,1\n";
   CommandResult result = run_clipgrad("eval --model '" + model + "' --labels '" + dir.file("gone.csv") +
                                       "' --classes '" + dir.file("classes.json") + "'");
@@ -144,7 +146,7 @@ TEST(HostileInputCli, NumericFlagsAreCheckedWithoutWraparound) {
   expect_one_line_error(run_clipgrad("eval --model m --labels l --classes c --workers 1000"), "--workers");
   expect_one_line_error(run_clipgrad("eval --model m --labels l --classes c --json ''"), "--json");
   expect_one_line_error(run_clipgrad("train --data /dev/zero --out '" + dir.file("run") + "'"),
-                        "CSV file '/dev/zero' is not a regular file");
+                        "shard '/dev/zero' is not a regular file");
 }
 
 // A failed poison into a folder holding an earlier one left old and new images mixed under a stale attack.json.

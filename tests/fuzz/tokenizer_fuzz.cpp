@@ -21,6 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<int32_t> ids;
   try {
     ids = tokenizer.tokenize(text, context);
+  } catch (const std::invalid_argument&) {  // text that is not UTF-8: refused, as documented
+    return 0;
   } catch (const std::runtime_error&) {
     return 0;
   }

@@ -78,10 +78,23 @@ TEST_F(Asr, CountsOnlyImagesOutsideTheTargetClass) {
   EXPECT_EQ(result.hits, 8);
   EXPECT_DOUBLE_EQ(result.asr, 1.0);
 
-  options.classifier = [](const Tensor& features) { return Tensor::zeros({features.size(0), 3}); };  // ties: class 0
+  // Fixed logits for every image: class c scores scores[c].
+  auto scoring = [](std::vector<float> scores) {
+    return [scores](const Tensor& features) {
+      Tensor logits = Tensor::zeros({features.size(0), 3});
+      for (int64_t i = 0; i < features.size(0); ++i)
+        for (int64_t c = 0; c < 3; ++c) logits.data<float>()[i * 3 + c] = scores[c];
+      return logits;
+    };
+  };
+  options.classifier = scoring({0, 1, 5});  // another class above the target: no hit
   result = attack_success_rate(*model_, test_set_, names_, attack_, options);
   EXPECT_EQ(result.hits, 0);
   EXPECT_DOUBLE_EQ(result.asr, 0.0);
+  options.classifier = scoring({0, 5, 5});  // a tie with the target: a hit, the pessimistic reading for a defence
+  EXPECT_EQ(attack_success_rate(*model_, test_set_, names_, attack_, options).hits, 8);
+  options.classifier = scoring({0, 0, 0});  // every class the same: a broken model, never scored
+  EXPECT_THROW(attack_success_rate(*model_, test_set_, names_, attack_, options), clip::BrokenModelError);
 }
 
 TEST_F(Asr, TheClassifierSeesTriggeredImages) {

@@ -12,7 +12,8 @@
 #include "cleanclip/attack/asr.h"
 #include "cleanclip/attack/attack_config.h"
 #include "cleanclip/defense/classifier_head.h"
-#include "cleanclip/defense/colour_squares.h"
+#include "cleanclip/defense/tiny_clip.h"
+#include "colour_squares.h"
 #include "cli/run_clipgrad.h"
 #include "clip/checkpoint/checkpoint.h"
 #include "io/safetensors.h"
@@ -37,11 +38,11 @@ class SupervisedCli : public ::testing::Test {
 
   CommandResult finetune(const std::string& out, const std::string& flags = kFastFlags) {
     return run_clipgrad("finetune-supervised --model " + dir_.file("init.safetensors") + " --labels " +
-                        dir_.file("labels.csv") + " --classes " + dir_.file("classes.json") + " --out " +
+                        dir_.file("test.csv") + " --classes " + dir_.file("classes.json") + " --out " +
                         dir_.file(out) + flags);
   }
   CommandResult eval(const std::string& model, const std::string& flags) {
-    return run_clipgrad("eval --model " + model + " --labels " + dir_.file("labels.csv") + " --classes " +
+    return run_clipgrad("eval --model " + model + " --labels " + dir_.file("test.csv") + " --classes " +
                         dir_.file("classes.json") + " " + flags);
   }
   nlohmann::json read_json(const std::string& name) { return nlohmann::json::parse(std::ifstream(dir_.file(name))); }
@@ -81,7 +82,7 @@ TEST_F(SupervisedCli, TrainsAndEvalClassifiesThroughTheHead) {
 
   // The same numbers in process, through the head of the saved checkpoint.
   SupervisedModel loaded = load_supervised_checkpoint(checkpoint);
-  auto data = clip::LabelledDataset::from_csv(dir_.file("labels.csv"));
+  auto data = clip::LabelledDataset::from_csv(dir_.file("test.csv"));
   auto names = clip::ClassNames::from_json(dir_.file("classes.json"));
   clip::Accuracy accuracy = evaluate_classifier(*loaded.model, head_classifier(loaded.head), 4, data);
   EXPECT_EQ(result.at("top1").get<double>(), accuracy.top1);
@@ -122,7 +123,7 @@ TEST_F(SupervisedCli, ErrorsSayWhatIsWrong) {
   // A head trained for other classes is refused, naming both lists.
   std::ofstream(dir_.file("other.json")) << R"({"classes": ["cat", "dog", "bird", "fish"]})";
   CommandResult other = run_clipgrad("eval --model " + dir_.file("run/model.safetensors") + " --labels " +
-                                     dir_.file("labels.csv") + " --classes " + dir_.file("other.json"));
+                                     dir_.file("test.csv") + " --classes " + dir_.file("other.json"));
   EXPECT_NE(other.exit_code, 0);
   EXPECT_NE(other.output.find("'red', 'green', 'blue', 'white'"), std::string::npos) << other.output;
   EXPECT_NE(other.output.find("'cat'"), std::string::npos) << other.output;

@@ -12,7 +12,8 @@
 #include <sstream>
 
 #include "cleanclip/defense/classifier_head.h"
-#include "cleanclip/defense/colour_squares.h"
+#include "cleanclip/defense/tiny_clip.h"
+#include "colour_squares.h"
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/eval/zeroshot.h"
 #include "io/safetensors.h"
@@ -49,7 +50,7 @@ class Supervised : public ::testing::Test {
  protected:
   void SetUp() override {
     testing::write_colour_squares(dir_.path());
-    data_ = clip::LabelledDataset::from_csv(dir_.file("labels.csv"));
+    data_ = clip::LabelledDataset::from_csv(dir_.file("test.csv"));
     names_ = clip::ClassNames::from_json(dir_.file("classes.json"));
   }
 
@@ -230,7 +231,7 @@ TEST_F(Supervised, FromFilesWritesTheCheckpointAndTheMetrics) {
   clip::save_clip(*testing::tiny_clip(), dir_.file("init.safetensors"), clip::CheckpointLayout::OpenAI);
   SupervisedOptions options = fast_options();
   options.epochs = 1;
-  std::string checkpoint = finetune_supervised(dir_.file("init.safetensors"), dir_.file("labels.csv"),
+  std::string checkpoint = finetune_supervised(dir_.file("init.safetensors"), dir_.file("test.csv"),
                                                dir_.file("classes.json"), dir_.file("out"), options);
   EXPECT_EQ(checkpoint, dir_.file("out/model.safetensors"));
   SupervisedModel loaded = load_supervised_checkpoint(checkpoint);

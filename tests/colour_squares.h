@@ -1,5 +1,5 @@
-// The dataset the CLI tests train on: 28 x 28 PNG squares in four colour
-// classes, captioned by their colour.
+// The dataset the CLI and defence tests train on: 28 x 28 PNG squares in four
+// colour classes (slightly textured, so no two are equal), captioned by their colour.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +16,7 @@ namespace clipgrad::testing {
 // blue, white, with a little texture), DIR/train.csv (image,caption, and a
 // label column when train_labels; captions "a photo of a red square, I"),
 // DIR/test.csv (image,label: the same images) and DIR/classes.json.
-inline void write_colour_squares(const std::filesystem::path& dir, int count, bool train_labels = false) {
+inline void write_colour_squares(const std::filesystem::path& dir, int count = 40, bool train_labels = false) {
   std::filesystem::create_directories(dir / "images");
   const char* names[4] = {"red", "green", "blue", "white"};
   const uint8_t colours[4][3] = {{220, 30, 30}, {30, 200, 40}, {30, 40, 210}, {240, 240, 240}};
