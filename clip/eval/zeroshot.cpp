@@ -35,7 +35,8 @@ Tensor zero_shot_weights(ClipModel& model, const Tokenizer& tokenizer, const Cla
     Tensor tokens = tokenizer.tokenize_batch(classes.prompts(c), model.config().context_length);
     // Encoded where the model is; the averaging runs on the host.
     const Device device = model.logit_scale.value().device();
-    Tensor features = model.encode_text(tokens.to(device)).value().to(Device::CPU).clone();  // [T, E]
+    Tensor features =
+        model.encode_text(model.trim_tokens(tokens).to(device)).value().to(Device::CPU).clone();  // [T, E]
     normalize_rows(features);
     float* row = weights.data<float>() + c * embed;
     for (int64_t t = 0; t < features.size(0); ++t)

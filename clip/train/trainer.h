@@ -108,8 +108,14 @@ class Trainer {
   std::map<std::string, double> mean_over_ranks(std::map<std::string, double> values) const;
   // The batch's token tables: each table's captions of `rows`, tokenised.
   std::vector<Tensor> token_tables(const std::vector<int64_t>& rows) const;
-  // One optimisation step; returns every loss part's value.
-  std::map<std::string, double> train_step(const TrainBatch& batch);
+  // What a step reads back for its log: every loss part (the mean over the
+  // ranks) and the logit scale after the step (clamped).
+  struct StepValues {
+    std::map<std::string, double> losses;
+    double logit_scale = 0;
+  };
+  // One optimisation step: no host read but one, for the values it returns.
+  StepValues train_step(const TrainBatch& batch);
   // The optimizer state of every parameter (a collective when it is sharded).
   std::vector<std::pair<std::string, Tensor>> optimizer_state() const;
   void save_checkpoint(const std::vector<std::pair<std::string, Tensor>>& optimizer_state) const;
