@@ -20,6 +20,7 @@
 #define CLIPGRAD_RAW_OPS(X)                 \
   X(elementwise, add)                       \
   X(elementwise, add_inplace)               \
+  X(elementwise, fill)                      \
   X(elementwise, scale)                     \
   X(elementwise, sub)                       \
   X(elementwise, mul)                       \

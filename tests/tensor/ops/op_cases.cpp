@@ -110,6 +110,15 @@ void add_elementwise_cases(std::map<RawOp, OpCase>& cases) {
   add_inplace.vjp = [](const Tensors&, const Tensor& g) { return Tensors{g, g}; };
   add_inplace.wrt = {0, 1};
   cases[RawOp::add_inplace] = add_inplace;
+  OpCase fill;
+  fill.inputs = [] { return Tensors{normal({3, 5}, 6)}; };
+  fill.forward = [](const Tensors& in) {
+    Tensor filled = in[0].clone();
+    ops::fill(filled, -0.3);
+    return Tensors{filled};
+  };
+  fill.no_gradient = "a constant, whatever the input held";
+  cases[RawOp::fill] = fill;
   cases[RawOp::scale] = unary([](const Tensor& x) { return ops::scale(x, 0.37); },
                               [](const Tensor&, const Tensor& g) { return ops::scale(g, 0.37); },
                               [] {
