@@ -76,11 +76,12 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets) {
 }
 
 // logits [N, N] -> []. The forward already computed d loss / d logits; the
-// backward only scales it by the loss's gradient.
+// backward only scales it by the loss's gradient g [], on g's device (a
+// broadcast multiply: the bits of ops::scale by g's value, with no host read).
 Variable contrastive_cross_entropy(const Variable& logits, ops::ContrastiveDirections directions) {
   ops::ContrastiveCrossEntropy out = ops::contrastive_cross_entropy(logits.value(), directions);
   return make_result(out.loss, {logits}, [grad_logits = out.grad_logits](const Tensor& g, std::vector<Variable>& in) {
-    in[0].add_grad(ops::scale(grad_logits, g.item()));
+    in[0].add_grad(ops::mul(grad_logits, g));
   });
 }
 

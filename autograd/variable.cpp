@@ -66,7 +66,10 @@ void Variable::backward(bool keep_graph) {
   if (numel() != 1)
     throw std::invalid_argument("backward() without a seed needs a single-element result, got shape " +
                                 shape_str(shape()));
-  backward(Tensor::full(shape(), 1.0, dtype(), value().device()), keep_graph);  // the seed where the result is
+  // The seed of ones, made where the result is (on a device: filled there, not uploaded, so no host wait).
+  Tensor seed = Tensor::empty(shape(), dtype(), value().device());
+  ops::fill(seed, 1.0);
+  backward(seed, keep_graph);
 }
 
 [[noreturn]] static void throw_released(const char* where) {

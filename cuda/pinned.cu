@@ -44,9 +44,14 @@ void PinnedBuffer::release() {
   bytes_ = 0;
 }
 
+// Asks first: a copy that has finished (the usual case by the next batch) costs no wait.
 void PinnedBuffer::wait_for_pending_copy() {
   if (!copy_pending_) return;
-  CUDA_CHECK(cudaEventSynchronize(as_event(copy_done_)));
+  const cudaError_t status = cudaEventQuery(as_event(copy_done_));
+  if (status == cudaErrorNotReady)
+    CUDA_CHECK(cudaEventSynchronize(as_event(copy_done_)));
+  else
+    CUDA_CHECK(status);
   copy_pending_ = false;
 }
 

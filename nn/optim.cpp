@@ -29,8 +29,10 @@ AdamW::AdamW(std::vector<ParamGroup> groups, double lr, double beta1, double bet
   exp_avg_sq_.resize(count);
 }
 
-void AdamW::step() {
+void AdamW::step(const Tensor& grad_scale) {
   ++step_;
+  // One list per (dtype, device), parameters in order within each.
+  std::map<std::pair<DType, Device>, std::vector<ops::AdamWParam>> lists;
   size_t index = 0;
   for (ParamGroup& group : groups_) {
     for (Variable& param : group.params) {
@@ -46,15 +48,19 @@ void AdamW::step() {
         exp_avg_[i] = Tensor::zeros(value.shape(), DType::F32, value.device());
         exp_avg_sq_[i] = Tensor::zeros(value.shape(), DType::F32, value.device());
       }
-      int64_t t = ++param_steps_[i];
-      double bias_correction1 = 1.0 - std::pow(beta1_, double(t));
-      double bias_correction2 = 1.0 - std::pow(beta2_, double(t));
-      ops::AdamWCoefficients c{
-          1.0 - lr_ * group.weight_decay, 1.0 - beta1_, beta2_, 1.0 - beta2_, lr_ / bias_correction1,
-          std::sqrt(bias_correction2),    eps_};
-      ops::adamw_update(value, grad, exp_avg_[i], exp_avg_sq_[i], c);
+      lists[{value.dtype(), value.device()}].push_back(
+          {value, grad, exp_avg_[i], exp_avg_sq_[i], coefficients(++param_steps_[i], group.weight_decay)});
     }
   }
+  for (const auto& [key, list] : lists) ops::multi_tensor_adamw(list, grad_scale);
+}
+
+// torch's scalars for a parameter's t-th update, in double.
+ops::AdamWCoefficients AdamW::coefficients(int64_t t, double weight_decay) const {
+  double bias_correction1 = 1.0 - std::pow(beta1_, double(t));
+  double bias_correction2 = 1.0 - std::pow(beta2_, double(t));
+  return {1.0 - lr_ * weight_decay,    1.0 - beta1_, beta2_, 1.0 - beta2_, lr_ / bias_correction1,
+          std::sqrt(bias_correction2), eps_};
 }
 
 void AdamW::zero_grad() {
@@ -176,7 +182,8 @@ double clip_grad_norm(const std::vector<Variable>& params, double max_norm) {
   std::vector<Tensor> grads;
   for (const Variable& param : params)
     if (param.has_grad()) grads.push_back(param.grad());
-  double total_norm = std::sqrt(ops::sum_squares_of(grads));
+  if (grads.empty()) return 0.0;
+  double total_norm = std::sqrt(ops::sum_squares_of(grads).item());
   double coefficient = max_norm / (total_norm + 1e-6);
   if (std::isfinite(total_norm) && coefficient < 1.0) {
     for (Variable param : params) {
@@ -189,6 +196,17 @@ double clip_grad_norm(const std::vector<Variable>& params, double max_norm) {
     }
   }
   return total_norm;
+}
+
+GradClip clip_coefficient(const std::vector<Variable>& params, double max_norm) {
+  if (!(max_norm > 0))
+    throw std::invalid_argument("clip_coefficient: max_norm must be > 0, got " + std::to_string(max_norm));
+  std::vector<Tensor> grads;
+  for (const Variable& param : params)
+    if (param.has_grad()) grads.push_back(param.grad());
+  if (grads.empty()) return {};
+  Tensor total_squares = ops::sum_squares_of(grads);
+  return {total_squares, ops::clip_coefficient(total_squares, max_norm)};
 }
 
 }  // namespace clipgrad::nn

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "autograd/variable.h"
+#include "tensor/ops/optim.h"
 
 namespace clipgrad::nn {
 
@@ -20,7 +21,12 @@ class AdamW {
 
   // One update of every parameter that has a gradient, as torch.optim.AdamW:
   // p -= lr * wd * p; m, v moments; bias-corrected step. Runs under no-grad.
-  void step();
+  // All parameters of one dtype and device are updated by one
+  // ops::multi_tensor_adamw (on CUDA, one launch per 128 of them), with the
+  // bits of one update per parameter. grad_scale: undefined, or f64 [] on the
+  // parameters' device (clip_coefficient's), multiplying every gradient as it
+  // is read, without a host read; the gradients themselves stay as they are.
+  void step(const Tensor& grad_scale = Tensor());
   void zero_grad();
 
   void set_lr(double lr) { lr_ = lr; }
@@ -39,6 +45,8 @@ class AdamW {
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state);
 
  private:
+  ops::AdamWCoefficients coefficients(int64_t t, double weight_decay) const;
+
   std::vector<ParamGroup> groups_;
   double lr_, beta1_, beta2_, eps_;
   int64_t step_ = 0;
@@ -72,5 +80,15 @@ double warmup_cosine_lr(double base_lr, int64_t step, int64_t warmup_steps, int6
 // returned. A non-finite norm leaves the gradients as they are, so the caller
 // can see it and skip the step.
 double clip_grad_norm(const std::vector<Variable>& params, double max_norm);
+
+// clip_grad_norm without a host read and without touching the gradients: the
+// squared 2-norm of all gradients and the coefficient clip_grad_norm would
+// scale them by (1 when it would not), both f64 [] on the gradients' device,
+// for AdamW::step(coefficient). Both undefined when no parameter has a
+// gradient. Same bits as clip_grad_norm's scaled gradients once AdamW reads them.
+struct GradClip {
+  Tensor total_squares, coefficient;
+};
+GradClip clip_coefficient(const std::vector<Variable>& params, double max_norm);
 
 }  // namespace clipgrad::nn

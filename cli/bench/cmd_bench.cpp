@@ -3,9 +3,11 @@
 // Times whole training steps of a named CLIP config on synthetic data:
 // forward of both towers and the CLIP loss, backward, AdamW (CLIP's
 // settings: betas 0.9/0.98, eps 1e-6, weight decay 0.2 off the gains and
-// biases), after warm-up steps that also let cuBLASLt and cuDNN pick their
-// algorithms. Reports samples/s, the mean split forward / backward / optimizer,
-// and the peak device memory; --json writes the same for bench/device_check.sh.
+// biases; --grad-clip to clip the gradients' norm first), after warm-up steps
+// that also let cuBLASLt and cuDNN pick their algorithms. Reports samples/s,
+// the mean split forward / backward / optimizer, and the peak memory, and under
+// the SIMT emulator the launches and host waits per step; --json writes the
+// same for bench/device_check.sh.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -38,6 +40,7 @@ struct BenchOptions {
   int64_t batch = 256;
   int steps = 10, warmup = 3;
   bool grad_checkpointing = false;
+  double grad_clip = 0;   // 0: no clipping
   DataBenchOptions data;  // --data: the input pipeline instead
 };
 
@@ -51,6 +54,8 @@ size_t peak_rss_bytes() {
 struct BenchResult {
   double samples_per_second = 0, forward_ms = 0, backward_ms = 0, optimizer_ms = 0, step_ms = 0;
   double peak_memory_mib = 0;
+  bool counted = false;  // under the emulator: device work per timed step
+  double launches_per_step = 0, host_waits_per_step = 0;
 };
 
 // Captures of 8..23 tokens (SOT, random ids, EOT), padded with zeros to the context length.
@@ -86,13 +91,14 @@ BenchResult run_bench(const BenchOptions& options) {
   Tensor pixels = Tensor::empty({options.batch, 3, config.image_resolution, config.image_resolution});
   fill_normal(pixels, 0, 1, generator);
   pixels = pixels.to(device);
-  const Tensor tokens = synthetic_tokens(config, options.batch, generator).to(device);
+  const Tensor tokens = model.trim_tokens(synthetic_tokens(config, options.batch, generator)).to(device);
 
   // marks: 0 start, 1 after forward + loss, 2 after backward, 3 after the optimizer step
   StepClock clock(device, 4);
   BenchResult result;
   size_t peak = 0;
   for (int step = 0; step < options.warmup + options.steps; ++step) {
+    const DeviceWork work_before = device_work();
     clock.mark(0);
     Variable loss =
         clip::contrastive_loss(model.encode_image(Variable(pixels)), model.encode_text(tokens), model.logit_scale).loss;
@@ -102,10 +108,16 @@ BenchResult run_bench(const BenchOptions& options) {
     loss.backward();
     clock.mark(2);
     peak = std::max(peak, device_memory_in_use(device));
-    optimizer.step();
+    Tensor grad_scale;  // the clip coefficient, on the device
+    if (options.grad_clip > 0) grad_scale = nn::clip_coefficient(model.parameters(), options.grad_clip).coefficient;
+    optimizer.step(grad_scale);
     clock.mark(3);
+    const DeviceWork work_after = device_work();  // before elapsed_ms, which waits for the marks
     const double step_ms = clock.elapsed_ms(0, 3);
     if (step < options.warmup) continue;
+    result.counted = work_after.counted;
+    result.launches_per_step += double(work_after.launches - work_before.launches) / options.steps;
+    result.host_waits_per_step += double(work_after.host_waits - work_before.host_waits) / options.steps;
     result.forward_ms += clock.elapsed_ms(0, 1) / options.steps;
     result.backward_ms += clock.elapsed_ms(1, 2) / options.steps;
     result.optimizer_ms += clock.elapsed_ms(2, 3) / options.steps;
@@ -138,6 +150,9 @@ void register_bench(CLI::App& app) {
   command->add_option("--warmup", options->warmup, "untimed steps first")
       ->capture_default_str()
       ->check(integer_in(0, 1 << 20));
+  command->add_option("--grad-clip", options->grad_clip, "clip the gradients' 2-norm to this (0: no clipping)")
+      ->capture_default_str()
+      ->check(real_in(0, std::numeric_limits<double>::infinity()));
   command->add_option("--json", options->json, "also write the result as JSON to this file")->check(output_path());
   command->add_flag("--grad-checkpointing", options->grad_checkpointing,
                     "recompute each transformer block in backward (peak memory: the allocator's on CUDA, RSS on CPU)");
@@ -167,17 +182,24 @@ void register_bench(CLI::App& app) {
               << r.optimizer_ms << "), peak memory " << r.peak_memory_mib
               << (options->device == "cpu" ? " MiB (process RSS)" : " MiB (allocator)")
               << (options->grad_checkpointing ? ", gradient checkpointing" : "") << "\n";
+    if (r.counted)
+      std::cout << "emulated device work per step: " << r.launches_per_step << " launches (kernels and library calls), "
+                << r.host_waits_per_step << " host waits\n";
     if (options->json.empty()) return;
-    const nlohmann::json json = {{"model", options->model},
-                                 {"batch", options->batch},
-                                 {"precision", options->precision},
-                                 {"device", options->device},
-                                 {"samples_per_s", r.samples_per_second},
-                                 {"step_ms", r.step_ms},
-                                 {"forward_ms", r.forward_ms},
-                                 {"backward_ms", r.backward_ms},
-                                 {"optimizer_ms", r.optimizer_ms},
-                                 {"peak_memory_mib", r.peak_memory_mib}};
+    nlohmann::json json = {{"model", options->model},
+                           {"batch", options->batch},
+                           {"precision", options->precision},
+                           {"device", options->device},
+                           {"samples_per_s", r.samples_per_second},
+                           {"step_ms", r.step_ms},
+                           {"forward_ms", r.forward_ms},
+                           {"backward_ms", r.backward_ms},
+                           {"optimizer_ms", r.optimizer_ms},
+                           {"peak_memory_mib", r.peak_memory_mib}};
+    if (r.counted) {
+      json["launches_per_step"] = r.launches_per_step;
+      json["host_waits_per_step"] = r.host_waits_per_step;
+    }
     io::write_file_atomic(options->json, json.dump(2) + "\n");
   });
 }

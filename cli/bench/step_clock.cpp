@@ -2,6 +2,9 @@
 
 #include <stdexcept>
 
+#ifdef CLIPGRAD_CUDA_EMULATE
+#include "cuda/emulator/counters.h"
+#endif
 #ifdef CLIPGRAD_HAVE_CUDA
 #include "cuda/check.h"
 #include "cuda/runtime.h"
@@ -58,6 +61,15 @@ size_t device_memory_in_use(Device device) {
   return total_bytes - free_bytes;
 #else
   return 0;
+#endif
+}
+
+DeviceWork device_work() {
+#ifdef CLIPGRAD_CUDA_EMULATE
+  const cuda::emulator::Counters counters = cuda::emulator::counters();
+  return {true, counters.launches(), counters.host_waits};
+#else
+  return {};
 #endif
 }
 

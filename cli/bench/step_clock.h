@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "tensor/tensor.h"
@@ -35,6 +36,16 @@ class StepClock {
 // max_memory_reserved); 0 for the CPU. The one place to swap in the caching
 // allocator's own current/peak statistics once it reports them.
 size_t device_memory_in_use(Device device);
+
+// What the device was asked to do so far, where the build can count it: under
+// the SIMT emulator (CLIPGRAD_CUDA=EMULATE), its counters of kernel launches
+// (ours and the vendor libraries') and of host waits for the device
+// (cuda/emulator/counters.h); elsewhere `counted` is false (nsys counts on a GPU).
+struct DeviceWork {
+  bool counted = false;
+  uint64_t launches = 0, host_waits = 0;
+};
+DeviceWork device_work();
 
 // Whether this build has the CUDA backend and the machine a CUDA device.
 bool cuda_device_present();

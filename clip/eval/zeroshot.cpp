@@ -59,7 +59,8 @@ Tensor zero_shot_weights(ClipModel& model, const Tokenizer& tokenizer, const Cla
     Tensor tokens = tokenizer.tokenize_batch(classes.prompts(c), model.config().context_length);
     // Encoded where the model is; the averaging runs on the host.
     const Device device = model.logit_scale.value().device();
-    Tensor features = model.encode_text(tokens.to(device)).value().to(Device::CPU).clone();  // [T, E]
+    Tensor features =
+        model.encode_text(model.trim_tokens(tokens).to(device)).value().to(Device::CPU).clone();  // [T, E]
     const int64_t bad = first_non_finite(features.data<float>(), features.numel());
     if (bad >= 0)
       throw BrokenModelError("the text features of the prompt '" + classes.prompts(c)[bad / embed] + "' hold " +

@@ -4,7 +4,9 @@
 // OpenAI permutes to [L, N, D] for nn.MultiheadAttention.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <tuple>
 
 #include "clip/model/config.h"
 #include "clip/model/residual_block.h"
@@ -24,11 +26,21 @@ class ClipModel : public nn::Module {
 
   // pixels [N, 3, R, R] (R = image_resolution) -> [N, E], unnormalised
   Variable encode_image(const Variable& pixels);
-  // tokens i32 [N, L], L <= context_length -> [N, E], unnormalised
+  // tokens i32 [N, L], L <= context_length -> [N, E], unnormalised. The text
+  // transformer is causal, so positions after the batch's last EOT reach no
+  // pooled feature: a CPU table is cut there first (trim_tokens), and a device
+  // table is used at the width it has, since finding its last EOT would read
+  // it back to the host; cut device tables with trim_tokens before uploading
+  // them. Either way no host read of the tokens.
   Variable encode_text(const Tensor& tokens);
-  // tokens i32 [N, L] -> i32 [N]: the position whose feature represents each
-  // text (the EOT token; see ClipConfig::eos_token_id).
+  // tokens i32 [N, L] -> i32 [N], on the tokens' device (no host read): the
+  // position whose feature represents each text (the EOT token; see
+  // ClipConfig::eos_token_id).
   Tensor eot_positions(const Tensor& tokens) const;
+  // tokens i32 [N, L] on the CPU -> [N, L'], the columns up to the batch's
+  // last EOT (L' <= L; the same tensor when nothing is cut). The features of
+  // the cut table are those of the whole one, to the bit.
+  Tensor trim_tokens(const Tensor& tokens) const;
 
   // OpenAI's initialize_parameters, with PyTorch's default init for the rest.
   void init_openai(Generator& generator);
@@ -46,6 +58,12 @@ class ClipModel : public nn::Module {
   std::shared_ptr<Transformer> transformer;
   std::shared_ptr<nn::Embedding> token_embedding;  // [vocab, Dt]
   std::shared_ptr<nn::LayerNorm> ln_final;
+
+ private:
+  // The [length, length] causal mask, made and uploaded once per (length,
+  // dtype, device): a step reuses it instead of uploading it again.
+  const Tensor& causal_mask(int64_t length, DType dtype, Device device);
+  std::map<std::tuple<int64_t, DType, Device>, Tensor> causal_masks_;
 };
 
 }  // namespace clipgrad::clip

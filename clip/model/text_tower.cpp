@@ -9,17 +9,6 @@
 
 namespace clipgrad::clip {
 
-// [length, length] additive mask: each token sees itself and the tokens before it.
-static Tensor causal_mask(int64_t length, DType dtype) {
-  Tensor mask = Tensor::zeros({length, length}, dtype);
-  dispatch_floating(dtype, "causal_mask", [&]<class T>() {
-    T* values = mask.data<T>();
-    for (int64_t row = 0; row < length; ++row)
-      for (int64_t col = row + 1; col < length; ++col) values[row * length + col] = -std::numeric_limits<T>::infinity();
-  });
-  return mask;
-}
-
 static void check_tokens(const Tensor& tokens, int64_t context_length) {
   if (tokens.dtype() != DType::I32 || tokens.dim() != 2 || tokens.size(1) < 1 || tokens.size(1) > context_length)
     throw std::invalid_argument(
@@ -29,42 +18,45 @@ static void check_tokens(const Tensor& tokens, int64_t context_length) {
 
 Tensor ClipModel::eot_positions(const Tensor& tokens) const {
   check_tokens(tokens, config_.context_length);
-  int64_t batch = tokens.size(0), length = tokens.size(1);
-  Tensor host = tokens.to(Device::CPU);
-  const int32_t* ids = host.data<int32_t>();
-  std::vector<int32_t> positions(batch, 0);
-  for (int64_t n = 0; n < batch; ++n) {
-    const int32_t* row = ids + n * length;
-    if (config_.eos_token_id < 0) {
-      // OpenAI: text.argmax(dim=-1), the first largest id (EOT is the largest).
-      for (int64_t i = 1; i < length; ++i)
-        if (row[i] > row[positions[n]]) positions[n] = static_cast<int32_t>(i);
-    } else {
-      // Hugging Face: the first eos id; a row without one pools position 0.
-      for (int64_t i = 0; i < length; ++i)
-        if (row[i] == config_.eos_token_id) {
-          positions[n] = static_cast<int32_t>(i);
-          break;
-        }
-    }
-  }
-  return Tensor::from_vector<int32_t>({batch}, positions).to(tokens.device());
+  return ops::eot_positions(tokens, config_.eos_token_id);
+}
+
+Tensor ClipModel::trim_tokens(const Tensor& tokens) const {
+  check_tokens(tokens, config_.context_length);
+  if (tokens.device() != Device::CPU)
+    throw std::invalid_argument(
+        "trim_tokens: the tokens must be on the CPU (cut a table before uploading it; a "
+        "device table's last EOT would have to be read back to the host), got a " +
+        std::string(device_name(tokens.device())) + " tensor");
+  const std::vector<int32_t> eot = eot_positions(tokens).to_vector<int32_t>();
+  const int64_t length = eot.empty() ? tokens.size(1) : 1 + *std::max_element(eot.begin(), eot.end());
+  return length < tokens.size(1) ? ops::narrow(tokens, 1, 0, length) : tokens;
+}
+
+// [length, length] additive mask: each token sees itself and the tokens before it.
+const Tensor& ClipModel::causal_mask(int64_t length, DType dtype, Device device) {
+  Tensor& mask = causal_masks_[{length, dtype, device}];
+  if (mask.defined()) return mask;
+  Tensor host = Tensor::zeros({length, length}, dtype);
+  dispatch_floating(dtype, "causal_mask", [&]<class T>() {
+    T* values = host.data<T>();
+    for (int64_t row = 0; row < length; ++row)
+      for (int64_t col = row + 1; col < length; ++col) values[row * length + col] = -std::numeric_limits<T>::infinity();
+  });
+  mask = host.to(device);
+  return mask;
 }
 
 Variable ClipModel::encode_text(const Tensor& tokens) {
   check_tokens(tokens, config_.context_length);
-  Tensor eot = eot_positions(tokens);
-  // The text transformer is causal: positions after the batch's last EOT reach
-  // no pooled feature, so they are not computed (exact, and it halves the text
-  // tower's work for short captions in a long context).
-  const std::vector<int32_t> eot_ids = eot.to_vector<int32_t>();
-  int64_t length = 1 + *std::max_element(eot_ids.begin(), eot_ids.end());
-  Tensor used = length < tokens.size(1) ? ops::narrow(tokens, 1, 0, length) : tokens;
+  const Tensor used = tokens.device() == Device::CPU ? trim_tokens(tokens) : tokens;
+  const int64_t length = used.size(1);
+  const Tensor eot = eot_positions(used);
   Variable x = token_embedding->forward(used);  // [N, length, Dt]
   Variable positions =
       length == config_.context_length ? positional_embedding : fn::narrow(positional_embedding, 0, 0, length);
   x = fn::add(x, positions);
-  x = ln_final->forward(transformer->forward(x, causal_mask(length, x.dtype()).to(x.value().device())));
+  x = ln_final->forward(transformer->forward(x, causal_mask(length, x.dtype(), x.value().device())));
   return fn::matmul(fn::gather_rows(x, eot), text_projection);
 }
 

@@ -358,6 +358,13 @@ std::vector<Tensor> Trainer::token_tables(const Batch& batch) const {
     }
     tables.push_back(tokenizer_.tokenize_batch(captions, model_->config().context_length));
   }
+  // Cut on the host to the columns up to the last EOT of any table (one width:
+  // an objective may concatenate them), so the model never reads the uploaded
+  // tables back to find it; the model cuts a CPU table to the same width.
+  int64_t width = 1;
+  for (const Tensor& table : tables) width = std::max(width, model_->trim_tokens(table).size(1));
+  for (Tensor& table : tables)
+    if (width < table.size(1)) table = ops::narrow(table, 1, 0, width);
   return tables;
 }
 
@@ -372,7 +379,15 @@ std::map<std::string, double> Trainer::mean_over_ranks(std::map<std::string, dou
   return values;
 }
 
-std::map<std::string, double> Trainer::train_step(const TrainBatch& batch) {
+// scalars: tensors [] of one dtype on one device -> their values, copied to
+// the host together: one wait for the device, not one per value.
+static std::vector<double> read_together(const std::vector<Tensor>& scalars) {
+  std::vector<Tensor> rows;
+  for (const Tensor& scalar : scalars) rows.push_back(scalar.reshape({1}));
+  return ops::concat(rows, 0).to(Device::CPU).to(DType::F64).to_vector<double>();
+}
+
+Trainer::StepValues Trainer::train_step(const TrainBatch& batch) {
   if (gradient_buckets_) gradient_buckets_->start_step();
   ObjectiveOutput output = options_.accum_freq > 1 ? accumulated_forward_backward(
                                                          *model_, *objective_, split_batch(batch, options_.accum_freq))
@@ -382,18 +397,30 @@ std::map<std::string, double> Trainer::train_step(const TrainBatch& batch) {
     if (options_.grad_clip_norm > 0) zero_optimizer_->clip_grad_norm(options_.grad_clip_norm);
     zero_optimizer_->step();
   } else {
-    if (options_.grad_clip_norm > 0) nn::clip_grad_norm(model_->parameters(), options_.grad_clip_norm);
-    optimizer_->step();
+    // The clip coefficient stays on the device and scales the gradients as AdamW reads them: no host read.
+    Tensor grad_scale;
+    if (options_.grad_clip_norm > 0)
+      grad_scale = nn::clip_coefficient(model_->parameters(), options_.grad_clip_norm).coefficient;
+    optimizer_->step(grad_scale);
   }
-  // CLIP clamps the temperature so that logits stay below 100.
+  // The step's one host read: every loss part and the logit scale.
+  std::vector<Tensor> scalars;
+  for (const auto& [name, loss] : output.losses) scalars.push_back(loss.value());
   Tensor& scale = model_->logit_scale.value();
-  // One scalar read per step; written back only when clamped (rarely), which
-  // leaves the bits as they were otherwise.
-  const double logit_scale = scale.item(), clamped = std::clamp(logit_scale, 0.0, kMaxLogitScale);
-  if (clamped != logit_scale) scale.fill(clamped);
-  std::map<std::string, double> values;
-  for (const auto& [name, loss] : output.losses) values[name] = loss.value().item();
-  return mean_over_ranks(values);
+  scalars.push_back(scale);
+  const std::vector<double> values = read_together(scalars);
+  // CLIP clamps the temperature so that logits stay below 100. Written back
+  // only when clamped (rarely), which leaves the bits as they were otherwise.
+  StepValues step{.losses = {}, .logit_scale = values.back()};
+  const double clamped = std::clamp(step.logit_scale, 0.0, kMaxLogitScale);
+  if (clamped != step.logit_scale) {
+    scale.fill(clamped);
+    step.logit_scale = scale.item();  // as stored: rounded to the parameter's dtype
+  }
+  size_t i = 0;
+  for (const auto& [name, loss] : output.losses) step.losses[name] = values[i++];
+  step.losses = mean_over_ranks(step.losses);
+  return step;
 }
 
 namespace {
@@ -533,13 +560,11 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
       TrainBatch train_batch{.images = {}, .tokens = {}, .rows = batch.indices, .global = global};
       for (const Tensor& view : batch.views) train_batch.images.push_back(upload(view));
       for (const Tensor& table : token_tables(batch)) train_batch.tokens.push_back(upload(table));
-      std::map<std::string, double> losses = train_step(train_batch);
-      const double loss = losses.at("total");
-      losses.erase("total");
-      return StepResult{.loss = loss,
-                        .rows = batch_rows,
-                        .logit_scale = std::exp(model_->logit_scale.value().item()),
-                        .loss_parts = losses};
+      StepValues values = train_step(train_batch);
+      const double loss = values.losses.at("total");
+      values.losses.erase("total");
+      return StepResult{
+          .loss = loss, .rows = batch_rows, .logit_scale = std::exp(values.logit_scale), .loss_parts = values.losses};
     };
     const int64_t samples = run_epoch(*source, loop, step_, take_step);
     // Every image skipped (moved data, wrong paths) would otherwise "train" no

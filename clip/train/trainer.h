@@ -128,8 +128,14 @@ class Trainer {
   int64_t sample_count() const { return shards_.empty() ? static_cast<int64_t>(data_.size()) : shard_samples_; }
   // The epoch's batches: a Loader over the CSV's rows or a StreamLoader over this rank's shards.
   std::unique_ptr<BatchSource> make_source(uint64_t seed, int64_t global_batch) const;
-  // One optimisation step; returns every loss part's value.
-  std::map<std::string, double> train_step(const TrainBatch& batch);
+  // What a step reads back for its log: every loss part (the mean over the
+  // ranks) and the logit scale after the step (clamped).
+  struct StepValues {
+    std::map<std::string, double> losses;
+    double logit_scale = 0;
+  };
+  // One optimisation step: no host read but one, for the values it returns.
+  StepValues train_step(const TrainBatch& batch);
   // The optimizer state of every parameter (a collective when it is sharded).
   std::vector<std::pair<std::string, Tensor>> optimizer_state() const;
   // mid_epoch: after batch batch_in_epoch_ of epoch epoch_ (rng: the epoch's state before its shuffle seed).

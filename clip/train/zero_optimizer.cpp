@@ -63,7 +63,8 @@ double ZeroOptimizer::clip_grad_norm(double max_norm) {
     throw std::invalid_argument("clip_grad_norm: max_norm must be > 0, got " + std::to_string(max_norm));
   std::vector<Tensor> shards;
   for (size_t b = 0; b < values_.size(); ++b) shards.push_back(buckets_.shard(b));
-  Tensor total = Tensor::scalar(ops::sum_squares_of(shards), DType::F64);
+  // On the host: the all-reduce below is MPI's for a CPU tensor (as before the total stayed on the device).
+  Tensor total = shards.empty() ? Tensor::scalar(0.0, DType::F64) : ops::sum_squares_of(shards).to(Device::CPU);
   world_.all_reduce_sum(total, "all-reduce of the gradient's squared norm");
   const double total_norm = std::sqrt(total.item()), coefficient = max_norm / (total_norm + 1e-6);
   if (std::isfinite(total_norm) && coefficient < 1.0)

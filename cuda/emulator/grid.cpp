@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cuda/emulator/block.h"
+#include "cuda/emulator/counters.h"
 #include "cuda/emulator/grid.h"
 #include "cuda/emulator/memory.h"
 #include "cuda/emulator/schedule.h"
@@ -186,6 +187,7 @@ std::mutex launch_mutex;  // one grid at a time (the pool runs one job)
 }  // namespace
 
 void run_grid(const Launch& launch, std::span<const PointerArgument> pointers) {
+  detail::count(detail::Counted::KernelLaunch);
   if (detail::current_block())
     refuse(launch, cudaErrorNotSupported, "launched from device code (dynamic parallelism is not emulated)");
   check_configuration(launch);

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "cuda/emulator/controls.h"
+#include "cuda/emulator/counters.h"
 #include "cuda/emulator/grid.h"
 #include "cuda/emulator/memory.h"
 #include "cuda/emulator/runtime_api.h"
@@ -71,6 +72,8 @@ cudaError_t copy_2d(void* destination, size_t destination_pitch, const void* sou
   if ((destination_on_device && !is_device(destination, destination_span)) ||
       (source_on_device && !is_device(source, source_span)))
     return note(cudaErrorInvalidValue);  // a host pointer, or a range that leaves its device block
+  if (kind == cudaMemcpyDeviceToHost) detail::count(detail::Counted::DeviceToHostCopy);
+  if (kind == cudaMemcpyHostToDevice) detail::count(detail::Counted::HostToDeviceCopy);
   auto* out = static_cast<unsigned char*>(destination);
   const auto* in = static_cast<const unsigned char*>(source);
   for (size_t row = 0; row < height; ++row) std::memmove(out + row * destination_pitch, in + row * source_pitch, width);
@@ -218,7 +221,10 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attribute, int dev
   return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() {
+  detail::count(detail::Counted::HostWait);
+  return cudaSuccess;
+}
 
 cudaError_t cudaFuncSetAttribute(const void* kernel, cudaFuncAttribute attribute, int value) {
   if (!kernel) return note(cudaErrorInvalidDeviceFunction);
@@ -268,6 +274,7 @@ cudaError_t cudaFreeHost(void* pointer) {
 }
 
 cudaError_t cudaMemcpy(void* destination, const void* source, size_t bytes, cudaMemcpyKind kind) {
+  detail::count(detail::Counted::HostWait);
   return copy_2d(destination, bytes, source, bytes, bytes, 1, kind);
 }
 
@@ -279,6 +286,7 @@ cudaError_t cudaMemcpyAsync(void* destination, const void* source, size_t bytes,
 
 cudaError_t cudaMemcpy2D(void* destination, size_t destination_pitch, const void* source, size_t source_pitch,
                          size_t width, size_t height, cudaMemcpyKind kind) {
+  detail::count(detail::Counted::HostWait);
   return copy_2d(destination, destination_pitch, source, source_pitch, width, height, kind);
 }
 
@@ -320,10 +328,15 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-  return is_stream(stream) ? cudaSuccess : note(cudaErrorInvalidResourceHandle);
+  if (!is_stream(stream)) return note(cudaErrorInvalidResourceHandle);
+  detail::count(detail::Counted::HostWait);
+  return cudaSuccess;
 }
 
-cudaError_t cudaStreamQuery(cudaStream_t stream) { return cudaStreamSynchronize(stream); }
+// Work is done when it is queued: the query never waits.
+cudaError_t cudaStreamQuery(cudaStream_t stream) {
+  return is_stream(stream) ? cudaSuccess : note(cudaErrorInvalidResourceHandle);
+}
 
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
   return is_stream(stream) && is_event(event) ? cudaSuccess : note(cudaErrorInvalidResourceHandle);
@@ -356,10 +369,14 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
 }
 
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
-  return is_event(event) ? cudaSuccess : note(cudaErrorInvalidResourceHandle);
+  if (!is_event(event)) return note(cudaErrorInvalidResourceHandle);
+  detail::count(detail::Counted::HostWait);
+  return cudaSuccess;
 }
 
-cudaError_t cudaEventQuery(cudaEvent_t event) { return cudaEventSynchronize(event); }
+cudaError_t cudaEventQuery(cudaEvent_t event) {
+  return is_event(event) ? cudaSuccess : note(cudaErrorInvalidResourceHandle);
+}
 
 cudaError_t cudaEventElapsedTime(float* milliseconds, cudaEvent_t start, cudaEvent_t end) {
   if (!milliseconds) return note(cudaErrorInvalidValue);

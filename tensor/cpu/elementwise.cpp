@@ -152,6 +152,10 @@ void add_inplace(Tensor& a, const Tensor& b) {
   });
 }
 
+void fill(Tensor& a, double value) {
+  dispatch_floating(a.dtype(), "fill", [&]<class T>() { std::fill_n(a.data<T>(), a.numel(), static_cast<T>(value)); });
+}
+
 Tensor scale(const Tensor& a, double factor) {
   return unary(a, "scale", [factor](auto u) { return u * static_cast<decltype(u)>(factor); });
 }

@@ -61,6 +61,25 @@ Tensor embedding_backward(const Tensor& ids, const Tensor& grad, int64_t vocab) 
   return out;
 }
 
+// tokens i32 [N, L] -> i32 [N]
+Tensor eot_positions(const Tensor& tokens, int64_t eos_token_id) {
+  const int64_t batch = tokens.size(0), length = tokens.size(1);
+  Tensor out = Tensor::zeros({batch}, DType::I32);
+  const int32_t* ids = tokens.data<int32_t>();
+  int32_t* positions = out.data<int32_t>();
+  for (int64_t n = 0; n < batch; ++n) {
+    const int32_t* row = ids + n * length;
+    if (eos_token_id < 0) {
+      for (int64_t i = 1; i < length; ++i)
+        if (row[i] > row[positions[n]]) positions[n] = static_cast<int32_t>(i);
+    } else {
+      for (int64_t i = length - 1; i >= 0; --i)  // backwards: the first match is written last
+        if (row[i] == eos_token_id) positions[n] = static_cast<int32_t>(i);
+    }
+  }
+  return out;
+}
+
 Tensor gather_rows(const Tensor& x, const Tensor& index) {
   const int64_t batch = x.shape()[0], length = x.shape()[1], features = x.shape()[2];
   Tensor out = Tensor::empty({batch, features}, x.dtype());

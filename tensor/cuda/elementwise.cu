@@ -154,6 +154,11 @@ __global__ void add_inplace_kernel(T* x, const T* y, int64_t n) {
   CLIPGRAD_GRID_STRIDE(i, n) x[i] += y[i];
 }
 
+template <class T>
+__global__ void fill_kernel(T* x, T value, int64_t n) {
+  CLIPGRAD_GRID_STRIDE(i, n) x[i] = value;
+}
+
 // ---- launchers ----
 
 BroadcastMap broadcast_map(const Shape& shape, const Shape& out_shape) {
@@ -268,6 +273,14 @@ void add_inplace(Tensor& a, const Tensor& b) {
     if (n == 0) return;
     launch("add_inplace_kernel", add_inplace_kernel<T>, {grid_for(n), kThreads}, device_data<T>(a), device_data<T>(b),
            n);
+  });
+}
+
+void fill(Tensor& a, double value) {
+  dispatch_floating(a.dtype(), "fill", [&]<class T>() {
+    const int64_t n = a.numel();
+    if (n == 0) return;
+    launch("fill_kernel", fill_kernel<T>, {grid_for(n), kThreads}, device_data<T>(a), static_cast<T>(value), n);
   });
 }
 

@@ -57,6 +57,23 @@ __global__ void embedding_backward_kernel(const T* grad, T* table, const int32_t
   }
 }
 
+// tokens i32 [N, L] -> positions i32 [N], a thread per row (L <= 77 in CLIP)
+__global__ void eot_positions_kernel(const int32_t* tokens, int32_t* positions, int64_t batch, int64_t length,
+                                     int64_t eos_token_id) {
+  CLIPGRAD_GRID_STRIDE(n, batch) {
+    const int32_t* row = tokens + n * length;
+    int32_t found = 0;
+    if (eos_token_id < 0) {
+      for (int64_t i = 1; i < length; ++i)
+        if (row[i] > row[found]) found = static_cast<int32_t>(i);
+    } else {
+      for (int64_t i = length - 1; i >= 0; --i)
+        if (row[i] == eos_token_id) found = static_cast<int32_t>(i);
+    }
+    positions[n] = found;
+  }
+}
+
 // ---- launchers ----
 
 // Gathers (or scatters) `rows` rows of row_bytes, in the widest word that divides a row.
@@ -149,6 +166,16 @@ Tensor embedding_backward(const Tensor& ids, const Tensor& grad, int64_t vocab) 
            {static_cast<unsigned>(distinct.size()), kThreads}, device_data<T>(grad), device_data<T>(out), plan_ids,
            plan_ids + distinct.size(), plan_ids + distinct.size() + offsets.size(), features);
   });
+  return out;
+}
+
+// tokens i32 [N, L] -> i32 [N], on the device
+Tensor eot_positions(const Tensor& tokens, int64_t eos_token_id) {
+  const int64_t batch = tokens.size(0), length = tokens.size(1);
+  Tensor out = Tensor::empty({batch}, DType::I32, Device::CUDA);
+  if (batch == 0) return out;
+  launch("eot_positions_kernel", eot_positions_kernel, {grid_for(batch), kThreads}, device_data<int32_t>(tokens),
+         device_data<int32_t>(out), batch, length, eos_token_id);
   return out;
 }
 

@@ -34,6 +34,11 @@ void add_inplace(Tensor& a, const Tensor& b) {
   kernel<RawOp::add_inplace>({&a, &b})(a, b);
 }
 
+void fill(Tensor& a, double value) {
+  check_floating(a, "fill");
+  kernel<RawOp::fill>({&a})(a, value);
+}
+
 Tensor scale(const Tensor& a, double factor) { return kernel<RawOp::scale>({&a})(a, factor); }
 
 Tensor sub(const Tensor& a, const Tensor& b) {

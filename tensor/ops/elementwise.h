@@ -11,6 +11,9 @@ namespace clipgrad::ops {
 
 Tensor add(const Tensor& a, const Tensor& b);  // a + b, broadcast
 void add_inplace(Tensor& a, const Tensor& b);  // a += b, same shape
+// a = value everywhere, in place, where a lives: on a device, no host memory
+// and no upload (Tensor::fill goes through the host), e.g. backward's seed.
+void fill(Tensor& a, double value);
 Tensor scale(const Tensor& a, double factor);  // a * factor
 Tensor sub(const Tensor& a, const Tensor& b);  // a - b, broadcast
 Tensor mul(const Tensor& a, const Tensor& b);  // a * b, broadcast

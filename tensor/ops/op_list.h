@@ -20,6 +20,7 @@
 #define CLIPGRAD_RAW_OPS(X)                 \
   X(elementwise, add)                       \
   X(elementwise, add_inplace)               \
+  X(elementwise, fill)                      \
   X(elementwise, scale)                     \
   X(elementwise, sub)                       \
   X(elementwise, mul)                       \
@@ -57,6 +58,7 @@
   X(indexing, index_rows)                   \
   X(indexing, embedding)                    \
   X(indexing, embedding_backward)           \
+  X(indexing, eot_positions)                \
   X(indexing, gather_rows)                  \
   X(indexing, gather_rows_backward)         \
   X(conv, conv2d)                           \
@@ -70,5 +72,7 @@
   X(gemm, gemm)                             \
   X(gemm, gemm_bias)                        \
   X(optim, adamw_update)                    \
+  X(optim, multi_tensor_adamw)              \
   X(optim, sum_squares)                     \
-  X(optim, sum_squares_of)
+  X(optim, sum_squares_of)                  \
+  X(optim, clip_coefficient)

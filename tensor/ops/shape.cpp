@@ -91,6 +91,14 @@ Tensor embedding_backward(const Tensor& ids, const Tensor& grad, int64_t vocab) 
   return kernel<RawOp::embedding_backward>({&ids, &grad})(ids, grad, vocab);
 }
 
+Tensor eot_positions(const Tensor& tokens, int64_t eos_token_id) {
+  if (tokens.dtype() != DType::I32 || tokens.dim() != 2 || tokens.size(1) < 1 || eos_token_id > INT32_MAX)
+    throw std::invalid_argument(
+        std::string("eot_positions: tokens must be i32 [N, L] with L >= 1 and the eos id an i32, got ") +
+        dtype_name(tokens.dtype()) + " " + shape_str(tokens.shape()) + " and eos id " + str(eos_token_id));
+  return kernel<RawOp::eot_positions>({&tokens})(tokens, eos_token_id);
+}
+
 Tensor gather_rows(const Tensor& x, const Tensor& index) {
   if (x.dim() != 3) throw std::invalid_argument("gather_rows: x must be [N, L, D], got " + shape_str(x.shape()));
   check_gather_index(index, x.shape()[0], x.shape()[1], "gather_rows");

@@ -31,6 +31,13 @@ Tensor embedding(const Tensor& ids, const Tensor& weight);
 // ids i32 [...], grad [..., D] -> [V, D]: row v sums the grad rows of every id equal to v.
 Tensor embedding_backward(const Tensor& ids, const Tensor& grad, int64_t vocab);
 
+// tokens i32 [N, L] -> i32 [N]: where each row's end-of-text token is, on
+// the tokens' device (no host read). eos_token_id < 0: the first largest id
+// of the row (OpenAI's text.argmax(dim=-1): EOT is the largest id); else the
+// first position holding eos_token_id, 0 in a row without one (Hugging
+// Face's pooling). L >= 1.
+Tensor eot_positions(const Tensor& tokens, int64_t eos_token_id);
+
 // x [N, L, D], index i32 [N] with values in [0, L) -> [N, D]: row index[n] of x[n].
 Tensor gather_rows(const Tensor& x, const Tensor& index);
 // grad [N, D], index i32 [N] -> [N, L, D]: zeros with grad[n] at row index[n] of batch n.

@@ -1,8 +1,10 @@
 // AdamW against torch.optim.AdamW, checkpointed optimizer state, CLIP's
-// decay groups, the warmup-cosine schedule and gradient-norm clipping.
+// decay groups, the warmup-cosine schedule and gradient-norm clipping, and
+// the multi-tensor step and the clip coefficient folded into it.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <numbers>
 #include <string>
 #include <vector>
@@ -294,4 +296,107 @@ TEST(ClipGradNorm, ScalesASharedGradientOncePerVariable) {
   EXPECT_FLOAT_EQ(a.grad().item(), float(4 / (std::sqrt(32.0) + 1e-6)));
   EXPECT_FLOAT_EQ(b.grad().item(), float(4 / (std::sqrt(32.0) + 1e-6)));
   EXPECT_EQ(shared.item(), 4.0);
+}
+
+namespace {
+
+// Three parameters in two groups, gradients drawn per step; `b` has none at step 2.
+struct RandomProblem {
+  Variable a{Tensor::zeros({40, 30}), true}, b{Tensor::zeros({7}), true}, c{Tensor::zeros({3, 3}), true};
+  RandomProblem() {
+    Generator generator(11);
+    for (Variable* p : {&a, &b, &c}) fill_normal(p->value(), 0, 1, generator);
+  }
+  nn::AdamW optimizer() { return nn::AdamW({{{a, c}, 0.1}, {{b}, 0.0}}, 0.01, 0.9, 0.98, 1e-6); }
+  void set_gradients(int step) {
+    Generator generator(100 + step);
+    for (Variable* p : {&a, &b, &c}) {
+      p->zero_grad();
+      if (p == &b && step == 2) continue;
+      Tensor grad = Tensor::empty(p->shape());
+      fill_normal(grad, 0, 3, generator);
+      p->add_grad(grad);
+    }
+  }
+};
+
+bool same_bits(const Tensor& x, const Tensor& y) {
+  return x.shape() == y.shape() && x.dtype() == y.dtype() && std::memcmp(x.raw_data(), y.raw_data(), x.nbytes()) == 0;
+}
+
+}  // namespace
+
+// step() is one multi-tensor update over every parameter; its bits are those
+// of one ops::adamw_update per parameter with torch's per-parameter
+// coefficients (each parameter counting its own steps).
+TEST(AdamW, StepHasTheBitsOfOneUpdatePerParameter) {
+  RandomProblem problem;
+  nn::AdamW optimizer = problem.optimizer();
+  std::vector<Tensor> params, exp_avg, exp_avg_sq;
+  for (Variable* p : {&problem.a, &problem.b, &problem.c}) {
+    params.push_back(p->value().clone());
+    exp_avg.push_back(Tensor::zeros(p->shape()));
+    exp_avg_sq.push_back(Tensor::zeros(p->shape()));
+  }
+  const double decay[3] = {0.1, 0.0, 0.1};
+  int64_t steps[3] = {0, 0, 0};
+  for (int step = 1; step <= 3; ++step) {
+    problem.set_gradients(step);
+    int i = 0;
+    for (Variable* p : {&problem.a, &problem.b, &problem.c}) {
+      if (p->has_grad()) {
+        const int64_t t = ++steps[i];
+        const ops::AdamWCoefficients c{1.0 - 0.01 * decay[i],
+                                       0.1,
+                                       0.98,
+                                       0.02,
+                                       0.01 / (1.0 - std::pow(0.9, double(t))),
+                                       std::sqrt(1.0 - std::pow(0.98, double(t))),
+                                       1e-6};
+        ops::adamw_update(params[i], p->grad(), exp_avg[i], exp_avg_sq[i], c);
+      }
+      ++i;
+    }
+    optimizer.step();
+  }
+  EXPECT_TRUE(same_bits(problem.a.value(), params[0]));
+  EXPECT_TRUE(same_bits(problem.b.value(), params[1]));
+  EXPECT_TRUE(same_bits(problem.c.value(), params[2]));
+}
+
+// Clipping folded into the step (clip_coefficient, then step(coefficient))
+// gives clip_grad_norm-then-step's bits, whether or not it clips, and leaves
+// the gradients as they were.
+TEST(ClipCoefficient, FoldedIntoTheStepGivesClipGradNormsBits) {
+  for (double max_norm : {5.0, 1e6}) {
+    SCOPED_TRACE(max_norm);
+    RandomProblem folded, separate;
+    nn::AdamW folded_optimizer = folded.optimizer(), separate_optimizer = separate.optimizer();
+    for (int step = 1; step <= 3; ++step) {
+      folded.set_gradients(step);
+      separate.set_gradients(step);
+      const std::vector<Variable> folded_params{folded.a, folded.b, folded.c};
+      const Tensor gradient_before = folded.a.grad().clone();
+      const nn::GradClip clip = nn::clip_coefficient(folded_params, max_norm);
+      const double norm = nn::clip_grad_norm({separate.a, separate.b, separate.c}, max_norm);
+      EXPECT_EQ(std::sqrt(clip.total_squares.item()), norm);
+      EXPECT_EQ(clip.coefficient.item() < 1.0, max_norm < 100);
+      folded_optimizer.step(clip.coefficient);
+      separate_optimizer.step();
+      EXPECT_TRUE(same_bits(folded.a.grad(), gradient_before)) << "the gradient was changed";
+    }
+    EXPECT_TRUE(same_bits(folded.a.value(), separate.a.value()));
+    EXPECT_TRUE(same_bits(folded.b.value(), separate.b.value()));
+    EXPECT_TRUE(same_bits(folded.c.value(), separate.c.value()));
+  }
+}
+
+TEST(ClipCoefficient, NoGradientsNoCoefficientAndBadNormsRefused) {
+  Variable a(Tensor::zeros({2}), true);
+  const nn::GradClip clip = nn::clip_coefficient({a}, 1.0);
+  EXPECT_FALSE(clip.total_squares.defined());
+  EXPECT_FALSE(clip.coefficient.defined());
+  EXPECT_THROW(nn::clip_coefficient({a}, 0.0), std::invalid_argument);
+  a.add_grad(Tensor::from_vector<float>({2}, {INFINITY, 1.0f}));
+  EXPECT_EQ(nn::clip_coefficient({a}, 1.0).coefficient.item(), 1.0);  // not finite: left alone, as clip_grad_norm
 }

@@ -18,11 +18,14 @@
 
 #include "cuda/emulator/vendor/cublaslt_objects.h"
 #include "cuda/emulator/vendor/ordered_product.h"
+#include "cuda/emulator/counters.h"
 #include "cuda/emulator/vendor/library_call.h"
 
 namespace {
 
 using namespace clipgrad::cuda::emulator::detail;
+using clipgrad::cuda::emulator::detail::count;
+using clipgrad::cuda::emulator::detail::Counted;
 
 // The algorithm, as it travels in cublasLtMatmulAlgo_t::data.
 constexpr uint64_t kAlgorithmTag = 0x4c756d6570696c63ull;  // "clipemuL"
@@ -264,6 +267,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t
 
   // Faults, as a GPU would meet them: every operand wholly in device memory.
   const LibraryCall call{Library::CublasLt, function, where};
+  count(Counted::LibraryCall);
   check_host_scalar(call, "alpha", 2, alpha);
   check_host_scalar(call, "beta", 7, beta);
   const int arguments[4] = {3, 5, 8, 10};

@@ -12,11 +12,14 @@
 
 #include "cuda/emulator/vendor/cudnn_objects.h"
 #include "cuda/emulator/vendor/ordered_product.h"
+#include "cuda/emulator/counters.h"
 #include "cuda/emulator/vendor/library_call.h"
 
 namespace {
 
 using namespace clipgrad::cuda::emulator::detail;
+using clipgrad::cuda::emulator::detail::count;
+using clipgrad::cuda::emulator::detail::Counted;
 
 // The one algorithm of each direction and the workspace it needs (and overwrites).
 constexpr cudnnConvolutionFwdAlgo_t kForward = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
@@ -144,7 +147,9 @@ bool check_run(Run& run, cudnnHandle_t handle, Algo algo, Algo emulated, size_t 
     run.status = dnn_status(run.function, CUDNN_STATUS_BAD_PARAM,
                             "a workspace of " + std::to_string(workspace_bytes) + " bytes; the algorithm needs " +
                                 std::to_string(kWorkspace));
-  return run.status == CUDNN_STATUS_SUCCESS;
+  if (run.status != CUDNN_STATUS_SUCCESS) return false;
+  count(Counted::LibraryCall);
+  return true;
 }
 
 template <class T>

@@ -8,11 +8,14 @@
 
 #include "cuda/emulator/vendor/cudnn_objects.h"
 #include "cuda/emulator/vendor/ordered_product.h"
+#include "cuda/emulator/counters.h"
 #include "cuda/emulator/vendor/library_call.h"
 
 namespace {
 
 using namespace clipgrad::cuda::emulator::detail;
+using clipgrad::cuda::emulator::detail::count;
+using clipgrad::cuda::emulator::detail::Counted;
 
 std::string shape_of(const cudnnTensorStruct& t) {
   return "NCHW [" + std::to_string(t.n) + "," + std::to_string(t.c) + "," + std::to_string(t.h) + "," +
@@ -75,6 +78,7 @@ cudnnStatus_t cudnnConvolutionBackwardBias(cudnnHandle_t handle, const void* alp
                       "db is " + shape_of(*dbDesc) + "; dy " + shape_of(*dyDesc) + " needs [1," +
                           std::to_string(dyDesc->c) + ",1,1]");
   const LibraryCall call{Library::Cudnn, function, where};
+  count(Counted::LibraryCall);
   check_host_scalar(call, "alpha", 1, alpha);
   check_host_scalar(call, "beta", 4, beta);
   check_operand(call, "dy", 3, dy, {0, bytes_of(*dyDesc)}, shape_of(*dyDesc));
@@ -104,6 +108,7 @@ cudnnStatus_t cudnnAddTensor(cudnnHandle_t handle, const void* alpha, const cudn
                         "A " + shape_of(*aDesc) + " does not broadcast to C " + shape_of(*cDesc) +
                             ": each dimension of A must be C's or 1");
   const LibraryCall call{Library::Cudnn, function, where};
+  count(Counted::LibraryCall);
   check_host_scalar(call, "alpha", 1, alpha);
   check_host_scalar(call, "beta", 4, beta);
   check_operand(call, "A", 3, A, {0, bytes_of(*aDesc)}, shape_of(*aDesc));

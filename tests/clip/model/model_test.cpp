@@ -1,7 +1,8 @@
 // ClipModel (clip/model/): the named configs' parameter counts against
 // OpenAI's, OpenAI's initialisation, both towers' shapes on the tiny configs,
-// causal attention (tokens after a text's EOT cannot reach its feature), and
-// the EOT pooling of OpenAI and Hugging Face models.
+// causal attention (tokens after a text's EOT cannot reach its feature), the
+// EOT pooling of OpenAI and Hugging Face models, and token tables cut on the
+// host so that a device's text tower reads nothing back.
 #include "clip/model/model.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,10 @@
 #include <cmath>
 
 #include "tensor/random.h"
+#ifdef CLIPGRAD_CUDA_EMULATE
+#include "cuda/emulator/counters.h"
+#include "cuda/runtime.h"
+#endif
 
 namespace clipgrad::clip {
 namespace {
@@ -99,6 +104,58 @@ TEST(ClipModel, HuggingFacePoolsAtTheFirstEos) {
   config.eos_token_id = -1;
   EXPECT_EQ(ClipModel(config).eot_positions(tokens).to_vector<int32_t>(), (std::vector<int32_t>{2, 2}));
 }
+
+// Two captions ending at positions 2 and 5 of a 77-token context.
+Tensor two_captions(const ClipConfig& config) {
+  std::vector<int32_t> ids(2 * config.context_length, 0);
+  for (int64_t n = 0; n < 2; ++n) {
+    const int64_t eot = 2 + 3 * n;
+    ids[n * config.context_length] = 49406;
+    for (int64_t t = 1; t < eot; ++t) ids[n * config.context_length + t] = int32_t(300 + t);
+    ids[n * config.context_length + eot] = 49407;
+  }
+  return Tensor::from_vector<int32_t>({2, config.context_length}, ids);
+}
+
+TEST(ClipModel, TrimTokensCutsAfterTheLastEotWithTheSameFeatures) {
+  ClipModel model(ClipConfig::named("vit-tiny-28"));
+  Generator generator(3);
+  model.init_openai(generator);
+  const Tensor tokens = two_captions(model.config());
+  const Tensor cut = model.trim_tokens(tokens);
+  ASSERT_EQ(cut.shape(), (Shape{2, 6}));
+  EXPECT_EQ(model.eot_positions(cut).to_vector<int32_t>(), (std::vector<int32_t>{2, 5}));
+  EXPECT_EQ(model.encode_text(cut).value().to_vector<float>(), model.encode_text(tokens).value().to_vector<float>());
+  const Tensor whole = model.trim_tokens(cut);  // nothing left to cut
+  EXPECT_EQ(whole.shape(), cut.shape());
+}
+
+#ifdef CLIPGRAD_CUDA_EMULATE
+// On the device the text tower finds the EOTs there and uploads its causal
+// mask once: a second forward waits for the device only where the embedding
+// and the EOT gather check their indices on the host (tensor/ops/shape.cpp).
+TEST(ClipModel, DeviceTextTowerReadsNoTokensBack) {
+  if (!cuda::available()) GTEST_SKIP() << "no emulated device";
+  ClipModel model(ClipConfig::named("vit-tiny-28"));
+  Generator generator(3);
+  model.init_openai(generator);
+  const Tensor cut = model.trim_tokens(two_captions(model.config()));
+  const std::vector<float> on_cpu = model.encode_text(cut).value().to_vector<float>();
+  model.to(Device::CUDA);
+  const Tensor on_device = cut.to(Device::CUDA);
+  EXPECT_THROW(model.trim_tokens(on_device), std::invalid_argument);
+  EXPECT_EQ(model.eot_positions(on_device).device(), Device::CUDA);
+  model.encode_text(on_device);  // uploads the mask for length 6
+  const cuda::emulator::Counters before = cuda::emulator::counters();
+  const Tensor features = model.encode_text(on_device).value();
+  const cuda::emulator::Counters work = cuda::emulator::counters() - before;
+  EXPECT_EQ(work.host_waits, 2u);
+  EXPECT_EQ(work.host_to_device_copies, 0u);
+  const std::vector<float> got = features.to(Device::CPU).to_vector<float>();
+  ASSERT_EQ(got.size(), on_cpu.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], on_cpu[i], 1e-5) << i;
+}
+#endif
 
 }  // namespace
 }  // namespace clipgrad::clip

@@ -14,6 +14,12 @@
 #ifdef CLIPGRAD_HAVE_CUDA
 #include "cuda/runtime.h"
 #endif
+#ifdef CLIPGRAD_CUDA_EMULATE
+#include "clip/train/objective.h"
+#include "cuda/emulator/counters.h"
+#include "nn/optim.h"
+#include "tensor/random.h"
+#endif
 
 namespace clipgrad::clip {
 namespace {
@@ -112,6 +118,68 @@ TEST(CudaTraining, ResumeAfterAKillGivesTheUninterruptedBits) {
     EXPECT_EQ(std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()), 0) << name;
   }
 }
+
+#ifdef CLIPGRAD_CUDA_EMULATE
+// A batch of 8 on the device: noise images, and captions of 3 to 10 tokens
+// (start, ids, EOT) cut on the host to the last EOT, as the trainer cuts them.
+TrainBatch device_batch(const ClipModel& model) {
+  Generator generator(5);
+  Tensor pixels = Tensor::empty({8, 3, 28, 28});
+  fill_normal(pixels, 0, 1, generator);
+  const int64_t context = model.config().context_length;
+  std::vector<int32_t> ids(8 * context, 0);
+  for (int64_t n = 0; n < 8; ++n) {
+    const int64_t length = 3 + n;
+    ids[n * context] = 49406;
+    for (int64_t t = 1; t < length - 1; ++t) ids[n * context + t] = static_cast<int32_t>(1 + generator.below(1000));
+    ids[n * context + length - 1] = 49407;
+  }
+  const Tensor tokens = model.trim_tokens(Tensor::from_vector<int32_t>({8, context}, ids));
+  return TrainBatch{.images = {pixels.to(Device::CUDA)}, .tokens = {tokens.to(Device::CUDA)}, .rows = {}, .global = {}};
+}
+
+// The device work of a training step (the trainer's train_step without its
+// logging reads), counted by the emulator on the second step (the first
+// uploads the causal mask, which later steps reuse):
+// - forward and backward wait for the device 6 times, none of them for the
+//   EOT argmax, the causal mask, backward's seed or the contrastive loss's
+//   gradient, which stay on the device. What remains (issue 19): the index
+//   checks on the host before dispatch (tensor/ops/shape.cpp) of the
+//   embedding's ids and the EOT index, forward and backward (4 reads), and
+//   embedding_backward's counting sort of the ids on the host
+//   (tensor/cuda/indexing.cu: a read and an upload);
+// - clipping and AdamW wait for nothing: the norm, the clip coefficient and
+//   the update are 3 + 1 + 1 launches for all parameters, AdamW one of them.
+TEST(CudaTraining, AStepsClippingAndAdamWWaitForNothingAndAdamWIsOneLaunch) {
+  skip_unless_cuda_training_possible();
+  if (IsSkipped()) return;
+  namespace emu = cuda::emulator;
+  std::shared_ptr<ClipModel> model = tiny_model();
+  model->to(Device::CUDA);
+  model->train();
+  nn::AdamW optimizer(nn::clip_param_groups(model->named_parameters(), 0.1), 1e-3);
+  const TrainBatch batch = device_batch(*model);
+  const ClipObjective objective;
+  for (int step = 0; step < 2; ++step) {
+    const emu::Counters start = emu::counters();
+    forward_backward(*model, objective, batch);
+    const emu::Counters after_backward = emu::counters();
+    const Tensor coefficient = nn::clip_coefficient(model->parameters(), 1.0).coefficient;
+    const emu::Counters after_clip = emu::counters();
+    optimizer.step(coefficient);
+    const emu::Counters end = emu::counters();
+    if (step == 0) continue;
+    EXPECT_EQ((after_backward - start).host_waits, 6u);
+    EXPECT_EQ((after_backward - start).device_to_host_copies, 5u);
+    EXPECT_EQ((after_backward - start).host_to_device_copies, 1u);
+    EXPECT_EQ((after_clip - after_backward).host_waits, 0u);
+    EXPECT_EQ((after_clip - after_backward).launches(), 4u);
+    EXPECT_EQ((end - after_clip).host_waits, 0u);
+    EXPECT_EQ((end - after_clip).launches(), 1u);
+    EXPECT_LT(model->parameters().size(), size_t(ops::kAdamWParamsPerLaunch));
+  }
+}
+#endif
 
 }  // namespace
 }  // namespace clipgrad::clip

@@ -7,6 +7,7 @@
 
 #include "cuda/caching_allocator.h"
 #include "cuda/device.h"
+#include "cuda/emulator/counters.h"
 #include "cuda/pinned.h"
 #include "cuda/runtime.h"
 #include "cuda/stream.h"
@@ -143,4 +144,21 @@ TEST(EmulatedRuntime, PinnedBufferUploads) {
   EXPECT_EQ(back[15], 15.f);
   staging.reserve(1 << 20);
   EXPECT_GE(staging.capacity(), size_t(1) << 20);
+}
+
+// A buffer whose copy has finished (always, under the emulator) is written
+// again without waiting for the device: data() asks before it waits.
+TEST(EmulatedRuntime, PinnedBufferReusedWithoutAWaitOnceItsCopyIsDone) {
+  cuda::PinnedBuffer staging(64);
+  DeviceArray<float> device(16);
+  const cuda::emulator::Counters before = cuda::emulator::counters();
+  for (int upload = 0; upload < 3; ++upload) {
+    float* host = static_cast<float*>(staging.data());
+    for (int i = 0; i < 16; ++i) host[i] = float(upload * 16 + i);
+    staging.copy_to_device(device.get(), 64);
+  }
+  const cuda::emulator::Counters work = cuda::emulator::counters() - before;
+  EXPECT_EQ(work.host_waits, 0u);
+  EXPECT_EQ(work.host_to_device_copies, 3u);
+  EXPECT_EQ(device.read()[15], 47.f);
 }

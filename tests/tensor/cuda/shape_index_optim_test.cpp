@@ -1,11 +1,12 @@
 // CPU vs CUDA for the data-movement ops (permute, concat, narrow, heads),
 // the row gathers (index_rows, embedding, gather_rows and their backwards),
-// avg_pool2d and the optimizer's raw ops. Moves are exact, so the tolerance
+// eot_positions, avg_pool2d and the optimizer's raw ops. Moves are exact, so the tolerance
 // is 0 except where noted. Skips without a GPU.
 #include "tests/tensor/cuda/cuda_vs_cpu.h"
 
 #include "tensor/ops/attention.h"
 #include "tensor/ops/conv.h"
+#include "tensor/ops/elementwise.h"
 #include "tensor/ops/optim.h"
 #include "tensor/ops/shape.h"
 
@@ -106,6 +107,22 @@ TEST(CudaVsCpu, IndexRowsEmbeddingAndGatherRows) {
   EXPECT_EQ(cuda, cpu);
 }
 
+// Rows with their EOT (the largest id) anywhere, ties (the first wins), and a
+// row without the Hugging Face eos id (position 0).
+TEST(CudaVsCpu, EotPositionsOnTheDevice) {
+  SKIP_WITHOUT_GPU();
+  const Tensor tokens = Tensor::from_vector<int32_t>(
+      {4, 6}, {49406, 5, 49407, 0, 0, 0, 49406, 7, 8, 9, 10, 49407, 3, 49407, 49407, 2, 0, 0, 1, 2, 3, 4, 5, 6});
+  expect_cuda_matches_cpu(
+      "eot_positions", {tokens},
+      [](const Inputs& in) {
+        return Inputs{ops::eot_positions(in[0], -1), ops::eot_positions(in[0], 49407), ops::eot_positions(in[0], 5)};
+      },
+      0);
+  EXPECT_EQ(ops::eot_positions(tokens, -1).to_vector<int32_t>(), (std::vector<int32_t>{2, 5, 1, 5}));
+  EXPECT_EQ(ops::eot_positions(tokens, 49407).to_vector<int32_t>(), (std::vector<int32_t>{2, 5, 1, 0}));
+}
+
 TEST(CudaVsCpu, AvgPoolAndBackwardDroppingTrailingRows) {
   SKIP_WITHOUT_GPU();
   Generator generator(25);
@@ -132,6 +149,71 @@ TEST(CudaVsCpu, AdamWUpdateIsTheCpuUpdateBitForBit) {
         return Inputs{param, exp_avg, exp_avg_sq};
       },
       0);
+}
+
+// More parameters than one launch's table (two tables), of sizes from empty
+// to several blocks, each with its own coefficients, gradients scaled on the
+// device: the CPU's bits, which are those of one adamw_update per parameter
+// on gradients scaled by ops::scale first.
+TEST(CudaVsCpu, MultiTensorAdamWIsTheCpuUpdateBitForBit) {
+  SKIP_WITHOUT_GPU();
+  Generator generator(28);
+  const int count = ops::kAdamWParamsPerLaunch + 2;
+  Inputs inputs;
+  for (int p = 0; p < count; ++p) {
+    const Shape shape{p % 7 == 3 ? 0 : 1 + (p * 37) % 300 + (p == 5 ? 5000 : 0)};
+    inputs.insert(inputs.end(), {normal_tensor(shape, generator), normal_tensor(shape, generator),
+                                 normal_tensor(shape, generator, 0, 0.1), uniform_tensor(shape, generator, 0, 0.01)});
+  }
+  auto coefficients = [](int p) {
+    return ops::AdamWCoefficients{1 - 1e-3 * (p % 2) * 0.1, 0.1, 0.98, 0.02, 1e-3 / (0.1 + 1e-3 * p),
+                                  std::sqrt(0.02),          1e-6};
+  };
+  auto multi = [&](const Inputs& in) {
+    std::vector<ops::AdamWParam> params;
+    for (int p = 0; p < count; ++p)
+      params.push_back(
+          {in[4 * p].clone(), in[4 * p + 1], in[4 * p + 2].clone(), in[4 * p + 3].clone(), coefficients(p)});
+    const Tensor scale = Tensor::scalar(0.3, DType::F64, in[0].device());
+    for (int step = 0; step < 2; ++step) ops::multi_tensor_adamw(params, scale);
+    Inputs out;
+    for (const ops::AdamWParam& entry : params) out.insert(out.end(), {entry.param, entry.exp_avg, entry.exp_avg_sq});
+    return out;
+  };
+  expect_cuda_matches_cpu("multi_tensor_adamw", inputs, multi, 0);
+  const Inputs expected = multi(inputs);
+  for (int p = 0; p < count; ++p) {
+    Tensor param = inputs[4 * p].clone(), exp_avg = inputs[4 * p + 2].clone(), exp_avg_sq = inputs[4 * p + 3].clone();
+    const Tensor scaled = ops::scale(inputs[4 * p + 1], 0.3);
+    for (int step = 0; step < 2; ++step) ops::adamw_update(param, scaled, exp_avg, exp_avg_sq, coefficients(p));
+    EXPECT_TRUE(same_bits(param, expected[3 * p])) << "parameter " << p;
+    EXPECT_TRUE(same_bits(exp_avg_sq, expected[3 * p + 2])) << "parameter " << p;
+  }
+}
+
+// The squared norm of a list longer than a table, with tensors of both
+// floating dtypes, left on the device; the clip coefficient from it.
+TEST(CudaVsCpu, SumSquaresOfAndClipCoefficientStayOnTheDevice) {
+  SKIP_WITHOUT_GPU();
+  Generator generator(29);
+  Inputs tensors;
+  for (int i = 0; i < ops::kAdamWParamsPerLaunch + 5; ++i)
+    tensors.push_back(normal_tensor({i == 9 ? 40000 : 1 + i % 50}, generator).to(i % 3 == 0 ? DType::F64 : DType::F32));
+  Inputs on_device;
+  for (const Tensor& x : tensors) on_device.push_back(x.to(Device::CUDA));
+  const Tensor cpu = ops::sum_squares_of(tensors), cuda = ops::sum_squares_of(on_device);
+  EXPECT_EQ(cuda.device(), Device::CUDA);
+  EXPECT_EQ(cuda.dtype(), DType::F64);
+  EXPECT_NEAR(cuda.item(), cpu.item(), 1e-12 * cpu.item());
+  double per_tensor = 0;  // the per-tensor sums on the device, added in order: the same bits
+  for (const Tensor& x : on_device) per_tensor += ops::sum_squares(x);
+  EXPECT_EQ(cuda.item(), per_tensor);
+  for (double max_norm : {1.0, 1e9}) {
+    const double norm = std::sqrt(cuda.item()), want = max_norm / (norm + 1e-6);
+    EXPECT_EQ(ops::clip_coefficient(cuda, max_norm).item(), want < 1 ? want : 1.0) << max_norm;
+  }
+  const Tensor infinite = Tensor::scalar(INFINITY, DType::F64, Device::CUDA);
+  EXPECT_EQ(ops::clip_coefficient(infinite, 1.0).item(), 1.0);
 }
 
 TEST(CudaVsCpu, SumSquaresInDouble) {

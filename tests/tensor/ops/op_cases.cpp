@@ -110,6 +110,15 @@ void add_elementwise_cases(std::map<RawOp, OpCase>& cases) {
   add_inplace.vjp = [](const Tensors&, const Tensor& g) { return Tensors{g, g}; };
   add_inplace.wrt = {0, 1};
   cases[RawOp::add_inplace] = add_inplace;
+  OpCase fill;
+  fill.inputs = [] { return Tensors{normal({3, 5}, 6)}; };
+  fill.forward = [](const Tensors& in) {
+    Tensor filled = in[0].clone();
+    ops::fill(filled, -0.3);
+    return Tensors{filled};
+  };
+  fill.no_gradient = "a constant, whatever the input held";
+  cases[RawOp::fill] = fill;
   cases[RawOp::scale] = unary([](const Tensor& x) { return ops::scale(x, 0.37); },
                               [](const Tensor&, const Tensor& g) { return ops::scale(g, 0.37); },
                               [] {
@@ -265,6 +274,13 @@ void add_shape_cases(std::map<RawOp, OpCase>& cases) {
   embedding.vjp = [](const Tensors& in, const Tensor& g) { return Tensors{ops::embedding_backward(in[0], g, 7)}; };
   embedding.wrt = {1};
   cases[RawOp::embedding] = embedding;
+  OpCase eot;
+  eot.inputs = [] { return Tensors{ids({6, 9}, 4, 49)}; };  // ids in [0, 4): ties for the largest, rows without 3
+  eot.forward = [](const Tensors& in) {
+    return Tensors{ops::eot_positions(in[0], -1), ops::eot_positions(in[0], 3), ops::eot_positions(in[0], 0)};
+  };
+  eot.no_gradient = "integer positions of the end-of-text tokens";
+  cases[RawOp::eot_positions] = eot;
   OpCase gather_rows;
   gather_rows.inputs = [] { return Tensors{normal({3, 5, 4}, 47), ids({3}, 5, 48)}; };
   gather_rows.forward = [](const Tensors& in) { return Tensors{ops::gather_rows(in[0], in[1])}; };
@@ -392,6 +408,53 @@ void add_gemm_cases(std::map<RawOp, OpCase>& cases) {
   cases[RawOp::gemm_bias] = gemm_bias;
 }
 
+// Three parameters of different sizes (one empty), each with its own
+// coefficients, and a gradient scale: outputs are every updated tensor.
+void add_multi_tensor_optim_cases(std::map<RawOp, OpCase>& cases) {
+  OpCase multi;
+  multi.inputs = [] {
+    Tensors in;
+    const Shape shapes[3] = {{5, 3}, {0}, {2100}};  // 2100: more than one block of the CUDA kernel
+    for (int p = 0; p < 3; ++p) {
+      in.push_back(normal(shapes[p], 90 + 4 * p));
+      in.push_back(normal(shapes[p], 91 + 4 * p));
+      in.push_back(normal(shapes[p], 92 + 4 * p, 0.1).to(DType::F32));
+      in.push_back(positive(shapes[p], 93 + 4 * p).to(DType::F32));
+    }
+    return in;
+  };
+  multi.forward = [](const Tensors& in) {
+    std::vector<ops::AdamWParam> params;
+    Tensors out;
+    for (int p = 0; p < 3; ++p) {
+      params.push_back({in[4 * p].clone(),
+                        in[4 * p + 1],
+                        in[4 * p + 2].to(DType::F32),
+                        in[4 * p + 3].to(DType::F32),
+                        {.decay = 1.0 - 1e-3 * p,
+                         .one_minus_beta1 = 0.1,
+                         .beta2 = 0.98,
+                         .one_minus_beta2 = 0.02,
+                         .step_size = 1e-2 * (p + 1),
+                         .bias_correction2_sqrt = 0.2 + 0.1 * p,
+                         .eps = 1e-6}});
+      out.insert(out.end(), {params.back().param, params.back().exp_avg, params.back().exp_avg_sq});
+    }
+    ops::multi_tensor_adamw(params, Tensor::scalar(0.75, DType::F64, in[0].device()));
+    return out;
+  };
+  multi.no_gradient = "an optimizer step, compared across devices after one update";
+  cases[RawOp::multi_tensor_adamw] = multi;
+  OpCase clip;
+  clip.inputs = [] { return Tensors{positive({}, 87)}; };
+  clip.forward = [](const Tensors& in) {
+    const Tensor total = in[0].to(DType::F64);  // f64 in the parity run too: the op takes nothing else
+    return Tensors{ops::clip_coefficient(ops::scale(total, 100.0), 1.0), ops::clip_coefficient(total, 1e6)};
+  };
+  clip.no_gradient = "a step of gradient clipping (a branch on the norm), compared across devices";
+  cases[RawOp::clip_coefficient] = clip;
+}
+
 void add_optim_cases(std::map<RawOp, OpCase>& cases) {
   OpCase adamw;
   adamw.inputs = [] {
@@ -423,13 +486,14 @@ void add_optim_cases(std::map<RawOp, OpCase>& cases) {
   OpCase sum_squares_of;
   sum_squares_of.inputs = [] { return Tensors{normal({6, 7}, 85), normal({3}, 86)}; };
   sum_squares_of.forward = [](const Tensors& in) {
-    return Tensors{Tensor::scalar(ops::sum_squares_of({in[0], in[1]}), in[0].dtype(), in[0].device())};
+    return Tensors{ops::sum_squares_of({in[0], in[1]}).to(in[0].dtype())};
   };
   sum_squares_of.vjp = [](const Tensors& in, const Tensor& g) {
     return Tensors{ops::scale(in[0], 2 * g.item()), ops::scale(in[1], 2 * g.item())};
   };
   sum_squares_of.wrt = {0, 1};
   cases[RawOp::sum_squares_of] = sum_squares_of;
+  add_multi_tensor_optim_cases(cases);
 }
 
 }  // namespace
