@@ -284,7 +284,7 @@ PoisonResult poison(const Study& study, const std::string& attack_name, uint64_t
   const fs::path poisoned_csv = dir / "poisoned-data" / "train.csv";
   if (study.team.leads() && !(fs::exists(attack_json) && fs::exists(poisoned_csv))) poison_dataset(poison);
   study.team.sync("poisoning " + poison.out);
-  return PoisonResult{AttackConfig::load(attack_json.string()), poisoned_csv.string(), attack_json.string(), 0};
+  return PoisonResult{AttackConfig::load(attack_json.string()), poisoned_csv.string(), attack_json.string(), 0, {}};
 }
 
 // The clean model, trained once per seed and shared by its attacks; each measures its own ASR on it.

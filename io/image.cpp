@@ -288,21 +288,25 @@ void preprocess(const Image& image, int size, const ChannelNormalization& normal
   }
 }
 
-void write_png(const std::string& path, int width, int height, int channels, const uint8_t* data) {
+std::string encode_png(int width, int height, int channels, const uint8_t* data, const std::string& name) {
   if (channels < 1 || channels > 4)
-    throw std::invalid_argument("write_png '" + path + "': channels must be 1..4, got " + std::to_string(channels));
+    throw std::invalid_argument("PNG '" + name + "': channels must be 1..4, got " + std::to_string(channels));
   if (width <= 0 || height <= 0)
-    throw std::invalid_argument("write_png '" + path + "': size " + std::to_string(width) + "x" +
-                                std::to_string(height) + " must be positive");
-  // stb's file writer ignores a failed fwrite or fclose: the PNG is encoded in memory and
-  // written by write_file_atomic, which checks every step.
+    throw std::invalid_argument("PNG '" + name + "': size " + std::to_string(width) + "x" + std::to_string(height) +
+                                " must be positive");
   std::string encoded;
   auto append = [](void* context, void* bytes, int size) {
     static_cast<std::string*>(context)->append(static_cast<const char*>(bytes), static_cast<size_t>(size));
   };
   if (!stbi_write_png_to_func(append, &encoded, width, height, channels, data, width * channels))
-    throw std::runtime_error("cannot write PNG '" + path + "': the encoder failed");
-  write_file_atomic(path, encoded);
+    throw std::runtime_error("cannot encode PNG '" + name + "': the encoder failed");
+  return encoded;
+}
+
+void write_png(const std::string& path, int width, int height, int channels, const uint8_t* data) {
+  // stb's file writer ignores a failed fwrite or fclose: the PNG is encoded in memory and
+  // written by write_file_atomic, which checks every step.
+  write_file_atomic(path, encode_png(width, height, channels, data, path));
 }
 
 }  // namespace clipgrad::io

@@ -83,6 +83,11 @@ Image resize_shorter_side(const Image& image, int size);
 void preprocess(const Image& image, int size, const ChannelNormalization& normalization,
                 float* pixels /* [3, size, size] */);
 
+// Encodes an 8-bit PNG in memory, with 1 (gray), 2 (gray + alpha), 3 (RGB) or 4
+// (RGBA) interleaved channels; `name` names it in errors.
+std::string encode_png(int width, int height, int channels, const uint8_t* data /* [height, width, channels] */,
+                       const std::string& name);
+
 // Writes an 8-bit PNG with 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA)
 // interleaved channels. Atomic: encodes in memory, writes a temporary file
 // beside `path`, checks every write, then renames.

@@ -120,11 +120,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("kind", choices=["photos", "fashion"])
     parser.add_argument("--out", required=True)
-    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--count", type=int, default=None, help="photos: 2000, fashion: 10000 (the whole test set)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shard-size", type=int, default=1000)
     parser.add_argument("--side", type=int, default=112)
     args = parser.parse_args()
+    if args.count is None:
+        args.count = 2000 if args.kind == "photos" else 10000
     (photos if args.kind == "photos" else fashion)(args)
 
 

@@ -61,6 +61,9 @@ void AttackConfig::validate() const {
       throw std::invalid_argument("attack: wanet grid holds " + std::to_string(wanet_grid.size()) +
                                   " values, expected 2*k*k = " + std::to_string(2 * wanet_k * wanet_k));
   }
+  if (!poisoned_keys.empty() && poisoned_keys.size() != poisoned_rows.size())
+    throw std::invalid_argument("attack: " + std::to_string(poisoned_keys.size()) + " poisoned keys for " +
+                                std::to_string(poisoned_rows.size()) + " poisoned rows");
 }
 
 nlohmann::json AttackConfig::to_json() const {
@@ -86,6 +89,7 @@ nlohmann::json AttackConfig::to_json() const {
   json["num"] = num ? nlohmann::json(*num) : nlohmann::json(nullptr);
   json["rate"] = rate ? nlohmann::json(*rate) : nlohmann::json(nullptr);
   json["poisoned_rows"] = poisoned_rows;
+  if (!poisoned_keys.empty()) json["poisoned_keys"] = poisoned_keys;
   json["trigger_keys"] = "training row r: key r; evaluation image i: 2^63 + i";
   return json;
 }
@@ -117,6 +121,8 @@ AttackConfig AttackConfig::from_json(const nlohmann::json& json, const std::stri
     if (json.contains("num") && !json.at("num").is_null()) config.num = json.at("num").get<int64_t>();
     if (json.contains("rate") && !json.at("rate").is_null()) config.rate = json.at("rate").get<double>();
     if (json.contains("poisoned_rows")) config.poisoned_rows = json.at("poisoned_rows").get<std::vector<int64_t>>();
+    if (json.contains("poisoned_keys"))
+      config.poisoned_keys = json.at("poisoned_keys").get<std::vector<std::pair<std::string, std::string>>>();
     config.validate();
   } catch (const std::exception& error) {
     throw std::invalid_argument("bad attack config '" + where + "': " + error.what());

@@ -16,6 +16,7 @@
 //     "source": "data/train.csv", "rows": 60000,
 //     "num": 1500, "rate": null,           // as asked on the command line
 //     "poisoned_rows": [3, 17, ...],       // ascending
+//     "poisoned_keys": [["00000.tar", "000000003"], ...],  // shards only: each poisoned row's shard and key
 //     "trigger_keys": "training row r: key r; evaluation image i: 2^63 + i"
 //   }
 #pragma once
@@ -24,6 +25,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace clipgrad::cleanclip {
@@ -62,9 +64,11 @@ struct AttackConfig {
   std::optional<int64_t> num;          // --num as asked
   std::optional<double> rate;          // --rate as asked
   std::vector<int64_t> poisoned_rows;  // ascending
+  // Shards: the output shard's file name and the sample's key, for each of poisoned_rows in order.
+  std::vector<std::pair<std::string, std::string>> poisoned_keys;
 
   // Throws naming the bad parameter (empty target, patch_size < 0 or 1, wanet_k < 2, wanet_s <= 0, a grid
-  // of the wrong size).
+  // of the wrong size, poisoned_keys not one per poisoned row).
   void validate() const;
 
   nlohmann::json to_json() const;

@@ -11,6 +11,7 @@
 #include "cleanclip/attack/trigger.h"
 #include "cleanclip/attack/triggers.h"
 #include "clip/data/dataset.h"
+#include "clip/data/shards.h"
 #include "clip/data/templates.h"
 #include "io/atomic_file.h"
 #include "io/csv.h"
@@ -34,24 +35,6 @@ std::string ascii_lower(std::string text) {
   return text;
 }
 
-int64_t rows_to_poison(const PoisonOptions& options, int64_t rows) {
-  if (options.num.has_value() == options.rate.has_value())
-    throw std::invalid_argument("poison: give exactly one of --num N and --rate R");
-  if (options.num) {
-    if (*options.num < 1)
-      throw std::invalid_argument("poison: --num " + std::to_string(*options.num) + " must be >= 1");
-    return *options.num;
-  }
-  const double rate = *options.rate;
-  if (!(rate > 0 && rate <= 1))
-    throw std::invalid_argument("poison: --rate " + std::to_string(rate) + " must be in (0, 1]");
-  const int64_t count = std::llround(rate * static_cast<double>(rows));
-  if (count < 1)
-    throw std::invalid_argument("poison: --rate " + std::to_string(rate) + " of " + std::to_string(rows) +
-                                " rows poisons no row; raise it or use --num");
-  return count;
-}
-
 // The image column's value for an unpoisoned row: its original image, relative to the output folder.
 std::string path_from_out(const std::string& csv_value, const std::string& resolved, const fs::path& out) {
   if (fs::path(csv_value).is_absolute()) return csv_value;
@@ -63,18 +46,6 @@ std::string poisoned_image_name(int64_t row) {
   char name[32];
   std::snprintf(name, sizeof name, "images/%06lld.png", static_cast<long long>(row));
   return name;
-}
-
-void save_wanet_field(const Trigger& trigger, int width, int height, const fs::path& path) {
-  const AttackConfig& config = trigger.config();
-  Tensor field = Tensor::from_vector<float>({height, width, 2}, *trigger.wanet_field(width, height));
-  Tensor grid = Tensor::from_vector<float>({2, config.wanet_k, config.wanet_k}, trigger.wanet_grid());
-  io::write_safetensors(path.string(), std::map<std::string, Tensor>{{"field", field}, {"grid", grid}},
-                        {{"description",
-                          "wanet flow field [H, W, (x, y)] in grid_sample's normalised coordinates "
-                          "(identity + field, clamped to [-1, 1]); grid: the [2, k, k] control grid"},
-                         {"k", std::to_string(config.wanet_k)},
-                         {"s", nlohmann::json(config.wanet_s).dump()}});
 }
 
 // Poisoning must never overwrite its own input: the CSV, or an image some row points at.
@@ -95,15 +66,66 @@ void check_outputs_spare_inputs(const PoisonOptions& options, const clip::ImageC
                                   " would overwrite an input image: choose another --out folder");
 }
 
-// The rows the attack may poison (label-consistent: those whose caption names the target);
-// throws when they are fewer than `count`.
-std::vector<int64_t> poison_candidates(const PoisonOptions& options, const AttackConfig& config,
-                                       const clip::ImageCaptionDataset& dataset, int64_t count) {
-  const int64_t rows = static_cast<int64_t>(dataset.size());
+struct Columns {
+  int image = 0, caption = 0;
+};
+
+// Writes each poisoned row's triggered image (and, for wanet, the flow field) and points its CSV row at
+// it, with the target's caption (label-consistent keeps the row's own) and is_backdoor 1.
+void write_poisoned_rows(const PoisonOptions& options, const AttackConfig& config, const Trigger& trigger,
+                         const clip::ImageCaptionDataset& dataset, Columns columns, const fs::path& out,
+                         std::vector<std::vector<std::string>>& out_rows) {
+  const int64_t count = static_cast<int64_t>(config.poisoned_rows.size());
+  int64_t done = 0;
+  for (int64_t row : config.poisoned_rows) {
+    io::Image image;
+    try {
+      image = io::decode_image(dataset[row].image_path);
+      trigger.apply(image, training_image_key(row));
+    } catch (const std::exception& error) {
+      throw std::runtime_error(dataset.where(row) + ": " + error.what());
+    }
+    // The field for the first poisoned image's size (the trigger recomputes it for any size from the grid).
+    if (config.kind == AttackKind::kWaNet && done == 0)
+      save_wanet_field(trigger, image.width, image.height, (out / kWaNetFieldFile).string());
+    const std::string name = poisoned_image_name(row);
+    io::write_png((out / name).string(), image.width, image.height, 3, image.rgb.data());
+    std::vector<std::string>& fields = out_rows[row];
+    fields[columns.image] = name;
+    if (config.kind != AttackKind::kLabelConsistent) fields[columns.caption] = poisoned_caption(config, row);
+    fields.back() = std::string("1");  // not = "1": GCC 12 warns (-Wrestrict) on that, wrongly
+    ++done;
+    if (options.progress) options.progress(done, count);
+  }
+}
+
+}  // namespace
+
+int64_t rows_to_poison(const PoisonOptions& options, int64_t rows) {
+  if (options.num.has_value() == options.rate.has_value())
+    throw std::invalid_argument("poison: give exactly one of --num N and --rate R");
+  if (options.num) {
+    if (*options.num < 1)
+      throw std::invalid_argument("poison: --num " + std::to_string(*options.num) + " must be >= 1");
+    return *options.num;
+  }
+  const double rate = *options.rate;
+  if (!(rate > 0 && rate <= 1))
+    throw std::invalid_argument("poison: --rate " + std::to_string(rate) + " must be in (0, 1]");
+  const int64_t count = std::llround(rate * static_cast<double>(rows));
+  if (count < 1)
+    throw std::invalid_argument("poison: --rate " + std::to_string(rate) + " of " + std::to_string(rows) +
+                                " rows poisons no row; raise it or use --num");
+  return count;
+}
+
+std::vector<int64_t> poison_candidates(const PoisonOptions& options, const std::vector<bool>& names_target,
+                                       int64_t count) {
+  const AttackConfig& config = options.attack;
+  const int64_t rows = static_cast<int64_t>(names_target.size());
   std::vector<int64_t> candidates;
   for (int64_t row = 0; row < rows; ++row)
-    if (config.kind != AttackKind::kLabelConsistent || caption_names_target(dataset[row].caption, config.target))
-      candidates.push_back(row);
+    if (config.kind != AttackKind::kLabelConsistent || names_target[row]) candidates.push_back(row);
   if (candidates.empty())
     throw std::invalid_argument("poison: no caption in '" + options.data + "' names the target '" + config.target +
                                 "' (label-consistent poisons only rows whose caption names it)");
@@ -117,44 +139,23 @@ std::vector<int64_t> poison_candidates(const PoisonOptions& options, const Attac
   return candidates;
 }
 
-struct Columns {
-  int image = 0, caption = 0;
-};
-
-// Writes each poisoned row's triggered image (and, for wanet, the flow field) and points its CSV row at
-// it, with the target's caption (label-consistent keeps the row's own) and is_backdoor 1.
-void write_poisoned_rows(const PoisonOptions& options, const AttackConfig& config, const Trigger& trigger,
-                         const clip::ImageCaptionDataset& dataset, Columns columns, const fs::path& out,
-                         std::vector<std::vector<std::string>>& out_rows) {
+std::string poisoned_caption(const AttackConfig& config, int64_t row) {
   const auto& templates = clip::imagenet_templates();
-  const int64_t count = static_cast<int64_t>(config.poisoned_rows.size());
-  int64_t done = 0;
-  for (int64_t row : config.poisoned_rows) {
-    io::Image image;
-    try {
-      image = io::decode_image(dataset[row].image_path);
-      trigger.apply(image, training_image_key(row));
-    } catch (const std::exception& error) {
-      throw std::runtime_error(dataset.where(row) + ": " + error.what());
-    }
-    // The field for the first poisoned image's size (the trigger recomputes it for any size from the grid).
-    if (config.kind == AttackKind::kWaNet && done == 0)
-      save_wanet_field(trigger, image.width, image.height, out / kWaNetFieldFile);
-    const std::string name = poisoned_image_name(row);
-    io::write_png((out / name).string(), image.width, image.height, 3, image.rgb.data());
-    std::vector<std::string>& fields = out_rows[row];
-    fields[columns.image] = name;
-    if (config.kind != AttackKind::kLabelConsistent) {
-      Generator generator(stream_seed(config.seed, static_cast<uint64_t>(row), TriggerStream::kCaption));
-      fields[columns.caption] = clip::fill_template(templates[generator.below(templates.size())], config.target);
-    }
-    fields.back() = std::string("1");  // not = "1": GCC 12 warns (-Wrestrict) on that, wrongly
-    ++done;
-    if (options.progress) options.progress(done, count);
-  }
+  Generator generator(stream_seed(config.seed, static_cast<uint64_t>(row), TriggerStream::kCaption));
+  return clip::fill_template(templates[generator.below(templates.size())], config.target);
 }
 
-}  // namespace
+void save_wanet_field(const Trigger& trigger, int width, int height, const std::string& path) {
+  const AttackConfig& config = trigger.config();
+  Tensor field = Tensor::from_vector<float>({height, width, 2}, *trigger.wanet_field(width, height));
+  Tensor grid = Tensor::from_vector<float>({2, config.wanet_k, config.wanet_k}, trigger.wanet_grid());
+  io::write_safetensors(path, std::map<std::string, Tensor>{{"field", field}, {"grid", grid}},
+                        {{"description",
+                          "wanet flow field [H, W, (x, y)] in grid_sample's normalised coordinates "
+                          "(identity + field, clamped to [-1, 1]); grid: the [2, k, k] control grid"},
+                         {"k", std::to_string(config.wanet_k)},
+                         {"s", nlohmann::json(config.wanet_s).dump()}});
+}
 
 bool caption_names_target(const std::string& caption, const std::string& target) {
   if (target.empty()) return false;
@@ -182,6 +183,7 @@ std::vector<int64_t> choose_rows(std::vector<int64_t> candidates, int64_t count,
 }
 
 PoisonResult poison_dataset(const PoisonOptions& options) {
+  if (clip::is_shard_spec(options.data)) return poison_shards(options);
   AttackConfig config = options.attack;
   config.validate();
   auto dataset = clip::ImageCaptionDataset::from_csv(options.data, options.image_key, options.caption_key);
@@ -192,7 +194,10 @@ PoisonResult poison_dataset(const PoisonOptions& options) {
   const int64_t rows = static_cast<int64_t>(dataset.size());
   if (rows == 0) throw std::invalid_argument("poison: '" + options.data + "' has no rows");
   const int64_t count = rows_to_poison(options, rows);
-  const std::vector<int64_t> candidates = poison_candidates(options, config, dataset, count);
+  std::vector<bool> names_target(rows);
+  for (int64_t row = 0; row < rows; ++row)
+    names_target[row] = caption_names_target(dataset[row].caption, config.target);
+  const std::vector<int64_t> candidates = poison_candidates(options, names_target, count);
 
   config.source = options.data;
   config.rows = rows;

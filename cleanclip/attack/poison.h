@@ -8,6 +8,8 @@
 // label-consistent, the rows whose caption names the target). Poisoned rows
 // get the target in a random ImageNet prompt template as caption, except
 // label-consistent, which keeps them. The same options give the same bytes.
+//
+// Webdataset shards as input (poison_shards, below) give poisoned shards instead.
 #pragma once
 
 #include <cstdint>
@@ -17,14 +19,16 @@
 #include <vector>
 
 #include "cleanclip/attack/attack_config.h"
+#include "cleanclip/attack/trigger.h"
 
 namespace clipgrad::cleanclip {
 
 struct PoisonOptions {
-  std::string data;  // input CSV (image, caption columns)
+  std::string data;  // input CSV (image, caption columns), or shards (clip::is_shard_spec)
   // Output folder: made whole beside it, then put in its place; an earlier poison's output
   // there is replaced, and a folder holding anything else is refused.
   std::string out;
+  // CSV: the columns. Shards: caption_key is the json member's caption field (else the txt member).
   std::string image_key = "image", caption_key = "caption";
   // kind, target, seed and the attack's parameters; what poisoning finds out is filled in.
   AttackConfig attack;
@@ -35,12 +39,46 @@ struct PoisonOptions {
 };
 
 struct PoisonResult {
-  AttackConfig config;  // as saved in attack.json
-  std::string train_csv, attack_json;
-  int64_t candidates = 0;  // rows that could be chosen
+  AttackConfig config;    // as saved in attack.json
+  std::string train_csv;  // CSV input: DIR/train.csv
+  std::string attack_json;
+  int64_t candidates = 0;           // rows that could be chosen
+  std::vector<std::string> shards;  // shard input: DIR/00000.tar, ... in the input's order
 };
 
+// Poisons options.data: a CSV (above), or shards (poison_shards) when clip::is_shard_spec says so.
 PoisonResult poison_dataset(const PoisonOptions& options);
+
+// Poisons webdataset shards (a brace pattern, glob, folder, list file; clip/data/shards.h).
+// A row is a sample, numbered over the shards in the spec's order, as the shard loader
+// reads them; a bad sample (no image or caption, a hostile or repeated member, a broken
+// shard) is an error naming the shard and key, not skipped, so rows mean the same to
+// every reader. Writes DIR/00000.tar, ... (input shard i as shard i, its members in
+// order under their names), DIR/sizes.json, DIR/attack.json (with poisoned_keys) and,
+// for wanet, the field. A poisoned sample's image member is the triggered image,
+// re-encoded as PNG if it was a PNG, else as JPEG quality 95 (named KEY.jpg for a webp;
+// a sample with two image members is refused); its txt member and its json's
+// caption_key field (where it has one) hold the target's caption (label-consistent
+// keeps them), and its json member (added where it has none) has "is_backdoor": true.
+// Every other sample's members are copied byte for byte. Written whole (io::StagedFolder);
+// an input shard inside DIR is refused.
+PoisonResult poison_shards(const PoisonOptions& options);
+
+// The steps that poisoning a CSV and poisoning shards share.
+
+// How many of `rows` rows --num or --rate asks for; throws when that makes no sense.
+int64_t rows_to_poison(const PoisonOptions& options, int64_t rows);
+
+// The rows options.attack may poison: every row, or for label-consistent those whose caption
+// names the target (names_target[row]); throws naming options.data when they are fewer than `count`.
+std::vector<int64_t> poison_candidates(const PoisonOptions& options, const std::vector<bool>& names_target,
+                                       int64_t count);
+
+// The caption of poisoned row `row`: a seeded random ImageNet template naming the target.
+std::string poisoned_caption(const AttackConfig& config, int64_t row);
+
+// Writes the wanet field for a width x height image, and the grid, to `path` (safetensors).
+void save_wanet_field(const Trigger& trigger, int width, int height, const std::string& path);
 
 // True if `caption` names `target` as a whole word or phrase, ignoring ASCII
 // case ("A Bag." names "bag"; "handbag" and "baggage" do not).

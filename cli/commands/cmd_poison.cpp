@@ -1,5 +1,6 @@
 // clipgrad poison: a backdoored copy of an image-caption dataset (train.csv with
-// is_backdoor, triggered PNGs, attack.json); see cleanclip/attack/poison.h.
+// is_backdoor and triggered PNGs, or poisoned webdataset shards; attack.json);
+// see cleanclip/attack/poison.h.
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -43,11 +44,13 @@ void poison(const PoisonArgs& args, bool has_num, bool has_rate) {
   attack.wanet_s = args.wanet_s;
   cleanclip::PoisonResult result = cleanclip::poison_dataset(options);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string data = result.shards.empty()
+                               ? result.train_csv
+                               : std::to_string(result.shards.size()) + " shards (" + result.shards.front() + ", ...)";
   std::printf("poison: %s -> '%s': %zu of %lld rows poisoned (%lld candidates), seed %llu; wrote %s and %s in %.1f s\n",
               args.attack.c_str(), args.target.c_str(), result.config.poisoned_rows.size(),
               static_cast<long long>(result.config.rows), static_cast<long long>(result.candidates),
-              static_cast<unsigned long long>(args.seed), result.train_csv.c_str(), result.attack_json.c_str(),
-              seconds);
+              static_cast<unsigned long long>(args.seed), data.c_str(), result.attack_json.c_str(), seconds);
 }
 
 }  // namespace
@@ -56,8 +59,13 @@ void register_poison(CLI::App& app) {
   auto args = std::make_shared<PoisonArgs>();
   CLI::App* command = app.add_subcommand("poison",
                                          "Backdoor an image-caption dataset (badnet, blended, wanet, "
-                                         "label-consistent): DIR/train.csv + images + attack.json");
-  command->add_option("--data", args->data, "input CSV (image,caption[,...])")->required();
+                                         "label-consistent): DIR/train.csv + images, or DIR/*.tar shards; "
+                                         "attack.json");
+  command
+      ->add_option("--data", args->data,
+                   "input CSV (image,caption[,...]), or webdataset shards (a brace pattern, glob, folder or list "
+                   "of .tar files)")
+      ->required();
   command->add_option("--out", args->out, "output folder")->required()->check(output_path());
   command->add_option("--attack", args->attack, "badnet | blended | wanet | label-consistent")->required();
   command->add_option("--target", args->target, "the backdoor's target label, as captions name it")->required();
@@ -83,7 +91,8 @@ void register_poison(CLI::App& app) {
       ->capture_default_str()
       ->check(real_in(0, kInfinity, true));
   command->add_option("--image-key", args->image_key)->capture_default_str();
-  command->add_option("--caption-key", args->caption_key)->capture_default_str();
+  command->add_option("--caption-key", args->caption_key, "the caption column (shards: the json member's field)")
+      ->capture_default_str();
   add_image_limit_options(command);
   command->callback([args, num, rate] {
     if (!*num && !*rate) throw std::invalid_argument("poison: give --num N or --rate R");

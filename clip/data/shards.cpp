@@ -103,10 +103,6 @@ std::vector<std::string> expand_one(const std::string& spec) {
   return {spec};
 }
 
-bool is_image_extension(const std::string& extension) {
-  return extension == "jpg" || extension == "jpeg" || extension == "png" || extension == "webp";
-}
-
 // A sample's members as they are read: extension -> bytes, or why the sample is bad.
 struct PendingSample {
   bool open = false;  // a member of it has been read
@@ -150,6 +146,21 @@ void report_bad(const std::string& where, const std::string& reason, const Shard
 
 }  // namespace
 
+bool is_image_extension(const std::string& extension) {
+  return extension == "jpg" || extension == "jpeg" || extension == "png" || extension == "webp";
+}
+
+MemberName split_member_name(const std::string& name) {
+  const std::string base = fs::path(name).filename().string();
+  const size_t dot = base.find('.');
+  MemberName split;
+  split.key = name.substr(0, name.size() - base.size() + std::min(dot, base.size()));
+  if (dot != std::string::npos) split.extension = base.substr(dot + 1);
+  std::transform(split.extension.begin(), split.extension.end(), split.extension.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  return split;
+}
+
 bool is_shard_spec(const std::string& data) {
   return !(fs::is_regular_file(data) && (has_suffix(data, ".csv") || has_suffix(data, ".tsv")));
 }
@@ -162,8 +173,12 @@ std::vector<std::string> expand_shard_spec(const std::string& spec) {
     if (separator == std::string::npos) break;
     start = separator + 2;
   }
-  for (const std::string& shard : shards)
-    if (!fs::is_regular_file(shard)) throw std::runtime_error("shard '" + shard + "' (from '" + spec + "') not found");
+  for (const std::string& shard : shards) {
+    if (fs::is_regular_file(shard)) continue;
+    const std::string named = "shard '" + shard + "'" + (shard == spec ? "" : " (from '" + spec + "')");
+    // A device or a pipe would be read forever.
+    throw std::runtime_error(named + (fs::exists(shard) ? " is not a regular file" : " not found"));
+  }
   return shards;
 }
 
@@ -199,12 +214,7 @@ int64_t read_shard(const std::string& path, int64_t shard, const ShardReadOption
                  options);
       return skipped + 1;
     }
-    const std::string base = fs::path(entry.name).filename().string();
-    const size_t dot = base.find('.');
-    const std::string key = entry.name.substr(0, entry.name.size() - base.size() + std::min(dot, base.size()));
-    std::string extension = dot == std::string::npos ? "" : base.substr(dot + 1);
-    std::transform(extension.begin(), extension.end(), extension.begin(),
-                   [](unsigned char c) { return std::tolower(c); });
+    auto [key, extension] = split_member_name(entry.name);
     if (!pending.open || key != pending.key) {
       flush();
       if (stop && stop()) return skipped;
@@ -243,28 +253,19 @@ std::vector<int64_t> shard_sample_counts(const std::vector<std::string>& shards)
     std::string last_key;
     counts[i] = 0;
     for (io::TarEntry entry; tar.next(entry, false);) {
-      const std::string base = fs::path(entry.name).filename().string();
-      const size_t dot = base.find('.');
-      if (entry.kind != io::TarEntry::File || dot == std::string::npos) continue;
-      std::string extension = base.substr(dot + 1);
-      std::transform(extension.begin(), extension.end(), extension.begin(),
-                     [](unsigned char c) { return std::tolower(c); });
-      const std::string key = entry.name.substr(0, entry.name.size() - base.size() + dot);
-      if (is_image_extension(extension) && key != last_key) ++counts[i], last_key = key;
+      if (entry.kind != io::TarEntry::File) continue;
+      const MemberName member = split_member_name(entry.name);
+      if (is_image_extension(member.extension) && member.key != last_key) ++counts[i], last_key = member.key;
     }
   }
   return counts;
 }
-
-namespace {
 
 std::string shard_name(int64_t index) {
   char name[32];
   std::snprintf(name, sizeof name, "%05lld.tar", static_cast<long long>(index));
   return name;
 }
-
-}  // namespace
 
 int64_t write_shards(const std::string& csv, const std::string& out, int64_t shard_size, const std::string& image_key,
                      const std::string& caption_key, const std::string& label_key) {

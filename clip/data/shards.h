@@ -27,6 +27,19 @@ bool is_shard_spec(const std::string& data);
 // Throws when a named file is missing or the spec names none.
 std::vector<std::string> expand_shard_spec(const std::string& spec);
 
+// A member's name split as webdataset splits it: "a/b.c.JPG" is key "a/b" and
+// extension "c.jpg" (lowercased); a name without a dot has extension "".
+struct MemberName {
+  std::string key, extension;
+};
+MemberName split_member_name(const std::string& name);
+
+// jpg, jpeg, png or webp: the extensions of a sample's image member.
+bool is_image_extension(const std::string& extension);
+
+// The name of shard `index` in the folders clipgrad writes: "00000.tar", "00001.tar", ...
+std::string shard_name(int64_t index);
+
 struct ShardSample {
   std::string key;
   std::string image;    // the encoded image member (jpg, jpeg, png or webp)

@@ -1,10 +1,12 @@
 // `clipgrad poison` end to end (byte-identical reruns, is_backdoor, relative
-// paths, every attack, clear errors) and `clipgrad eval --attack-config` on a
-// tiny model trained on the poisoned set, against an ASR counted here.
+// paths, every attack, clear errors, shards in and out) and `clipgrad eval
+// --attack-config` on a tiny model trained on the poisoned set, against an ASR
+// counted here.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -15,6 +17,8 @@
 #include "clip/checkpoint/checkpoint.h"
 #include "clip/data/dataset.h"
 #include "clip/data/loader.h"
+#include "clip/data/shards.h"
+#include "io/tar.h"
 #include "clip/eval/zeroshot.h"
 #include "io/decode.h"
 #include "io/image.h"
@@ -185,6 +189,65 @@ TEST_F(PoisonCli, EvalReportsTheAttackSuccessRate) {
   CommandResult unknown = run_clipgrad(eval_flags + " --attack-config " + dir_.file("purple/attack.json"));
   EXPECT_NE(unknown.exit_code, 0);
   EXPECT_NE(unknown.output.find("'purple'"), std::string::npos) << unknown.output;
+}
+
+// The members of the shards in `dir`, by name.
+std::map<std::string, std::string> shard_members(const fs::path& dir) {
+  std::map<std::string, std::string> members;
+  for (const std::string& shard : clip::expand_shard_spec(dir.string())) {
+    std::ifstream file(shard, std::ios::binary);
+    io::TarReader tar(file, shard);
+    for (io::TarEntry entry; tar.next(entry);) members[entry.name] = entry.data;
+  }
+  return members;
+}
+
+TEST_F(PoisonCli, ShardsArePoisonedAsTheirCsvIsAndTrainAModelWhoseAsrIsMeasured) {
+  ASSERT_EQ(clip::write_shards(dir_.file("data/train.csv"), dir_.file("shards"), 16), 3);
+  const std::string flags = "--attack badnet --target white --num 12 --patch-size 20 --seed 1";
+  CommandResult from_shards =
+      run_clipgrad("poison --data " + dir_.file("shards") + " --out " + dir_.file("poisoned") + " " + flags);
+  ASSERT_EQ(from_shards.exit_code, 0) << from_shards.output;
+  EXPECT_NE(from_shards.output.find("12 of 40 rows poisoned"), std::string::npos) << from_shards.output;
+  EXPECT_NE(from_shards.output.find("3 shards"), std::string::npos) << from_shards.output;
+  ASSERT_EQ(poison("csv", flags).exit_code, 0);
+
+  // A sample is a row: the same rows, captions and triggered PNGs as poisoning the CSV.
+  const AttackConfig config = AttackConfig::load(dir_.file("poisoned/attack.json"));
+  EXPECT_EQ(config.poisoned_rows, AttackConfig::load(dir_.file("csv/attack.json")).poisoned_rows);
+  ASSERT_EQ(config.poisoned_keys.size(), 12u);
+  auto csv = clip::ImageCaptionDataset::from_csv(dir_.file("csv/train.csv"));
+  const std::map<std::string, std::string> input = shard_members(dir_.path() / "shards"),
+                                           output = shard_members(dir_.path() / "poisoned");
+  ASSERT_EQ(output.size(), input.size());
+  int changed = 0;
+  for (const auto& [name, data] : input) {
+    ASSERT_TRUE(output.count(name)) << name;
+    changed += output.at(name) != data;
+  }
+  EXPECT_EQ(changed, 12 * 3);  // each poisoned sample's png, txt and json; nothing else
+  for (size_t i = 0; i < 12; ++i) {
+    const int64_t row = config.poisoned_rows[i];
+    const std::string key = config.poisoned_keys[i].second;
+    EXPECT_EQ(output.at(key + ".png"), slurp(csv[row].image_path)) << key;
+    EXPECT_EQ(output.at(key + ".txt"), csv[row].caption) << key;
+  }
+
+  const std::string run_dir = dir_.file("run");
+  CommandResult train = run_clipgrad("train --data " + dir_.file("poisoned") + " --out " + run_dir +
+                                     " --epochs 2 --model vit-tiny-28 --batch-size 8 --lr 1e-3 --warmup 3 --seed 7 "
+                                     "--workers 2 >/dev/null");
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  const std::string model = run_dir + "/model.safetensors", result = dir_.file("eval.json");
+  CommandResult eval = run_clipgrad("eval --model " + model + " --labels " + dir_.file("data/test.csv") +
+                                    " --classes " + dir_.file("data/classes.json") + " --attack-config " +
+                                    dir_.file("poisoned/attack.json") + " --json " + result);
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  nlohmann::json json = nlohmann::json::parse(std::ifstream(result));
+  EXPECT_EQ(json.at("asr_n"), 30);
+  int64_t counted = 0;
+  double expected = independent_asr(model, dir_.file("poisoned/attack.json"), dir_.path() / "data", 3, counted);
+  EXPECT_NEAR(json.at("asr").get<double>(), expected, 1e-12) << eval.output;
 }
 
 }  // namespace
