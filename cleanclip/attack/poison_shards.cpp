@@ -198,8 +198,9 @@ PoisonResult poison_shards(const PoisonOptions& options) {
   config.wanet_grid = trigger.wanet_grid();
   check_outputs_spare_inputs(survey.shards, options.out);
 
-  std::vector<std::string> names{"sizes.json", "attack.json", kWaNetFieldFile};
-  for (size_t shard = 0; shard < survey.shards.size(); ++shard) names.push_back(clip::shard_name(shard));
+  std::vector<std::string> names =
+      clip::shard_names_to_replace(options.out, static_cast<int64_t>(survey.shards.size()));
+  names.insert(names.end(), {"sizes.json", "attack.json", kWaNetFieldFile});
   io::StagedFolder staged(options.out, names);  // written whole; replaces only an earlier poison's shards
   ShardPoisoner poisoner(options, config, trigger, staged.path());
   nlohmann::json sizes = nlohmann::json::object();

@@ -267,6 +267,21 @@ std::string shard_name(int64_t index) {
   return name;
 }
 
+std::vector<std::string> shard_names_to_replace(const std::string& out, int64_t shards) {
+  std::vector<std::string> names;
+  for (int64_t shard = 0; shard < shards; ++shard) names.push_back(shard_name(shard));
+  std::error_code error;
+  if (!fs::is_directory(out, error)) return names;
+  for (const auto& entry : fs::directory_iterator(out, error)) {
+    const std::string name = entry.path().filename().string();
+    const size_t digits = name.size() - 4;
+    if (name.size() >= 9 && has_suffix(name, ".tar") && name.find_first_not_of("0123456789") == digits &&
+        entry.is_regular_file(error))
+      names.push_back(name);
+  }
+  return names;
+}
+
 int64_t write_shards(const std::string& csv, const std::string& out, int64_t shard_size, const std::string& image_key,
                      const std::string& caption_key, const std::string& label_key) {
   if (shard_size < 1) throw std::invalid_argument("--shard-size must be at least 1");
@@ -274,10 +289,10 @@ int64_t write_shards(const std::string& csv, const std::string& out, int64_t sha
   const int image_column = table.require_column(image_key);
   const int caption_column = table.column_index(caption_key), label_column = table.column_index(label_key);
   const fs::path folder = fs::path(csv).parent_path();
-  std::vector<std::string> names{"sizes.json"};
-  for (size_t first = 0; first < table.size(); first += static_cast<size_t>(shard_size))
-    names.push_back(shard_name(static_cast<int64_t>(names.size() - 1)));
-  io::StagedFolder staged(out, names);  // written whole; replaces only an earlier set of these shards
+  std::vector<std::string> names =
+      shard_names_to_replace(out, (static_cast<int64_t>(table.size()) + shard_size - 1) / shard_size);
+  names.push_back("sizes.json");
+  io::StagedFolder staged(out, names);  // written whole; replaces only an earlier set of shards
   nlohmann::json sizes = nlohmann::json::object();
   int64_t shards = 0;
   for (size_t first = 0; first < table.size(); first += static_cast<size_t>(shard_size), ++shards) {

@@ -40,6 +40,11 @@ bool is_image_extension(const std::string& extension);
 // The name of shard `index` in the folders clipgrad writes: "00000.tar", "00001.tar", ...
 std::string shard_name(int64_t index);
 
+// What a writer of `shards` shards into folder `out` may replace there (io::StagedFolder):
+// their names, and the numbered shards (five or more digits, ".tar") of an earlier,
+// larger set.
+std::vector<std::string> shard_names_to_replace(const std::string& out, int64_t shards);
+
 struct ShardSample {
   std::string key;
   std::string image;    // the encoded image member (jpg, jpeg, png or webp)
@@ -80,7 +85,7 @@ std::vector<int64_t> shard_sample_counts(const std::vector<std::string>& shards)
 // ({"caption", "key", "row"}), its label (if label_key) as KEY.cls; KEY is the
 // row number, 9 digits. Also DIR/sizes.json. The folder is written whole
 // (io::StagedFolder): an existing DIR is replaced only when it holds nothing but
-// the shards and sizes.json this call writes, and a failure leaves it as it was.
+// numbered shards (an earlier set, of any count) and sizes.json, and a failure leaves it as it was.
 // An image file larger than io::max_image_file_bytes() is refused unread.
 // Returns the number of shards.
 int64_t write_shards(const std::string& csv, const std::string& out, int64_t shard_size,

@@ -222,6 +222,18 @@ TEST(PoisonShards, LabelConsistentKeepsCaptionsAndWaNetSavesItsField) {
   EXPECT_EQ(io::read_safetensors(dir.file("wanet/wanet_field.safetensors")).at("field").shape(), (Shape{20, 24, 2}));
 }
 
+TEST(PoisonShards, AnEarlierPoisonIsReplacedWholeEvenOfMoreShards) {
+  testing::TempDir dir("poison_shards_again");
+  write_input_shards(dir.path());
+  poison_shards(options_for(dir, AttackKind::kBadNet, 3));
+  PoisonOptions one_shard = options_for(dir, AttackKind::kBadNet, 3);
+  one_shard.data = dir.file("in/00001.tar");
+  EXPECT_EQ(poison_shards(one_shard).shards, std::vector<std::string>{dir.file("out/00000.tar")});
+  EXPECT_FALSE(fs::exists(dir.path() / "out" / "00001.tar"));
+  EXPECT_FALSE(fs::exists(dir.path() / "out" / "00002.tar"));
+  EXPECT_EQ(AttackConfig::load(dir.file("out/attack.json")).rows, 7);
+}
+
 TEST(PoisonShards, BadInputIsRefusedNamingIt) {
   testing::TempDir dir("poison_shards_bad");
   write_input_shards(dir.path());
