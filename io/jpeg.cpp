@@ -11,7 +11,6 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
-
 namespace clipgrad::io {
 
 namespace {

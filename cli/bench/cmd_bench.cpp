@@ -167,8 +167,9 @@ void register_bench(CLI::App& app) {
       ->check(integer_in(1, 8192));
   command->add_option("--images", options->data.images, "--data: at most this many images (0: all)")
       ->check(integer_in(0, int64_t{1} << 40));
-  command->add_option("--compare", options->data.compare,
-                      "--data: compare the DCT-scaled and exact decodes of this many images (pixel levels)")
+  command
+      ->add_option("--compare", options->data.compare,
+                   "--data: compare the DCT-scaled and exact decodes of this many images (pixel levels)")
       ->check(integer_in(0, int64_t{1} << 40));
   command->callback([options] {
     if (!options->data.data.empty()) {

@@ -151,12 +151,15 @@ void run_data_bench(const DataBenchOptions& options) {
   result["loader"] = {{"images_per_s", rate.per_second}, {"images_per_cpu_s", rate.per_cpu_second}};
   if (options.compare > 0) {
     const Comparison c = compare_paths(samples, options.compare, options.image_size);
-    std::printf("  scaled vs exact decode: %lld of %lld images scaled; their %d px crops differ by %.3f levels on "
-                "average, 99%% of values by %d or less, at most %d\n",
-                static_cast<long long>(c.scaled), static_cast<long long>(c.compared), options.image_size, c.mean, c.p99,
-                c.max);
-    result["compare"] = {{"images", c.compared}, {"scaled", c.scaled}, {"mean_abs_levels", c.mean},
-                         {"p99_abs_levels", c.p99}, {"max_abs_levels", c.max}};
+    std::printf(
+        "  scaled vs exact decode: %lld of %lld images scaled; their %d px crops differ by %.3f levels on "
+        "average, 99%% of values by %d or less, at most %d\n",
+        static_cast<long long>(c.scaled), static_cast<long long>(c.compared), options.image_size, c.mean, c.p99, c.max);
+    result["compare"] = {{"images", c.compared},
+                         {"scaled", c.scaled},
+                         {"mean_abs_levels", c.mean},
+                         {"p99_abs_levels", c.p99},
+                         {"max_abs_levels", c.max}};
   }
   if (!options.json.empty()) io::write_file_atomic(options.json, result.dump(2) + "\n");
 }

@@ -116,8 +116,8 @@ ImageFeatures image_features(ClipModel& model, BatchSource& source,
   out.skipped = source.skipped_in_epoch();
   // Accuracy over no image would be reported as 0 (or anything): refused.
   if (out.rows.empty())
-    throw std::runtime_error("none of the " + std::to_string(out.skipped) + " images could be read (first: " +
-                             name_of(0) + "; see the warnings above)");
+    throw std::runtime_error("none of the " + std::to_string(out.skipped) +
+                             " images could be read (first: " + name_of(0) + "; see the warnings above)");
   out.features = Tensor::from_vector<float>({static_cast<int64_t>(out.rows.size()), embed}, values);
   return out;
 }

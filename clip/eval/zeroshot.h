@@ -48,8 +48,9 @@ ImageFeatures image_features(ClipModel& model, const std::vector<LoaderItem>& it
 // members); `name_of(index)` names a sample in errors. Throws when no image at
 // all could be read.
 ImageFeatures image_features(
-    ClipModel& model, BatchSource& source,
-    const std::function<std::string(int64_t)>& name_of = [](int64_t index) { return "sample " + std::to_string(index); });
+    ClipModel& model, BatchSource& source, const std::function<std::string(int64_t)>& name_of = [](int64_t index) {
+      return "sample " + std::to_string(index);
+    });
 
 struct Accuracy {
   double top1 = 0, top5 = 0;

@@ -27,7 +27,10 @@ Grads run(bool checkpointed, bool input_needs_grad) {
   auto body = [&](const Variable& in) { return block(in, w, b, w2); };
   Variable y = checkpointed ? fn::checkpoint(body, x, {w, b, w2}) : body(x);
   fn::sum_all(fn::mul(y, y)).backward();
-  Grads grads{y.value().to_vector<float>(), {}, w.grad().to_vector<float>(), b.grad().to_vector<float>(),
+  Grads grads{y.value().to_vector<float>(),
+              {},
+              w.grad().to_vector<float>(),
+              b.grad().to_vector<float>(),
               w2.grad().to_vector<float>()};
   if (input_needs_grad) grads.x = x.grad().to_vector<float>();
   return grads;

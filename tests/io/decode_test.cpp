@@ -43,8 +43,9 @@ TEST(Decode, WebpAndPngBytesByTheirSignature) {
   Image decoded = decode_image_bytes(webp, webp_size, "t.webp");
   EXPECT_EQ(decoded.rgb, picture.rgb);  // lossless
   EXPECT_THROW(decode_image_bytes(webp, webp_size - 20, "cut.webp"), std::runtime_error);
-  EXPECT_NE(error_of([&] { decode_image_bytes(webp, webp_size, "t.webp", {.limits = {.max_pixels = 100}}); })
-                .find("--max-image-pixels"),
+  EXPECT_NE(error_of([&] {
+              decode_image_bytes(webp, webp_size, "t.webp", {.limits = {.max_pixels = 100}});
+            }).find("--max-image-pixels"),
             std::string::npos);
   WebPFree(webp);
   EXPECT_THROW(decode_image_bytes(reinterpret_cast<const uint8_t*>("not an image"), 12, "x.png"), std::runtime_error);

@@ -38,8 +38,8 @@ class SupervisedCli : public ::testing::Test {
 
   CommandResult finetune(const std::string& out, const std::string& flags = kFastFlags) {
     return run_clipgrad("finetune-supervised --model " + dir_.file("init.safetensors") + " --labels " +
-                        dir_.file("test.csv") + " --classes " + dir_.file("classes.json") + " --out " +
-                        dir_.file(out) + flags);
+                        dir_.file("test.csv") + " --classes " + dir_.file("classes.json") + " --out " + dir_.file(out) +
+                        flags);
   }
   CommandResult eval(const std::string& model, const std::string& flags) {
     return run_clipgrad("eval --model " + model + " --labels " + dir_.file("test.csv") + " --classes " +

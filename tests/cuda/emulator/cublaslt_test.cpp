@@ -255,7 +255,7 @@ TEST(EmulatorCublasLt, DoublePrecision) {
 // Under CUBLAS_COMPUTE_32F_FAST_TF32 each operand is rounded to TF32, the
 // products and sums are f32; the result is not plain f32's.
 TEST(EmulatorCublasLt, Tf32RoundsEachOperandToTenMantissaBits) {
-  EXPECT_EQ(tf32(1.0f + 0x1p-11f), 1.0f);           // a tie, to even
+  EXPECT_EQ(tf32(1.0f + 0x1p-11f), 1.0f);            // a tie, to even
   EXPECT_EQ(tf32(1.0f + 0x3p-11f), 1.0f + 0x1p-9f);  // a tie, to even (up)
   EXPECT_EQ(tf32(-1.5f - 0x1p-12f), -1.5f);
   Case c;
