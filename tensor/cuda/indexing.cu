@@ -78,7 +78,7 @@ __global__ void eot_positions_kernel(const int32_t* tokens, int32_t* positions, 
 
 // Gathers (or scatters) `rows` rows of row_bytes, in the widest word that divides a row.
 void move_rows(bool scatter, const void* src, void* dst, const int32_t* index, int64_t step, int64_t rows,
-               int64_t row_bytes, const char* op) {
+               int64_t row_bytes) {
   if (rows == 0 || row_bytes == 0) return;
   auto move = [&]<class E>() {
     const int64_t row_words = row_bytes / int64_t(sizeof(E));
@@ -119,7 +119,7 @@ Tensor index_rows(const Tensor& x, const std::vector<int64_t>& rows) {
   if (rows.empty() || x.numel() == 0) return out;
   Tensor device_index = upload_i32(index);
   move_rows(false, x.raw_data(), out.raw_data(), device_data<int32_t>(device_index), 0,
-            static_cast<int64_t>(rows.size()), static_cast<int64_t>(x.nbytes() / count), "index_rows");
+            static_cast<int64_t>(rows.size()), static_cast<int64_t>(x.nbytes() / count));
   return out;
 }
 
@@ -130,7 +130,7 @@ Tensor embedding(const Tensor& ids, const Tensor& weight) {
   out_shape.push_back(features);
   Tensor out = Tensor::empty(out_shape, weight.dtype(), Device::CUDA);
   move_rows(false, weight.raw_data(), out.raw_data(), device_data<int32_t>(ids), 0, ids.numel(),
-            features * static_cast<int64_t>(dtype_size(weight.dtype())), "embedding");
+            features * static_cast<int64_t>(dtype_size(weight.dtype())));
   return out;
 }
 
@@ -184,7 +184,7 @@ Tensor gather_rows(const Tensor& x, const Tensor& index) {
   const int64_t batch = x.shape()[0], length = x.shape()[1], features = x.shape()[2];
   Tensor out = Tensor::empty({batch, features}, x.dtype(), Device::CUDA);
   move_rows(false, x.raw_data(), out.raw_data(), device_data<int32_t>(index), length, batch,
-            features * static_cast<int64_t>(dtype_size(x.dtype())), "gather_rows");
+            features * static_cast<int64_t>(dtype_size(x.dtype())));
   return out;
 }
 
@@ -193,7 +193,7 @@ Tensor gather_rows_backward(const Tensor& grad, const Tensor& index, int64_t len
   const int64_t batch = grad.shape()[0], features = grad.shape()[1];
   Tensor out = Tensor::zeros({batch, length, features}, grad.dtype(), Device::CUDA);
   move_rows(true, grad.raw_data(), out.raw_data(), device_data<int32_t>(index), length, batch,
-            features * static_cast<int64_t>(dtype_size(grad.dtype())), "gather_rows_backward");
+            features * static_cast<int64_t>(dtype_size(grad.dtype())));
   return out;
 }
 
