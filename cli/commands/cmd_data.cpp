@@ -4,10 +4,12 @@
 // fashion-mnist: the IDX files become 28x28 grayscale PNGs, train.csv
 // (image,caption) with a synthetic caption per image, test.csv (image,label)
 // and classes.json (class names + the 80 ImageNet templates for zero-shot).
+// scenes: the study's harder testbed (clip/data/scenes.h).
 #include <memory>
 
 #include "cli/commands/commands.h"
 #include "clip/data/fashion_mnist.h"
+#include "clip/data/scenes.h"
 
 namespace clipgrad::cli {
 
@@ -26,6 +28,25 @@ void register_data(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   fashion->add_option("--seed", options->seed, "Seed of the caption choice")->capture_default_str();
   fashion->callback([options] { clip::prepare_fashion_mnist(*options); });
+
+  auto scenes = std::make_shared<clip::SceneOptions>();
+  CLI::App* scene = data->add_subcommand(
+      "scenes",
+      "Fashion-MNIST items on textured canvases with WordNet captions: train.csv, finetune.csv (disjoint items), "
+      "test.csv (one item each), classes.json");
+  scene->add_option("--out", scenes->out, "Output folder")->required();
+  scene->add_option("--source", scenes->fashion_mnist, "Folder with the IDX .gz files")->capture_default_str();
+  scene->add_option("--wordnet", scenes->wordnet, "WordNet's database folder")->capture_default_str();
+  scene->add_option("--canvas", scenes->canvas, "Canvas side (px)")->capture_default_str();
+  scene->add_option("--train", scenes->train, "Pretraining scenes")->capture_default_str();
+  scene->add_option("--finetune", scenes->finetune, "Clean fine-tuning scenes")->capture_default_str();
+  scene->add_option("--test", scenes->test, "Test scenes (at most 10,000)")->capture_default_str();
+  scene->add_option("--min-item", scenes->min_item, "Smallest item side (px)")->capture_default_str();
+  scene->add_option("--max-item", scenes->max_item, "Largest item side (px)")->capture_default_str();
+  scene->add_option("--max-rotation", scenes->max_rotation_degrees, "Largest rotation (degrees)")
+      ->capture_default_str();
+  scene->add_option("--seed", scenes->seed, "Seed of every scene's draw")->capture_default_str();
+  scene->callback([scenes] { clip::prepare_scenes(*scenes); });
 }
 
 }  // namespace clipgrad::cli

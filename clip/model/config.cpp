@@ -236,7 +236,7 @@ static ClipConfig resnet(int64_t embed, std::vector<int64_t> layers) {
 }
 
 std::vector<std::string> ClipConfig::names() {
-  return {"vit-b-32", "vit-b-16", "vit-l-14", "rn50", "rn101", "vit-tiny-28", "rn-tiny"};
+  return {"vit-b-32", "vit-b-16", "vit-l-14", "rn50", "rn101", "vit-tiny-28", "vit-tiny-64", "rn-tiny"};
 }
 
 ClipConfig ClipConfig::named(const std::string& name) {
@@ -258,6 +258,14 @@ ClipConfig ClipConfig::named(const std::string& name) {
     config.image_resolution = 28;
     config.vision_heads = 4;
     config.context_length = 32;
+    config.transformer_layers = 4;
+  } else if (name == "vit-tiny-64") {
+    // The study's scenes (64 px canvases, clip/data/scenes.h) in 8 px patches: 64 patch
+    // tokens, as ViT-B/16 sees 224 px in 196; captions of up to 48 tokens.
+    config = vit(128, 4, 128, 16, 128, 4);
+    config.image_resolution = 64;
+    config.vision_heads = 4;
+    config.context_length = 48;
     config.transformer_layers = 4;
   } else if (name == "rn-tiny") {
     config = resnet(64, {1, 1, 1, 1});

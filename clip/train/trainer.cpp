@@ -297,7 +297,8 @@ std::map<std::string, double> Trainer::train_step(const TrainBatch& batch) {
   return mean_over_ranks(values);
 }
 
-void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
+void Trainer::run(const std::function<void(const StepReport&)>& on_step,
+                  const std::function<void(int64_t completed_epochs)>& on_epoch) {
   int image_size = static_cast<int>(model_->config().image_resolution);
   const int ranks = world_->world_size();
   const int64_t global_batch = options_.batch_size * ranks;
@@ -373,6 +374,7 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
     if (writes_files()) save_checkpoint(state);
     // No rank runs ahead of a checkpoint that failed (rank 0 then aborts the job).
     world_->barrier("barrier after the checkpoint of epoch " + std::to_string(epoch_));
+    if (on_epoch && writes_files()) on_epoch(epoch_), model_->train();  // the hook may leave eval mode
   }
 }
 
