@@ -83,8 +83,9 @@ void paint_background(Canvas& canvas, const SceneWords& words, Generator& genera
   const float* second = scene_colours()[words.background_second].rgb;
   for (int y = 0; y < canvas.side; ++y)
     for (int x = 0; x < canvas.side; ++x) {
-      const double mix = texture.mix(x + 0.5, y + 0.5);
-      const double grain = generator.normal() * 6;
+      // The second colour at half contrast: the texture is there, the items stand out of it.
+      const double mix = 0.5 * texture.mix(x + 0.5, y + 0.5);
+      const double grain = generator.normal() * 4;
       for (int c = 0; c < 3; ++c)
         canvas.at(x, y)[c] = static_cast<float>((1 - mix) * first[c] + mix * second[c] + grain);
     }
@@ -124,6 +125,8 @@ void paint_item(Canvas& canvas, const uint8_t* item, const Placement& place, con
     }
 }
 
+double luminance(const float* rgb) { return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]; }
+
 struct Scene {
   Canvas canvas;
   SceneWords words;
@@ -143,6 +146,7 @@ Scene render_scene(const SceneOptions& options, const FashionMnistSplit& pool, c
   scene.canvas.rgb.resize(static_cast<size_t>(options.canvas) * options.canvas * 3);
   paint_background(scene.canvas, scene.words, generator);
   double largest = 0;
+  const float* first_colour = scene_colours()[scene.words.background].rgb;
   for (int64_t index : items) {
     Placement place;
     place.side = options.min_item + generator.uniform() * (options.max_item - options.min_item);
@@ -152,8 +156,9 @@ Scene render_scene(const SceneOptions& options, const FashionMnistSplit& pool, c
     place.centre_y = margin + generator.uniform() * (options.canvas - 2 * margin);
     SceneItemWords item;
     item.label = pool.labels[index];
-    do item.colour = static_cast<int>(generator.below(colours));
-    while (item.colour == scene.words.background || item.colour == scene.words.background_second);
+    do item.colour = static_cast<int>(generator.below(colours));  // a colour that stands out of the background
+    while (item.colour == scene.words.background || item.colour == scene.words.background_second ||
+           std::fabs(luminance(scene_colours()[item.colour].rgb) - luminance(first_colour)) < 50);
     const double span = options.max_item - options.min_item;
     item.size = place.side < options.min_item + span / 4 ? -1 : (place.side > options.max_item - span / 4 ? 1 : 0);
     const int column = std::min(2, static_cast<int>(place.centre_x * 3 / options.canvas));
@@ -198,7 +203,7 @@ std::vector<std::vector<std::string>> write_split(const SceneOptions& options, S
         items.push_back(i);
       } else {
         const double draw = generator.uniform();
-        const int item_count = draw < 0.45 ? 1 : (draw < 0.8 ? 2 : 3);
+        const int item_count = draw < 0.55 ? 1 : (draw < 0.9 ? 2 : 3);
         for (int k = 0; k < item_count; ++k)
           items.push_back(pool_begin + static_cast<int64_t>(generator.below(pool_end - pool_begin)));
       }

@@ -3,7 +3,7 @@
 // a harder, offline stand-in for CC3M made from what the machine has
 // (Debian's dataset-fashion-mnist and wordnet-base). docs/study.md describes it.
 //
-//   train.csv     image,caption,label   pretraining scenes of 1-3 items drawn from
+//   train.csv     image,caption,label   pretraining scenes of 1-3 items (55%, 35%, 10%) drawn from
 //                                        Fashion-MNIST training images [0, 54000)
 //   finetune.csv  image,caption,label   clean scenes of items from training images
 //                                        [54000, 60000): disjoint from the pretraining
@@ -32,7 +32,7 @@ struct SceneOptions {
   int64_t train = 20000;             // pretraining scenes
   int64_t finetune = 2000;           // clean fine-tuning scenes (disjoint items)
   int64_t test = 2000;               // test scenes (at most 10,000: one test item each)
-  int min_item = 22, max_item = 40;  // an item's side on the canvas, px (Fashion-MNIST's is 28)
+  int min_item = 26, max_item = 42;  // an item's side on the canvas, px (Fashion-MNIST's is 28)
   double max_rotation_degrees = 30;  // rotations uniform in [-max, max]
   uint64_t seed = 0;
 

@@ -236,7 +236,7 @@ static ClipConfig resnet(int64_t embed, std::vector<int64_t> layers) {
 }
 
 std::vector<std::string> ClipConfig::names() {
-  return {"vit-b-32", "vit-b-16", "vit-l-14", "rn50", "rn101", "vit-tiny-28", "vit-tiny-64", "rn-tiny"};
+  return {"vit-b-32", "vit-b-16", "vit-l-14", "rn50", "rn101", "vit-tiny-28", "vit-tiny-64", "rn-tiny", "rn-tiny-64"};
 }
 
 ClipConfig ClipConfig::named(const std::string& name) {
@@ -266,6 +266,16 @@ ClipConfig ClipConfig::named(const std::string& name) {
     config.image_resolution = 64;
     config.vision_heads = 4;
     config.context_length = 48;
+    config.transformer_layers = 4;
+  } else if (name == "rn-tiny-64") {
+    // The scenes' ModifiedResNet: rn-tiny's tower (one bottleneck per stage, width 16, 64 px)
+    // under vit-tiny-64's text transformer (width 128, 4 layers, 48 tokens).
+    config = resnet(128, {1, 1, 1, 1});
+    config.vision_width = 16;
+    config.image_resolution = 64;
+    config.context_length = 48;
+    config.transformer_width = 128;
+    config.transformer_heads = 4;
     config.transformer_layers = 4;
   } else if (name == "rn-tiny") {
     config = resnet(64, {1, 1, 1, 1});
