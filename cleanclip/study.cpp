@@ -243,20 +243,26 @@ std::string cell_folder(const std::string& attack, double rate) {
   return name;
 }
 
+AttackConfig study_attack(const StudyOptions& options, const std::string& attack_name, uint64_t seed) {
+  AttackConfig attack;
+  attack.kind = parse_attack_kind(attack_name);
+  attack.target = options.target;
+  attack.seed = seed;
+  attack.patch_size = options.patch_size;
+  attack.patch_location = parse_patch_location(options.patch_location);
+  attack.fresh_noise = options.blend_fresh_noise;
+  attack.wanet_k = options.wanet_k > 0 ? options.wanet_k : image_side(options);
+  attack.wanet_s = options.wanet_s;
+  return attack;
+}
+
 PoisonResult poison(const Study& study, const std::string& attack_name, double rate, uint64_t seed,
                     const fs::path& dir) {
   const StudyOptions& options = study.options;
   PoisonOptions poison;
   poison.data = study.paths.train_csv();
   poison.out = (dir / "poisoned-data").string();
-  poison.attack.kind = parse_attack_kind(attack_name);
-  poison.attack.target = options.target;
-  poison.attack.seed = seed;
-  poison.attack.patch_size = options.patch_size;
-  poison.attack.patch_location = parse_patch_location(options.patch_location);
-  poison.attack.fresh_noise = options.blend_fresh_noise;
-  poison.attack.wanet_k = options.wanet_k > 0 ? options.wanet_k : image_side(options);
-  poison.attack.wanet_s = options.wanet_s;
+  poison.attack = study_attack(options, attack_name, seed);
   if (rate > 0)
     poison.rate = rate;
   else

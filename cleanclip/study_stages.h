@@ -92,6 +92,10 @@ StageResult training_stage(const Study& study, const std::string& name, const st
 // A cell's folder under its seed's: the attack's name, with "-rate-<r>" when the rate is given (> 0).
 std::string cell_folder(const std::string& attack, double rate);
 
+// The trigger of `attack_name` as the options set it, keyed by `seed`: patch_size 0 stays 0 (16/224 of
+// each image's shorter side, applied per image), wanet_k 0 becomes the image side (a per-pixel field).
+AttackConfig study_attack(const StudyOptions& options, const std::string& attack_name, uint64_t seed);
+
 // The poisoned training set in dir/poisoned-data (made once, by the lead); rate 0: options.poison_count rows.
 PoisonResult poison(const Study& study, const std::string& attack_name, double rate, uint64_t seed,
                     const std::filesystem::path& dir);

@@ -95,5 +95,74 @@ TEST(StudyRecipe, FilesRoundTripAndTyposAreErrors) {
   EXPECT_EQ(defence.stage_name(), "cleanclip-finetune-l2-4-lr-5e-05");
 }
 
+// The error's message, or "" when `load` does not throw std::invalid_argument.
+std::string load_error(const std::string& path) {
+  try {
+    load_recipe(path);
+  } catch (const std::invalid_argument& error) {
+    return error.what();
+  }
+  return "";
+}
+
+TEST(StudyRecipe, EveryPresetRoundTripsThroughItsFile) {
+  testing::TempDir dir("recipe_presets");
+  for (const char* name : {"quick", "reference-fashion-mnist", "reference-scenes"}) {
+    const Recipe preset = preset_recipe(name);
+    const std::string path = dir.file(std::string(name) + ".json");
+    std::ofstream(path) << recipe_to_json(preset).dump(2);
+    const Recipe loaded = load_recipe(path);
+    EXPECT_EQ(recipe_to_json(loaded), recipe_to_json(preset)) << name;
+    EXPECT_EQ(loaded.name, name);
+  }
+  // The favoured lambda2 is a word in the file and stays one.
+  const Recipe scenes = preset_recipe("reference-scenes");
+  bool favoured = false;
+  for (const Experiment& experiment : scenes.experiments)
+    for (const Defence& defence : experiment.defences) favoured = favoured || defence.favoured_lambda2;
+  EXPECT_TRUE(favoured);
+  EXPECT_NE(recipe_to_json(scenes).dump().find("\"lambda2\":\"favoured\""), std::string::npos);
+}
+
+TEST(StudyRecipe, UnknownOrMistypedFieldsAnywhereAreErrorsNamingThem) {
+  testing::TempDir dir("recipe_errors");
+  const auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir.file(name)) << text;
+    return dir.file(name);
+  };
+  EXPECT_NE(load_error(write("top.json", R"({"preset": "quick", "experiment": []})")).find("\"experiment\""),
+            std::string::npos);
+  const std::string experiment = load_error(write(
+      "experiment.json", R"({"preset": "quick", "experiments": [{"name": "a", "attacks": ["badnet"], "seed": [0]}]})"));
+  EXPECT_NE(experiment.find("\"seed\""), std::string::npos) << experiment;
+  const std::string defence =
+      load_error(write("defence.json", R"({"preset": "quick", "experiments": [{"name": "a", "attacks": ["badnet"],
+            "seeds": [0], "defences": [{"kind": "cleanclip", "lamda2": 2}]}]})"));
+  EXPECT_NE(defence.find("\"lamda2\""), std::string::npos) << defence;
+  EXPECT_NE(load_error(write("type.json", R"({"preset": "quick", "options": {"finetune_lr": "low"}})")), "");
+  EXPECT_NE(load_error(write("seeds.json", R"({"preset": "quick", "experiments": [{"name": "a",
+            "attacks": ["badnet"], "seeds": "0-4"}]})")),
+            "");
+  EXPECT_NE(load_error(write("lambda.json", R"({"preset": "quick", "experiments": [{"name": "a",
+            "attacks": ["badnet"], "seeds": [0], "defences": [{"kind": "cleanclip", "lambda2": "best"}]}]})")),
+            "");
+  EXPECT_NE(load_error(write("preset.json", R"({"preset": "paper"})")).find("paper"), std::string::npos);
+  EXPECT_NE(load_error(write("broken.json", R"({"preset": "quick",)")), "");
+  EXPECT_THROW(load_recipe(dir.file("absent.json")), std::runtime_error);
+}
+
+TEST(StudyRecipe, UnknownAttacksAndDefencesAreRefusedBeforeAnyWork) {
+  testing::TempDir dir("recipe_refused");
+  Recipe recipe = preset_recipe("reference-fashion-mnist");
+  recipe.options.out = dir.file("study");
+  recipe.experiments = {{"main", {"badnet"}, {}, {0}, {Defence{.kind = "prune"}}, true, true}};
+  EXPECT_THROW(run_recipe(recipe), std::invalid_argument);
+  recipe.experiments = {{"main", {"trojan"}, {}, {0}, {}, true, true}};
+  EXPECT_THROW(run_recipe(recipe), std::invalid_argument);
+  recipe.experiments = {{"main", {"badnet"}, {}, {}, {}, true, true}};
+  EXPECT_THROW(run_recipe(recipe), std::invalid_argument);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("study")));
+}
+
 }  // namespace
 }  // namespace clipgrad::cleanclip

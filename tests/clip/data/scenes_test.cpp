@@ -57,9 +57,15 @@ TEST(Scenes, WritesEverySplitReproducibly) {
 
   const ImageCaptionDataset train = ImageCaptionDataset::from_csv(dir.file("a/train.csv"));
   ASSERT_EQ(train.size(), 40u);
+  const std::vector<SceneClassWords> words = scene_class_words("/usr/share/wordnet");
   for (size_t row = 0; row < train.size(); ++row) {
-    EXPECT_GT(train[row].caption.size(), 20u) << train[row].caption;
-    EXPECT_EQ(train[row].caption.back(), '.');
+    // The label is the largest item's class, and every item is named: by a noun, its hypernym or its gloss.
+    const std::string& caption = train[row].caption;
+    const SceneClassWords& label = words.at(std::stoi(train.value(row, "label")));
+    bool named = caption.find(label.hypernym) != std::string::npos || caption.find(label.gloss) != std::string::npos;
+    for (const std::string& noun : label.nouns) named = named || caption.find(noun) != std::string::npos;
+    EXPECT_TRUE(named) << label.name << ": " << caption;
+    EXPECT_EQ(caption.back(), '.');
     const io::Image image = io::decode_image(train[row].image_path);
     EXPECT_EQ(image.width, 64);
     EXPECT_EQ(image.height, 64);
