@@ -41,12 +41,14 @@ ErrorSeries series(const GridReport& report, const std::string& name, const Filt
   return s;
 }
 
-std::string figure(const ErrorChart& chart, const std::string& caption) {
+// Adds the chart to `figures` when one of its series has a point.
+void figure(std::vector<GridFigure>& figures, const std::string& name, const ErrorChart& chart,
+            const std::string& caption) {
   for (const ErrorSeries& s : chart.series)
-    if (!s.x.empty())
-      return "<figure>" + render_error_chart(chart) + "<figcaption>" + escape_html(caption) +
-             "</figcaption></figure>\n";
-  return "";
+    if (!s.x.empty()) {
+      figures.push_back({name, chart.title, render_error_chart(chart), caption});
+      return;
+    }
 }
 
 ErrorChart chart_of(const std::string& title, const std::string& x_label, const std::string& y_label, bool log_x) {
@@ -59,8 +61,7 @@ double asr(const GridRecord& r) { return r.asr; }
 double top1(const GridRecord& r) { return r.clean_top1; }
 double percent_rate(const GridRecord& r) { return r.rate * 100; }
 
-std::string rate_figures(const GridReport& report) {
-  std::string html;
+void rate_figures(const GridReport& report, std::vector<GridFigure>& figures) {
   for (const char* attack : {"badnet", "blended"}) {
     const auto of = [&](const char* kind) {
       return [=](const GridRecord& r) { return in(r, "rates") && r.attack == attack && r.kind == kind; };
@@ -74,26 +75,25 @@ std::string rate_figures(const GridReport& report) {
                     series(report, "poisoned", of("poisoned-pretrain"), percent_rate, asr),
                     series(report, "CLIP-loss fine-tune", stage("clip-finetune"), percent_rate, asr),
                     series(report, "CleanCLIP", stage("cleanclip-finetune"), percent_rate, asr)};
-    html += figure(chart, "Mean and 95% interval over the rate sweep's seeds.");
+    figure(figures, std::string("rates-") + attack, chart, "Mean and 95% interval over the rate sweep's seeds.");
   }
-  return html;
 }
 
 // ASR and clean top-1 against one defence parameter of an experiment (lambda2, rows, lr).
-std::string sweep_figure(const GridReport& report, const std::string& experiment, const std::string& what,
-                         const Measure& x, const std::vector<const char*>& kinds) {
+void sweep_figure(const GridReport& report, std::vector<GridFigure>& figures, const std::string& experiment,
+                  const std::string& what, const Measure& x, const std::vector<const char*>& kinds) {
   ErrorChart chart = chart_of("ASR and clean top-1 against " + what, what + " (log scale)", "ASR / clean top-1", true);
   for (const char* kind : kinds) {
     const Filter filter = [=](const GridRecord& r) { return in(r, experiment) && r.kind == kind; };
     chart.series.push_back(series(report, std::string(kind) + " ASR", filter, x, asr));
     chart.series.push_back(series(report, std::string(kind) + " clean top-1", filter, x, top1, true));
   }
-  return figure(chart,
-                "Experiment \"" + experiment + "\": mean and 95% interval over its seeds (dashed: clean top-1).");
+  figure(figures, experiment, chart,
+         "Experiment \"" + experiment + "\": mean and 95% interval over its seeds (dashed: clean top-1).");
 }
 
 // One attack's fine-tunes, epoch by epoch, in the clean-accuracy / ASR plane, from the poisoned model.
-std::string trajectory_figure(const GridReport& report, const std::string& attack) {
+void trajectory_figure(const GridReport& report, std::vector<GridFigure>& figures, const std::string& attack) {
   ErrorChart chart =
       chart_of(attack + ": fine-tuning, epoch by epoch", "clean top-1 (first test images)", "ASR", false);
   std::vector<std::string> stages;
@@ -123,12 +123,12 @@ std::string trajectory_figure(const GridReport& report, const std::string& attac
     }
     chart.series.push_back(s);
   }
-  return figure(chart,
-                "Main experiment: mean per epoch over seeds, 95% intervals on both axes; the first point is "
-                "the poisoned model.");
+  figure(figures, "trajectory-" + attack, chart,
+         "Main experiment: mean per epoch over seeds, 95% intervals on both axes; the first point is "
+         "the poisoned model.");
 }
 
-std::string pretraining_figures(const GridReport& report) {
+void pretraining_figures(const GridReport& report, std::vector<GridFigure>& figures) {
   const auto epochs = [&](const Filter& filter, bool of_asr, const std::string& name) {
     std::map<int64_t, std::vector<double>> by_epoch;
     std::set<int64_t> seeds;
@@ -155,8 +155,8 @@ std::string pretraining_figures(const GridReport& report) {
     accuracy.series.push_back(epochs(poisoned, false, name));
     attack.series.push_back(epochs(poisoned, true, name));
   }
-  return figure(accuracy, "Main experiment's seeds: mean and 95% interval per epoch.") +
-         figure(attack, "Main experiment's seeds, at the main rate.");
+  figure(figures, "pretraining-top1", accuracy, "Main experiment's seeds: mean and 95% interval per epoch.");
+  figure(figures, "pretraining-asr", attack, "Main experiment's seeds, at the main rate.");
 }
 
 std::string data_uri(const std::string& path) {
@@ -192,16 +192,24 @@ std::string example_figures(const GridReport& report) {
 
 }  // namespace
 
-std::string grid_figures_html(const GridReport& report) {
-  std::string html = "<h2>Figures</h2>\n<div class=\"plots\">\n" + rate_figures(report);
-  html += sweep_figure(report, "lambda2", "lambda2", [](const GridRecord& r) { return r.lambda2; }, {"cleanclip"});
-  html += sweep_figure(report, "rows", "clean fine-tuning pairs", [](const GridRecord& r) { return double(r.rows); },
-                       {"clip", "cleanclip"});
-  html += sweep_figure(report, "lr", "fine-tuning learning rate", [](const GridRecord& r) { return r.lr; },
-                       {"clip", "cleanclip"});
+std::vector<GridFigure> grid_figures(const GridReport& report) {
+  std::vector<GridFigure> figures;
+  rate_figures(report, figures);
+  sweep_figure(report, figures, "lambda2", "lambda2", [](const GridRecord& r) { return r.lambda2; }, {"cleanclip"});
+  sweep_figure(report, figures, "rows", "clean fine-tuning pairs", [](const GridRecord& r) { return double(r.rows); },
+               {"clip", "cleanclip"});
+  sweep_figure(report, figures, "lr", "fine-tuning learning rate", [](const GridRecord& r) { return r.lr; },
+               {"clip", "cleanclip"});
   for (const char* attack : {"badnet", "blended", "wanet", "label-consistent"})
-    html += trajectory_figure(report, attack);
-  html += pretraining_figures(report);
+    trajectory_figure(report, figures, attack);
+  pretraining_figures(report, figures);
+  return figures;
+}
+
+std::string grid_figures_html(const GridReport& report) {
+  std::string html = "<h2>Figures</h2>\n<div class=\"plots\">\n";
+  for (const GridFigure& figure : grid_figures(report))
+    html += "<figure>" + figure.svg + "<figcaption>" + escape_html(figure.caption) + "</figcaption></figure>\n";
   return html + "</div>\n<h2>The triggers</h2>\n<div class=\"plots\">\n" + example_figures(report) + "</div>\n";
 }
 

@@ -290,10 +290,27 @@ Interval bootstrap_mean(const std::vector<double>& values) {
   return interval;
 }
 
-std::string grid_markdown(const GridReport& report) {
+std::string grid_markdown(const GridReport& report, const std::string& out_dir) {
   std::string md = "## " + report.title + "\n\n" + summary(report) + "\n\n";
   for (const std::string& note : report.notes) md += "- " + note + "\n";
   for (const Table& table : tables(report)) md += markdown(table);
+  const std::vector<GridFigure> figures = grid_figures(report);
+  if (!figures.empty()) md += "### Figures\n\n";
+  for (const GridFigure& figure : figures)
+    md += "![" + figure.title + "](figures/" + figure.name + ".svg)\n\n" + figure.caption + "\n\n";
+  const auto relative = [&](const std::string& path) {
+    return out_dir.empty() ? path : std::filesystem::path(path).lexically_relative(out_dir).string();
+  };
+  if (!report.examples.empty()) md += "### The triggers\n\n";
+  for (const TriggerExample& example : report.examples) {
+    for (size_t i = 0; i < example.clean.size(); ++i)
+      md += "![clean](" + relative(example.clean[i]) + ") ![triggered](" + relative(example.triggered[i]) +
+            ") ![difference](" + relative(example.difference[i]) + ") ";
+    md += "\n\n" + example.attack +
+          ": test images, each beside its triggered version and the absolute difference "
+          "magnified " +
+          std::to_string(example.magnification) + "x.\n\n";
+  }
   return md;
 }
 
@@ -317,7 +334,11 @@ void write_grid_report(const GridReport& report, const std::string& out_dir) {
   const std::filesystem::path dir(out_dir);
   const std::string page = grid_html(report);
   io::write_file_atomic((dir / "results.json").string(), report_json(report).dump(1) + "\n");
-  io::write_file_atomic((dir / "results.md").string(), grid_markdown(report));
+  const std::vector<GridFigure> figures = grid_figures(report);
+  if (!figures.empty()) std::filesystem::create_directories(dir / "figures");
+  for (const GridFigure& figure : figures)
+    io::write_file_atomic((dir / "figures" / (figure.name + ".svg")).string(), figure.svg);
+  io::write_file_atomic((dir / "results.md").string(), grid_markdown(report, out_dir));
   io::write_file_atomic((dir / "report.html").string(), page);
 }
 

@@ -66,9 +66,12 @@ struct Interval {
 };
 Interval bootstrap_mean(const std::vector<double>& values);
 
-// Writes DIR/results.json (the report as data), DIR/results.md and DIR/report.html, atomically.
+// Writes DIR/results.json (the report as data), DIR/results.md, DIR/report.html and each chart as
+// DIR/figures/<name>.svg, atomically.
 void write_grid_report(const GridReport& report, const std::string& out_dir);
-std::string grid_markdown(const GridReport& report);
+// The summary and tables, then the charts and the trigger examples as images: figures/<name>.svg, and
+// the examples' PNGs by their paths relative to `out_dir` (as given when out_dir is empty).
+std::string grid_markdown(const GridReport& report, const std::string& out_dir = "");
 std::string grid_html(const GridReport& report);
 
 }  // namespace clipgrad::cleanclip

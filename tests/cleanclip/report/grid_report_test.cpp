@@ -5,8 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "cleanclip/report/error_chart.h"
+#include "cleanclip/report/grid_figures.h"
+#include "test_temp_dir.h"
 
 namespace clipgrad::cleanclip {
 namespace {
@@ -27,6 +32,15 @@ TEST(GridReport, BootstrapIntervalHoldsTheMeanAndIsReproducible) {
   EXPECT_EQ(one.low, 0.7);
   EXPECT_EQ(one.high, 0.7);
   EXPECT_EQ(bootstrap_mean({}).n, 0);
+}
+
+TEST(GridReport, BootstrapIntervalIsThePercentilesOfTheResampledMeans) {
+  // One success in five: a resample's mean is Binomial(5, 0.2) / 5. P(0 successes) = 0.33 > 2.5%, so the
+  // low end is 0; P(at most 2) = 0.942 < 97.5% <= P(at most 3) = 0.993, so the high end is 3/5.
+  const Interval interval = bootstrap_mean({0, 0, 0, 1, 0});
+  EXPECT_NEAR(interval.mean, 0.2, 1e-12);
+  EXPECT_EQ(interval.low, 0.0);
+  EXPECT_NEAR(interval.high, 0.6, 1e-12);
 }
 
 GridRecord record(const std::string& stage, const std::string& kind, int64_t seed, double asr) {
@@ -64,6 +78,44 @@ TEST(GridReport, TablesAndFiguresFromRecords) {
   const std::string html = grid_html(report);
   EXPECT_NE(html.find("<svg"), std::string::npos);
   EXPECT_NE(html.find("fine-tuning, epoch by epoch"), std::string::npos);
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST(GridReport, ResultsMarkdownShowsEveryChartAsAFileAndTheTriggers) {
+  testing::TempDir dir("grid_report");
+  GridReport report;
+  report.title = "toy";
+  report.main_rate = 0.005;
+  for (int64_t seed = 0; seed < 3; ++seed) {
+    report.records.push_back(record("poisoned-pretrain", "poisoned-pretrain", seed, 0.9));
+    report.records.push_back(record("clip-finetune", "clip", seed, 0.8));
+    report.records.push_back(record("cleanclip-finetune", "cleanclip", seed, 0.5));
+  }
+  const std::string figures = dir.file("figures");
+  report.examples.push_back({"badnet",
+                             {figures + "/badnet-0-clean.png"},
+                             {figures + "/badnet-0-triggered.png"},
+                             {figures + "/badnet-0-difference.png"},
+                             20});
+  write_grid_report(report, dir.path().string());
+
+  const std::vector<GridFigure> charts = grid_figures(report);
+  ASSERT_FALSE(charts.empty());
+  const std::string md = read_all(dir.file("results.md"));
+  for (const GridFigure& chart : charts) {
+    EXPECT_EQ(read_all(dir.file("figures/" + chart.name + ".svg")), chart.svg) << chart.name;
+    EXPECT_EQ(chart.svg.rfind("<svg xmlns=", 0), 0u) << chart.name;  // a file a browser opens alone
+    EXPECT_NE(md.find("](figures/" + chart.name + ".svg)"), std::string::npos) << chart.name;
+  }
+  EXPECT_NE(md.find("![badnet: fine-tuning, epoch by epoch](figures/trajectory-badnet.svg)"), std::string::npos) << md;
+  EXPECT_NE(md.find("![difference](figures/badnet-0-difference.png)"), std::string::npos) << md;
+  EXPECT_NE(md.find("magnified 20x"), std::string::npos);
+  // The poisoned models' ASR above their clean models' (0.02): 0.880 at every seed.
+  EXPECT_NE(md.find("| badnet | 0.880 [0.880, 0.880] | 0.780 [0.780, 0.780] | 0.480"), std::string::npos) << md;
 }
 
 TEST(ErrorChart, DrawsPointsWithIntervalsAndRefusesNothing) {
