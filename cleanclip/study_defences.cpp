@@ -53,15 +53,23 @@ std::string Defence::stage_name() const {
   return name;
 }
 
-StageResult defence_stage(const Study& study, const Defence& defence, double lambda2, const fs::path& dir,
-                          const std::string& model_path, const PoisonResult* poisoned, uint64_t seed, bool per_epoch) {
-  const StudyOptions& options = study.options;
+Defence resolved_defence(const Defence& defence, double lambda2, const StudyOptions& options) {
   Defence resolved = defence;
   if (defence.favoured_lambda2) {
     resolved.favoured_lambda2 = false;
     resolved.lambda2 = lambda2;  // the folder names the value, so a stage already run at it is shared
   }
-  const std::string name = resolved.stage_name();
+  const double default_lr = defence.kind == "supervised" ? options.supervised_lr : options.finetune_lr;
+  if (resolved.lr == default_lr) resolved.lr.reset();
+  if (resolved.rows == options.finetune_rows) resolved.rows.reset();
+  if (resolved.kind != "cleanclip" || resolved.lambda2 == options.lambda_inmodal) resolved.lambda2.reset();
+  return resolved;
+}
+
+StageResult defence_stage(const Study& study, const Defence& defence, double lambda2, const fs::path& dir,
+                          const std::string& model_path, const PoisonResult* poisoned, uint64_t seed, bool per_epoch) {
+  const StudyOptions& options = study.options;
+  const std::string name = resolved_defence(defence, lambda2, options).stage_name();
   const fs::path run = dir / name;
   if (auto done = finished_stage(run)) return *done;
   const int64_t rows = defence.rows.value_or(options.finetune_rows);

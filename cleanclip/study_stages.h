@@ -110,7 +110,12 @@ StageResult poisoned_pretrain(const Study& study, const std::filesystem::path& c
 // The defences' clean pairs (written by the lead; callers sync): a CSV path.
 std::string clean_pairs(const Study& study, const PoisonResult* poisoned, int64_t rows, uint64_t seed);
 
-// One defence of the model at `model_path`, in folder dir / defence.stage_name(); `lambda2` resolved.
+// The defence as its stage is named: the favoured lambda2 replaced by `lambda2`, and every field at the
+// recipe's own value unset, so that a sweep's point at the defaults (lambda2 = 1, the recipe's lr, all
+// the clean rows) is the default fine-tune, run once and shared ("cleanclip-finetune", not "-l2-1").
+Defence resolved_defence(const Defence& defence, double lambda2, const StudyOptions& options);
+
+// One defence of the model at `model_path`, in folder dir / resolved_defence(...).stage_name().
 StageResult defence_stage(const Study& study, const Defence& defence, double lambda2, const std::filesystem::path& dir,
                           const std::string& model_path, const PoisonResult* poisoned, uint64_t seed,
                           bool per_epoch = true);

@@ -54,7 +54,7 @@ TEST(StudyRecipe, RunsTheExperimentsDecidesOnTheWayAndReuses) {
       EXPECT_EQ(record.at("epochs (epoch, clean_top1, asr)").size(), 2u);  // per epoch, on 20 test images
   }
   for (const char* stage : {"clean-pretrain", "poisoned-pretrain", "clip-finetune", "supervised-finetune",
-                            "cleanclip-finetune-l2-1", "cleanclip-finetune-l2-2"})
+                            "cleanclip-finetune", "cleanclip-finetune-l2-2"})  // lambda2 = 1: the default stage
     EXPECT_TRUE(stages.count(stage)) << stage;
   EXPECT_TRUE(std::filesystem::exists(dir.file("study/seed0/badnet-rate-0.05/poisoned-data/attack.json")));
   EXPECT_TRUE(std::filesystem::exists(dir.file("study/seed0/clean-model/clip-finetune/stage.json")));
