@@ -260,8 +260,9 @@ ClipConfig ClipConfig::named(const std::string& name) {
     config.context_length = 32;
     config.transformer_layers = 4;
   } else if (name == "vit-tiny-64") {
-    // The study's scenes (64 px canvases, clip/data/scenes.h) in 8 px patches: 64 patch
-    // tokens, as ViT-B/16 sees 224 px in 196; captions of up to 48 tokens.
+    // The study's scenes (64 px canvases, clip/data/scenes.h) in 16 px patches: 16 patch
+    // tokens, vit-tiny-28's 4 x 4 grid (8 px patches, 64 tokens, cost 1.3-3x more per
+    // sample: docs/study.md); captions of up to 48 tokens.
     config = vit(128, 4, 128, 16, 128, 4);
     config.image_resolution = 64;
     config.vision_heads = 4;
