@@ -236,7 +236,8 @@ static ClipConfig resnet(int64_t embed, std::vector<int64_t> layers) {
 }
 
 std::vector<std::string> ClipConfig::names() {
-  return {"vit-b-32", "vit-b-16", "vit-l-14", "rn50", "rn101", "vit-tiny-28", "vit-tiny-64", "rn-tiny", "rn-tiny-64"};
+  return {"vit-b-32",    "vit-b-16",    "vit-l-14",       "rn50",    "rn101",
+          "vit-tiny-28", "vit-tiny-64", "vit-tiny-64-p8", "rn-tiny", "rn-tiny-64"};
 }
 
 ClipConfig ClipConfig::named(const std::string& name) {
@@ -264,6 +265,14 @@ ClipConfig ClipConfig::named(const std::string& name) {
     // tokens, vit-tiny-28's 4 x 4 grid (8 px patches, 64 tokens, cost 1.3-3x more per
     // sample: docs/study.md); captions of up to 48 tokens.
     config = vit(128, 4, 128, 16, 128, 4);
+    config.image_resolution = 64;
+    config.vision_heads = 4;
+    config.context_length = 48;
+    config.transformer_layers = 4;
+  } else if (name == "vit-tiny-64-p8") {
+    // vit-tiny-64 in 8 px patches (64 patch tokens, as ViT-B/16 sees 224 px in 196): a scene's
+    // item spans 3-5 patches instead of 2-3.
+    config = vit(128, 4, 128, 8, 128, 4);
     config.image_resolution = 64;
     config.vision_heads = 4;
     config.context_length = 48;
