@@ -61,37 +61,13 @@ GridRecord stage_record(const StageResult& stage, const std::string& kind, const
   return record;
 }
 
-// The lambda2 the ablation favours (Recipe's rule), from the records of its experiment.
-double favoured_lambda2(const Grid& grid) {
-  std::map<double, std::vector<const GridRecord*>> by_lambda2;
-  std::vector<double> poisoned_top1;
-  for (const GridRecord& r : grid.report.records) {
-    if (std::find(r.experiments.begin(), r.experiments.end(), grid.recipe.lambda2_from) == r.experiments.end())
-      continue;
-    if (r.kind == "cleanclip") by_lambda2[r.lambda2].push_back(&r);
-    if (r.kind == "poisoned-pretrain") poisoned_top1.push_back(r.clean_top1);
-  }
-  if (by_lambda2.empty() || poisoned_top1.empty())
-    throw std::invalid_argument("demo: a favoured lambda2 needs the experiment '" + grid.recipe.lambda2_from +
-                                "' (cleanclip defences) to run before it");
-  const double floor = bootstrap_mean(poisoned_top1).mean - grid.recipe.lambda2_max_cost;
-  double best = std::nan(""), best_asr = 2;
-  for (const auto& [lambda2, records] : by_lambda2) {  // ascending: ties keep the smaller
-    std::vector<double> top1, asr;
-    for (const GridRecord* r : records) top1.push_back(r->clean_top1), asr.push_back(r->asr);
-    if (bootstrap_mean(top1).mean >= floor && bootstrap_mean(asr).mean < best_asr)
-      best = lambda2, best_asr = bootstrap_mean(asr).mean;
-  }
-  if (std::isnan(best)) best = by_lambda2.begin()->first;  // none within the cost: the smallest
-  return best;
-}
-
 void run_defences(Grid& grid, const Experiment& experiment, const std::string& attack, double rate, int64_t seed,
                   const fs::path& dir, const std::string& model, const PoisonResult* poisoned, double clean_model_asr) {
   const StudyOptions& options = grid.recipe.options;
   for (const Defence& defence : experiment.defences) {
     if (defence.favoured_lambda2 && std::isnan(grid.report.favoured_lambda2))
-      grid.report.favoured_lambda2 = favoured_lambda2(grid);
+      grid.report.favoured_lambda2 =
+          favoured_lambda2(grid.report.records, grid.recipe.lambda2_from, grid.recipe.lambda2_max_cost);
     const double lambda2 =
         defence.favoured_lambda2 ? grid.report.favoured_lambda2 : defence.lambda2.value_or(options.lambda_inmodal);
     const StageResult result = defence_stage(grid.study, defence, lambda2, dir, model, poisoned,
@@ -202,6 +178,29 @@ void write_examples(Grid& grid) {
 }
 
 }  // namespace
+
+double favoured_lambda2(const std::vector<GridRecord>& records, const std::string& experiment, double max_cost) {
+  std::map<double, std::vector<const GridRecord*>> by_lambda2;
+  std::vector<double> poisoned_top1;
+  for (const GridRecord& r : records) {
+    if (std::find(r.experiments.begin(), r.experiments.end(), experiment) == r.experiments.end()) continue;
+    if (r.kind == "cleanclip") by_lambda2[r.lambda2].push_back(&r);
+    if (r.kind == "poisoned-pretrain") poisoned_top1.push_back(r.clean_top1);
+  }
+  if (by_lambda2.empty() || poisoned_top1.empty())
+    throw std::invalid_argument("demo: a favoured lambda2 needs the experiment '" + experiment +
+                                "' (cleanclip defences) to run before it");
+  const double floor = bootstrap_mean(poisoned_top1).mean - max_cost;
+  double best = std::nan(""), best_asr = 2;
+  for (const auto& [lambda2, list] : by_lambda2) {  // ascending: ties keep the smaller
+    std::vector<double> top1, asr;
+    for (const GridRecord* r : list) top1.push_back(r->clean_top1), asr.push_back(r->asr);
+    if (bootstrap_mean(top1).mean >= floor && bootstrap_mean(asr).mean < best_asr)
+      best = lambda2, best_asr = bootstrap_mean(asr).mean;
+  }
+  if (std::isnan(best)) best = by_lambda2.begin()->first;  // none within the cost: the smallest
+  return best;
+}
 
 void run_recipe(const Recipe& recipe, const StudyProgress& progress) {
   const Study study = make_study(recipe.options, progress);

@@ -11,6 +11,7 @@
 
 #include "cleanclip/attack/asr.h"
 #include "cleanclip/attack/poison.h"
+#include "cleanclip/report/grid_report.h"
 #include "cleanclip/study.h"
 
 namespace clipgrad::cleanclip {
@@ -91,6 +92,12 @@ StageResult training_stage(const Study& study, const std::string& name, const st
 
 // A cell's folder under its seed's: the attack's name, with "-rate-<r>" when the rate is given (> 0).
 std::string cell_folder(const std::string& attack, double rate);
+
+// The recipe's rule for the favoured lambda2, over the records of `experiment`: among its cleanclip
+// stages' lambda2 values, the one of lowest mean ASR whose mean clean top-1 is at most `max_cost`
+// below the mean of the experiment's poisoned models (ties: the smaller; none within the cost: the
+// smallest). Throws when the experiment has no cleanclip stage or no poisoned model.
+double favoured_lambda2(const std::vector<GridRecord>& records, const std::string& experiment, double max_cost);
 
 // The trigger of `attack_name` as the options set it, keyed by `seed`: patch_size 0 stays 0 (16/224 of
 // each image's shorter side, applied per image), wanet_k 0 becomes the image side (a per-pixel field).
