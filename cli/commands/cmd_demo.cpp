@@ -142,6 +142,8 @@ void register_demo(CLI::App& app) {
   command->add_flag("--print-recipe", args->print_recipe, "print the --preset's or --recipe's recipe and exit");
   // Under mpirun the training stages run data parallel; rank 0 does the rest.
   command->callback([args] {
+    if (args->print_recipe && args->preset.empty() && args->recipe_file.empty())
+      throw std::invalid_argument("demo --print-recipe prints a --preset's or --recipe's recipe: name one");
     if (!args->preset.empty() || !args->recipe_file.empty()) {
       run_recipe_command(*args);
       return;
