@@ -254,10 +254,14 @@ void check_study_options(const StudyOptions& options, const Team& team, const st
 void check_recipe_folder(const std::string& out, const nlohmann::json& recipe) {
   // The options decide every stage's numbers; experiments only choose which stages run, and a
   // stage's folder names what it varies, so a recipe may gain experiments between sessions.
+  // A field the folder's recipe lacks was added to the options after it was made: it stands at its
+  // default, which keeps the behaviour of the code that made it.
   const fs::path path = fs::path(out) / "recipe.json";
   if (fs::exists(path)) {
-    nlohmann::json earlier = nlohmann::json::parse(std::ifstream(path));
-    if (earlier.value("options", nlohmann::json()) != recipe.at("options"))
+    const nlohmann::json earlier = nlohmann::json::parse(std::ifstream(path));
+    nlohmann::json earlier_options = options_to_json(StudyOptions{});
+    earlier_options.merge_patch(earlier.value("options", nlohmann::json::object()));
+    if (earlier_options != recipe.at("options"))
       throw std::invalid_argument("demo: " + out + " holds a study made with other options (" + path.string() +
                                   "); use another --out");
   }

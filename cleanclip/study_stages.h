@@ -50,7 +50,8 @@ Study make_study(const StudyOptions& options, const StudyProgress& progress);
 // Fails before any work on options or experiments that a later stage would refuse.
 void check_study_options(const StudyOptions& options, const Team& team, const std::vector<Experiment>& experiments);
 // The lead writes OUT/recipe.json ({"preset", "options"} or the whole recipe) on the first run and
-// refuses a folder made with another one.
+// refuses a folder made with other options; an option the folder's recipe lacks (added to the code
+// since) counts as at its default.
 void check_recipe_folder(const std::string& out, const nlohmann::json& recipe);
 
 // The side of the data's (square) images: 28 for Fashion-MNIST, the canvas for scenes.

@@ -7,9 +7,11 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 
 #include "cleanclip/study.h"
+#include "cleanclip/study_stages.h"
 #include "test_temp_dir.h"
 
 namespace clipgrad::cleanclip {
@@ -162,6 +164,37 @@ TEST(StudyRecipe, UnknownAttacksAndDefencesAreRefusedBeforeAnyWork) {
   recipe.experiments = {{"main", {"badnet"}, {}, {}, {}, true, true}};
   EXPECT_THROW(run_recipe(recipe), std::invalid_argument);
   EXPECT_FALSE(std::filesystem::exists(dir.file("study")));
+}
+
+// A study folder made before an option existed resumes under code that has it, as long as the
+// option stands at its default; any other difference is refused.
+TEST(StudyRecipe, AFolderResumesWhenOnlyNewOptionsAtTheirDefaultsDiffer) {
+  testing::TempDir dir("recipe_folder");
+  const nlohmann::json recipe = recipe_to_json(preset_recipe("reference-fashion-mnist"));
+  const auto folder_with = [&](const std::string& name, const std::function<void(nlohmann::json&)>& edit) {
+    nlohmann::json earlier = recipe;
+    edit(earlier.at("options"));
+    std::filesystem::create_directories(dir.file(name));
+    std::ofstream(dir.file(name + "/recipe.json")) << earlier.dump();
+    return dir.file(name);
+  };
+  ASSERT_EQ(recipe.at("options").at("target"), options_to_json(StudyOptions{}).at("target"));
+  EXPECT_NO_THROW(check_recipe_folder(folder_with("same", [](nlohmann::json&) {}), recipe));
+  EXPECT_NO_THROW(check_recipe_folder(folder_with("older", [](nlohmann::json& o) { o.erase("target"); }), recipe));
+  EXPECT_NO_THROW(check_recipe_folder(
+      folder_with("older-scenes", [](nlohmann::json& o) { o.at("scenes").erase("max_rotation_degrees"); }), recipe));
+  // trajectory_test_images is 1,000 here, 0 by default: a folder without it was made at 0.
+  ASSERT_NE(recipe.at("options").at("trajectory_test_images"), 0);
+  EXPECT_THROW(
+      check_recipe_folder(folder_with("without", [](nlohmann::json& o) { o.erase("trajectory_test_images"); }), recipe),
+      std::invalid_argument);
+  EXPECT_THROW(check_recipe_folder(folder_with("other", [](nlohmann::json& o) { o["finetune_lr"] = 1e-4; }), recipe),
+               std::invalid_argument);
+  EXPECT_THROW(check_recipe_folder(folder_with("removed", [](nlohmann::json& o) { o["dropout"] = 0.1; }), recipe),
+               std::invalid_argument);
+  // The folder's recipe is rewritten with every field once accepted.
+  const nlohmann::json rewritten = nlohmann::json::parse(std::ifstream(dir.file("older/recipe.json")));
+  EXPECT_EQ(rewritten.at("options"), recipe.at("options"));
 }
 
 }  // namespace
