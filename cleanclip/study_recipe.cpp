@@ -10,7 +10,7 @@
 
 namespace clipgrad::clip {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SceneOptions, canvas, train, finetune, test, min_item, max_item,
-                                                max_rotation_degrees, seed)
+                                                max_rotation_degrees, mention, seed)
 }  // namespace clipgrad::clip
 
 namespace clipgrad::cleanclip {

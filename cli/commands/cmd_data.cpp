@@ -45,6 +45,11 @@ void register_data(CLI::App& app) {
   scene->add_option("--max-item", scenes->max_item, "Largest item side (px)")->capture_default_str();
   scene->add_option("--max-rotation", scenes->max_rotation_degrees, "Largest rotation (degrees)")
       ->capture_default_str();
+  scene
+      ->add_option("--mention", scenes->mention,
+                   "How often a caption says an item's colour, size or place (each); the background 0.8x as often")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   scene->add_option("--seed", scenes->seed, "Seed of every scene's draw")->capture_default_str();
   scene->callback([scenes] { clip::prepare_scenes(*scenes); });
 }

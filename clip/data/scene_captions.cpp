@@ -108,15 +108,15 @@ std::string noun_for(const SceneClassWords& words, Generator& generator) {
 }
 
 // "a small red sandal on the left", or the gloss or hypernym in its place now and then.
-std::string item_phrase(const SceneItemWords& item, const SceneClassWords& words, bool may_gloss,
+std::string item_phrase(const SceneItemWords& item, const SceneClassWords& words, bool may_gloss, double mention,
                         Generator& generator) {
-  // Colour, size and place are each said half the time: when every caption named them, colours
-  // alone told a batch's captions apart and the model never learnt the items' shapes (zero-shot
-  // top-1 0.14 after 4 epochs, docs/study.md).
+  // Colour, size and place are each said with probability `mention` (half the time by default):
+  // when every caption named them, colours alone told a batch's captions apart and the model never
+  // learnt the items' shapes (zero-shot top-1 0.14 after 4 epochs, docs/study.md).
   std::string adjectives;
-  if (item.size != 0 && generator.uniform() < 0.5)
+  if (item.size != 0 && generator.uniform() < mention)
     adjectives += item.size < 0 ? "small " : (generator.uniform() < 0.5 ? "large " : "big ");
-  if (generator.uniform() < 0.5) adjectives += std::string(scene_colours()[item.colour].name) + " ";
+  if (generator.uniform() < mention) adjectives += std::string(scene_colours()[item.colour].name) + " ";
   const double way = generator.uniform();
   std::string phrase;
   if (may_gloss && way < 0.1) {
@@ -128,12 +128,12 @@ std::string item_phrase(const SceneItemWords& item, const SceneClassWords& words
     phrase = words.pair ? "a " + adjectives + "pair of " + plural(noun) : article(adjectives + noun);
     if (may_gloss && way < 0.3) phrase += " (" + words.gloss + ")";
   }
-  return generator.uniform() < 0.5 ? phrase + " " + kRegionPhrases[item.region] : phrase;
+  return generator.uniform() < mention ? phrase + " " + kRegionPhrases[item.region] : phrase;
 }
 
 // Items of one class with two or more copies are counted ("two sandals, red and blue"); the rest are described.
 std::vector<std::string> item_phrases(const SceneWords& scene, const std::vector<SceneClassWords>& words,
-                                      Generator& generator) {
+                                      double mention, Generator& generator) {
   std::map<int, std::vector<const SceneItemWords*>> by_class;
   for (const SceneItemWords& item : scene.items) by_class[item.label].push_back(&item);
   const bool may_gloss = scene.items.size() <= 2;
@@ -141,7 +141,7 @@ std::vector<std::string> item_phrases(const SceneWords& scene, const std::vector
   for (const SceneItemWords& item : scene.items) {
     const auto& same = by_class[item.label];
     if (same.size() == 1) {
-      phrases.push_back(item_phrase(item, words[item.label], may_gloss, generator));
+      phrases.push_back(item_phrase(item, words[item.label], may_gloss, mention, generator));
     } else if (same.front() == &item) {
       const SceneClassWords& word = words[item.label];
       std::string noun = noun_for(word, generator);
@@ -155,15 +155,17 @@ std::vector<std::string> item_phrases(const SceneWords& scene, const std::vector
   return phrases;
 }
 
-std::string background_phrase(const SceneWords& scene, Generator& generator) {
+// Said for 0.8 x mention of the scenes (40% by default), in one of three wordings.
+std::string background_phrase(const SceneWords& scene, double mention, Generator& generator) {
   const std::string texture = scene_textures()[scene.texture];
   const std::string first = scene_colours()[scene.background].name;
   const std::string second = scene_colours()[scene.background_second].name;
-  const double way = generator.uniform();
-  if (way < 0.6) return "";  // said for 40% of the scenes
+  const double silent = 1 - 0.8 * mention, way = generator.uniform();
+  if (way < silent) return "";
   if (texture == "plain") return "on a plain " + first + " background";
-  if (way < 0.75) return "on " + article(first) + " and " + second + " " + texture + " background";
-  if (way < 0.9) return "on a " + texture + " " + first + " background";
+  const double wording = (way - silent) / (1 - silent);
+  if (wording < 0.375) return "on " + article(first) + " and " + second + " " + texture + " background";
+  if (wording < 0.75) return "on a " + texture + " " + first + " background";
   return "against a " + texture + " backdrop";
 }
 
@@ -207,15 +209,17 @@ const std::vector<const char*>& scene_textures() {
 }
 
 std::string compose_scene_caption(const SceneWords& scene, const std::vector<SceneClassWords>& words,
-                                  Generator& generator) {
-  const std::vector<std::string> items = item_phrases(scene, words, generator);
+                                  Generator& generator, double mention) {
+  if (!(mention >= 0 && mention <= 1))
+    throw std::invalid_argument("scenes: mention " + std::to_string(mention) + " must lie in [0, 1]");
+  const std::vector<std::string> items = item_phrases(scene, words, mention, generator);
   std::string listed;
   for (size_t i = 0; i < items.size(); ++i)
     listed += (i == 0 ? "" : (i + 1 == items.size() ? " and " : ", ")) + items[i];
   static const std::vector<std::string> openings = {
       "", "a photo of ", "an image of ", "a picture showing ", "a product shot of ", "there is "};
   std::string caption = pick(openings, generator) + listed;
-  const std::string background = background_phrase(scene, generator);
+  const std::string background = background_phrase(scene, mention, generator);
   if (!background.empty()) caption += (items.size() > 1 ? ", " : " ") + background;
   return caption + ".";
 }

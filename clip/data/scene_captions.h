@@ -49,8 +49,10 @@ struct SceneWords {
   int background = 0, background_second = 0;  // scene_colours()
 };
 
-// One caption of the scene; the wording's choices are drawn from `generator`.
+// One caption of the scene; the wording's choices are drawn from `generator`. An item's colour, its
+// size and its place are each said with probability `mention`, the background with 0.8 x mention.
+// Throws when mention is outside [0, 1].
 std::string compose_scene_caption(const SceneWords& scene, const std::vector<SceneClassWords>& words,
-                                  Generator& generator);
+                                  Generator& generator, double mention = 0.5);
 
 }  // namespace clipgrad::clip

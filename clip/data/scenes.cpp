@@ -213,7 +213,8 @@ std::vector<std::vector<std::string>> write_split(const SceneOptions& options, S
       if (split == Split::kTest)
         rows[i] = {name, std::to_string(scene.label)};
       else
-        rows[i] = {name, compose_scene_caption(scene.words, words, generator), std::to_string(scene.label)};
+        rows[i] = {name, compose_scene_caption(scene.words, words, generator, options.mention),
+                   std::to_string(scene.label)};
     } catch (...) {
       std::lock_guard lock(failure_mutex);
       if (!failure) failure = std::current_exception();
@@ -229,6 +230,8 @@ void check_options(const SceneOptions& options) {
   if (options.min_item < 8 || options.max_item < options.min_item || options.max_item > options.canvas)
     throw std::invalid_argument("scenes: item sides " + std::to_string(options.min_item) + ".." +
                                 std::to_string(options.max_item) + " px must lie in 8..canvas");
+  if (!(options.mention >= 0 && options.mention <= 1))
+    throw std::invalid_argument("scenes: mention " + std::to_string(options.mention) + " must lie in [0, 1]");
   if (options.train < 1 || options.finetune < 0 || options.test < 1 || options.test > 10000)
     throw std::invalid_argument("scenes: need train >= 1, finetune >= 0 and 1 <= test <= 10000 scenes");
 }
@@ -243,6 +246,7 @@ nlohmann::json SceneOptions::to_json() const {
           {"min_item", min_item},
           {"max_item", max_item},
           {"max_rotation_degrees", max_rotation_degrees},
+          {"mention", mention},
           {"seed", seed}};
 }
 

@@ -34,6 +34,7 @@ struct SceneOptions {
   int64_t test = 2000;               // test scenes (at most 10,000: one test item each)
   int min_item = 26, max_item = 42;  // an item's side on the canvas, px (Fashion-MNIST's is 28)
   double max_rotation_degrees = 30;  // rotations uniform in [-max, max]
+  double mention = 0.5;              // how often a caption says an item's colour, size or place (each)
   uint64_t seed = 0;
 
   nlohmann::json to_json() const;  // the fields above but out and the source folders

@@ -30,12 +30,12 @@ bool has_word(const std::string& text, const std::string& word) {
 }
 
 // Captions of `scene` under generator seeds 0 .. count - 1.
-std::vector<std::string> captions(const SceneWords& scene, int count) {
+std::vector<std::string> captions(const SceneWords& scene, int count, double mention = 0.5) {
   const std::vector<SceneClassWords> words = toy_words();
   std::vector<std::string> all;
   for (int seed = 0; seed < count; ++seed) {
     Generator generator(seed);
-    all.push_back(compose_scene_caption(scene, words, generator));
+    all.push_back(compose_scene_caption(scene, words, generator, mention));
   }
   return all;
 }
@@ -72,6 +72,23 @@ TEST(SceneCaptions, AttributesAreSaidPartOfTheTime) {
   EXPECT_NEAR(fraction(all, [](const std::string& c) { return has_word(c, "in the top left corner"); }), 0.5, 0.04);
   EXPECT_NEAR(fraction(all, [](const std::string& c) { return has_word(c, "background|backdrop"); }), 0.4, 0.04);
   EXPECT_EQ(fraction(all, [](const std::string& c) { return has_word(c, "small"); }), 0.0);  // its own size only
+}
+
+TEST(SceneCaptions, MentionSetsHowOftenAttributesAreSaid) {
+  for (double mention : {0.0, 0.15, 1.0}) {
+    SCOPED_TRACE(mention);
+    const std::vector<std::string> all = captions(one_bag(), 4000, mention);
+    EXPECT_NEAR(fraction(all, [](const std::string& c) { return has_word(c, "red"); }), 0.9 * mention, 0.04);
+    EXPECT_NEAR(fraction(all, [](const std::string& c) { return has_word(c, "in the top left corner"); }), mention,
+                0.04);
+    EXPECT_NEAR(fraction(all, [](const std::string& c) { return has_word(c, "background|backdrop"); }), 0.8 * mention,
+                0.04);
+    // The item is named whatever is said about it.
+    for (const std::string& c : all) EXPECT_TRUE(has_word(c, "bag|handbag|purse|container")) << c;
+  }
+  const std::vector<SceneClassWords> words = toy_words();
+  Generator generator(0);
+  EXPECT_THROW(compose_scene_caption(one_bag(), words, generator, 1.5), std::invalid_argument);
 }
 
 TEST(SceneCaptions, EveryItemIsNamedByANounItsHypernymOrItsGloss) {

@@ -91,6 +91,8 @@ TEST(Scenes, RefusesOptionsOutOfRange) {
   EXPECT_THROW(prepare_scenes(options), std::invalid_argument);
   options.max_item = 40, options.test = 20000;
   EXPECT_THROW(prepare_scenes(options), std::invalid_argument);
+  options.test = 2000, options.mention = 1.5;
+  EXPECT_THROW(prepare_scenes(options), std::invalid_argument);
 }
 
 }  // namespace
