@@ -1,7 +1,9 @@
-#include "cleanclip/study.h"
+// The study's stages: data, poisoning, pretraining, the defences and their
+// evaluation, each reused once finished (cleanclip/study_stages.h).
+#include "cleanclip/study_stages.h"
 
-#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <stdexcept>
@@ -26,33 +28,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The study's processes: all of them train; rank 0 (the lead) alone writes
-// the study's files and evaluates.
-struct Team {
-  std::shared_ptr<distributed::Communicator> world;
-  std::chrono::milliseconds lead_work_timeout;
-  bool leads() const { return world->rank() == 0; }
-  // Every rank goes on once the lead has finished what came before.
-  void sync(const std::string& what) const {
-    if (world->world_size() > 1) world->slow_barrier("barrier after " + what, lead_work_timeout);
-  }
-};
-
 double minutes_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count() / 60.0;
 }
 
-// ---- stage results on disk: a finished stage is reused by a rerun ----
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-nlohmann::json stage_to_json(const StageResult& stage) {
-  nlohmann::json json{{"name", stage.name},
-                      {"clean_top1", stage.clean_top1},
-                      {"asr_n", stage.asr_n},
-                      {"minutes", stage.minutes},
-                      {"metrics_path", stage.metrics_path}};
-  json["asr"] = std::isnan(stage.asr) ? nlohmann::json(nullptr) : nlohmann::json(stage.asr);
-  return json;
-}
+nlohmann::json number_or_null(double value) { return std::isfinite(value) ? nlohmann::json(value) : nullptr; }
+double number_or_nan(const nlohmann::json& json) { return json.is_null() ? kNaN : json.get<double>(); }
+
+// ---- stage results on disk: a finished stage is reused by a rerun ----
 
 std::optional<StageResult> load_stage(const fs::path& dir) {
   if (!fs::exists(dir / "stage.json")) return std::nullopt;
@@ -60,7 +45,7 @@ std::optional<StageResult> load_stage(const fs::path& dir) {
   StageResult stage;
   stage.name = json.at("name");
   stage.clean_top1 = json.at("clean_top1");
-  stage.asr = json.at("asr").is_null() ? std::numeric_limits<double>::quiet_NaN() : json.at("asr").get<double>();
+  stage.asr = number_or_nan(json.at("asr"));
   stage.asr_n = json.at("asr_n");
   stage.minutes = json.at("minutes");
   stage.metrics_path = json.at("metrics_path");
@@ -68,62 +53,9 @@ std::optional<StageResult> load_stage(const fs::path& dir) {
 }
 
 void save_stage(const fs::path& dir, const StageResult& stage) {
-  io::write_file_atomic((dir / "stage.json").string(), stage_to_json(stage).dump(2) + "\n");
-}
-
-// ---- the pieces of one stage ----
-
-struct Paths {
-  fs::path data;  // the imported Fashion-MNIST
-  std::string train_csv() const { return (data / "train.csv").string(); }
-  std::string test_csv() const { return (data / "test.csv").string(); }
-  std::string classes_json() const { return (data / "classes.json").string(); }
-};
-
-// Clean top-1 on the test set and the attack's success rate, through
-// `classifier` (empty: zero-shot).
-StageResult evaluate(const std::string& stage, clip::ClipModel& model, const Paths& paths, const AttackConfig& attack,
-                     const StudyOptions& options, const Classifier& classifier) {
-  clip::Tokenizer tokenizer;
-  clip::ClassNames classes = clip::ClassNames::from_json(paths.classes_json());
-  clip::LabelledDataset test = clip::LabelledDataset::from_csv(paths.test_csv());
-  StageResult result;
-  result.name = stage;
-  const Classifier scoring =
-      classifier ? classifier : zero_shot_classifier(clip::zero_shot_weights(model, tokenizer, classes));
-  result.clean_top1 =
-      evaluate_classifier(model, scoring, static_cast<int64_t>(classes.classes.size()), test, options.workers).top1;
-  AsrResult asr = attack_success_rate(model, test, classes, attack,
-                                      {.classifier = scoring, .tokenizer = &tokenizer, .workers = options.workers});
-  result.asr = asr.asr;
-  result.asr_n = asr.n;
-  return result;
-}
-
-StageResult evaluate(const std::string& stage, const std::string& model_path, const Paths& paths,
-                     const AttackConfig& attack, const StudyOptions& options) {
-  return evaluate(stage, *clip::load_clip(model_path).model, paths, attack, options, nullptr);
-}
-
-// The defences' training CSV: finetune.csv beside the poisoned one (so its
-// relative image paths still resolve).
-std::string clean_subset_path(const PoisonResult& poisoned) {
-  return (fs::path(poisoned.train_csv).parent_path() / "finetune.csv").string();
-}
-
-// `count` rows of the poisoned training CSV that carry no trigger, written to clean_subset_path.
-void write_clean_subset(const PoisonResult& poisoned, int64_t count, uint64_t seed) {
-  io::CsvTable table = io::read_csv(poisoned.train_csv);
-  const int flag = table.require_column("is_backdoor");
-  std::vector<int64_t> clean;
-  for (size_t row = 0; row < table.size(); ++row)
-    if (table.rows[row][flag] == "0") clean.push_back(static_cast<int64_t>(row));
-  if (count > static_cast<int64_t>(clean.size()))
-    throw std::invalid_argument("the fine-tuning subset needs " + std::to_string(count) + " clean rows; " +
-                                poisoned.train_csv + " has " + std::to_string(clean.size()));
-  std::vector<std::vector<std::string>> rows;
-  for (int64_t row : choose_rows(clean, count, seed ^ 0x5eedf17eULL)) rows.push_back(table.rows[row]);
-  io::write_csv(clean_subset_path(poisoned), table.header, rows);
+  nlohmann::json json{{"name", stage.name},   {"clean_top1", stage.clean_top1}, {"asr", number_or_null(stage.asr)},
+                      {"asr_n", stage.asr_n}, {"minutes", stage.minutes},       {"metrics_path", stage.metrics_path}};
+  io::write_file_atomic((dir / "stage.json").string(), json.dump(2) + "\n");
 }
 
 std::shared_ptr<clip::ClipModel> fresh_model(const std::string& name, uint64_t seed) {
@@ -133,60 +65,121 @@ std::shared_ptr<clip::ClipModel> fresh_model(const std::string& name, uint64_t s
   return model;
 }
 
-// The recipe a study folder was made with: a rerun reuses finished stages only
-// when it asks for the same one.
-nlohmann::json recipe_json(const StudyOptions& o) {
-  return {{"train_images", o.train_images},
-          {"test_images", o.test_images},
-          {"model", o.model},
-          {"batch_size", o.batch_size},
-          {"pretrain_epochs", o.pretrain_epochs},
-          {"pretrain_lr", o.pretrain_lr},
-          {"pretrain_warmup", o.pretrain_warmup},
-          {"target", o.target},
-          {"poison_count", o.poison_count},
-          {"patch_size", o.patch_size},
-          {"patch_location", o.patch_location},
-          {"wanet_k", o.wanet_k},
-          {"wanet_s", o.wanet_s},
-          {"finetune_rows", o.finetune_rows},
-          {"finetune_epochs", o.finetune_epochs},
-          {"finetune_lr", o.finetune_lr},
-          {"finetune_warmup", o.finetune_warmup},
-          {"lambda_clip", o.lambda_clip},
-          {"lambda_inmodal", o.lambda_inmodal},
-          {"supervised_epochs", o.supervised_epochs},
-          {"supervised_lr", o.supervised_lr}};
+std::unique_ptr<clip::Objective> clip_objective() { return std::make_unique<clip::ClipObjective>(); }
+
+// The first `rows` data rows of `source` (all of them when it has no more), written once to `path`.
+std::string first_rows(const std::string& source, int64_t rows, const fs::path& path) {
+  if (fs::exists(path)) return path.string();
+  io::CsvTable table = io::read_csv(source);
+  if (rows > static_cast<int64_t>(table.size()))
+    throw std::invalid_argument("study: " + source + " has " + std::to_string(table.size()) + " rows, " +
+                                std::to_string(rows) + " asked");
+  table.rows.resize(static_cast<size_t>(rows));
+  io::write_csv(path.string(), table.header, table.rows);
+  return path.string();
 }
 
-void check_recipe(const fs::path& out, const StudyOptions& options) {
-  const fs::path path = out / "recipe.json";
-  const nlohmann::json recipe = recipe_json(options);
-  if (fs::exists(path)) {
-    const nlohmann::json earlier = io::read_json_file(path.string(), "study recipe");
-    if (earlier != recipe)
-      throw std::invalid_argument("demo: " + out.string() + " holds a study made with another recipe (" +
-                                  path.string() + ": " + io::json_excerpt(earlier, 400) + "); use another --out");
-    return;
+// Fashion-MNIST: the first train_images rows pretrain; with a disjoint fine-tuning set, the next
+// finetune_rows are finetune.csv.
+void import_fashion_mnist(const StudyOptions& options, const StudyPaths& paths) {
+  const bool disjoint = options.finetune_source == "disjoint";
+  const int64_t limit =
+      options.train_images < 0 || !disjoint ? options.train_images : options.train_images + options.finetune_rows;
+  clip::prepare_fashion_mnist({.out = paths.data.string(),
+                               .source = options.fashion_mnist,
+                               .train_limit = limit,
+                               .test_limit = options.test_images});
+  if (!disjoint) return;
+  io::CsvTable table = io::read_csv(paths.train_csv());
+  if (options.train_images < 0 || static_cast<int64_t>(table.size()) < limit)
+    throw std::invalid_argument("demo: a disjoint fine-tuning set needs train_images >= 0 and " +
+                                std::to_string(limit) + " Fashion-MNIST training images");
+  std::vector<std::vector<std::string>> finetune(table.rows.begin() + options.train_images, table.rows.end());
+  table.rows.resize(static_cast<size_t>(options.train_images));
+  io::write_csv(paths.finetune_csv(), table.header, finetune);
+  io::write_csv(paths.train_csv(), table.header, table.rows);
+}
+
+}  // namespace
+
+// ---- the study's frame ----
+
+void Team::sync(const std::string& what) const {
+  if (world->world_size() > 1) world->slow_barrier("barrier after " + what, lead_work_timeout);
+}
+
+int image_side(const StudyOptions& options) { return options.dataset == "scenes" ? options.scenes.canvas : 28; }
+
+void import_data(const Study& study) {
+  if (study.team.leads() && !fs::exists(study.paths.classes_json())) {
+    const StudyOptions& options = study.options;
+    if (options.dataset == "scenes") {
+      clip::SceneOptions scenes = options.scenes;
+      scenes.out = study.paths.data.string();
+      scenes.fashion_mnist = options.fashion_mnist;
+      clip::prepare_scenes(scenes);
+    } else {
+      import_fashion_mnist(options, study.paths);
+    }
   }
-  fs::create_directories(out);
-  io::write_file_atomic(path.string(), recipe.dump(2) + "\n");
+  if (study.team.leads() && study.options.trajectory_test_images > 0)
+    first_rows(study.paths.test_csv(), study.options.trajectory_test_images, study.paths.trajectory_csv());
+  study.team.sync("importing the data");
 }
 
-// ---- the stages ----
+// ---- evaluation ----
 
-// One study's run: what every stage needs.
-struct Study {
-  const StudyOptions& options;
-  Team team;
-  Paths paths;
-  const StudyProgress& progress;
-};
+StageResult evaluate(const std::string& stage, clip::ClipModel& model, const std::string& test_csv, const Study& study,
+                     const AttackConfig* attack, const Classifier& classifier) {
+  clip::Tokenizer tokenizer;
+  clip::ClassNames classes = clip::ClassNames::from_json(study.paths.classes_json());
+  clip::LabelledDataset test = clip::LabelledDataset::from_csv(test_csv);
+  StageResult result;
+  result.name = stage;
+  const Classifier scoring =
+      classifier ? classifier : zero_shot_classifier(clip::zero_shot_weights(model, tokenizer, classes));
+  const int workers = study.options.workers;
+  result.clean_top1 =
+      evaluate_classifier(model, scoring, static_cast<int64_t>(classes.classes.size()), test, workers).top1;
+  result.asr = kNaN;
+  if (attack) {
+    AsrResult asr = attack_success_rate(model, test, classes, *attack,
+                                        {.classifier = scoring, .tokenizer = &tokenizer, .workers = workers});
+    result.asr = asr.asr;
+    result.asr_n = asr.n;
+  }
+  return result;
+}
 
-// Runs `body` for a stage unless its stage.json exists; times it and saves
-// the result (the lead's: body returns the result on the lead alone). The
-// stage works in DIR.partial (where a rerun resumes it), renamed to DIR with
-// its stage.json: a stage folder exists whole or not at all.
+StageResult evaluate(const std::string& stage, const std::string& model_path, const Study& study,
+                     const AttackConfig* attack) {
+  return evaluate(stage, *clip::load_clip(model_path).model, study.paths.test_csv(), study, attack, nullptr);
+}
+
+std::vector<EpochEvaluation> load_epochs(const fs::path& run) {
+  std::vector<EpochEvaluation> epochs;
+  if (!fs::exists(run / "epochs.json")) return epochs;
+  for (const nlohmann::json& line : io::read_json_file((run / "epochs.json").string(), "epoch evaluations"))
+    epochs.push_back({line.at("epoch"), line.at("clean_top1"), number_or_nan(line.at("asr"))});
+  return epochs;
+}
+
+// After each epoch of a run: its model on the first test images, kept in RUN/epochs.json (an epoch
+// evaluated before a resume keeps its line).
+void evaluate_epoch(const Study& study, const fs::path& run, clip::ClipModel& model, int64_t epoch,
+                    const AttackConfig* attack, const Classifier& classifier) {
+  std::vector<EpochEvaluation> epochs = load_epochs(run);
+  std::erase_if(epochs, [&](const EpochEvaluation& e) { return e.epoch >= epoch; });
+  const StageResult result = evaluate("epoch", model, study.paths.trajectory_csv(), study, attack, classifier);
+  epochs.push_back({epoch, result.clean_top1, result.asr});
+  nlohmann::json json = nlohmann::json::array();
+  for (const EpochEvaluation& e : epochs)
+    json.push_back({{"epoch", e.epoch}, {"clean_top1", e.clean_top1}, {"asr", number_or_null(e.asr)}});
+  io::write_file_atomic((run / "epochs.json").string(), json.dump(1) + "\n");
+}
+
+// ---- stages ----
+
 StageResult stage(const fs::path& dir, const std::string& metrics, const Team& team,
                   const std::function<StageResult(const fs::path& work)>& body) {
   if (auto done = load_stage(dir)) return *done;
@@ -206,11 +199,13 @@ StageResult stage(const fs::path& dir, const std::string& metrics, const Team& t
   return team.leads() ? result : load_stage(dir).value();
 }
 
-clip::TrainOptions train_options(const Study& study, int64_t epochs, double lr, int64_t warmup, uint64_t seed) {
+std::optional<StageResult> finished_stage(const fs::path& dir) { return load_stage(dir); }
+
+clip::TrainOptions train_options(const Study& study, int64_t epochs, double lr, int64_t warmup, int64_t batch_size,
+                                 uint64_t seed) {
   clip::TrainOptions train;
   train.epochs = epochs;
-  train.batch_size =
-      distributed::rows_per_rank(study.options.batch_size, study.team.world->world_size(), "demo --batch-size");
+  train.batch_size = distributed::rows_per_rank(batch_size, study.team.world->world_size(), "demo --batch-size");
   train.lr = lr;
   train.warmup_steps = warmup;
   train.seed = seed;
@@ -219,67 +214,61 @@ clip::TrainOptions train_options(const Study& study, int64_t epochs, double lr, 
   return train;
 }
 
-using ModelSource = std::function<std::shared_ptr<clip::ClipModel>()>;
-using ObjectiveSource = std::function<std::unique_ptr<clip::Objective>()>;
-
-// Trains (or, after a kill, resumes) the run in run_dir; returns its model file.
-std::string train(const Study& study, const std::string& stage, const fs::path& run_dir, const ModelSource& model,
-                  const std::string& csv, const clip::TrainOptions& train_options, const ObjectiveSource& objective) {
-  auto on_step = [&](const clip::StepReport& report) {
-    if (study.progress) study.progress(stage, report);
-  };
-  if (fs::exists(run_dir / "checkpoint.safetensors")) {
-    clip::ObjectiveRegistry registry;
-    registry.add("cleanclip", make_cleanclip_objective);
-    clip::Trainer trainer = clip::Trainer::resume(run_dir.string(), registry, study.team.world);
-    trainer.run(on_step);
-  } else {
-    clip::Trainer trainer(model(), csv, train_options, run_dir.string(), objective(), study.team.world);
-    trainer.run(on_step);
-  }
-  return (run_dir / "model.safetensors").string();
-}
-
-// A contrastive training stage (every process trains), then the lead evaluates its model.
 StageResult training_stage(const Study& study, const std::string& name, const fs::path& run, const ModelSource& model,
                            const std::string& csv, const clip::TrainOptions& train_options,
-                           const ObjectiveSource& objective, const AttackConfig& attack) {
+                           const ObjectiveSource& objective, const AttackConfig* attack, bool per_epoch) {
   return stage(run, (run / "metrics.jsonl").string(), study.team, [&](const fs::path& work) {
-    std::string model_path = train(study, name, work, model, csv, train_options, objective);
-    return study.team.leads() ? evaluate(name, model_path, study.paths, attack, study.options) : StageResult{};
+    auto on_step = [&](const clip::StepReport& report) {
+      if (study.progress) study.progress(name, report);
+    };
+    std::function<void(int64_t)> on_epoch;
+    std::optional<clip::Trainer> trainer;
+    if (fs::exists(work / "checkpoint.safetensors")) {
+      clip::ObjectiveRegistry registry;
+      registry.add("cleanclip", make_cleanclip_objective);
+      trainer.emplace(clip::Trainer::resume(work.string(), registry, study.team.world));
+    } else {
+      trainer.emplace(model(), csv, train_options, work.string(), objective(), study.team.world);
+    }
+    if (per_epoch && study.options.trajectory_test_images > 0)
+      on_epoch = [&](int64_t epoch) { evaluate_epoch(study, work, trainer->model(), epoch, attack, nullptr); };
+    trainer->run(on_step, on_epoch);
+    const std::string model_path = (work / "model.safetensors").string();
+    return study.team.leads() ? evaluate(name, model_path, study, attack) : StageResult{};
   });
 }
 
-std::unique_ptr<clip::Objective> clip_objective() { return std::make_unique<clip::ClipObjective>(); }
-
-// The lead checks the folder's recipe and imports Fashion-MNIST once; everyone waits for it.
-void import_data(const Study& study) {
-  const fs::path out(study.options.out);
-  if (study.team.leads()) {
-    check_recipe(out, study.options);
-    if (!fs::exists(study.paths.classes_json()))
-      clip::prepare_fashion_mnist({.out = study.paths.data.string(),
-                                   .source = study.options.fashion_mnist,
-                                   .train_limit = study.options.train_images,
-                                   .test_limit = study.options.test_images});
-  }
-  study.team.sync("importing the data");
+std::string cell_folder(const std::string& attack, double rate) {
+  if (!(rate > 0)) return attack;
+  char name[64];
+  std::snprintf(name, sizeof name, "%s-rate-%g", attack.c_str(), rate);
+  return name;
 }
 
-// The poisoned training set in dir/poisoned-data (made once, by the lead).
-PoisonResult poison(const Study& study, const std::string& attack_name, uint64_t seed, const fs::path& dir) {
+AttackConfig study_attack(const StudyOptions& options, const std::string& attack_name, uint64_t seed) {
+  AttackConfig attack;
+  attack.kind = parse_attack_kind(attack_name);
+  attack.target = options.target;
+  attack.seed = seed;
+  attack.patch_size = options.patch_size;
+  attack.patch_location = parse_patch_location(options.patch_location);
+  attack.fresh_noise = options.blend_fresh_noise;
+  attack.wanet_k = options.wanet_k > 0 ? options.wanet_k : image_side(options);
+  attack.wanet_s = options.wanet_s;
+  return attack;
+}
+
+PoisonResult poison(const Study& study, const std::string& attack_name, double rate, uint64_t seed,
+                    const fs::path& dir) {
   const StudyOptions& options = study.options;
   PoisonOptions poison;
   poison.data = study.paths.train_csv();
   poison.out = (dir / "poisoned-data").string();
-  poison.attack.kind = parse_attack_kind(attack_name);
-  poison.attack.target = options.target;
-  poison.attack.seed = seed;
-  poison.attack.patch_size = options.patch_size;
-  poison.attack.patch_location = parse_patch_location(options.patch_location);
-  poison.attack.wanet_k = options.wanet_k;
-  poison.attack.wanet_s = options.wanet_s;
-  poison.num = options.poison_count;
+  poison.attack = study_attack(options, attack_name, seed);
+  if (rate > 0)
+    poison.rate = rate;
+  else
+    poison.num = options.poison_count;
   const fs::path attack_json = dir / "poisoned-data" / "attack.json";
   const fs::path poisoned_csv = dir / "poisoned-data" / "train.csv";
   if (study.team.leads() && !(fs::exists(attack_json) && fs::exists(poisoned_csv))) poison_dataset(poison);
@@ -287,124 +276,59 @@ PoisonResult poison(const Study& study, const std::string& attack_name, uint64_t
   return PoisonResult{AttackConfig::load(attack_json.string()), poisoned_csv.string(), attack_json.string(), 0, {}};
 }
 
-// The clean model, trained once per seed and shared by its attacks; each measures its own ASR on it.
-StageResult clean_pretrain(const Study& study, const fs::path& run, uint64_t seed, const AttackConfig& attack) {
+StageResult clean_pretrain(const Study& study, uint64_t seed, const AttackConfig* attack) {
   const StudyOptions& options = study.options;
+  const fs::path run = study.seed_dir(seed) / "clean-pretrain";
   StageResult clean = training_stage(
       study, "clean-pretrain", run, [&] { return fresh_model(options.model, seed); }, study.paths.train_csv(),
-      train_options(study, options.pretrain_epochs, options.pretrain_lr, options.pretrain_warmup, seed), clip_objective,
-      attack);
-  if (study.team.leads()) {
-    const StageResult clean_against_this_attack =
-        evaluate("clean-pretrain", (run / "model.safetensors").string(), study.paths, attack, options);
-    clean.asr = clean_against_this_attack.asr;
-    clean.asr_n = clean_against_this_attack.asr_n;
+      train_options(study, options.pretrain_epochs, options.pretrain_lr, options.pretrain_warmup, options.batch_size,
+                    seed),
+      clip_objective, nullptr);
+  if (!attack || !study.team.leads()) return clean;
+  // The clean model's ASR against this attack's trigger, measured once per attack.
+  const fs::path asr_file = run / ("asr-" + attack_name(attack->kind) + ".json");
+  if (!fs::exists(asr_file)) {
+    const StageResult measured = evaluate("clean-pretrain", (run / "model.safetensors").string(), study, attack);
+    io::write_file_atomic(asr_file.string(), nlohmann::json{{"asr", measured.asr}, {"asr_n", measured.asr_n}}.dump());
   }
+  const nlohmann::json asr = io::read_json_file(asr_file.string(), "clean model's ASR");
+  clean.asr = asr.at("asr");
+  clean.asr_n = asr.at("asr_n");
   return clean;
 }
 
-// The poisoned model, trained from scratch on the poisoned set.
-StageResult poisoned_pretrain(const Study& study, const fs::path& run, uint64_t seed, const PoisonResult& poisoned) {
+StageResult poisoned_pretrain(const Study& study, const fs::path& cell, uint64_t seed, const PoisonResult& poisoned) {
   const StudyOptions& options = study.options;
   return training_stage(
-      study, "poisoned-pretrain", run, [&] { return fresh_model(options.model, seed); }, poisoned.train_csv,
-      train_options(study, options.pretrain_epochs, options.pretrain_lr, options.pretrain_warmup, seed), clip_objective,
-      poisoned.config);
+      study, "poisoned-pretrain", cell / "poisoned-pretrain", [&] { return fresh_model(options.model, seed); },
+      poisoned.train_csv,
+      train_options(study, options.pretrain_epochs, options.pretrain_lr, options.pretrain_warmup, options.batch_size,
+                    seed),
+      clip_objective, &poisoned.config);
 }
 
-// The defences' clean pairs (written by the lead); returns their CSV.
-std::string finetune_subset(const Study& study, const PoisonResult& poisoned, uint64_t seed) {
-  if (study.team.leads()) write_clean_subset(poisoned, study.options.finetune_rows, seed);
-  study.team.sync("writing the clean subset");
-  return clean_subset_path(poisoned);
-}
-
-// The poisoned model fine-tuned on the clean pairs with `objective` (the CLIP loss alone, or CleanCLIP).
-StageResult contrastive_finetune(const Study& study, const std::string& name, const fs::path& run,
-                                 const std::string& poisoned_model, const std::string& finetune_csv, uint64_t seed,
-                                 const ObjectiveSource& objective, const AttackConfig& attack) {
-  const StudyOptions& options = study.options;
-  return training_stage(
-      study, name, run, [&] { return clip::load_clip(poisoned_model).model; }, finetune_csv,
-      train_options(study, options.finetune_epochs, options.finetune_lr, options.finetune_warmup, seed), objective,
-      attack);
-}
-
-// The supervised defence on the clean pairs. It is not data parallel: the lead runs it.
-StageResult supervised_finetune(const Study& study, const fs::path& run, const std::string& poisoned_model,
-                                const std::string& finetune_csv, uint64_t seed, const AttackConfig& attack) {
-  return stage(run, (run / "metrics.jsonl").string(), study.team, [&](const fs::path& work) {
-    if (!study.team.leads()) return StageResult{};
-    const StudyOptions& options = study.options;
-    SupervisedOptions supervised;
-    supervised.epochs = options.supervised_epochs;
-    supervised.lr = options.supervised_lr;
-    supervised.warmup_steps = options.finetune_warmup;
-    supervised.batch_size = options.batch_size;
-    supervised.seed = seed;
-    supervised.workers = options.workers;
-    const std::string head_model = finetune_supervised(poisoned_model, finetune_csv, study.paths.classes_json(),
-                                                       work.string(), supervised, [&](const SupervisedStep& step) {
-                                                         if (study.progress)
-                                                           study.progress("supervised-finetune", step);
-                                                       });
-    SupervisedModel loaded = load_supervised_checkpoint(head_model);
-    return evaluate("supervised-finetune", *loaded.model, study.paths, attack, options, head_classifier(loaded.head));
-  });
-}
-
-// Every stage of one attack at one seed, in order.
-StudyResult run_attack(const Study& study, const std::string& attack_name, uint64_t seed) {
-  const fs::path seed_dir = fs::path(study.options.out) / ("seed" + std::to_string(seed));
-  const fs::path dir = seed_dir / attack_name;
-  StudyResult result{attack_name, study.options.target, seed, {}};
-  // The poisoned set first: the clean model is evaluated against its trigger too.
-  const PoisonResult poisoned = poison(study, attack_name, seed, dir);
-  const AttackConfig& attack = poisoned.config;
-  result.stages.push_back(clean_pretrain(study, seed_dir / "clean-pretrain", seed, attack));
-  result.stages.push_back(poisoned_pretrain(study, dir / "poisoned-pretrain", seed, poisoned));
-  const std::string poisoned_model = (dir / "poisoned-pretrain" / "model.safetensors").string();
-  const std::string finetune_csv = finetune_subset(study, poisoned, seed);
-  result.stages.push_back(contrastive_finetune(study, "clip-finetune", dir / "clip-finetune", poisoned_model,
-                                               finetune_csv, seed, clip_objective, attack));
-  const StudyOptions& options = study.options;
-  result.stages.push_back(contrastive_finetune(
-      study, "cleanclip-finetune", dir / "cleanclip-finetune", poisoned_model, finetune_csv, seed,
-      [&] {
-        return make_cleanclip_objective({{"lambda1", options.lambda_clip}, {"lambda2", options.lambda_inmodal}});
-      },
-      attack));
-  result.stages.push_back(
-      supervised_finetune(study, dir / "supervised-finetune", poisoned_model, finetune_csv, seed, attack));
-  return result;
-}
-
-// Fails before any work on options that a later stage would refuse.
-void check_options(const StudyOptions& options, const Team& team) {
-  if (options.attacks.empty() || options.seeds < 1 || options.first_seed < 0)
-    throw std::invalid_argument("demo: no attack or no seed to run");
-  parse_patch_location(options.patch_location);
-  for (const std::string& attack : options.attacks) parse_attack_kind(attack);
-  distributed::rows_per_rank(options.batch_size, team.world->world_size(), "demo --batch-size");
-}
-
-}  // namespace
-
-std::vector<StudyResult> run_study(const StudyOptions& options, const StudyProgress& progress) {
-  const Study study{
-      options,
-      Team{options.world ? options.world : std::make_shared<distributed::SingleProcess>(), options.lead_work_timeout},
-      Paths{fs::path(options.out) / "data"}, progress};
-  check_options(options, study.team);
-  import_data(study);
-  std::vector<StudyResult> studies;
-  for (int64_t seed = options.first_seed; seed < options.first_seed + options.seeds; ++seed) {
-    for (const std::string& attack : options.attacks) {
-      studies.push_back(run_attack(study, attack, static_cast<uint64_t>(seed)));
-      if (study.team.leads()) write_study_report(studies, options.out);  // the report so far
-    }
-  }
-  return studies;
+// The defences' clean pairs: the first `rows` of the disjoint set, or `rows` clean rows of the
+// poisoned set (chosen by the seed) beside it, so that its relative image paths still resolve.
+std::string clean_pairs(const Study& study, const PoisonResult* poisoned, int64_t rows, uint64_t seed) {
+  const std::string suffix =
+      rows == study.options.finetune_rows ? std::string() : std::string("-") + std::to_string(rows);
+  if (study.options.finetune_source == "disjoint")
+    return first_rows(study.paths.finetune_csv(), rows, study.paths.data / ("finetune" + suffix + ".csv"));
+  if (!poisoned) throw std::invalid_argument("demo: defences of a clean model need finetune_source \"disjoint\"");
+  const fs::path path = fs::path(poisoned->train_csv).parent_path() / ("finetune" + suffix + ".csv");
+  if (fs::exists(path)) return path.string();
+  io::CsvTable table = io::read_csv(poisoned->train_csv);
+  const int flag = table.require_column("is_backdoor");
+  std::vector<int64_t> clean;
+  for (size_t row = 0; row < table.size(); ++row)
+    if (table.rows[row][flag] == "0") clean.push_back(static_cast<int64_t>(row));
+  if (rows > static_cast<int64_t>(clean.size()))
+    throw std::invalid_argument("the fine-tuning subset needs " + std::to_string(rows) + " clean rows; " +
+                                poisoned->train_csv + " has " + std::to_string(clean.size()));
+  std::vector<std::vector<std::string>> chosen;
+  for (int64_t row : choose_rows(clean, rows, seed ^ 0x5eedf17eULL)) chosen.push_back(table.rows[row]);
+  io::write_csv(path.string(), table.header, chosen);
+  return path.string();
 }
 
 }  // namespace clipgrad::cleanclip

@@ -4,12 +4,14 @@
 // fashion-mnist: the IDX files become 28x28 grayscale PNGs, train.csv
 // (image,caption) with a synthetic caption per image, test.csv (image,label)
 // and classes.json (class names + the 80 ImageNet templates for zero-shot).
+// scenes: the study's harder testbed (clip/data/scenes.h).
 #include <cstdio>
 #include <memory>
 
 #include "cli/commands/commands.h"
 #include "cli/support/checked_options.h"
 #include "clip/data/fashion_mnist.h"
+#include "clip/data/scenes.h"
 #include "clip/data/shards.h"
 
 namespace clipgrad::cli {
@@ -53,6 +55,30 @@ void register_data(CLI::App& app) {
     std::printf("shards: wrote %lld shards and sizes.json to %s\n", static_cast<long long>(count),
                 shard_args->out.c_str());
   });
+
+  auto scenes = std::make_shared<clip::SceneOptions>();
+  CLI::App* scene = data->add_subcommand(
+      "scenes",
+      "Fashion-MNIST items on textured canvases with WordNet captions: train.csv, finetune.csv (disjoint items), "
+      "test.csv (one item each), classes.json");
+  scene->add_option("--out", scenes->out, "Output folder")->required()->check(output_path());
+  scene->add_option("--source", scenes->fashion_mnist, "Folder with the IDX .gz files")->capture_default_str();
+  scene->add_option("--wordnet", scenes->wordnet, "WordNet's database folder")->capture_default_str();
+  scene->add_option("--canvas", scenes->canvas, "Canvas side (px)")->capture_default_str();
+  scene->add_option("--train", scenes->train, "Pretraining scenes")->capture_default_str();
+  scene->add_option("--finetune", scenes->finetune, "Clean fine-tuning scenes")->capture_default_str();
+  scene->add_option("--test", scenes->test, "Test scenes (at most 10,000)")->capture_default_str();
+  scene->add_option("--min-item", scenes->min_item, "Smallest item side (px)")->capture_default_str();
+  scene->add_option("--max-item", scenes->max_item, "Largest item side (px)")->capture_default_str();
+  scene->add_option("--max-rotation", scenes->max_rotation_degrees, "Largest rotation (degrees)")
+      ->capture_default_str();
+  scene
+      ->add_option("--mention", scenes->mention,
+                   "How often a caption says an item's colour, size or place (each); the background 0.8x as often")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  scene->add_option("--seed", scenes->seed, "Seed of every scene's draw")->capture_default_str()->check(seed_value());
+  scene->callback([scenes] { clip::prepare_scenes(*scenes); });
 }
 
 }  // namespace clipgrad::cli

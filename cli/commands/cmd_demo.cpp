@@ -1,7 +1,10 @@
 // clipgrad demo: the whole CleanCLIP study on the embedded Fashion-MNIST
-// (cleanclip/study.h), with progress per stage and the report at the end.
+// (cleanclip/study.h), with progress per stage and the report at the end; with
+// --preset or --recipe, a recipe's grid of experiments (docs/study.md).
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <stdexcept>
 
 #include "cleanclip/attack/attack_config.h"
 #include "cleanclip/study.h"
@@ -23,7 +26,31 @@ struct DemoArgs {
   // CleanCLIP, 0.32-0.41 after the CLIP loss alone).
   std::string attack = "badnet";
   std::string device = "cpu";
+  std::string preset, recipe_file;
+  bool print_recipe = false;
 };
+
+// --preset / --recipe: the recipe's experiments in one process, into --out.
+void run_recipe_command(const DemoArgs& args) {
+  cleanclip::Recipe recipe =
+      args.recipe_file.empty() ? cleanclip::preset_recipe(args.preset) : cleanclip::load_recipe(args.recipe_file);
+  if (args.print_recipe) {
+    std::cout << cleanclip::recipe_to_json(recipe).dump(2) << "\n";
+    return;
+  }
+  recipe.options.out = args.study.out;
+  recipe.options.workers = args.study.workers;
+  recipe.options.fashion_mnist = args.study.fashion_mnist;
+  if (parse_device(args.device) != Device::CPU)
+    throw std::invalid_argument("demo --recipe runs on the CPU (the quick demo takes --device cuda)");
+  Progress progress;
+  std::string current;
+  cleanclip::run_recipe(recipe, [&](const std::string& stage, const clip::StepReport& report) {
+    if (stage != current) std::cerr << "== " << (current = stage) << "\n";
+    progress(report);
+  });
+  std::cout << "report: " << recipe.options.out << "/report.html\n";
+}
 
 void demo(const DemoArgs& args, const std::shared_ptr<distributed::Communicator>& world) {
   cleanclip::StudyOptions options = args.study;
@@ -123,8 +150,25 @@ void register_demo(CLI::App& app) {
       ->capture_default_str()
       ->check(integer_in(1, kMaxEpochs));
   command->add_option("--supervised-lr", s.supervised_lr)->capture_default_str()->check(real_in(0, kInfinity, true));
+  command
+      ->add_option("--preset", args->preset,
+                   "run a built-in recipe instead: quick, reference-fashion-mnist or reference-scenes "
+                   "(docs/study.md); the flags above but --out and --workers are then unused")
+      ->check(CLI::IsMember({"quick", "reference-fashion-mnist", "reference-scenes"}));
+  command
+      ->add_option("--recipe", args->recipe_file,
+                   "run the recipe in this JSON file (a preset, its options and experiments: docs/study.md)")
+      ->check(CLI::ExistingFile)
+      ->excludes("--preset");
+  command->add_flag("--print-recipe", args->print_recipe, "print the --preset's or --recipe's recipe and exit");
   // Under mpirun the training stages run data parallel; rank 0 does the rest.
   command->callback([args] {
+    if (args->print_recipe && args->preset.empty() && args->recipe_file.empty())
+      throw std::invalid_argument("demo --print-recipe prints a --preset's or --recipe's recipe: name one");
+    if (!args->preset.empty() || !args->recipe_file.empty()) {
+      run_recipe_command(*args);
+      return;
+    }
     std::shared_ptr<distributed::Communicator> world = distributed::join_world(parse_device(args->device));
     run_in_world(*world, [&] { demo(*args, world); });
   });

@@ -173,25 +173,42 @@ void write_pngs(const IdxImages& images, const fs::path& out_dir, const std::str
   if (failure) std::rethrow_exception(failure);
 }
 
+std::string source_file(const std::string& source, const char* name) {
+  if (!fs::is_directory(source))
+    throw std::runtime_error("Fashion-MNIST not found in " + source +
+                             ": install it with `apt-get install dataset-fashion-mnist`");
+  fs::path path = fs::path(source) / name;
+  if (!fs::is_regular_file(path))
+    throw std::runtime_error("Fashion-MNIST file " + path.string() +
+                             " is missing: install it with `apt-get install dataset-fashion-mnist`");
+  return path.string();
+}
+
 }  // namespace
+
+FashionMnistSplit read_fashion_mnist(const std::string& source, bool train, int64_t limit) {
+  IdxImages images =
+      read_idx_images(source_file(source, train ? "train-images-idx3-ubyte.gz" : "t10k-images-idx3-ubyte.gz"), limit);
+  std::vector<uint8_t> labels = read_idx_labels(
+      source_file(source, train ? "train-labels-idx1-ubyte.gz" : "t10k-labels-idx1-ubyte.gz"), images.available);
+  labels.resize(static_cast<size_t>(images.count));
+  return {images.count, std::move(images.pixels), std::move(labels)};
+}
+
+std::vector<std::string> fashion_mnist_class_names() {
+  std::vector<std::string> names;
+  for (const auto& fashion_class : fashion_classes()) names.emplace_back(fashion_class.name);
+  return names;
+}
 
 void prepare_fashion_mnist(const FashionMnistOptions& options) {
   auto start = std::chrono::steady_clock::now();
-  const fs::path source(options.source);
-  if (!fs::is_directory(source))
-    throw std::runtime_error("Fashion-MNIST not found in " + options.source +
-                             ": install it with `apt-get install dataset-fashion-mnist`");
-  auto source_file = [&](const char* name) {
-    fs::path path = source / name;
-    if (!fs::is_regular_file(path))
-      throw std::runtime_error("Fashion-MNIST file " + path.string() +
-                               " is missing: install it with `apt-get install dataset-fashion-mnist`");
-    return path.string();
-  };
-  IdxImages train = read_idx_images(source_file("train-images-idx3-ubyte.gz"), options.train_limit);
-  std::vector<uint8_t> train_labels = read_idx_labels(source_file("train-labels-idx1-ubyte.gz"), train.available);
-  IdxImages test = read_idx_images(source_file("t10k-images-idx3-ubyte.gz"), options.test_limit);
-  std::vector<uint8_t> test_labels = read_idx_labels(source_file("t10k-labels-idx1-ubyte.gz"), test.available);
+  IdxImages train = read_idx_images(source_file(options.source, "train-images-idx3-ubyte.gz"), options.train_limit);
+  std::vector<uint8_t> train_labels =
+      read_idx_labels(source_file(options.source, "train-labels-idx1-ubyte.gz"), train.available);
+  IdxImages test = read_idx_images(source_file(options.source, "t10k-images-idx3-ubyte.gz"), options.test_limit);
+  std::vector<uint8_t> test_labels =
+      read_idx_labels(source_file(options.source, "t10k-labels-idx1-ubyte.gz"), test.available);
   const int64_t train_count = train.count;
   const int64_t test_count = test.count;
 

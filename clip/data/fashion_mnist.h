@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace clipgrad::clip {
 
@@ -21,5 +22,17 @@ struct FashionMnistOptions {
 // Writes the dataset into options.out; throws naming the missing file (and the
 // package to install) when the IDX files are absent.
 void prepare_fashion_mnist(const FashionMnistOptions& options);
+
+// One split of the IDX files as they are: the first `limit` images (all when
+// limit < 0), 28x28 grayscale, and their labels. Throws as prepare_fashion_mnist.
+struct FashionMnistSplit {
+  int64_t count = 0;
+  std::vector<uint8_t> pixels;  // [count, 28, 28]
+  std::vector<uint8_t> labels;  // [count], 0..9
+};
+FashionMnistSplit read_fashion_mnist(const std::string& source, bool train, int64_t limit = -1);
+
+// The ten class names, as classes.json names them ("t-shirt" ... "ankle boot").
+std::vector<std::string> fashion_mnist_class_names();
 
 }  // namespace clipgrad::clip

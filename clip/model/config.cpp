@@ -248,7 +248,8 @@ static ClipConfig resnet(int64_t embed, std::vector<int64_t> layers) {
 }
 
 std::vector<std::string> ClipConfig::names() {
-  return {"vit-b-32", "vit-b-16", "vit-l-14", "rn50", "rn101", "vit-tiny-28", "rn-tiny"};
+  return {"vit-b-32",    "vit-b-16",    "vit-l-14",       "rn50",    "rn101",
+          "vit-tiny-28", "vit-tiny-64", "vit-tiny-64-p8", "rn-tiny", "rn-tiny-64"};
 }
 
 ClipConfig ClipConfig::named(const std::string& name) {
@@ -270,6 +271,33 @@ ClipConfig ClipConfig::named(const std::string& name) {
     config.image_resolution = 28;
     config.vision_heads = 4;
     config.context_length = 32;
+    config.transformer_layers = 4;
+  } else if (name == "vit-tiny-64") {
+    // The study's scenes (64 px canvases, clip/data/scenes.h) in 16 px patches: 16 patch
+    // tokens, vit-tiny-28's 4 x 4 grid (8 px patches, 64 tokens, cost 1.3-3x more per
+    // sample: docs/study.md); captions of up to 48 tokens.
+    config = vit(128, 4, 128, 16, 128, 4);
+    config.image_resolution = 64;
+    config.vision_heads = 4;
+    config.context_length = 48;
+    config.transformer_layers = 4;
+  } else if (name == "vit-tiny-64-p8") {
+    // vit-tiny-64 in 8 px patches (64 patch tokens, as ViT-B/16 sees 224 px in 196): a scene's
+    // item spans 3-5 patches instead of 2-3.
+    config = vit(128, 4, 128, 8, 128, 4);
+    config.image_resolution = 64;
+    config.vision_heads = 4;
+    config.context_length = 48;
+    config.transformer_layers = 4;
+  } else if (name == "rn-tiny-64") {
+    // The scenes' ModifiedResNet: rn-tiny's tower (one bottleneck per stage, width 16, 64 px)
+    // under vit-tiny-64's text transformer (width 128, 4 layers, 48 tokens).
+    config = resnet(128, {1, 1, 1, 1});
+    config.vision_width = 16;
+    config.image_resolution = 64;
+    config.context_length = 48;
+    config.transformer_width = 128;
+    config.transformer_heads = 4;
     config.transformer_layers = 4;
   } else if (name == "rn-tiny") {
     config = resnet(64, {1, 1, 1, 1});

@@ -505,7 +505,8 @@ std::unique_ptr<BatchSource> Trainer::make_source(uint64_t seed, int64_t global_
                                          sample_count() / global_batch);
 }
 
-void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
+void Trainer::run(const std::function<void(const StepReport&)>& on_step,
+                  const std::function<void(int64_t completed_epochs)>& on_epoch) {
   const int ranks = world_->world_size();
   const int64_t global_batch = options_.batch_size * ranks * options_.accum_freq;  // samples per step
   const int64_t batches = sample_count() / global_batch;
@@ -579,6 +580,7 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step) {
     if (writes_files()) save_checkpoint(state, false);
     // No rank runs ahead of a checkpoint that failed (rank 0 then aborts the job).
     world_->barrier("barrier after the checkpoint of epoch " + std::to_string(epoch_));
+    if (on_epoch && writes_files()) on_epoch(epoch_), model_->train();  // the hook may leave eval mode
   }
 }
 

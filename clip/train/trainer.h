@@ -109,8 +109,11 @@ class Trainer {
   static Trainer resume(const std::string& run_dir, const ObjectiveRegistry& objectives = ObjectiveRegistry(),
                         std::shared_ptr<distributed::Communicator> world = nullptr);
 
-  // Trains the remaining epochs (clip/train/train_loop.h); calls on_step after every step.
-  void run(const std::function<void(const StepReport&)>& on_step = nullptr);
+  // Trains the remaining epochs (clip/train/train_loop.h); calls on_step after every step and,
+  // on rank 0, on_epoch with the number of completed epochs once each epoch's checkpoint is
+  // written (the model is back in train mode after it, whatever on_epoch did with it).
+  void run(const std::function<void(const StepReport&)>& on_step = nullptr,
+           const std::function<void(int64_t completed_epochs)>& on_epoch = nullptr);
 
   ClipModel& model() { return *model_; }
   int64_t completed_epochs() const { return epoch_; }

@@ -123,5 +123,36 @@ TEST(WaNet, TriggerDrawsItsGridFromTheSeedAndKeepsAGivenOne) {
   EXPECT_THROW(Trigger{config}, std::invalid_argument);
 }
 
+// The reference's field (k = the image side, s = 1): upsampling a side x side grid to side x side is
+// the identity, so each pixel's offset is its own uniform draw / side, with no smoothness; the k = 4
+// option varies slowly from pixel to pixel.
+TEST(WaNet, AtKEqualToTheSideTheFieldIsPerPixel) {
+  const int side = 16;
+  Generator generator(8);
+  const std::vector<float> grid = draw_wanet_grid(side, generator);
+  const std::vector<float> field = wanet_field(grid, side, 1.0, side, side);
+  ASSERT_EQ(field.size(), static_cast<size_t>(side * side * 2));
+  for (int y = 0; y < side; ++y)
+    for (int x = 0; x < side; ++x)
+      for (int c = 0; c < 2; ++c)
+        ASSERT_NEAR(field[(y * side + x) * 2 + c], grid[(c * side + y) * side + x] / side, 1e-6)
+            << x << "," << y << " channel " << c;
+
+  // Mean absolute change of the x offset between horizontal neighbours, over the mean absolute offset.
+  const auto roughness = [&](const std::vector<float>& f) {
+    double step = 0, size = 0;
+    for (int y = 0; y < side; ++y)
+      for (int x = 0; x < side; ++x) {
+        size += std::fabs(f[(y * side + x) * 2]);
+        if (x > 0) step += std::fabs(f[(y * side + x) * 2] - f[(y * side + x - 1) * 2]);
+      }
+    return step / (side - 1) / (size / side);
+  };
+  Generator smooth_generator(8);
+  const std::vector<float> smooth = wanet_field(draw_wanet_grid(4, smooth_generator), 4, 1.0, side, side);
+  EXPECT_GT(roughness(field), 0.8);  // independent uniform neighbours: 2/3 of the range apart on average
+  EXPECT_LT(roughness(smooth), 0.4);
+}
+
 }  // namespace
 }  // namespace clipgrad::cleanclip

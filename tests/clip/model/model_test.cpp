@@ -38,7 +38,7 @@ TEST(ClipModel, NamedConfigsHaveOpenAIParameterCounts) {
 }
 
 TEST(ClipModel, TinyConfigsInitialiseAndRun) {
-  for (const std::string& name : {"vit-tiny-28", "rn-tiny"}) {
+  for (const std::string& name : {"vit-tiny-28", "vit-tiny-64-p8", "rn-tiny", "rn-tiny-64"}) {
     ClipConfig config = ClipConfig::named(name);
     ClipModel model(config);
     Generator generator(7);
