@@ -11,6 +11,7 @@
 #include "cleanclip/attack/trigger.h"
 #include "cleanclip/report/grid_report.h"
 #include "cleanclip/study_stages.h"
+#include "io/decode.h"
 #include "io/image.h"
 
 namespace clipgrad::cleanclip {

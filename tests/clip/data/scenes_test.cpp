@@ -11,6 +11,7 @@
 
 #include "clip/data/dataset.h"
 #include "clip/data/scene_captions.h"
+#include "io/decode.h"
 #include "io/image.h"
 #include "test_temp_dir.h"
 
