@@ -78,6 +78,42 @@ void demo(const DemoArgs& args, const std::shared_ptr<distributed::Communicator>
   std::cout << "report: " << options.out << "/report.html\n";
 }
 
+// The study's recipe as flags: the attack, the poisoning, each training stage and the defences.
+void add_recipe_options(CLI::App* command, cleanclip::StudyOptions& s) {
+  command->add_option("--target", s.target, "the class the backdoor points at")->capture_default_str();
+  command->add_option("--poison-count", s.poison_count, "poisoned training pairs")
+      ->capture_default_str()
+      ->check(integer_in(1, 60000));
+  command->add_option("--patch-size", s.patch_size, "badnet / label-consistent patch side (px)")
+      ->capture_default_str()
+      ->check(integer_in(0, 1 << 16));
+  command->add_option("--patch-location", s.patch_location, "badnet / label-consistent: random or four-corners")
+      ->check(CLI::IsMember({"random", "four-corners"}))
+      ->capture_default_str();
+  command->add_option("--wanet-k", s.wanet_k, "wanet control grid size")
+      ->capture_default_str()
+      ->check(integer_in(2, cleanclip::kMaxWaNetK));
+  command->add_option("--wanet-s", s.wanet_s, "wanet warping strength")
+      ->capture_default_str()
+      ->check(real_in(0, kInfinity, true));
+  command->add_option("--pretrain-epochs", s.pretrain_epochs)->capture_default_str()->check(integer_in(1, kMaxEpochs));
+  command->add_option("--finetune-rows", s.finetune_rows, "clean pairs for the defences")
+      ->capture_default_str()
+      ->check(integer_in(2, 60000));
+  command->add_option("--finetune-epochs", s.finetune_epochs)->capture_default_str()->check(integer_in(1, kMaxEpochs));
+  command->add_option("--finetune-lr", s.finetune_lr)->capture_default_str()->check(real_in(0, kInfinity, true));
+  command->add_option("--lambda1", s.lambda_clip, "CleanCLIP: weight of the CLIP loss")
+      ->capture_default_str()
+      ->check(real_in(0, kInfinity));
+  command->add_option("--lambda2", s.lambda_inmodal, "CleanCLIP: weight of the in-modal loss")
+      ->capture_default_str()
+      ->check(real_in(0, kInfinity));
+  command->add_option("--supervised-epochs", s.supervised_epochs)
+      ->capture_default_str()
+      ->check(integer_in(1, kMaxEpochs));
+  command->add_option("--supervised-lr", s.supervised_lr)->capture_default_str()->check(real_in(0, kInfinity, true));
+}
+
 }  // namespace
 
 void register_demo(CLI::App& app) {
@@ -118,38 +154,7 @@ void register_demo(CLI::App& app) {
                    "batch-size / N each: the same study)")
       ->capture_default_str()
       ->check(integer_in(2, kMaxBatch));
-  command->add_option("--target", s.target, "the class the backdoor points at")->capture_default_str();
-  command->add_option("--poison-count", s.poison_count, "poisoned training pairs")
-      ->capture_default_str()
-      ->check(integer_in(1, 60000));
-  command->add_option("--patch-size", s.patch_size, "badnet / label-consistent patch side (px)")
-      ->capture_default_str()
-      ->check(integer_in(0, 1 << 16));
-  command->add_option("--patch-location", s.patch_location, "badnet / label-consistent: random or four-corners")
-      ->check(CLI::IsMember({"random", "four-corners"}))
-      ->capture_default_str();
-  command->add_option("--wanet-k", s.wanet_k, "wanet control grid size")
-      ->capture_default_str()
-      ->check(integer_in(2, cleanclip::kMaxWaNetK));
-  command->add_option("--wanet-s", s.wanet_s, "wanet warping strength")
-      ->capture_default_str()
-      ->check(real_in(0, kInfinity, true));
-  command->add_option("--pretrain-epochs", s.pretrain_epochs)->capture_default_str()->check(integer_in(1, kMaxEpochs));
-  command->add_option("--finetune-rows", s.finetune_rows, "clean pairs for the defences")
-      ->capture_default_str()
-      ->check(integer_in(2, 60000));
-  command->add_option("--finetune-epochs", s.finetune_epochs)->capture_default_str()->check(integer_in(1, kMaxEpochs));
-  command->add_option("--finetune-lr", s.finetune_lr)->capture_default_str()->check(real_in(0, kInfinity, true));
-  command->add_option("--lambda1", s.lambda_clip, "CleanCLIP: weight of the CLIP loss")
-      ->capture_default_str()
-      ->check(real_in(0, kInfinity));
-  command->add_option("--lambda2", s.lambda_inmodal, "CleanCLIP: weight of the in-modal loss")
-      ->capture_default_str()
-      ->check(real_in(0, kInfinity));
-  command->add_option("--supervised-epochs", s.supervised_epochs)
-      ->capture_default_str()
-      ->check(integer_in(1, kMaxEpochs));
-  command->add_option("--supervised-lr", s.supervised_lr)->capture_default_str()->check(real_in(0, kInfinity, true));
+  add_recipe_options(command, s);
   command
       ->add_option("--preset", args->preset,
                    "run a built-in recipe instead: quick, reference-fashion-mnist or reference-scenes "

@@ -101,7 +101,7 @@ TEST(StudyRecipe, FilesRoundTripAndTyposAreErrors) {
 std::string load_error(const std::string& path) {
   try {
     load_recipe(path);
-  } catch (const std::invalid_argument& error) {
+  } catch (const std::exception& error) {  // refused content, or a file that is not JSON
     return error.what();
   }
   return "";

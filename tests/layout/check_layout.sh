@@ -6,7 +6,7 @@
 #      .cpp, .cc, .cu) or 3,000 lines (headers included);
 #   3. a line budget, as tinygrad keeps one: the core (tensor/, autograd/ and
 #      nn/ without the kernel folders tensor/cpu/ and tensor/cuda/) stays
-#      under 4,500 lines, and all the sources under 37,000 (clip/text's
+#      under 4,500 lines, and all the sources under 39,000 (clip/text's
 #      generated Unicode tables counted apart);
 #   4. no host accessor on a device tensor under tensor/cuda/: Tensor::data<T>()
 #      throws for a CUDA tensor, so kernel files use device_data<T>().
@@ -75,8 +75,8 @@ if [ "$core_lines" -gt 4500 ]; then
   echo "budget: the core (tensor/, autograd/, nn/ without kernels) is $core_lines lines (at most 4500)"
   failures=$((failures + 1))
 fi
-if [ "$all_lines" -gt 37000 ]; then
-  echo "budget: the sources are $all_lines lines (at most 37000, generated tables apart)"
+if [ "$all_lines" -gt 39000 ]; then
+  echo "budget: the sources are $all_lines lines (at most 39000, generated tables apart)"
   failures=$((failures + 1))
 fi
 
@@ -90,4 +90,4 @@ if [ "$failures" -gt 0 ]; then
   exit 1
 fi
 echo "layout: $(echo "$sources" | wc -l) files in $(dirname $sources | sort -u | wc -l) folders follow the rules;" \
-  "core $core_lines lines of 4500, all $all_lines of 37000 (+ $table_lines of generated tables)"
+  "core $core_lines lines of 4500, all $all_lines of 39000 (+ $table_lines of generated tables)"
