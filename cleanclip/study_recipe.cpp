@@ -260,8 +260,8 @@ void check_recipe_folder(const std::string& out, const nlohmann::json& recipe) {
     nlohmann::json earlier_options = options_to_json(StudyOptions{});
     earlier_options.merge_patch(earlier.value("options", nlohmann::json::object()));
     if (earlier_options != recipe.at("options"))
-      throw std::invalid_argument("demo: " + out + " holds a study made with other options (" + path.string() +
-                                  ": " + io::json_excerpt(earlier, 400) + "); use another --out");
+      throw std::invalid_argument("demo: " + out + " holds a study made with other options (" + path.string() + ": " +
+                                  io::json_excerpt(earlier, 400) + "); use another --out");
   }
   fs::create_directories(out);
   io::write_file_atomic(path.string(), recipe.dump(2) + "\n");
