@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of tests/fuzz/ (the safetensors and PyTorch readers, the
 # CSV reader, image decoding + CLIP preprocessing, the JSON configs, the
-# tokenizer) under libFuzzer with AddressSanitizer and UndefinedBehaviorSanitizer,
+# tokenizer, the tar reader of data shards) under libFuzzer with AddressSanitizer and UndefinedBehaviorSanitizer,
 # SECONDS each, one after the other, and prints a line per target: inputs run,
 # coverage, corpus size, and whether it failed. Needs clang (CC=clang CXX=clang++).
 #
@@ -19,7 +19,7 @@ seconds="${1:-60}"
 build="${2:-build-fuzz}"
 shift $(( $# < 2 ? $# : 2 ))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors torch csv image json tokenizer)
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors torch csv image json tokenizer tar)
 
 CC="${CC:-clang}" CXX="${CXX:-clang++}" cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCLIPGRAD_FUZZ=ON \
   -DCLIPGRAD_CUDA=OFF -DCLIPGRAD_MPI=OFF -DCLIPGRAD_BENCH=OFF >/dev/null
