@@ -116,7 +116,10 @@ OutOfMemory::OutOfMemory(size_t bytes, const char* where) : bytes_(bytes) {
   std::snprintf(message_, sizeof message_, "out of memory: %.3g GB asked for at once (%s)", double(bytes) / 1e9, where);
 }
 
-Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device), allocator_(&allocator_for(device)) {
+Storage::Storage(size_t bytes, Device device) : Storage(bytes, device, allocator_for(device)) {}
+
+Storage::Storage(size_t bytes, Device device, Allocator& allocator)
+    : bytes_(bytes), device_(device), allocator_(&allocator) {
   try {
     data_ = allocator_->allocate(bytes);
   } catch (const OutOfMemory&) {
@@ -131,12 +134,20 @@ Storage::~Storage() { allocator_->deallocate(data_, bytes_); }
 // ---- Tensor ----
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  return allocate(shape, dtype, device, allocator_for(device));
+}
+
+Tensor Tensor::empty_in(Allocator& host_memory, const Shape& shape, DType dtype) {
+  return allocate(shape, dtype, Device::CPU, host_memory);
+}
+
+Tensor Tensor::allocate(const Shape& shape, DType dtype, Device device, Allocator& memory) {
   Tensor t;
   t.shape_ = shape;
   t.numel_ = shape_numel(shape);
   t.dtype_ = dtype;
   t.device_ = device;
-  t.storage_ = std::make_shared<Storage>(t.nbytes(), device);
+  t.storage_ = std::make_shared<Storage>(t.nbytes(), device, memory);
   return t;
 }
 

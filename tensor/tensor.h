@@ -86,12 +86,14 @@ class OutOfMemory : public std::bad_alloc {
 class Storage {
  public:
   Storage(size_t bytes, Device device);
+  Storage(size_t bytes, Device device, Allocator& allocator);  // memory from `allocator`, not the device's
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   void* data() const { return data_; }
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
+  const Allocator& allocator() const { return *allocator_; }
 
  private:
   void* data_ = nullptr;
@@ -110,6 +112,10 @@ class Tensor {
   static Tensor scalar(double value, DType dtype = DType::F32, Device device = Device::CPU);  // shape []
   // Uninitialised, with this tensor's shape, dtype and device.
   static Tensor empty_like(const Tensor& other) { return empty(other.shape(), other.dtype(), other.device()); }
+  // Uninitialised, on the CPU, in memory from `host_memory` instead of the
+  // CPU's allocator (DeviceUpload::host_memory: page-locked memory that
+  // uploads without a staging copy).
+  static Tensor empty_in(Allocator& host_memory, const Shape& shape, DType dtype = DType::F32);
   template <class T>
   static Tensor from_vector(const Shape& shape, const std::vector<T>& values);
 
@@ -146,6 +152,8 @@ class Tensor {
   // True when no other Tensor handle shares this storage.
   bool storage_unique() const { return storage_.use_count() == 1; }
   bool same_storage(const Tensor& other) const { return storage_ == other.storage_; }
+  // Whether this tensor's memory came from `memory` (false for an undefined tensor).
+  bool allocated_by(const Allocator& memory) const { return storage_ && &storage_->allocator() == &memory; }
 
  private:
   std::shared_ptr<Storage> storage_;
@@ -155,6 +163,7 @@ class Tensor {
   DType dtype_ = DType::F32;
   Device device_ = Device::CPU;
   void check_dtype(DType expected) const;
+  static Tensor allocate(const Shape& shape, DType dtype, Device device, Allocator& memory);
 };
 
 template <class T>

@@ -37,6 +37,11 @@ std::vector<LoaderItem> loader_items(const std::vector<std::string>& image_paths
   return items;
 }
 
+Tensor batch_pixels(Allocator* batch_memory, int64_t rows, int64_t size) {
+  const Shape shape{rows, 3, size, size};
+  return batch_memory ? Tensor::empty_in(*batch_memory, shape) : Tensor::empty(shape);
+}
+
 void warn_skipped(const std::string& where, const std::string& reason) {
   static std::mutex stderr_mutex;
   std::lock_guard lock(stderr_mutex);
@@ -145,7 +150,7 @@ struct Loader::State {
     Batch batch;
     batch.number = number;
     std::vector<Tensor> pixels;  // [V] f32 [B, 3, S, S]
-    for (size_t v = 0; v < views.size(); ++v) pixels.push_back(Tensor::empty({end - begin, 3, size, size}));
+    for (size_t v = 0; v < views.size(); ++v) pixels.push_back(batch_pixels(options.batch_memory, end - begin, size));
     const ViewPlan plan{views, options.image_size, options.seed, options.strict};
     for (int64_t position = begin; position < end; ++position) {
       const LoaderItem& item = items[epoch_order[position]];

@@ -57,6 +57,10 @@ struct LoaderOptions {
   // JPEGs at least twice the target size are decoded at 1/2, 1/4 or 1/8 scale
   // in the DCT domain (io/decode.h) unless exact_resize.
   bool exact_resize = false;
+  // Where the batches' pixels are allocated: null for ordinary host memory;
+  // DeviceUpload::host_memory(device) for batches bound for a GPU, which then
+  // upload straight from the memory they were decoded into.
+  Allocator* batch_memory = nullptr;
 };
 
 // The most worker threads a loader takes: a multiple of the cores, beyond which
@@ -117,6 +121,9 @@ struct SampleRef {
 // failure is not the image's and always throws, naming the image.
 bool load_views(const std::function<io::Image()>& decode, const SampleRef& sample, const ViewPlan& plan,
                 std::vector<Tensor>& pixels, int64_t slot, Batch& batch);
+// The pixels of one view of a batch: f32 [rows, 3, size, size], uninitialised,
+// in `batch_memory` (LoaderOptions::batch_memory; null: ordinary host memory).
+Tensor batch_pixels(Allocator* batch_memory, int64_t rows, int64_t size);
 // "clipgrad: warning: skipping WHERE: REASON" on stderr, one line at a time.
 void warn_skipped(const std::string& where, const std::string& reason);
 

@@ -101,7 +101,7 @@ struct StreamLoader::State {
     batch.number = number;
     std::vector<Tensor> pixels;  // [V] f32 [B, 3, S, S]
     for (size_t v = 0; v < views.size(); ++v)
-      pixels.push_back(Tensor::empty({static_cast<int64_t>(samples.size()), 3, size, size}));
+      pixels.push_back(batch_pixels(options.batch_memory, static_cast<int64_t>(samples.size()), size));
     const ViewPlan plan{views, options.image_size, options.seed, options.read.strict};
     const io::DecodeOptions decoding{.shorter_side = options.image_size, .exact = options.exact_resize};
     for (const ShardSample& sample : samples) {

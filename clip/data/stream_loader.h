@@ -22,15 +22,16 @@ namespace clipgrad::clip {
 struct StreamOptions {
   int64_t batch_size = 32;
   int image_size = 224;
-  int workers = 2;             // decoding threads; 0 decodes inside next()
-  uint64_t seed = 0;           // the epoch's shard order and shuffle buffer
-  int64_t shuffle_buffer = 0;  // samples held for shuffling (0 or 1: the shards' own order)
-  bool shuffle_shards = true;  // shuffle the shard order per epoch
-  bool drop_last = true;       // drop a final batch smaller than batch_size
-  bool exact_resize = false;   // no DCT-domain scaling (io/decode.h)
-  int prefetch = 4;            // batches read or decoded ahead of the consumer, at most
-  int ranks = 1, rank = 0;     // data parallel: this process's share of the shards
-  ShardReadOptions read;       // captions, labels, strictness
+  int workers = 2;                    // decoding threads; 0 decodes inside next()
+  uint64_t seed = 0;                  // the epoch's shard order and shuffle buffer
+  int64_t shuffle_buffer = 0;         // samples held for shuffling (0 or 1: the shards' own order)
+  bool shuffle_shards = true;         // shuffle the shard order per epoch
+  bool drop_last = true;              // drop a final batch smaller than batch_size
+  bool exact_resize = false;          // no DCT-domain scaling (io/decode.h)
+  int prefetch = 4;                   // batches read or decoded ahead of the consumer, at most
+  int ranks = 1, rank = 0;            // data parallel: this process's share of the shards
+  ShardReadOptions read;              // captions, labels, strictness
+  Allocator* batch_memory = nullptr;  // where batches are allocated (LoaderOptions::batch_memory)
 };
 
 class StreamLoader : public BatchSource {

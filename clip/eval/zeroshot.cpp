@@ -83,7 +83,8 @@ ImageFeatures image_features(ClipModel& model, const std::vector<LoaderItem>& it
                         .drop_last = false,
                         .seed = 0,
                         .strict = strict,
-                        .exact_resize = exact_resize};
+                        .exact_resize = exact_resize,
+                        .batch_memory = &DeviceUpload::host_memory(model.logit_scale.value().device())};
   if (items.empty()) throw std::invalid_argument("no image to evaluate: the dataset has no rows");
   Loader loader(items, options, std::move(transform));
   return image_features(model, loader, [&](int64_t index) {

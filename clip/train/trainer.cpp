@@ -489,7 +489,8 @@ std::unique_ptr<BatchSource> Trainer::make_source(uint64_t seed, int64_t global_
                                                   .strict = options_.strict || data_parallel(),
                                                   .slices = ranks,
                                                   .slice = world_->rank(),
-                                                  .exact_resize = options_.exact_resize},
+                                                  .exact_resize = options_.exact_resize,
+                                                  .batch_memory = &DeviceUpload::host_memory(options_.device)},
                                     views);
   }
   StreamOptions stream{.batch_size = global_batch / ranks,
@@ -500,7 +501,8 @@ std::unique_ptr<BatchSource> Trainer::make_source(uint64_t seed, int64_t global_
                        .exact_resize = options_.exact_resize,
                        .ranks = ranks,
                        .rank = world_->rank(),
-                       .read = {.caption_key = options_.caption_key, .strict = options_.strict}};
+                       .read = {.caption_key = options_.caption_key, .strict = options_.strict},
+                       .batch_memory = &DeviceUpload::host_memory(options_.device)};
   return std::make_unique<AgreedBatches>(std::make_unique<StreamLoader>(shards_, stream, views), *world_,
                                          sample_count() / global_batch);
 }

@@ -8,6 +8,7 @@
 #include <numeric>
 #include <set>
 
+#include "counting_host_memory.h"
 #include "io/decode.h"
 #include "test_temp_dir.h"
 
@@ -92,6 +93,28 @@ TEST_F(LoaderTest, PixelsArePreprocessedImagesOfTheirIndices) {
       EXPECT_EQ(actual, expected) << "batch " << b << " row " << row;
     }
   }
+}
+
+// Batches bound for a GPU are decoded into the memory they upload from
+// (DeviceUpload::host_memory), with the same pixels as in ordinary memory.
+TEST_F(LoaderTest, BatchesAreDecodedIntoTheMemoryTheyAreGiven) {
+  testing::CountingHostMemory memory;
+  LoaderOptions in_memory = options(2);
+  in_memory.batch_memory = &memory;
+  Loader loader(items_, in_memory, std::vector<ImageTransform>{nullptr, nullptr});
+  Loader ordinary(items_, options(2));
+  ordinary.start_epoch(0);
+  loader.start_epoch(0);
+  int64_t batches = 0;
+  for (Batch batch, expected; loader.next(batch); ++batches) {
+    ASSERT_TRUE(ordinary.next(expected));
+    for (const Tensor& view : batch.views) {
+      EXPECT_TRUE(view.allocated_by(memory));
+      EXPECT_EQ(view.to_vector<float>(), expected.pixels.to_vector<float>());
+    }
+  }
+  EXPECT_EQ(batches, 4);
+  EXPECT_GE(memory.allocations, 2 * batches);  // two views per batch
 }
 
 TEST_F(LoaderTest, EachEpochIsADifferentReproduciblePermutation) {

@@ -6,6 +6,7 @@
 
 #include <set>
 
+#include "counting_host_memory.h"
 #include "shards_test_support.h"
 
 namespace clipgrad::clip {
@@ -57,6 +58,24 @@ TEST(StreamLoader, SeededOrderEachSampleOncePerEpochAndBitIdenticalResume) {
   EXPECT_EQ(resumed.pixels[1], first.pixels[5]);  // the same bits
   StreamLoader other_seed(shards, {.batch_size = 3, .image_size = 8, .workers = 1, .seed = 12, .shuffle_buffer = 6});
   EXPECT_NE(run(other_seed, 0).ids, first.ids);
+}
+
+TEST(StreamLoader, BatchesAreDecodedIntoTheMemoryTheyAreGiven) {
+  TempDir dir("stream-memory");
+  auto shards = write_test_shards(dir, 2, 4);
+  testing::CountingHostMemory memory;
+  StreamLoader loader(shards, {.batch_size = 3, .image_size = 8, .workers = 2, .seed = 5, .batch_memory = &memory});
+  StreamLoader ordinary(shards, {.batch_size = 3, .image_size = 8, .workers = 2, .seed = 5});
+  EpochRun expected = run(ordinary, 0);
+  loader.start_epoch(0);
+  size_t batches = 0;
+  for (Batch batch; loader.next(batch); ++batches) {
+    EXPECT_TRUE(batch.pixels.allocated_by(memory));
+    ASSERT_LT(batches, expected.pixels.size());
+    EXPECT_EQ(batch.pixels.to_vector<float>(), expected.pixels[batches]);
+  }
+  EXPECT_EQ(batches, expected.pixels.size());
+  EXPECT_GE(memory.allocations, static_cast<int64_t>(batches));
 }
 
 TEST(StreamLoader, RanksReadDisjointShards) {
