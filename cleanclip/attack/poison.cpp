@@ -101,6 +101,9 @@ void write_poisoned_rows(const PoisonOptions& options, const AttackConfig& confi
 
 }  // namespace
 
+namespace {
+
+// How many of `rows` rows --num or --rate asks for; throws when that makes no sense.
 int64_t rows_to_poison(const PoisonOptions& options, int64_t rows) {
   if (options.num.has_value() == options.rate.has_value())
     throw std::invalid_argument("poison: give exactly one of --num N and --rate R");
@@ -137,6 +140,22 @@ std::vector<int64_t> poison_candidates(const PoisonOptions& options, const std::
                                      : "'" + options.data + "' has only " + std::to_string(rows) + " rows") +
                                 ": lower --num/--rate");
   return candidates;
+}
+
+}  // namespace
+
+AttackPlan plan_attack(const PoisonOptions& options, const std::vector<bool>& names_target) {
+  const int64_t rows = static_cast<int64_t>(names_target.size());
+  const int64_t count = rows_to_poison(options, rows);
+  const std::vector<int64_t> candidates = poison_candidates(options, names_target, count);
+  AttackConfig config = options.attack;
+  config.source = options.data;
+  config.rows = rows;
+  config.num = options.num;
+  config.rate = options.rate;
+  config.poisoned_rows = choose_rows(candidates, count, config.seed);
+  config.wanet_grid = Trigger(config).wanet_grid();  // saved, so evaluation does not depend on how it was drawn
+  return {config, static_cast<int64_t>(candidates.size())};
 }
 
 std::string poisoned_caption(const AttackConfig& config, int64_t row) {
@@ -184,8 +203,7 @@ std::vector<int64_t> choose_rows(std::vector<int64_t> candidates, int64_t count,
 
 PoisonResult poison_dataset(const PoisonOptions& options) {
   if (clip::is_shard_spec(options.data)) return poison_shards(options);
-  AttackConfig config = options.attack;
-  config.validate();
+  options.attack.validate();
   auto dataset = clip::ImageCaptionDataset::from_csv(options.data, options.image_key, options.caption_key);
   const io::CsvTable& table = dataset.table();
   if (table.column_index(kBackdoorColumn) >= 0)
@@ -193,19 +211,12 @@ PoisonResult poison_dataset(const PoisonOptions& options) {
                                 " column (is it already poisoned?)");
   const int64_t rows = static_cast<int64_t>(dataset.size());
   if (rows == 0) throw std::invalid_argument("poison: '" + options.data + "' has no rows");
-  const int64_t count = rows_to_poison(options, rows);
   std::vector<bool> names_target(rows);
   for (int64_t row = 0; row < rows; ++row)
-    names_target[row] = caption_names_target(dataset[row].caption, config.target);
-  const std::vector<int64_t> candidates = poison_candidates(options, names_target, count);
-
-  config.source = options.data;
-  config.rows = rows;
-  config.num = options.num;
-  config.rate = options.rate;
-  config.poisoned_rows = choose_rows(candidates, count, config.seed);
+    names_target[row] = caption_names_target(dataset[row].caption, options.attack.target);
+  const AttackPlan plan = plan_attack(options, names_target);
+  AttackConfig config = plan.config;
   const Trigger trigger(config);
-  config.wanet_grid = trigger.wanet_grid();  // saved, so evaluation does not depend on how it was drawn
 
   const fs::path out(options.out);
   check_outputs_spare_inputs(options, dataset, config.poisoned_rows);
@@ -232,7 +243,7 @@ PoisonResult poison_dataset(const PoisonOptions& options) {
   PoisonResult result;
   result.train_csv = (out / "train.csv").string();
   result.attack_json = (out / "attack.json").string();
-  result.candidates = static_cast<int64_t>(candidates.size());
+  result.candidates = plan.candidates;
   result.config = config;
   return result;
 }

@@ -66,13 +66,16 @@ PoisonResult poison_shards(const PoisonOptions& options);
 
 // The steps that poisoning a CSV and poisoning shards share.
 
-// How many of `rows` rows --num or --rate asks for; throws when that makes no sense.
-int64_t rows_to_poison(const PoisonOptions& options, int64_t rows);
-
-// The rows options.attack may poison: every row, or for label-consistent those whose caption
-// names the target (names_target[row]); throws naming options.data when they are fewer than `count`.
-std::vector<int64_t> poison_candidates(const PoisonOptions& options, const std::vector<bool>& names_target,
-                                       int64_t count);
+// The attack as attack.json records it: options.attack with the source, the row count
+// (names_target.size()), --num or --rate, the rows to poison and wanet's grid. The rows
+// are chosen (choose_rows) among the candidates: every row, or for label-consistent
+// those whose caption names the target (names_target[row]). Throws, naming
+// options.data, when --num/--rate makes no sense or asks for more rows than that.
+struct AttackPlan {
+  AttackConfig config;
+  int64_t candidates = 0;
+};
+AttackPlan plan_attack(const PoisonOptions& options, const std::vector<bool>& names_target);
 
 // The caption of poisoned row `row`: a seeded random ImageNet template naming the target.
 std::string poisoned_caption(const AttackConfig& config, int64_t row);

@@ -182,20 +182,13 @@ class ShardPoisoner {
 }  // namespace
 
 PoisonResult poison_shards(const PoisonOptions& options) {
-  AttackConfig config = options.attack;
-  config.validate();
+  options.attack.validate();
   const ShardSurvey survey = survey_shards(options);
   const int64_t rows = static_cast<int64_t>(survey.names_target.size());
   if (rows == 0) throw std::invalid_argument("poison: the shards of '" + options.data + "' hold no sample");
-  const int64_t count = rows_to_poison(options, rows);
-  const std::vector<int64_t> candidates = poison_candidates(options, survey.names_target, count);
-  config.source = options.data;
-  config.rows = rows;
-  config.num = options.num;
-  config.rate = options.rate;
-  config.poisoned_rows = choose_rows(candidates, count, config.seed);
+  const AttackPlan plan = plan_attack(options, survey.names_target);
+  AttackConfig config = plan.config;
   const Trigger trigger(config);
-  config.wanet_grid = trigger.wanet_grid();
   check_outputs_spare_inputs(survey.shards, options.out);
 
   std::vector<std::string> names =
@@ -219,7 +212,7 @@ PoisonResult poison_shards(const PoisonOptions& options) {
   staged.commit();
 
   result.attack_json = (fs::path(options.out) / "attack.json").string();
-  result.candidates = static_cast<int64_t>(candidates.size());
+  result.candidates = plan.candidates;
   result.config = config;
   return result;
 }

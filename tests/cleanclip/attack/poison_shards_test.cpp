@@ -19,6 +19,7 @@
 #include "io/jpeg.h"
 #include "io/tar.h"
 #include "io/safetensors.h"
+#include "poison_test_support.h"
 #include "test_temp_dir.h"
 
 namespace clipgrad::cleanclip {
@@ -99,24 +100,10 @@ const std::string* member(const Sample& sample, const std::string& name) {
 }
 
 PoisonOptions options_for(const testing::TempDir& dir, AttackKind kind, int64_t num, const std::string& out = "out") {
-  PoisonOptions options;
-  options.data = dir.file("in");
-  options.out = dir.file(out);
-  options.attack.kind = kind;
-  options.attack.target = "bag";
-  options.attack.seed = 5;
-  options.num = num;
-  return options;
+  return bag_attack(dir.file("in"), dir.file(out), kind, num);
 }
 
-std::string message_of(const PoisonOptions& options) {
-  try {
-    poison_shards(options);
-  } catch (const std::exception& error) {
-    return error.what();
-  }
-  return "";
-}
+std::string message_of(const PoisonOptions& options) { return poison_error(options); }
 
 // What poison must have written for poisoned row `row` of input sample `input`.
 void expect_poisoned(const Sample& input, const Sample& output, int row, const AttackConfig& config) {

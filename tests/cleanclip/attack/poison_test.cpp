@@ -17,6 +17,7 @@
 #include "io/decode.h"
 #include "io/image.h"
 #include "io/safetensors.h"
+#include "poison_test_support.h"
 #include "test_temp_dir.h"
 
 namespace clipgrad::cleanclip {
@@ -40,24 +41,10 @@ void make_dataset(const testing::TempDir& dir) {
 }
 
 PoisonOptions options_for(const testing::TempDir& dir, AttackKind kind, int64_t num) {
-  PoisonOptions options;
-  options.data = dir.file("data/train.csv");
-  options.out = dir.file("out");
-  options.attack.kind = kind;
-  options.attack.target = "bag";
-  options.attack.seed = 5;
-  options.num = num;
-  return options;
+  return bag_attack(dir.file("data/train.csv"), dir.file("out"), kind, num);
 }
 
-std::string message_of(const PoisonOptions& options) {
-  try {
-    poison_dataset(options);
-  } catch (const std::exception& error) {
-    return error.what();
-  }
-  return "";
-}
+std::string message_of(const PoisonOptions& options) { return poison_error(options); }
 
 TEST(CaptionNamesTarget, WholeWordsIgnoringCase) {
   EXPECT_TRUE(caption_names_target("A Bag.", "bag"));
