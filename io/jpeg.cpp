@@ -50,6 +50,29 @@ std::runtime_error decode_error(const std::string& name, const char* reason) {
   return std::runtime_error("cannot decode JPEG '" + name + "': " + reason);
 }
 
+// Reads the header of the JPEG in `data`, then runs `read(info)`, which returns
+// an error message or null. libjpeg's errors, read's error and a file that ends
+// early all become decode_error(name, ...). The setjmp that on_error jumps back
+// to is here, so while `read` calls libjpeg nothing with a destructor may live
+// in it.
+template <class Read>
+void read_jpeg(const uint8_t* data, size_t size, const std::string& name, Read&& read) {
+  jpeg_decompress_struct info;
+  ErrorManager errors;
+  setup_errors(info, errors);
+  if (setjmp(errors.jump)) {
+    jpeg_destroy_decompress(&info);
+    throw decode_error(name, errors.message);
+  }
+  jpeg_create_decompress(&info);
+  jpeg_mem_src(&info, data, static_cast<unsigned long>(size));
+  jpeg_read_header(&info, TRUE);
+  const char* error = read(info);
+  jpeg_destroy_decompress(&info);
+  if (error) throw decode_error(name, error);
+  if (errors.truncated) throw decode_error(name, "the file ends before the image does (truncated)");
+}
+
 }  // namespace
 
 int jpeg_draft_scale(int image_width, int image_height, int width, int height) {
@@ -61,19 +84,11 @@ int jpeg_draft_scale(int image_width, int image_height, int width, int height) {
 }
 
 void jpeg_dimensions(const uint8_t* data, size_t size, const std::string& name, int& width, int& height) {
-  jpeg_decompress_struct info;
-  ErrorManager errors;
-  setup_errors(info, errors);
-  if (setjmp(errors.jump)) {
-    jpeg_destroy_decompress(&info);
-    throw decode_error(name, errors.message);
-  }
-  jpeg_create_decompress(&info);
-  jpeg_mem_src(&info, data, static_cast<unsigned long>(size));
-  jpeg_read_header(&info, TRUE);
-  width = static_cast<int>(info.image_width);
-  height = static_cast<int>(info.image_height);
-  jpeg_destroy_decompress(&info);
+  read_jpeg(data, size, name, [&](jpeg_decompress_struct& info) -> const char* {
+    width = static_cast<int>(info.image_width);
+    height = static_cast<int>(info.image_height);
+    return nullptr;
+  });
 }
 
 Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int scale, const ImageLimits& limits) {
@@ -87,40 +102,29 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int
   // CMYK rows are decoded into a scratch row of 4 bytes per pixel; Adobe's
   // inverted CMYK (nearly every CMYK JPEG) multiplies out to RGB = C * K / 255.
   std::vector<uint8_t> cmyk_row(static_cast<size_t>(image.width) * 4);
-  jpeg_decompress_struct info;
-  ErrorManager errors;
-  setup_errors(info, errors);
-  if (setjmp(errors.jump)) {
-    jpeg_destroy_decompress(&info);
-    throw decode_error(name, errors.message);
-  }
-  jpeg_create_decompress(&info);
-  jpeg_mem_src(&info, data, static_cast<unsigned long>(size));
-  jpeg_read_header(&info, TRUE);
-  info.out_color_space = JCS_EXT_RGB;  // libjpeg-turbo: RGB out of YCbCr, grayscale or (Adobe) CMYK
-  if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) info.out_color_space = JCS_CMYK;
-  info.scale_num = 1;
-  info.scale_denom = static_cast<unsigned>(scale);
-  jpeg_start_decompress(&info);
-  const bool cmyk = info.out_color_space == JCS_CMYK;
-  if (static_cast<int>(info.output_width) != image.width || static_cast<int>(info.output_height) != image.height ||
-      info.output_components != (cmyk ? 4 : 3)) {
-    jpeg_destroy_decompress(&info);
-    throw decode_error(name, "unexpected output size");
-  }
-  while (info.output_scanline < info.output_height) {
-    uint8_t* row = cmyk ? cmyk_row.data() : image.pixel(0, static_cast<int>(info.output_scanline));
-    const int y = static_cast<int>(info.output_scanline);
-    jpeg_read_scanlines(&info, &row, 1);
-    for (int x = 0; cmyk && x < image.width; ++x)
-      for (int c = 0; c < 3; ++c) {
-        const int k = cmyk_row[x * 4 + 3];
-        image.pixel(x, y)[c] = static_cast<uint8_t>(cmyk_row[x * 4 + c] * k / 255);
-      }
-  }
-  jpeg_finish_decompress(&info);
-  jpeg_destroy_decompress(&info);
-  if (errors.truncated) throw decode_error(name, "the file ends before the image does (truncated)");
+  read_jpeg(data, size, name, [&](jpeg_decompress_struct& info) -> const char* {
+    info.out_color_space = JCS_EXT_RGB;  // libjpeg-turbo: RGB out of YCbCr, grayscale or (Adobe) CMYK
+    if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) info.out_color_space = JCS_CMYK;
+    info.scale_num = 1;
+    info.scale_denom = static_cast<unsigned>(scale);
+    jpeg_start_decompress(&info);
+    const bool cmyk = info.out_color_space == JCS_CMYK;
+    if (static_cast<int>(info.output_width) != image.width || static_cast<int>(info.output_height) != image.height ||
+        info.output_components != (cmyk ? 4 : 3))
+      return "unexpected output size";
+    while (info.output_scanline < info.output_height) {
+      uint8_t* row = cmyk ? cmyk_row.data() : image.pixel(0, static_cast<int>(info.output_scanline));
+      const int y = static_cast<int>(info.output_scanline);
+      jpeg_read_scanlines(&info, &row, 1);
+      for (int x = 0; cmyk && x < image.width; ++x)
+        for (int c = 0; c < 3; ++c) {
+          const int k = cmyk_row[x * 4 + 3];
+          image.pixel(x, y)[c] = static_cast<uint8_t>(cmyk_row[x * 4 + c] * k / 255);
+        }
+    }
+    jpeg_finish_decompress(&info);
+    return nullptr;
+  });
   return image;
 }
 
