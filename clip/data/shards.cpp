@@ -103,6 +103,22 @@ std::vector<std::string> expand_one(const std::string& spec) {
   return {spec};
 }
 
+// Whether the first line of `path` that is not blank or a # comment names a
+// .tar file: a list of shards, not a CSV (whose header names columns). Reads
+// at most the first 64 KiB.
+bool lists_shards(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string head(64 * 1024, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(in.gcount()));
+  std::istringstream lines(head);
+  for (std::string line; std::getline(lines, line);) {
+    line.erase(line.find_last_not_of(" \t\r") + 1);
+    if (!line.empty() && line[0] != '#') return has_suffix(line, ".tar");
+  }
+  return false;
+}
+
 // A sample's members as they are read: extension -> bytes, or why the sample is bad.
 struct PendingSample {
   bool open = false;  // a member of it has been read
@@ -162,7 +178,10 @@ MemberName split_member_name(const std::string& name) {
 }
 
 bool is_shard_spec(const std::string& data) {
-  return !(fs::is_regular_file(data) && (has_suffix(data, ".csv") || has_suffix(data, ".tsv")));
+  if (!fs::is_regular_file(data)) return true;  // a folder, a pattern, or missing (expand_shard_spec says so)
+  if (has_suffix(data, ".tar")) return true;
+  if (has_suffix(data, ".csv") || has_suffix(data, ".tsv")) return false;
+  return lists_shards(data);
 }
 
 std::vector<std::string> expand_shard_spec(const std::string& spec) {

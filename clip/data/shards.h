@@ -14,8 +14,10 @@
 
 namespace clipgrad::clip {
 
-// True when --data names shards, not a CSV: anything but an existing file
-// ending in .csv or .tsv.
+// True when --data names shards, not a CSV: a folder, a pattern, a .tar, or a
+// list file (an existing file, not .csv or .tsv, whose first line names a
+// .tar). Any other existing file is a CSV (a CSV named train.txt too); a name
+// that does not exist is taken as shards, and expand_shard_spec says it is missing.
 bool is_shard_spec(const std::string& data);
 
 // The shard files a spec names, in order:

@@ -31,6 +31,10 @@ TEST(Shards, SpecsExpandToTheNamedFiles) {
   EXPECT_TRUE(is_shard_spec(dir.file("*.tar")));
   std::ofstream(dir.file("train.csv")) << "image,caption\n";
   EXPECT_FALSE(is_shard_spec(dir.file("train.csv")));
+  EXPECT_TRUE(is_shard_spec(dir.file("list.txt")));
+  EXPECT_TRUE(is_shard_spec(paths[0]));
+  std::ofstream(dir.file("train.txt")) << "image,caption\nimages/0.png,a bag\n";  // a CSV by another name
+  EXPECT_FALSE(is_shard_spec(dir.file("train.txt")));
   EXPECT_EQ(shard_sample_counts(paths), (std::vector<int64_t>{1, 1, 1}));
   std::ofstream(dir.file("sizes.json")) << R"({"00000.tar": 5, "00001.tar": 6, "00002.tar": 7})";
   EXPECT_EQ(shard_sample_counts(paths), (std::vector<int64_t>{5, 6, 7}));
