@@ -100,7 +100,8 @@ std::map<std::string, Tensor> to_openai_layout(const std::map<std::string, Tenso
   };
   std::map<std::string, Pack> packs;
 
-  for (const auto& [name, value] : hf) {
+  for (const auto& [hf_name, value] : hf) {
+    const std::string& name = hf_name;  // a lambda cannot capture a structured binding before C++20
     auto renamed = [&](const auto& table) {
       for (const Rename& rename : table)
         if (name == rename.hf) return rename.openai;
@@ -157,7 +158,8 @@ std::map<std::string, Tensor> to_openai_layout(const std::map<std::string, Tenso
 
 std::map<std::string, Tensor> to_hf_layout(const std::map<std::string, Tensor>& openai) {
   std::map<std::string, Tensor> out;
-  for (const auto& [name, value] : openai) {
+  for (const auto& [openai_name, value] : openai) {
+    const std::string& name = openai_name;  // a lambda cannot capture a structured binding before C++20
     auto renamed = [&](const auto& table) {
       for (const Rename& rename : table)
         if (name == rename.openai) return rename.hf;
