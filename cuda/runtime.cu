@@ -1,3 +1,4 @@
+#include "cuda/bad_indices.h"
 #include "cuda/check.h"
 #ifdef CLIPGRAD_CUDA_EMULATE
 #include "cuda/emulator/controls.h"
@@ -42,8 +43,11 @@ void memcpy(void* destination, bool destination_on_device, const void* source, b
                                               : (source_on_device ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
   if (bytes == 0) return;
   CUDA_CHECK(cudaMemcpyAsync(destination, source, bytes, kind, compute_stream()));
+  const bool read_back = source_on_device && !destination_on_device;
+  if (read_back) queue_bad_index_read();  // in the same wait (cuda/bad_indices.h)
   // Host memory is read or written now: the caller may free or read it next.
   if (!destination_on_device || !source_on_device) CUDA_CHECK(cudaStreamSynchronize(compute_stream()));
+  if (read_back) raise_bad_indices();
 }
 
 void synchronize() { CUDA_CHECK(cudaDeviceSynchronize()); }

@@ -19,7 +19,8 @@ bool available();    // device_count() > 0
 void device_memset_zero(void* pointer, size_t bytes);
 // Zeroes and copies run on the compute stream (cuda/stream.h), ordered with
 // the kernels. A copy that touches host memory returns when it is done; a
-// device-to-device copy is only queued.
+// device-to-device copy is only queued. A copy to the host throws
+// std::out_of_range when a kernel before it met a bad index (cuda/bad_indices.h).
 void memcpy(void* destination, bool destination_on_device, const void* source, bool source_on_device, size_t bytes);
 void synchronize();
 

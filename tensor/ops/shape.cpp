@@ -1,6 +1,9 @@
-// The ops of tensor/ops/shape.h: their argument checks, then dispatch. Index
-// tensors are small ([N] or [N, L]), so their values are checked here on the
-// host, with a message naming the bad index, before any device sees them.
+// The ops of tensor/ops/shape.h: their argument checks, then dispatch. The
+// values of a CPU index tensor are checked here, with a message naming the bad
+// index, before the kernel sees them. A device index tensor is checked by its
+// kernel instead: reading it back here would make the host wait for the
+// device at every gather, and the next read back reports a bad index with the
+// same message (cuda/bad_indices.h).
 #include "tensor/ops/shape.h"
 
 #include <stdexcept>
@@ -14,11 +17,12 @@ namespace {
 
 std::string str(int64_t value) { return std::to_string(value); }
 
-// An i32 index tensor's values, read on the host.
+// An i32 index tensor's values when it is on the CPU; none (its kernel checks them) on a device.
 std::vector<int32_t> index_values(const Tensor& index, const char* op, const char* what) {
   if (index.dtype() != DType::I32)
     throw std::invalid_argument(std::string(op) + ": " + what + " must be i32, got " + dtype_name(index.dtype()));
-  return index.to(Device::CPU).to_vector<int32_t>();
+  if (index.device() != Device::CPU) return {};
+  return index.to_vector<int32_t>();
 }
 
 // ids of any shape, each in [0, vocab).
@@ -36,7 +40,7 @@ void check_gather_index(const Tensor& index, int64_t batch, int64_t length, cons
   if (index.dim() != 1 || index.shape()[0] != batch)
     throw std::invalid_argument(std::string(op) + ": index must be i32 [" + str(batch) + "], got " +
                                 shape_str(index.shape()));
-  for (int64_t n = 0; n < batch; ++n)
+  for (int64_t n = 0; n < static_cast<int64_t>(rows.size()); ++n)
     if (rows[n] < 0 || rows[n] >= length)
       throw std::out_of_range(std::string(op) + ": index[" + str(n) + "] = " + str(rows[n]) + " is outside [0, " +
                               str(length) + ")");

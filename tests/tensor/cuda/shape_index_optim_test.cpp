@@ -88,6 +88,11 @@ TEST(CudaVsCpu, IndexRowsEmbeddingAndGatherRows) {
         return Inputs{ops::embedding(in[0], in[1]), ops::embedding_backward(in[0], in[2], 50)};
       },
       0);
+  // More ids than a block's tile (3 tiles) and more features than its threads (2 passes).
+  const Inputs many_ids{random_ids({3, 200}, 40, generator), normal_tensor({3, 200, 300}, generator)};
+  expect_cuda_matches_cpu(
+      "embedding_backward, several tiles", many_ids,
+      [](const Inputs& in) { return Inputs{ops::embedding_backward(in[0], in[1], 45)}; }, 0);
   const Inputs gather_inputs{normal_tensor({4, 7, 5}, generator), random_ids({4}, 7, generator),
                              normal_tensor({4, 5}, generator)};
   expect_cuda_matches_cpu(
@@ -96,15 +101,42 @@ TEST(CudaVsCpu, IndexRowsEmbeddingAndGatherRows) {
         return Inputs{ops::gather_rows(in[0], in[1]), ops::gather_rows_backward(in[2], in[1], 7)};
       },
       0);
-  const std::string cpu = thrown_message([] {
-    ops::embedding(Tensor::from_vector<int32_t>({2}, {1, 50}), Tensor::zeros({50, 3}));
+}
+
+// A bad index in a device index tensor is found by the kernel, not by a read
+// back before it (cuda/bad_indices.h): the op returns, its bad rows are zero,
+// and the next read back throws the CPU check's message; the read after that
+// is clean again.
+TEST(CudaVsCpu, BadDeviceIndicesThrowAtTheNextReadBack) {
+  SKIP_WITHOUT_GPU();
+  auto on_device = [](std::vector<int32_t> values) {
+    return Tensor::from_vector<int32_t>({static_cast<int64_t>(values.size())}, values).to(Device::CUDA);
+  };
+  const Tensor weight = Tensor::full({50, 3}, 1.0);
+  const std::string cpu = thrown_message([&] {
+    ops::embedding(Tensor::from_vector<int32_t>({3}, {1, 50, -2}), weight);
   });
-  const std::string cuda = thrown_message([] {
-    ops::embedding(Tensor::from_vector<int32_t>({2}, {1, 50}).to(Device::CUDA),
-                   Tensor::zeros({50, 3}, DType::F32, Device::CUDA));
-  });
-  EXPECT_FALSE(cpu.empty());
-  EXPECT_EQ(cuda, cpu);
+  Tensor rows;
+  EXPECT_NO_THROW(rows = ops::embedding(on_device({1, 50, -2}), weight.to(Device::CUDA)));
+  const std::string cuda = thrown_message([&] { rows.to(Device::CPU); });
+  ASSERT_FALSE(cpu.empty());
+  EXPECT_EQ(cuda.rfind(cpu, 0), 0u) << cuda;  // the CPU's message, then where it was found
+  EXPECT_EQ(rows.to(Device::CPU).to_vector<float>(), (std::vector<float>{1, 1, 1, 0, 0, 0, 0, 0, 0}));  // cleared
+  const Tensor grad = Tensor::full({3, 3}, 1.0, DType::F32, Device::CUDA);
+  EXPECT_NE(thrown_message([&] {
+              ops::embedding_backward(on_device({0, 7, 9}), grad, 8).to(Device::CPU);
+            }).find("embedding_backward: id 9 at flat position 2 is outside the vocabulary [0, 8)"),
+            std::string::npos);
+  const Tensor x = Tensor::full({2, 4, 3}, 2.0, DType::F32, Device::CUDA);
+  EXPECT_NE(thrown_message([&] {
+              ops::gather_rows(x, on_device({3, 4})).to(Device::CPU);
+            }).find("gather_rows: index[1] = 4 is outside [0, 4)"),
+            std::string::npos);
+  EXPECT_NE(thrown_message([&] {
+              ops::gather_rows_backward(grad.rows(0, 2), on_device({-1, 0}), 4).to(Device::CPU);
+            }).find("gather_rows_backward: index[0] = -1 is outside [0, 4)"),
+            std::string::npos);
+  EXPECT_EQ(ops::gather_rows(x, on_device({3, 0})).to(Device::CPU).to_vector<float>(), std::vector<float>(6, 2.0f));
 }
 
 // Rows with their EOT (the largest id) anywhere, ties (the first wins), and a
