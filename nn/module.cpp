@@ -3,6 +3,8 @@
 #include <set>
 #include <stdexcept>
 
+#include "tensor/ops/elementwise.h"
+
 namespace clipgrad::nn {
 
 // Either side may be empty: the root module's own path is "".
@@ -53,10 +55,10 @@ void Module::to(DType dtype) {
     throw std::invalid_argument(std::string("Module::to: ") + dtype_name(dtype) + " is not a floating dtype");
   for (auto& [name, parameter] : named_parameters()) {
     parameter.zero_grad();
-    if (parameter.dtype() != dtype) parameter.value() = parameter.value().to(dtype);
+    parameter.value() = ops::convert(parameter.value(), dtype);  // where it lives: on a device, on the device
   }
   for (auto& [name, buffer] : named_buffers())
-    if (is_floating(buffer->dtype()) && buffer->dtype() != dtype) *buffer = buffer->to(dtype);
+    if (is_floating(buffer->dtype())) *buffer = ops::convert(*buffer, dtype);
 }
 
 void Module::to(Device device) {

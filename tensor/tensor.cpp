@@ -1,7 +1,6 @@
 #include "tensor/tensor.h"
 
-#include "tensor/float16.h"
-
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -9,6 +8,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <type_traits>
+
+#include "tensor/element_convert.h"
 
 #ifdef CLIPGRAD_HAVE_CUDA
 #include "cuda/caching_allocator.h"
@@ -244,47 +245,21 @@ void Tensor::copy_from(const Tensor& source) {
 #endif
 }
 
-// Element conversion; bfloat16 goes through float (exact widening, and
-// round-to-nearest-even narrowing from float).
-template <class To, class From>
-static To convert_one(From value) {
-  if constexpr (std::is_same_v<From, bfloat16>) {
-    return convert_one<To>(bfloat16_to_float(value.bits));
-  } else if constexpr (std::is_same_v<To, bfloat16>) {
-    return bfloat16{float_to_bfloat16(static_cast<float>(value))};
-  } else {
-    return static_cast<To>(value);
-  }
-}
-
-template <class To, class From>
-static void convert(To* out, const From* in, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = convert_one<To>(in[i]);
-}
-
-template <class To>
-static void convert_from(To* out, const Tensor& in) {
-  int64_t n = in.numel();
-  switch (in.dtype()) {
-    case DType::F32: convert(out, in.data<float>(), n); break;
-    case DType::F64: convert(out, in.data<double>(), n); break;
-    case DType::I32: convert(out, in.data<int32_t>(), n); break;
-    case DType::U8: convert(out, in.data<uint8_t>(), n); break;
-    case DType::BF16: convert(out, in.data<bfloat16>(), n); break;
-  }
-}
-
 Tensor Tensor::to(DType dtype) const {
-  Tensor host = to(Device::CPU);
+  if (device_ != Device::CPU)
+    throw std::logic_error(std::string("Tensor::to(") + dtype_name(dtype) + "): this tensor is on " +
+                           device_name(device_) +
+                           "; convert it there with ops::convert (tensor/ops/elementwise.h), not through the host");
   Tensor out = empty(shape_, dtype);
-  switch (dtype) {
-    case DType::F32: convert_from(out.data<float>(), host); break;
-    case DType::F64: convert_from(out.data<double>(), host); break;
-    case DType::I32: convert_from(out.data<int32_t>(), host); break;
-    case DType::U8: convert_from(out.data<uint8_t>(), host); break;
-    case DType::BF16: convert_from(out.data<bfloat16>(), host); break;
-  }
-  return out.to(device_);
+  const int64_t n = numel_;
+  dispatch_any(dtype_, [&]<class From>() {
+    dispatch_any(dtype, [&]<class To>() {
+      const From* in = data<From>();
+      To* converted = out.data<To>();
+      for (int64_t i = 0; i < n; ++i) converted[i] = convert_element<To>(in[i]);
+    });
+  });
+  return out;
 }
 
 Tensor Tensor::to(Device device) const {
@@ -296,49 +271,14 @@ Tensor Tensor::to(Device device) const {
 
 void Tensor::fill(double value) {
   Tensor host = device_ == Device::CPU ? *this : empty(shape_, dtype_);
-  int64_t n = numel_;
-  switch (dtype_) {
-    case DType::F32: {
-      float* p = host.data<float>();
-      for (int64_t i = 0; i < n; ++i) p[i] = float(value);
-      break;
-    }
-    case DType::F64: {
-      double* p = host.data<double>();
-      for (int64_t i = 0; i < n; ++i) p[i] = value;
-      break;
-    }
-    case DType::I32: {
-      int32_t* p = host.data<int32_t>();
-      for (int64_t i = 0; i < n; ++i) p[i] = int32_t(value);
-      break;
-    }
-    case DType::U8: {
-      uint8_t* p = host.data<uint8_t>();
-      for (int64_t i = 0; i < n; ++i) p[i] = uint8_t(value);
-      break;
-    }
-    case DType::BF16: {
-      bfloat16* p = host.data<bfloat16>();
-      const bfloat16 bits{float_to_bfloat16(float(value))};
-      for (int64_t i = 0; i < n; ++i) p[i] = bits;
-      break;
-    }
-  }
+  dispatch_any(dtype_, [&]<class T>() { std::fill_n(host.data<T>(), numel_, convert_element<T>(value)); });
   if (device_ != Device::CPU) copy_from(host);
 }
 
 double Tensor::item() const {
   if (numel_ != 1) throw std::invalid_argument("item() of a tensor with shape " + shape_str(shape_));
-  Tensor host = to(Device::CPU);
-  switch (dtype_) {
-    case DType::F32: return host.data<float>()[0];
-    case DType::F64: return host.data<double>()[0];
-    case DType::I32: return host.data<int32_t>()[0];
-    case DType::U8: return host.data<uint8_t>()[0];
-    case DType::BF16: return bfloat16_to_float(host.data<bfloat16>()[0].bits);
-  }
-  return 0;
+  const Tensor host = to(Device::CPU);
+  return dispatch_any(dtype_, [&]<class T>() { return convert_element<double>(host.data<T>()[0]); });
 }
 
 void check_same_shape(const Tensor& a, const Tensor& b, const char* op) {

@@ -141,7 +141,9 @@ class Tensor {
 
   // Copies.
   Tensor clone() const;
-  Tensor to(DType dtype) const;          // converts values (always a new tensor)
+  // Converts values (always a new tensor), on the CPU only: a device tensor
+  // throws, pointing at ops::convert, which converts where the tensor lives.
+  Tensor to(DType dtype) const;
   Tensor to(Device device) const;        // same tensor if already there
   void copy_from(const Tensor& source);  // same shape and dtype
   void fill(double value);
@@ -181,6 +183,9 @@ const T* Tensor::data() const {
 // tensor's dtype; throws for other dtypes. Keeps the f32/f64 kernels one template.
 template <class Body>
 decltype(auto) dispatch_floating(DType dtype, const char* op, Body&& body);
+// The same over every dtype: float, double, int32_t, uint8_t or bfloat16.
+template <class Body>
+decltype(auto) dispatch_any(DType dtype, Body&& body);
 
 // Each throws std::invalid_argument naming `op`.
 void check_same_shape(const Tensor& a, const Tensor& b, const char* op);

@@ -17,6 +17,18 @@ decltype(auto) dispatch_floating(DType dtype, const char* op, Body&& body) {
   }
 }
 
+template <class Body>
+decltype(auto) dispatch_any(DType dtype, Body&& body) {
+  switch (dtype) {
+    case DType::F32: return body.template operator()<float>();
+    case DType::F64: return body.template operator()<double>();
+    case DType::I32: return body.template operator()<int32_t>();
+    case DType::U8: return body.template operator()<uint8_t>();
+    case DType::BF16: return body.template operator()<bfloat16>();
+  }
+  throw std::invalid_argument("dispatch_any: unknown dtype " + std::to_string(static_cast<int>(dtype)));
+}
+
 template <class T>
 Tensor Tensor::from_vector(const Shape& shape, const std::vector<T>& values) {
   Tensor t = empty(shape, dtype_of<T>());

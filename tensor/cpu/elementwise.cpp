@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tensor/cpu/fast_exp.h"
+#include "tensor/element_convert.h"
 #include "tensor/cpu/kernels.h"
 #include "tensor/cpu/parallel.h"
 
@@ -154,6 +155,20 @@ void add_inplace(Tensor& a, const Tensor& b) {
 
 void fill(Tensor& a, double value) {
   dispatch_floating(a.dtype(), "fill", [&]<class T>() { std::fill_n(a.data<T>(), a.numel(), static_cast<T>(value)); });
+}
+
+Tensor convert(const Tensor& x, DType dtype) {
+  Tensor out = Tensor::empty(x.shape(), dtype);
+  const int64_t n = x.numel();
+  dispatch_any(x.dtype(), [&]<class From>() {
+    dispatch_any(dtype, [&]<class To>() {
+      const From* in = x.data<From>();
+      To* converted = out.data<To>();
+#pragma omp parallel for if (n > kParallelElements)
+      for (int64_t i = 0; i < n; ++i) converted[i] = convert_element<To>(in[i]);
+    });
+  });
+  return out;
 }
 
 Tensor scale(const Tensor& a, double factor) {

@@ -1,6 +1,7 @@
 // The CUDA kernels of the elementwise family (tensor/ops/elementwise.h), the
 // twin of tensor/cpu/elementwise.cpp: broadcasting binary ops, unary ops and
-// their backwards, broadcast_to and its adjoint sum_to_shape, f32 and f64.
+// their backwards, broadcast_to and its adjoint sum_to_shape, f32 and f64;
+// convert, any dtype to any (tensor/element_convert.h, as on the CPU).
 //
 // Every kernel is one grid-stride loop, one output element per thread per
 // step: 256-thread blocks (8 warps; enough resident warps per SM to hide
@@ -14,6 +15,7 @@
 #include <numbers>
 
 #include "tensor/cuda/device_tensor.h"
+#include "tensor/element_convert.h"
 
 namespace clipgrad::cuda {
 
@@ -159,6 +161,11 @@ __global__ void fill_kernel(T* x, T value, int64_t n) {
   CLIPGRAD_GRID_STRIDE(i, n) x[i] = value;
 }
 
+template <class To, class From>
+__global__ void convert_kernel(const From* x, To* out, int64_t n) {
+  CLIPGRAD_GRID_STRIDE(i, n) out[i] = convert_element<To>(x[i]);
+}
+
 // ---- launchers ----
 
 BroadcastMap broadcast_map(const Shape& shape, const Shape& out_shape) {
@@ -274,6 +281,19 @@ void add_inplace(Tensor& a, const Tensor& b) {
     launch("add_inplace_kernel", add_inplace_kernel<T>, {grid_for(n), kThreads}, device_data<T>(a), device_data<T>(b),
            n);
   });
+}
+
+Tensor convert(const Tensor& x, DType dtype) {
+  Tensor out = Tensor::empty(x.shape(), dtype, Device::CUDA);
+  const int64_t n = x.numel();
+  if (n == 0) return out;
+  dispatch_any(x.dtype(), [&]<class From>() {
+    dispatch_any(dtype, [&]<class To>() {
+      launch("convert_kernel", convert_kernel<To, From>, {grid_for(n), kThreads}, device_data<From>(x),
+             device_data<To>(out), n);
+    });
+  });
+  return out;
 }
 
 void fill(Tensor& a, double value) {

@@ -39,6 +39,11 @@ void fill(Tensor& a, double value) {
   kernel<RawOp::fill>({&a})(a, value);
 }
 
+Tensor convert(const Tensor& x, DType dtype) {
+  if (x.dtype() == dtype) return x;
+  return kernel<RawOp::convert>({&x})(x, dtype);
+}
+
 Tensor scale(const Tensor& a, double factor) { return kernel<RawOp::scale>({&a})(a, factor); }
 
 Tensor sub(const Tensor& a, const Tensor& b) {

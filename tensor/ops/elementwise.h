@@ -1,4 +1,4 @@
-// Element-wise raw ops on any device (f32 and f64): the elementwise family.
+// Element-wise raw ops on any device (f32 and f64; convert: any dtype): the elementwise family.
 //
 // Binary ops broadcast with numpy rules: shapes are right-aligned and each
 // pair of dims must be equal or one of them 1. Both operands must share a dtype.
@@ -14,6 +14,10 @@ void add_inplace(Tensor& a, const Tensor& b);  // a += b, same shape
 // a = value everywhere, in place, where a lives: on a device, no host memory
 // and no upload (Tensor::fill goes through the host), e.g. backward's seed.
 void fill(Tensor& a, double value);
+// x [...] in `dtype` (any dtype to any), converted where x lives with
+// convert_element (tensor/element_convert.h): on a device nothing goes
+// through the host. x itself when it is already in `dtype`.
+Tensor convert(const Tensor& x, DType dtype);
 Tensor scale(const Tensor& a, double factor);  // a * factor
 Tensor sub(const Tensor& a, const Tensor& b);  // a - b, broadcast
 Tensor mul(const Tensor& a, const Tensor& b);  // a * b, broadcast

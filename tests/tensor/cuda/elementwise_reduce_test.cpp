@@ -11,6 +11,9 @@
 // rounding far below f32's.
 #include "tests/tensor/cuda/cuda_vs_cpu.h"
 
+#include <bit>
+
+#include "tensor/float16.h"
 #include "tensor/ops/elementwise.h"
 #include "tensor/ops/reduce.h"
 
@@ -105,6 +108,34 @@ TEST(CudaVsCpu, UnaryOpsAndTheirBackwards) {
         },
         kTolerance);
   }
+}
+
+// bfloat16 on the device rounds as on the host, bit for bit: ties to even,
+// NaN payloads kept NaN, overflow to inf, subnormals, -0; and a device tensor
+// is never converted through the host (Tensor::to refuses it).
+TEST(CudaVsCpu, ConvertToBfloat16RoundsAsTheCpuDoes) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<float> values = {1.0f + 0x1p-8f,
+                                     1.0f + 3 * 0x1p-8f,
+                                     -(1.0f + 0x1p-9f),
+                                     std::bit_cast<float>(0x7f800001u),
+                                     -INFINITY,
+                                     3.4e38f,
+                                     1e-40f,
+                                     -0.0f,
+                                     65504.0f};
+  const Tensor host = Tensor::from_vector<float>({static_cast<int64_t>(values.size())}, values);
+  const Tensor on_device = ops::convert(host.to(Device::CUDA), DType::BF16);
+  EXPECT_EQ(on_device.device(), Device::CUDA);
+  EXPECT_TRUE(same_bits(on_device, host.to(DType::BF16)));
+  const Tensor back = ops::convert(on_device, DType::F32).to(Device::CPU);
+  for (size_t i = 0; i < values.size(); ++i)
+    EXPECT_EQ(std::bit_cast<uint32_t>(back.data<float>()[i]), uint32_t(float_to_bfloat16(values[i])) << 16)
+        << values[i];
+  EXPECT_TRUE(std::isnan(back.data<float>()[3]));
+  EXPECT_EQ(back.data<float>()[5], INFINITY);
+  EXPECT_THROW(on_device.to(DType::F32), std::logic_error);
+  EXPECT_TRUE(ops::convert(on_device, DType::BF16).same_storage(on_device));
 }
 
 TEST(CudaVsCpu, SumMeanAndSumAll) {

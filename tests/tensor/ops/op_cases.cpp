@@ -99,6 +99,21 @@ void add_binary_cases(std::map<RawOp, OpCase>& cases) {
       true);
 }
 
+// Conversions between every dtype (compared as stored: bf16, i32, u8 too).
+void add_convert_case(std::map<RawOp, OpCase>& cases) {
+  OpCase convert;
+  convert.inputs = [] { return Tensors{normal({4, 7}, 7, 40.0)}; };
+  convert.forward = [](const Tensors& in) {
+    const Tensor bf16 = ops::convert(in[0], DType::BF16);
+    const Tensor i32 = ops::convert(in[0], DType::I32);  // truncated toward zero
+    return Tensors{bf16, ops::convert(bf16, DType::F32), ops::convert(in[0], DType::F64),
+                   i32,  ops::convert(i32, DType::F32),  ops::convert(ops::convert(i32, DType::U8), DType::BF16)};
+  };
+  convert.no_gradient = "a change of dtype; nothing differentiates through it yet";
+  convert.device_tolerance = 0;  // the same convert_element on both devices
+  cases[RawOp::convert] = convert;
+}
+
 void add_elementwise_cases(std::map<RawOp, OpCase>& cases) {
   OpCase add_inplace;
   add_inplace.inputs = [] { return Tensors{normal({4, 6}, 3), normal({4, 6}, 4)}; };
@@ -429,8 +444,8 @@ void add_multi_tensor_optim_cases(std::map<RawOp, OpCase>& cases) {
     for (int p = 0; p < 3; ++p) {
       params.push_back({in[4 * p].clone(),
                         in[4 * p + 1],
-                        in[4 * p + 2].to(DType::F32),
-                        in[4 * p + 3].to(DType::F32),
+                        ops::convert(in[4 * p + 2].clone(), DType::F32),
+                        ops::convert(in[4 * p + 3].clone(), DType::F32),
                         {.decay = 1.0 - 1e-3 * p,
                          .one_minus_beta1 = 0.1,
                          .beta2 = 0.98,
@@ -448,7 +463,7 @@ void add_multi_tensor_optim_cases(std::map<RawOp, OpCase>& cases) {
   OpCase clip;
   clip.inputs = [] { return Tensors{positive({}, 87)}; };
   clip.forward = [](const Tensors& in) {
-    const Tensor total = in[0].to(DType::F64);  // f64 in the parity run too: the op takes nothing else
+    const Tensor total = ops::convert(in[0], DType::F64);  // f64 in the parity run too: the op takes nothing else
     return Tensors{ops::clip_coefficient(ops::scale(total, 100.0), 1.0), ops::clip_coefficient(total, 1e6)};
   };
   clip.no_gradient = "a step of gradient clipping (a branch on the norm), compared across devices";
@@ -462,7 +477,8 @@ void add_optim_cases(std::map<RawOp, OpCase>& cases) {
                    positive({5, 3}, 83).to(DType::F32)};
   };
   adamw.forward = [](const Tensors& in) {
-    Tensor param = in[0].clone(), exp_avg = in[2].to(DType::F32), exp_avg_sq = in[3].to(DType::F32);
+    Tensor param = in[0].clone(), exp_avg = ops::convert(in[2].clone(), DType::F32),
+           exp_avg_sq = ops::convert(in[3].clone(), DType::F32);
     ops::adamw_update(param, in[1], exp_avg, exp_avg_sq,
                       {.decay = 0.999,
                        .one_minus_beta1 = 0.1,
@@ -486,7 +502,7 @@ void add_optim_cases(std::map<RawOp, OpCase>& cases) {
   OpCase sum_squares_of;
   sum_squares_of.inputs = [] { return Tensors{normal({6, 7}, 85), normal({3}, 86)}; };
   sum_squares_of.forward = [](const Tensors& in) {
-    return Tensors{ops::sum_squares_of({in[0], in[1]}).to(in[0].dtype())};
+    return Tensors{ops::convert(ops::sum_squares_of({in[0], in[1]}), in[0].dtype())};
   };
   sum_squares_of.vjp = [](const Tensors& in, const Tensor& g) {
     return Tensors{ops::scale(in[0], 2 * g.item()), ops::scale(in[1], 2 * g.item())};
@@ -503,6 +519,7 @@ const std::map<RawOp, OpCase>& op_cases() {
     std::map<RawOp, OpCase> table;
     add_binary_cases(table);
     add_elementwise_cases(table);
+    add_convert_case(table);
     add_reduce_cases(table);
     add_norm_cases(table);
     add_shape_cases(table);
