@@ -33,7 +33,7 @@ Json parse_json(std::string_view text, const std::string& what, int max_depth) {
   } catch (const TooDeep&) {
     throw std::runtime_error(what + " nests arrays and objects deeper than " + std::to_string(max_depth) +
                              " levels; no clipgrad file does");
-  } catch (const Json::parse_error& error) {
+  } catch (const Json::exception& error) {  // a syntax error, or a number beyond a double (out_of_range 406)
     std::string reason = error.what();
     const size_t prefix = reason.find("] ");  // nlohmann's "[json.exception.parse_error.101] "
     if (prefix != std::string::npos) reason = reason.substr(prefix + 2);

@@ -8,9 +8,16 @@
 // the image's own header, io/image.cpp) fails, and stb reports "outofmem" instead
 // of growing a buffer that the file's dimensions do not call for (a zlib
 // stream in a PNG that inflates far past its image, say).
+//
+// stb_image copies an empty IDAT chunk with memcpy(NULL, source, 0) when it
+// has no data buffer yet: undefined behaviour, though glibc does nothing, and
+// UBSan stops there (found by scripts/fuzz.sh; tests/fuzz/image_corpus keeps
+// the file). Every memcpy of stb_image is made safe_memcpy, which copies
+// nothing when there is nothing to copy.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 namespace clipgrad::io::detail {
 
@@ -21,6 +28,9 @@ namespace {
 void* bounded_malloc(size_t size) { return size > stb_allocation_cap ? nullptr : std::malloc(size); }
 void* bounded_realloc(void* pointer, size_t size) {
   return size > stb_allocation_cap ? nullptr : std::realloc(pointer, size);
+}
+void* safe_memcpy(void* destination, const void* source, size_t bytes) {
+  return bytes == 0 ? destination : std::memcpy(destination, source, bytes);
 }
 
 }  // namespace
@@ -33,7 +43,9 @@ void* bounded_realloc(void* pointer, size_t size) {
 #define STBI_ONLY_PNG
 #define STBI_ONLY_BMP
 #define STB_IMAGE_IMPLEMENTATION
+#define memcpy clipgrad::io::detail::safe_memcpy
 #include <stb_image.h>
+#undef memcpy
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>

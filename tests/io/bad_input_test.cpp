@@ -116,6 +116,13 @@ TEST(BadJson, NestingIsBoundedAndValuesAreQuotedBriefly) {
   EXPECT_FALSE(try_parse_json(deep));
   EXPECT_EQ(parse_json(std::string(64, '[') + std::string(64, ']'), "x").size(), 1u);
   EXPECT_THROW(parse_json("{\"a\": ", "x"), std::runtime_error);
+  // A number beyond a double is nlohmann's out_of_range, not a parse_error: it escaped (found by the fuzzer).
+  try {
+    parse_json("{\"embed_dim\": 4e444}", "config");
+    FAIL() << "parsed";
+  } catch (const std::runtime_error& error) {
+    EXPECT_TRUE(contains(error.what(), "config is not valid JSON: number overflow")) << error.what();
+  }
   const nlohmann::json long_string = std::string(1 << 20, 'x');
   EXPECT_LE(json_excerpt(long_string).size(), 90u);
   EXPECT_EQ(json_excerpt(nlohmann::json::array({1, 2})), "[1,2]");
