@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "tensor/ops/elementwise.h"
+
 namespace clipgrad::nn {
 
 // Sizes come from model configs; a zero or negative one is a config error
@@ -73,16 +75,8 @@ BatchNorm2d::BatchNorm2d(int64_t channels, double eps, double momentum)
 Variable BatchNorm2d::forward(const Variable& x) {
   bool training = is_training();
   Variable out = fn::batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps);
-  if (training) {
-    // The counter only feeds checkpoints, so a device copy stays correct; on
-    // CPU the direct write avoids an allocation per layer per step.
-    if (num_batches_tracked.device() == Device::CPU) {
-      num_batches_tracked.data<int32_t>()[0] += 1;
-    } else {
-      Tensor next = Tensor::scalar(num_batches_tracked.item() + 1, DType::I32);
-      num_batches_tracked.copy_from(next);
-    }
-  }
+  // Counted where the counter lives: on a device, no host read (a wait per layer per step).
+  if (training) ops::add_scalar_inplace(num_batches_tracked, 1);
   return out;
 }
 

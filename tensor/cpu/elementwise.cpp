@@ -157,6 +157,15 @@ void fill(Tensor& a, double value) {
   dispatch_floating(a.dtype(), "fill", [&]<class T>() { std::fill_n(a.data<T>(), a.numel(), static_cast<T>(value)); });
 }
 
+void add_scalar_inplace(Tensor& a, double value) {
+  dispatch_any(a.dtype(), [&]<class T>() {
+    T* x = a.data<T>();
+    const int64_t n = a.numel();
+#pragma omp parallel for if (n > kParallelElements)
+    for (int64_t i = 0; i < n; ++i) x[i] = convert_element<T>(convert_element<double>(x[i]) + value);
+  });
+}
+
 Tensor convert(const Tensor& x, DType dtype) {
   Tensor out = Tensor::empty(x.shape(), dtype);
   const int64_t n = x.numel();

@@ -161,6 +161,11 @@ __global__ void fill_kernel(T* x, T value, int64_t n) {
   CLIPGRAD_GRID_STRIDE(i, n) x[i] = value;
 }
 
+template <class T>
+__global__ void add_scalar_inplace_kernel(T* x, double value, int64_t n) {
+  CLIPGRAD_GRID_STRIDE(i, n) x[i] = convert_element<T>(convert_element<double>(x[i]) + value);
+}
+
 template <class To, class From>
 __global__ void convert_kernel(const From* x, To* out, int64_t n) {
   CLIPGRAD_GRID_STRIDE(i, n) out[i] = convert_element<To>(x[i]);
@@ -279,6 +284,15 @@ void add_inplace(Tensor& a, const Tensor& b) {
     const int64_t n = a.numel();
     if (n == 0) return;
     launch("add_inplace_kernel", add_inplace_kernel<T>, {grid_for(n), kThreads}, device_data<T>(a), device_data<T>(b),
+           n);
+  });
+}
+
+void add_scalar_inplace(Tensor& a, double value) {
+  const int64_t n = a.numel();
+  if (n == 0) return;
+  dispatch_any(a.dtype(), [&]<class T>() {
+    launch("add_scalar_inplace_kernel", add_scalar_inplace_kernel<T>, {grid_for(n), kThreads}, device_data<T>(a), value,
            n);
   });
 }

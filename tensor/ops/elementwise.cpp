@@ -39,6 +39,8 @@ void fill(Tensor& a, double value) {
   kernel<RawOp::fill>({&a})(a, value);
 }
 
+void add_scalar_inplace(Tensor& a, double value) { kernel<RawOp::add_scalar_inplace>({&a})(a, value); }
+
 Tensor convert(const Tensor& x, DType dtype) {
   if (x.dtype() == dtype) return x;
   return kernel<RawOp::convert>({&x})(x, dtype);

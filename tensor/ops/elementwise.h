@@ -14,6 +14,9 @@ void add_inplace(Tensor& a, const Tensor& b);  // a += b, same shape
 // a = value everywhere, in place, where a lives: on a device, no host memory
 // and no upload (Tensor::fill goes through the host), e.g. backward's seed.
 void fill(Tensor& a, double value);
+// a += value in place, any dtype, where a lives: each element in double, then
+// converted back (convert_element), e.g. a device counter without a host read.
+void add_scalar_inplace(Tensor& a, double value);
 // x [...] in `dtype` (any dtype to any), converted where x lives with
 // convert_element (tensor/element_convert.h): on a device nothing goes
 // through the host. x itself when it is already in `dtype`.

@@ -21,6 +21,7 @@
   X(elementwise, add)                       \
   X(elementwise, add_inplace)               \
   X(elementwise, fill)                      \
+  X(elementwise, add_scalar_inplace)        \
   X(elementwise, convert)                   \
   X(elementwise, scale)                     \
   X(elementwise, sub)                       \

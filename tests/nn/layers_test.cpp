@@ -8,6 +8,10 @@
 
 #include "nn/init.h"
 #include "nn/layers.h"
+#ifdef CLIPGRAD_CUDA_EMULATE
+#include "cuda/emulator/counters.h"
+#include "cuda/runtime.h"
+#endif
 
 using namespace clipgrad;
 
@@ -154,6 +158,24 @@ TEST(BatchNorm2d, TrainingUsesBatchStatisticsAndUpdatesRunningOnes) {
   layer.forward(x);
   EXPECT_EQ(layer.num_batches_tracked.item(), 2.0);
 }
+
+#ifdef CLIPGRAD_CUDA_EMULATE
+// On a device the counter is counted there: a training forward neither reads
+// it back nor uploads it (it did both, a host wait per layer per step).
+TEST(BatchNorm2d, CountsBatchesOnTheDeviceWithoutWaiting) {
+  if (!cuda::available()) GTEST_SKIP() << "no emulated device";
+  nn::BatchNorm2d layer(2);
+  layer.to(Device::CUDA);
+  const Variable x(Tensor::full({2, 2, 1, 2}, 1.5, DType::F32, Device::CUDA));
+  layer.forward(x);
+  const cuda::emulator::Counters before = cuda::emulator::counters();
+  layer.forward(x);
+  const cuda::emulator::Counters work = cuda::emulator::counters() - before;
+  EXPECT_EQ(work.host_waits, 0u);
+  EXPECT_EQ(work.host_to_device_copies, 0u);
+  EXPECT_EQ(layer.num_batches_tracked.item(), 2.0);
+}
+#endif
 
 TEST(BatchNorm2d, EvalUsesRunningStatisticsAndLeavesThemAlone) {
   nn::BatchNorm2d layer(2);

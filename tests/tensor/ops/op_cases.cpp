@@ -99,8 +99,9 @@ void add_binary_cases(std::map<RawOp, OpCase>& cases) {
       true);
 }
 
-// Conversions between every dtype (compared as stored: bf16, i32, u8 too).
-void add_convert_case(std::map<RawOp, OpCase>& cases) {
+// Conversions between every dtype (compared as stored: bf16, i32, u8 too), and
+// adding a scalar to a floating tensor and to a counter.
+void add_convert_and_scalar_cases(std::map<RawOp, OpCase>& cases) {
   OpCase convert;
   convert.inputs = [] { return Tensors{normal({4, 7}, 7, 40.0)}; };
   convert.forward = [](const Tensors& in) {
@@ -112,6 +113,17 @@ void add_convert_case(std::map<RawOp, OpCase>& cases) {
   convert.no_gradient = "a change of dtype; nothing differentiates through it yet";
   convert.device_tolerance = 0;  // the same convert_element on both devices
   cases[RawOp::convert] = convert;
+  OpCase add_scalar;
+  add_scalar.inputs = [] { return Tensors{normal({3, 4}, 8), ids({5}, 100, 9)}; };
+  add_scalar.forward = [](const Tensors& in) {
+    Tensor shifted = in[0].clone(), counts = in[1].clone();
+    ops::add_scalar_inplace(shifted, 0.625);
+    ops::add_scalar_inplace(counts, 1);
+    return Tensors{shifted, counts};
+  };
+  add_scalar.vjp = [](const Tensors&, const Tensor& g) { return Tensors{g}; };
+  add_scalar.wrt = {0};
+  cases[RawOp::add_scalar_inplace] = add_scalar;
 }
 
 void add_elementwise_cases(std::map<RawOp, OpCase>& cases) {
@@ -519,7 +531,7 @@ const std::map<RawOp, OpCase>& op_cases() {
     std::map<RawOp, OpCase> table;
     add_binary_cases(table);
     add_elementwise_cases(table);
-    add_convert_case(table);
+    add_convert_and_scalar_cases(table);
     add_reduce_cases(table);
     add_norm_cases(table);
     add_shape_cases(table);
