@@ -117,8 +117,23 @@ template void blas_gemm_batched<float>(bool, bool, int64_t, int64_t, int64_t, in
 template void blas_gemm_batched<double>(bool, bool, int64_t, int64_t, int64_t, int64_t, double, const double*, int64_t,
                                         const double*, int64_t, double, double*, int64_t);
 
+namespace {
+
+// bf16 operands: widened to f32 (exactly), multiplied by sgemm, which sums in
+// f32; a bf16 c is widened first and rounded once at the end.
+void gemm_bf16(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
+  const Tensor a32 = cpu::convert(a, DType::F32), b32 = cpu::convert(b, DType::F32);
+  Tensor c32 = c.dtype() == DType::F32 ? c : cpu::convert(c, DType::F32);
+  blas_gemm_batched<float>(g.trans_a, g.trans_b, g.batch, g.m, g.n, g.k, float(g.alpha), a32.data<float>(), g.stride_a,
+                           b32.data<float>(), g.stride_b, float(g.beta), c32.data<float>(), g.stride_c);
+  if (c.dtype() == DType::BF16) c.copy_from(cpu::convert(c32, DType::BF16));
+}
+
+}  // namespace
+
 // The raw op: each operand's elements from its own start (a view's offset included).
 void gemm(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
+  if (a.dtype() == DType::BF16) return gemm_bf16(g, a, b, c);
   dispatch_floating(a.dtype(), "gemm", [&]<class T>() {
     blas_gemm_batched<T>(g.trans_a, g.trans_b, g.batch, g.m, g.n, g.k, T(g.alpha), a.data<T>(), g.stride_a, b.data<T>(),
                          g.stride_b, T(g.beta), c.data<T>(), g.stride_c);
@@ -128,7 +143,7 @@ void gemm(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
 // Each row of c starts as the bias and the product accumulates onto it (beta
 // 1), the order linear() has always used on the CPU.
 void gemm_bias(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& c) {
-  dispatch_floating(c.dtype(), "gemm_bias", [&]<class T>() {
+  dispatch_any(c.dtype(), [&]<class T>() {
     const T* row = bias.data<T>();
     T* out = c.data<T>();
     for (int64_t i = 0; i < g.m; ++i) std::copy(row, row + g.n, out + i * g.n);

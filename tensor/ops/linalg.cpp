@@ -24,11 +24,14 @@ void check_matrices(const Tensor& t, const GemmArgs& g, int64_t rows, int64_t co
                                 std::to_string(columns) + "], " + std::to_string(stride) + " apart)");
 }
 
+// a and b of one dtype: f32 or f64 with c the same, or bf16 with c in f32 or bf16.
 void check_gemm(const GemmArgs& g, const Tensor& a, const Tensor& b, const Tensor& c, const char* op) {
-  if (a.dtype() != b.dtype() || a.dtype() != c.dtype())
+  const bool bf16 = a.dtype() == DType::BF16 && (c.dtype() == DType::F32 || c.dtype() == DType::BF16);
+  if (a.dtype() != b.dtype() || (a.dtype() != c.dtype() && !bf16))
     throw std::invalid_argument(std::string(op) + ": operands have dtypes " + dtype_name(a.dtype()) + ", " +
-                                dtype_name(b.dtype()) + " and " + dtype_name(c.dtype()));
-  check_floating(a, op);
+                                dtype_name(b.dtype()) + " and " + dtype_name(c.dtype()) +
+                                " (a and b share one; c too, or a and b are bf16 and c f32 or bf16)");
+  if (!bf16) check_floating(a, op);
   if (g.batch < 1 || g.m < 0 || g.n < 0 || g.k < 0)
     throw std::invalid_argument(std::string(op) + ": negative sizes or a batch below 1");
   check_matrices(a, g, g.m, g.k, g.stride_a, op, "a");

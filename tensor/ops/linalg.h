@@ -15,8 +15,11 @@ namespace clipgrad::ops {
 //   op(b[i]) [k, n]: b stored [k, n] from element i * stride_b, or [n, k] when trans_b
 //   c[i]     [m, n] from element i * stride_c
 // A stride of 0 reuses one matrix for the whole batch. a, b and c share a
-// floating dtype and a device; c may be a view. Dimensions past the BLAS
-// integer range are an error.
+// device and a dtype, f32 or f64; or a and b are bf16 and c is f32 or bf16:
+// the products of bf16 operands are summed in f32 and c = alpha sum + beta c
+// is rounded once to c's dtype (cuBLASLt's CUBLAS_COMPUTE_32F on bf16, the
+// tensor cores' mode; PyTorch's bf16 matmul). c may be a view. Dimensions
+// past the BLAS integer range are an error.
 struct GemmArgs {
   bool trans_a = false, trans_b = false;
   int64_t batch = 1, m = 0, n = 0, k = 0;

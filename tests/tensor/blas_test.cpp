@@ -1,13 +1,16 @@
 // GEMM through OpenBLAS against a naive loop, for every transpose and for the
-// kernels this process runs (the same ones the clipgrad binary selects).
+// kernels this process runs (the same ones the clipgrad binary selects); the
+// bf16 GEMM against its definition.
 #include <gtest/gtest.h>
 
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "tensor/cpu/gemm.h"
+#include "tensor/ops/linalg.h"
 #include "tensor/random.h"
 
 using namespace clipgrad;
@@ -56,5 +59,37 @@ TEST(Blas, GemmMatchesNaiveLoopForEveryTranspose) {
               << "m=" << m << " n=" << n << " k=" << k << " trans_a=" << ta << " trans_b=" << tb;
       }
     }
+  }
+}
+
+// The CPU's bf16 GEMM is, by definition, the f32 GEMM of its operands widened
+// (exactly) to f32, with a bf16 c widened first and the result rounded once:
+// the reference the tensor cores' bf16 path is compared with.
+TEST(Blas, Bfloat16GemmIsTheFloat32GemmOfItsWidenedOperands) {
+  Generator generator(5);
+  auto random_bf16 = [&](int64_t n) {
+    Tensor t = Tensor::empty({n});
+    fill_normal(t, 0, 1, generator);
+    return t.to(DType::BF16);
+  };
+  const ops::GemmArgs g{.trans_b = true,
+                        .batch = 2,
+                        .m = 70,
+                        .n = 9,
+                        .k = 130,
+                        .stride_a = 70 * 130,
+                        .stride_b = 0,
+                        .stride_c = 70 * 9,
+                        .alpha = 1.5,
+                        .beta = 0.5};
+  const Tensor a = random_bf16(2 * 70 * 130), b = random_bf16(9 * 130);
+  for (DType out : {DType::F32, DType::BF16}) {
+    Tensor c = random_bf16(2 * 70 * 9).to(DType::F32).to(out);
+    Tensor reference = c.to(DType::F32);
+    ops::gemm(g, a.to(DType::F32), b.to(DType::F32), reference);
+    ops::gemm(g, a, b, c);
+    ASSERT_EQ(c.dtype(), out);
+    const Tensor expected = reference.to(out);
+    EXPECT_EQ(std::memcmp(c.raw_data(), expected.raw_data(), c.nbytes()), 0) << dtype_name(out);
   }
 }

@@ -64,6 +64,7 @@ struct Problem {
   const cublasLtMatrixLayoutOpaque_t* layouts[4];  // A, B, C, D
   int64_t m, n, k, batch;
   bool f64;
+  bool bf16_operands;  // A and B in bf16 (C and D in f32 or bf16)
 };
 
 // What cuBLASLt checks before it computes (the heuristic and matmul alike):
@@ -93,12 +94,20 @@ std::optional<Problem> check_problem(const char* function, cublasStatus_t& statu
   if (desc->scale != type)
     return reject(CUBLAS_STATUS_NOT_SUPPORTED, std::string("scale type ") + type_name(desc->scale) + " under a " +
                                                    type_name(type) + " compute type is not emulated");
+  // One type throughout, or bf16 A and B under 32F with C and D both f32 or both bf16.
+  const bool bf16 = !f64 && desc->compute != CUBLAS_COMPUTE_32F_FAST_TF32 && a->type == CUDA_R_16BF;
+  const bool out_ok = d->type == c->type && (d->type == CUDA_R_32F || d->type == CUDA_R_16BF);
+  if (bf16 && (b->type != CUDA_R_16BF || !out_ok))
+    return reject(CUBLAS_STATUS_NOT_SUPPORTED, std::string("A is bf16, B ") + type_name(b->type) + ", C " +
+                                                   type_name(c->type) + ", D " + type_name(d->type) +
+                                                   ": the emulator computes bf16 A and B into f32 or bf16 C = D");
   for (int i = 0; i < 4; ++i) {
     const cublasLtMatrixLayoutOpaque_t& layout = *layouts[i];
-    if (layout.type != type)
+    if (!bf16 && layout.type != type)
       return reject(CUBLAS_STATUS_NOT_SUPPORTED, std::string(kOperands[i]) + " is " + type_name(layout.type) +
                                                      " under a " + type_name(type) +
-                                                     " compute type: the emulator computes one type throughout");
+                                                     " compute type: the emulator computes one type throughout"
+                                                     " (or bf16 A and B under 32F)");
     if (layout.order != CUBLASLT_ORDER_COL)
       return reject(CUBLAS_STATUS_NOT_SUPPORTED,
                     std::string(kOperands[i]) + " is not column-major (CUBLASLT_ORDER_COL)");
@@ -129,7 +138,7 @@ std::optional<Problem> check_problem(const char* function, cublasStatus_t& statu
   if (batch > 1 && std::abs(d->stride) < d_span)
     return reject(CUBLAS_STATUS_INVALID_VALUE,
                   "the matrices of D overlap (" + describe(*d) + "): the batch would write some elements twice");
-  return Problem{desc, {a, b, c, d}, m, n, k, batch, f64};
+  return Problem{desc, {a, b, c, d}, m, n, k, batch, f64, bf16};
 }
 
 // An f32 operand as a tensor core reads it under CUBLAS_COMPUTE_32F_FAST_TF32:
@@ -141,18 +150,44 @@ float round_to_tf32(float value) {
   return std::bit_cast<float>(bits & 0xffffe000u);
 }
 
+// A bf16 element as the tensor cores read it (exactly, widened), and an f32
+// result as cuBLASLt stores it in a bf16 D: rounded to nearest, ties to even,
+// NaN kept NaN.
+struct Bf16 {
+  uint16_t bits;
+};
+float widen(Bf16 value) { return std::bit_cast<float>(uint32_t(value.bits) << 16); }
 template <class T>
-void compute(const Problem& problem, T alpha, T beta, const T* a, const T* b, const T* c, T* d, const T* bias) {
+T widen(T value) {
+  return value;
+}
+template <class Out, class T>
+Out narrow(T value) {
+  if constexpr (std::is_same_v<Out, Bf16>) {
+    const uint32_t bits = std::bit_cast<uint32_t>(float(value));
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return Bf16{uint16_t((bits >> 16) | 0x0040u)};
+    return Bf16{uint16_t((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16)};
+  } else {
+    return value;
+  }
+}
+
+// D = alpha op(A) op(B) + beta C (+ bias), summed in T; operands of type In, C, D and the bias of type Out.
+template <class T, class In = T, class Out = T>
+void compute(const Problem& problem, T alpha, T beta, const In* a, const In* b, const Out* c, Out* d, const Out* bias) {
   const cublasLtMatrixLayoutOpaque_t &la = *problem.layouts[0], &lb = *problem.layouts[1];
   const cublasLtMatrixLayoutOpaque_t &lc = *problem.layouts[2], &ld = *problem.layouts[3];
   const bool ta = transposed(problem.desc->trans_a), tb = transposed(problem.desc->trans_b);
   for (int64_t batch = 0; batch < problem.batch; ++batch) {
-    const T* a_matrix = a + batch * la.stride;
-    const T* b_matrix = b + batch * lb.stride;
-    const T* c_matrix = c + batch * lc.stride;
-    T* d_matrix = d + batch * ld.stride;
+    const In* a_matrix = a + batch * la.stride;
+    const In* b_matrix = b + batch * lb.stride;
+    const Out* c_matrix = c + batch * lc.stride;
+    Out* d_matrix = d + batch * ld.stride;
     const bool tf32 = std::is_same_v<T, float> && problem.desc->compute == CUBLAS_COMPUTE_32F_FAST_TF32;
-    const auto operand = [tf32](T value) { return tf32 ? T(round_to_tf32(float(value))) : value; };
+    const auto operand = [tf32](In stored) {
+      const T value = widen(stored);
+      return tf32 ? T(round_to_tf32(float(value))) : value;
+    };
     const auto op_a = [&](int64_t i, int64_t p) {
       return operand(ta ? a_matrix[p + i * la.ld] : a_matrix[i + p * la.ld]);
     };
@@ -161,8 +196,9 @@ void compute(const Problem& problem, T alpha, T beta, const T* a, const T* b, co
     };
     const auto store = [&](int64_t i, int64_t j, T sum) {
       // beta 0: C is not read (NaNs there stay out); one bias for every matrix of the batch.
-      const T value = blend(alpha, sum, beta, c_matrix + i + j * lc.ld);
-      d_matrix[i + j * ld.ld] = bias ? value + bias[i] : value;
+      const T prior = beta != T(0) ? widen(c_matrix[i + j * lc.ld]) : T(0);
+      const T value = blend(alpha, sum, beta, &prior);
+      d_matrix[i + j * ld.ld] = narrow<Out>(bias ? value + widen(bias[i]) : value);
     };
     ordered_product<T>(problem.m, problem.n, problem.k, op_a, op_b, store);
   }
@@ -194,11 +230,13 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t lightHandle, cubl
   };
   if (operationDesc->epilogue == CUBLASLT_EPILOGUE_BIAS && !clipgrad::cuda::emulator::lt_bias_epilogue())
     return none("the bias epilogue is switched off (emulator::set_lt_bias_epilogue, CLIPGRAD_EMU_LT_BIAS_EPILOGUE)");
-  const uint32_t element = uint32_t(element_bytes(Ddesc->type));
-  for (int i = 0; i < 4; ++i)
+  const cublasLtMatrixLayout_t layouts[4] = {Adesc, Bdesc, Cdesc, Ddesc};
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t element = uint32_t(element_bytes(layouts[i]->type));
     if (preference->alignment[i] < element || preference->alignment[i] % element != 0)
       return none(std::string("operand ") + kOperands[i] + " aligned to " + std::to_string(preference->alignment[i]) +
                   " bytes, below its element's " + std::to_string(element));
+  }
   cublasLtMatmulHeuristicResult_t& result = heuristicResultsArray[0];
   result = {};
   result.algo.data[kTag] = kAlgorithmTag;
@@ -284,7 +322,15 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t
                 std::to_string(workspaceSizeInBytes) + " bytes");
 
   use_workspace(workspace, needed);
-  if (problem->f64)
+  if (problem->bf16_operands && Ddesc->type == CUDA_R_16BF)
+    compute<float, Bf16, Bf16>(*problem, *static_cast<const float*>(alpha), *static_cast<const float*>(beta),
+                               static_cast<const Bf16*>(A), static_cast<const Bf16*>(B), static_cast<const Bf16*>(C),
+                               static_cast<Bf16*>(D), bias ? static_cast<const Bf16*>(computeDesc->bias) : nullptr);
+  else if (problem->bf16_operands)
+    compute<float, Bf16, float>(*problem, *static_cast<const float*>(alpha), *static_cast<const float*>(beta),
+                                static_cast<const Bf16*>(A), static_cast<const Bf16*>(B), static_cast<const float*>(C),
+                                static_cast<float*>(D), bias ? static_cast<const float*>(computeDesc->bias) : nullptr);
+  else if (problem->f64)
     compute<double>(*problem, *static_cast<const double*>(alpha), *static_cast<const double*>(beta),
                     static_cast<const double*>(A), static_cast<const double*>(B), static_cast<const double*>(C),
                     static_cast<double*>(D), bias ? static_cast<const double*>(computeDesc->bias) : nullptr);

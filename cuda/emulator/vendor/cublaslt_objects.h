@@ -38,7 +38,7 @@ namespace clipgrad::cuda::emulator::detail {
 // Keeps the reason (library_call.h) and returns status.
 cublasStatus_t lt_status(const char* function, cublasStatus_t status, const std::string& reason, int level = 1);
 
-inline size_t element_bytes(cudaDataType type) { return type == CUDA_R_64F ? 8 : 4; }
+inline size_t element_bytes(cudaDataType type) { return type == CUDA_R_64F ? 8 : type == CUDA_R_16BF ? 2 : 4; }
 const char* type_name(cudaDataType type);
 
 }  // namespace clipgrad::cuda::emulator::detail

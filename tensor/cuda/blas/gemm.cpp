@@ -8,6 +8,9 @@
 // shape, transposes, strides, dtype, TF32 setting, epilogue and operand
 // alignment, and reused: the heuristic costs far more than the product of a
 // small matrix.
+//
+// bf16 operands run on the tensor cores under CUBLAS_COMPUTE_32F (products
+// summed in f32) with c, and the bias, in f32 or bf16 (cuBLASLt rounds D once).
 
 #include <map>
 #include <memory>
@@ -32,20 +35,28 @@ namespace {
 // vectorised kernels only for operands aligned as the preference says.
 uint32_t alignment_of(const void* pointer) {
   uint32_t alignment = 256;
-  while (alignment > 4 && reinterpret_cast<uintptr_t>(pointer) % alignment != 0) alignment /= 2;
+  while (alignment > 2 && reinterpret_cast<uintptr_t>(pointer) % alignment != 0) alignment /= 2;
   return alignment;
+}
+
+cudaDataType_t data_type(DType dtype) {
+  switch (dtype) {
+    case DType::F64: return CUDA_R_64F;
+    case DType::BF16: return CUDA_R_16BF;
+    default: return CUDA_R_32F;
+  }
 }
 
 struct PlanKey {
   bool trans_a, trans_b;
   int64_t batch, m, n, k, stride_a, stride_b, stride_c;
-  DType dtype;
+  DType dtype, c_dtype;  // a's and b's; c's (and the bias's)
   bool tf32, bias, beta_zero;
   uint32_t align_a, align_b, align_c, align_bias;  // align_bias 0 without the bias epilogue
   int device;
   auto tie() const {
-    return std::tie(trans_a, trans_b, batch, m, n, k, stride_a, stride_b, stride_c, dtype, tf32, bias, beta_zero,
-                    align_a, align_b, align_c, align_bias, device);
+    return std::tie(trans_a, trans_b, batch, m, n, k, stride_a, stride_b, stride_c, dtype, c_dtype, tf32, bias,
+                    beta_zero, align_a, align_b, align_c, align_bias, device);
   }
   bool operator<(const PlanKey& other) const { return tie() < other.tie(); }
 };
@@ -82,11 +93,11 @@ struct Plan {
 std::unique_ptr<Plan> make_plan(const PlanKey& key, const void* bias) {
   auto plan = std::make_unique<Plan>();
   const bool f64 = key.dtype == DType::F64;
-  const cudaDataType_t type = f64 ? CUDA_R_64F : CUDA_R_32F;
+  const cudaDataType_t type = data_type(key.dtype), out_type = data_type(key.c_dtype);
   const cublasComputeType_t compute = f64        ? CUBLAS_COMPUTE_64F
                                       : key.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
                                                  : CUBLAS_COMPUTE_32F;
-  CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->operation, compute, type));
+  CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->operation, compute, f64 ? CUDA_R_64F : CUDA_R_32F));
   const cublasOperation_t op_first = key.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_second = key.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   CUBLAS_CHECK(
@@ -105,7 +116,7 @@ std::unique_ptr<Plan> make_plan(const PlanKey& key, const void* bias) {
                             : make_layout(type, key.n, key.k, key.n, key.batch, key.stride_b);
   plan->second = key.trans_a ? make_layout(type, key.m, key.k, key.m, key.batch, key.stride_a)
                              : make_layout(type, key.k, key.m, key.k, key.batch, key.stride_a);
-  plan->out = make_layout(type, key.n, key.m, key.n, key.batch, key.stride_c);
+  plan->out = make_layout(out_type, key.n, key.m, key.n, key.batch, key.stride_c);
 
   cublasLtMatmulPreference_t preference = nullptr;
   CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&preference));
@@ -132,7 +143,8 @@ std::unique_ptr<Plan> make_plan(const PlanKey& key, const void* bias) {
   if (!plan->found && !key.bias)
     throw std::runtime_error("gemm: cuBLASLt has no algorithm for [" + std::to_string(key.m) + "x" +
                              std::to_string(key.k) + "] @ [" + std::to_string(key.k) + "x" + std::to_string(key.n) +
-                             "] x " + std::to_string(key.batch) + " in " + dtype_name(key.dtype));
+                             "] x " + std::to_string(key.batch) + " in " + dtype_name(key.dtype) + " to " +
+                             dtype_name(key.c_dtype));
   return plan;
 }
 
@@ -152,6 +164,7 @@ bool run_matmul(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, const 
                     g.stride_b,
                     g.stride_c,
                     a.dtype(),
+                    c.dtype(),
                     a.dtype() == DType::F32 && tf32_enabled(),
                     bias != nullptr,
                     g.beta == 0.0,
@@ -182,10 +195,24 @@ bool run_matmul(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, const 
 
 }  // namespace
 
+namespace {
+
+// The edge cases below work on an f32 or f64 c; a bf16 c is widened for them
+// and rounded back once (as cuBLASLt would round D).
+template <class Body>
+void on_wide_c(Tensor& c, Body&& body) {
+  if (c.dtype() != DType::BF16) return body(c);
+  Tensor wide = cuda::convert(c, DType::F32);
+  body(wide);
+  c.copy_from(cuda::convert(wide, DType::BF16));
+}
+
+}  // namespace
+
 void gemm(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, Tensor& c) {
   if (g.m == 0 || g.n == 0) return;
   // An empty inner dimension leaves beta * c, which cuBLASLt does not accept as a product.
-  if (g.k == 0) return scale_matrices(c, g.batch, g.m, g.n, g.stride_c, g.beta);
+  if (g.k == 0) return on_wide_c(c, [&](Tensor& out) { scale_matrices(out, g.batch, g.m, g.n, g.stride_c, g.beta); });
   run_matmul(g, a, b, nullptr, c);
 }
 
@@ -195,9 +222,11 @@ void gemm_bias(const ops::GemmArgs& g, const Tensor& a, const Tensor& b, const T
   product.beta = 0.0;
   if (g.k > 0 && run_matmul(product, a, b, &bias, c)) return;
   // No bias epilogue for this case (f64, k = 0): rows of bias, then the product accumulated onto them.
-  fill_rows_with_bias(c, bias, g.m, g.n);
-  product.beta = 1.0;
-  cuda::gemm(product, a, b, c);
+  on_wide_c(c, [&](Tensor& out) {
+    fill_rows_with_bias(out, cuda::convert(bias, out.dtype()), g.m, g.n);
+    product.beta = 1.0;
+    cuda::gemm(product, a, b, out);
+  });
 }
 
 }  // namespace clipgrad::cuda

@@ -136,6 +136,45 @@ TEST(CudaGemm, BiasEpilogueMatchesCpu) {
   }
 }
 
+// bf16 operands, summed in f32, into an f32 or a bf16 c (rounded once): the
+// tensor cores' mode. An f32 c differs from the CPU's only in the order of
+// the f32 sums (1e-5); a bf16 c may then round an element the other way, by
+// one bf16 step (2^-8 relative) where a sum sits near a rounding boundary.
+TEST(CudaGemm, Bfloat16OperandsSumInFloat32) {
+  SKIP_WITHOUT_GPU();
+  auto bf16 = [](const Shape& shape, uint64_t seed) { return random_tensor(shape, seed).to(DType::BF16); };
+  uint64_t seed = 200;
+  for (DType out : {DType::F32, DType::BF16}) {
+    const double tolerance = out == DType::F32 ? 1e-5 : 4e-3;
+    for (const ops::GemmArgs& g : {single(false, true, 33, 17, 65), single(true, false, 7, 5, 300),
+                                   ops::GemmArgs{.batch = 3,
+                                   .m = 9,
+                                   .n = 6,
+                                   .k = 11,
+                                   .stride_a = 99,
+                                   .stride_b = 0,
+                                   .stride_c = 54,
+                                   .alpha = 0.5,
+                                   .beta = 0.25}}) {
+      SCOPED_TRACE(std::string(dtype_name(out)) + " m " + std::to_string(g.m) + " batch " + std::to_string(g.batch));
+      const Tensor a = bf16({g.batch * g.m * g.k}, seed++), b = bf16({g.k * g.n}, seed++);
+      Tensor c = random_tensor({g.batch * g.m * g.n}, seed++).to(out), cuda_c = on_cuda(c);
+      ops::gemm(g, a, b, c);
+      ops::gemm(g, on_cuda(a), on_cuda(b), cuda_c);
+      EXPECT_EQ(cuda_c.dtype(), out);
+      EXPECT_LE(norm_relative_error(cuda_c, c), tolerance);
+    }
+    // linear's product with the bias epilogue; x a view one bf16 element in (2-byte aligned).
+    const ops::GemmArgs g{.trans_b = true, .m = 13, .n = 40, .k = 24};
+    const Tensor x = bf16({13 * 24 + 1}, seed++).reshape({-1}).rows(1, 13 * 24 + 1);
+    const Tensor weight = bf16({40, 24}, seed++), bias = random_tensor({40}, seed++).to(out);
+    Tensor expected = Tensor::empty({13, 40}, out), got = Tensor::empty({13, 40}, out, Device::CUDA);
+    ops::gemm_bias(g, x, weight, bias, expected);
+    ops::gemm_bias(g, on_cuda(x), on_cuda(weight), on_cuda(bias), got);
+    EXPECT_LE(norm_relative_error(got, expected), tolerance);
+  }
+}
+
 TEST(CudaGemm, Tf32SwitchTradesPrecisionForSpeed) {
   SKIP_WITHOUT_GPU();
   const GemmCase big{single(false, true, 256, 256, 512)};
