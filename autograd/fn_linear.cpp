@@ -5,6 +5,7 @@
 #include "autograd/functional.h"
 #include "tensor/ops/elementwise.h"
 #include "tensor/ops/linalg.h"
+#include "tensor/precision.h"
 
 namespace clipgrad::fn {
 
@@ -142,6 +143,38 @@ LinearGrads linear_backward(const Tensor& g, const Tensor& x, const Tensor& weig
   return grads;
 }
 
+// Under bf16 autocast (tensor/precision.h), as torch.autocast rounds a linear
+// layer: x, weight and bias to bf16; the product summed in f32 and rounded to
+// bf16; in backward, the incoming gradient to bf16 and each gradient rounded
+// to bf16 (the bias's summed in f32 first). Values travel in f32 between ops;
+// backward keeps the bf16 copies of x and weight (half the bytes).
+Variable linear_bf16(const Variable& x, const Variable& weight, const Variable& bias) {
+  const auto to_bf16 = [](const Tensor& t) { return ops::convert(t, DType::BF16); };
+  const auto rounded = [](const Tensor& t) { return ops::convert(ops::convert(t, DType::BF16), DType::F32); };
+  const Tensor x16 = to_bf16(x.value()), weight16 = to_bf16(weight.value());
+  const Tensor out = ops::linear(x16, weight16, bias.defined() ? to_bf16(bias.value()) : Tensor());
+  std::vector<Variable> inputs{x, weight};
+  if (bias.defined()) inputs.push_back(bias);
+  return make_result(ops::convert(out, DType::F32), std::move(inputs),
+                     [x16, weight16, to_bf16, rounded](const Tensor& g, std::vector<Variable>& in) {
+                       const Tensor g16 = to_bf16(g);
+                       const LinearGrads grads =
+                           linear_backward(g16, x16, weight16, in[0].requires_grad(), in[1].requires_grad(), false);
+                       if (grads.x.defined()) in[0].add_grad(ops::convert(grads.x, DType::F32));
+                       if (grads.weight.defined()) in[1].add_grad(ops::convert(grads.weight, DType::F32));
+                       if (in.size() > 2 && in[2].requires_grad()) {
+                         const int64_t out_features = in[1].value().size(0);
+                         const Tensor rows = ops::convert(g16, DType::F32).reshape({-1, out_features});
+                         in[2].add_grad(rounded(ops::sum_to_shape(rows, {out_features})));
+                       }
+                     });
+}
+
+bool autocast_applies(const Variable& x, const Variable& weight) {
+  const ops::LinearDims d = ops::linear_dims(x.value(), weight.value(), Tensor());
+  return autocast_bf16_enabled() && x.value().dtype() == DType::F32 && d.rows * d.in * d.out > 0;
+}
+
 }  // namespace
 
 // a [..., M, K] (trans_a: [..., K, M]), b [..., K, N] or [K, N] (trans_b: [..., N, K]) -> [..., M, N]
@@ -157,6 +190,7 @@ Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b
 
 // x [..., in], weight [out, in], bias [out] or undefined -> [..., out]
 Variable linear(const Variable& x, const Variable& weight, const Variable& bias) {
+  if (autocast_applies(x, weight)) return linear_bf16(x, weight, bias);
   Tensor out = ops::linear(x.value(), weight.value(), bias.defined() ? bias.value() : Tensor());
   std::vector<Variable> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);

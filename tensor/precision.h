@@ -9,4 +9,11 @@ namespace clipgrad {
 void set_tf32(bool enabled);
 bool tf32_enabled();
 
+// bf16 autocast, PyTorch's torch.autocast(dtype=torch.bfloat16) for linear
+// layers (fn::linear, autograd/fn_linear.cpp): f32 operands rounded to bf16,
+// summed in f32 on the bf16 GEMM, the output (and each gradient) rounded to
+// bf16 and kept in f32. Off by default.
+void set_autocast_bf16(bool enabled);
+bool autocast_bf16_enabled();
+
 }  // namespace clipgrad

@@ -19,14 +19,7 @@
 namespace clipgrad {
 
 size_t dtype_size(DType dtype) {
-  switch (dtype) {
-    case DType::F32: return 4;
-    case DType::F64: return 8;
-    case DType::I32: return 4;
-    case DType::U8: return 1;
-    case DType::BF16: return 2;
-  }
-  return 0;
+  return dispatch_any(dtype, []<class T>() { return sizeof(T); });
 }
 
 const char* dtype_name(DType dtype) {

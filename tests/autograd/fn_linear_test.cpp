@@ -1,11 +1,18 @@
 // matmul and linear: gradchecks for every transpose combination, batched and
-// shared-b, hand-computed values, f32 vs f64 agreement of values and gradients.
+// shared-b, hand-computed values, f32 vs f64 agreement of values and gradients;
+// linear under bf16 autocast, on the CPU and against CUDA.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <string>
 
 #include "autograd/functional.h"
 #include "op_checks.h"
+#include "tensor/float16.h"
+#include "tensor/precision.h"
+#ifdef CLIPGRAD_HAVE_CUDA
+#include "cuda/runtime.h"
+#endif
 
 using namespace clipgrad;
 using namespace clipgrad::testing;
@@ -137,4 +144,75 @@ TEST(FnLinear, MismatchedShapesThrow) {
   EXPECT_THROW(fn::linear(a, Variable(Tensor::zeros({4, 2}, DType::F64))), std::invalid_argument);
   EXPECT_THROW(fn::linear(a, Variable(Tensor::zeros({4, 3}, DType::F64)), Variable(Tensor::zeros({3}, DType::F64))),
                std::invalid_argument);
+}
+
+namespace {
+
+// Turns bf16 autocast on for a scope.
+struct AutocastBf16 {
+  AutocastBf16() { set_autocast_bf16(true); }
+  ~AutocastBf16() { set_autocast_bf16(false); }
+};
+
+bool is_bf16_value(float value) { return (std::bit_cast<uint32_t>(value) & 0xffffu) == 0; }
+
+float to_bf16_value(float value) { return bfloat16_to_float(float_to_bfloat16(value)); }
+
+// y, dx, dw, db of sum(linear(x, w, b) * seed), on `device`, in f32.
+std::vector<Tensor> linear_results(const std::vector<Tensor>& inputs, const Tensor& seed, Device device) {
+  std::vector<Variable> v;
+  for (const Tensor& input : inputs) v.emplace_back(input.to(device), true);
+  Variable y = fn::linear(v[0], v[1], v[2]);
+  y.backward(seed.to(device));
+  return {y.value().to(Device::CPU), v[0].grad().to(Device::CPU), v[1].grad().to(Device::CPU),
+          v[2].grad().to(Device::CPU)};
+}
+
+}  // namespace
+
+// Under bf16 autocast a linear layer rounds as torch.autocast does: every
+// output and gradient is a bf16 value (kept in f32), the product of the
+// bf16-rounded operands summed in f32 (checked against the exact sum of those
+// products within half a bf16 step and the f32 sum's error).
+TEST(FnLinearAutocast, RoundsOperandsOutputAndGradientsToBfloat16) {
+  const std::vector<Tensor> inputs = {random_f64({6, 40}, 1).to(DType::F32), random_f64({5, 40}, 2).to(DType::F32),
+                                      random_f64({5}, 3).to(DType::F32)};
+  const Tensor seed = random_f64({6, 5}, 4).to(DType::F32);
+  std::vector<Tensor> results;
+  {
+    AutocastBf16 autocast;
+    results = linear_results(inputs, seed, Device::CPU);
+  }
+  for (const Tensor& result : results)
+    for (float value : result.to_vector<float>()) EXPECT_TRUE(is_bf16_value(value)) << value;
+  const std::vector<float> x = inputs[0].to_vector<float>(), w = inputs[1].to_vector<float>(),
+                           b = inputs[2].to_vector<float>(), y = results[0].to_vector<float>();
+  for (int64_t i = 0; i < 6; ++i)
+    for (int64_t j = 0; j < 5; ++j) {
+      double exact = to_bf16_value(b[j]);
+      for (int64_t p = 0; p < 40; ++p) exact += double(to_bf16_value(x[i * 40 + p])) * to_bf16_value(w[j * 40 + p]);
+      EXPECT_NEAR(y[i * 5 + j], exact, std::abs(exact) * 0x1p-8 + 1e-5) << i << "," << j;
+    }
+  // Off again: the f32 layer, whose output is not rounded.
+  const std::vector<Tensor> f32 = linear_results(inputs, seed, Device::CPU);
+  int unrounded = 0;
+  for (float value : f32[0].to_vector<float>()) unrounded += !is_bf16_value(value);
+  EXPECT_GT(unrounded, 0);
+}
+
+// The same layer on CUDA (a GPU, or the emulator): the bf16 GEMMs' f32 sums
+// run in another order, so an element may round one bf16 step the other way.
+TEST(FnLinearAutocast, CudaMatchesTheCpu) {
+#ifndef CLIPGRAD_HAVE_CUDA
+  GTEST_SKIP() << "built without CUDA";
+#else
+  if (!cuda::available()) GTEST_SKIP() << "no CUDA device";
+  const std::vector<Tensor> inputs = {random_f64({2, 7, 33}, 5).to(DType::F32), random_f64({9, 33}, 6).to(DType::F32),
+                                      random_f64({9}, 7).to(DType::F32)};
+  const Tensor seed = random_f64({2, 7, 9}, 8).to(DType::F32);
+  AutocastBf16 autocast;
+  const std::vector<Tensor> cpu = linear_results(inputs, seed, Device::CPU);
+  const std::vector<Tensor> gpu = linear_results(inputs, seed, Device::CUDA);
+  for (size_t i = 0; i < cpu.size(); ++i) EXPECT_LE(relative_error(gpu[i], cpu[i]), 0x1p-7) << "result " << i;
+#endif
 }
