@@ -2,12 +2,16 @@
 #include <stdexcept>
 
 #include "autograd/functional.h"
+#include "tensor/precision.h"
 #include "tensor/ops/conv.h"
 
 namespace clipgrad::fn {
 
 // x [N, C, H, W], weight [O, C, kh, kw], bias [O] or undefined -> [N, O, H', W']
-Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias, int64_t stride, int64_t padding) {
+namespace {
+
+Variable conv2d_exact(const Variable& x, const Variable& weight, const Variable& bias, int64_t stride,
+                      int64_t padding) {
   const Tensor& x_value = x.value();
   const Tensor& weight_value = weight.value();
   Tensor out = ops::conv2d(x_value, weight_value, bias.defined() ? bias.value() : Tensor(), stride, padding);
@@ -22,6 +26,19 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
         if (grads.weight.defined()) in[1].add_grad(grads.weight);
         if (grads.bias.defined()) in[2].add_grad(grads.bias);
       });
+}
+
+}  // namespace
+
+// Under bf16 autocast (tensor/precision.h) the operands, the output and the
+// gradients are rounded to bf16 values and the convolution sums in f32
+// between: the numbers of a bf16 convolution with f32 accumulation (cuDNN's
+// and torch.autocast's), computed by the f32 kernels (not yet faster).
+Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias, int64_t stride, int64_t padding) {
+  if (!autocast_bf16_enabled() || x.value().dtype() != DType::F32)
+    return conv2d_exact(x, weight, bias, stride, padding);
+  const Variable rounded_bias = bias.defined() ? round_bf16(bias) : bias;
+  return round_bf16(conv2d_exact(round_bf16(x), round_bf16(weight), rounded_bias, stride, padding));
 }
 
 // x [N, C, H, W] -> [N, C, H / kernel, W / kernel]

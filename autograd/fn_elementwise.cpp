@@ -41,6 +41,12 @@ Variable div(const Variable& a, const Variable& b) {
   });
 }
 
+Variable round_bf16(const Variable& x) {
+  const auto rounded = [](const Tensor& t) { return ops::convert(ops::convert(t, DType::BF16), t.dtype()); };
+  return make_result(rounded(x.value()), {x},
+                     [rounded](const Tensor& g, std::vector<Variable>& in) { in[0].add_grad(rounded(g)); });
+}
+
 // x [...] -> [...]
 Variable scale(const Variable& x, double factor) {
   return make_result(ops::scale(x.value(), factor), {x},

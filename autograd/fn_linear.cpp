@@ -16,9 +16,15 @@ struct MatmulGrads {
   Tensor b;  // b's shape; a shared b sums over the batch
 };
 
+// A gradient's buffer, uninitialised: like `value`, but f32 for a bf16
+// operand (autocast), so that the GEMMs sum into f32 and the caller rounds once.
+Tensor gradient_buffer(const Tensor& value) {
+  return Tensor::empty(value.shape(), value.dtype() == DType::BF16 ? DType::F32 : value.dtype(), value.device());
+}
+
 // The gradient of a in matmul(a, b, ta, tb): a untransposed: g @ op(b)^T; a transposed: op(b) @ g^T.
 Tensor matmul_grad_a(const ops::MatmulDims& d, const Tensor& g, const Tensor& a, const Tensor& b, bool ta, bool tb) {
-  Tensor grad = Tensor::empty_like(a);
+  Tensor grad = gradient_buffer(a);
   if (!ta && d.b_shared) {
     ops::gemm({.trans_b = !tb, .m = d.batch * d.m, .n = d.k, .k = d.n}, g, b, grad);
     return grad;
@@ -51,7 +57,7 @@ Tensor matmul_grad_a(const ops::MatmulDims& d, const Tensor& g, const Tensor& a,
 
 // The gradient of b: b untransposed: op(a)^T @ g; b transposed: g^T @ op(a). A shared b sums over the batch.
 Tensor matmul_grad_b(const ops::MatmulDims& d, const Tensor& g, const Tensor& a, const Tensor& b, bool ta, bool tb) {
-  Tensor grad = Tensor::empty_like(b);
+  Tensor grad = gradient_buffer(b);
   if (d.b_shared && !ta) {
     // The batch folds into the inner dim of one GEMM over the stacked rows.
     const int64_t rows = d.batch * d.m;
@@ -105,8 +111,8 @@ MatmulGrads matmul_backward(const Tensor& g, const Tensor& a, const Tensor& b, b
   const ops::MatmulDims d = ops::matmul_dims(a, b, ta, tb);
   MatmulGrads grads;
   if (d.empty()) {
-    if (need_a) grads.a = Tensor::zeros(a.shape(), a.dtype(), a.device());
-    if (need_b) grads.b = Tensor::zeros(b.shape(), b.dtype(), b.device());
+    if (need_a) grads.a = Tensor::zeros(a.shape(), gradient_buffer(a).dtype(), a.device());
+    if (need_b) grads.b = Tensor::zeros(b.shape(), gradient_buffer(b).dtype(), b.device());
     return grads;
   }
   if (need_a) grads.a = matmul_grad_a(d, g, a, b, ta, tb);
@@ -126,7 +132,9 @@ LinearGrads linear_backward(const Tensor& g, const Tensor& x, const Tensor& weig
   const ops::LinearDims d = ops::linear_dims(x, weight, Tensor());
   const bool empty = d.rows * d.in * d.out == 0;
   auto gradient_like = [empty](const Tensor& value) {
-    return empty ? Tensor::zeros(value.shape(), value.dtype(), value.device()) : Tensor::empty_like(value);
+    Tensor buffer = gradient_buffer(value);
+    if (empty) buffer.fill(0);
+    return buffer;
   };
   LinearGrads grads;
   if (need_x) {
@@ -143,42 +151,55 @@ LinearGrads linear_backward(const Tensor& g, const Tensor& x, const Tensor& weig
   return grads;
 }
 
-// Under bf16 autocast (tensor/precision.h), as torch.autocast rounds a linear
-// layer: x, weight and bias to bf16; the product summed in f32 and rounded to
-// bf16; in backward, the incoming gradient to bf16 and each gradient rounded
-// to bf16 (the bias's summed in f32 first). Values travel in f32 between ops;
-// backward keeps the bf16 copies of x and weight (half the bytes).
+Tensor to_bf16(const Tensor& t) { return ops::convert(t, DType::BF16); }
+Tensor bf16_rounded(const Tensor& t) { return ops::convert(to_bf16(t), DType::F32); }
+
+// Under bf16 autocast (tensor/precision.h), whether a product of these f32
+// operands runs in bf16 (an empty product stays f32: it computes nothing).
+bool autocast_applies(const Tensor& a, bool empty) {
+  return autocast_bf16_enabled() && a.dtype() == DType::F32 && !empty;
+}
+
+// linear under autocast: x, weight and bias to bf16, the output and the
+// gradients rounded to bf16 once (the bias's summed in f32 first).
 Variable linear_bf16(const Variable& x, const Variable& weight, const Variable& bias) {
-  const auto to_bf16 = [](const Tensor& t) { return ops::convert(t, DType::BF16); };
-  const auto rounded = [](const Tensor& t) { return ops::convert(ops::convert(t, DType::BF16), DType::F32); };
   const Tensor x16 = to_bf16(x.value()), weight16 = to_bf16(weight.value());
   const Tensor out = ops::linear(x16, weight16, bias.defined() ? to_bf16(bias.value()) : Tensor());
   std::vector<Variable> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);
   return make_result(ops::convert(out, DType::F32), std::move(inputs),
-                     [x16, weight16, to_bf16, rounded](const Tensor& g, std::vector<Variable>& in) {
+                     [x16, weight16](const Tensor& g, std::vector<Variable>& in) {
                        const Tensor g16 = to_bf16(g);
                        const LinearGrads grads =
                            linear_backward(g16, x16, weight16, in[0].requires_grad(), in[1].requires_grad(), false);
-                       if (grads.x.defined()) in[0].add_grad(ops::convert(grads.x, DType::F32));
-                       if (grads.weight.defined()) in[1].add_grad(ops::convert(grads.weight, DType::F32));
+                       if (grads.x.defined()) in[0].add_grad(bf16_rounded(grads.x));
+                       if (grads.weight.defined()) in[1].add_grad(bf16_rounded(grads.weight));
                        if (in.size() > 2 && in[2].requires_grad()) {
-                         const int64_t out_features = in[1].value().size(0);
-                         const Tensor rows = ops::convert(g16, DType::F32).reshape({-1, out_features});
-                         in[2].add_grad(rounded(ops::sum_to_shape(rows, {out_features})));
+                         const int64_t features = weight16.size(0);
+                         const Tensor rows = ops::convert(g16, DType::F32).reshape({-1, features});
+                         in[2].add_grad(bf16_rounded(ops::sum_to_shape(rows, {features})));
                        }
                      });
 }
 
-bool autocast_applies(const Variable& x, const Variable& weight) {
-  const ops::LinearDims d = ops::linear_dims(x.value(), weight.value(), Tensor());
-  return autocast_bf16_enabled() && x.value().dtype() == DType::F32 && d.rows * d.in * d.out > 0;
+// matmul under autocast: both operands to bf16, the result and the gradients rounded to bf16 once.
+Variable matmul_bf16(const Variable& a, const Variable& b, bool trans_a, bool trans_b) {
+  const Tensor a16 = to_bf16(a.value()), b16 = to_bf16(b.value());
+  return make_result(ops::convert(ops::matmul(a16, b16, trans_a, trans_b), DType::F32), {a, b},
+                     [a16, b16, trans_a, trans_b](const Tensor& g, std::vector<Variable>& in) {
+                       const MatmulGrads grads = matmul_backward(to_bf16(g), a16, b16, trans_a, trans_b,
+                                                                 in[0].requires_grad(), in[1].requires_grad());
+                       if (grads.a.defined()) in[0].add_grad(bf16_rounded(grads.a));
+                       if (grads.b.defined()) in[1].add_grad(bf16_rounded(grads.b));
+                     });
 }
 
 }  // namespace
 
 // a [..., M, K] (trans_a: [..., K, M]), b [..., K, N] or [K, N] (trans_b: [..., N, K]) -> [..., M, N]
 Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b) {
+  if (autocast_applies(a.value(), ops::matmul_dims(a.value(), b.value(), trans_a, trans_b).empty()))
+    return matmul_bf16(a, b, trans_a, trans_b);
   Tensor out = ops::matmul(a.value(), b.value(), trans_a, trans_b);
   return make_result(out, {a, b}, [trans_a, trans_b](const Tensor& g, std::vector<Variable>& in) {
     MatmulGrads grads = matmul_backward(g, in[0].value(), in[1].value(), trans_a, trans_b, in[0].requires_grad(),
@@ -190,7 +211,8 @@ Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b
 
 // x [..., in], weight [out, in], bias [out] or undefined -> [..., out]
 Variable linear(const Variable& x, const Variable& weight, const Variable& bias) {
-  if (autocast_applies(x, weight)) return linear_bf16(x, weight, bias);
+  const ops::LinearDims d = ops::linear_dims(x.value(), weight.value(), Tensor());
+  if (autocast_applies(x.value(), d.rows * d.in * d.out == 0)) return linear_bf16(x, weight, bias);
   Tensor out = ops::linear(x.value(), weight.value(), bias.defined() ? bias.value() : Tensor());
   std::vector<Variable> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);

@@ -22,8 +22,15 @@ namespace clipgrad::fn {
 Variable matmul(const Variable& a, const Variable& b, bool trans_a = false, bool trans_b = false);
 // x [..., in], weight [out, in], bias [out] (may be undefined) -> [..., out]
 Variable linear(const Variable& x, const Variable& weight, const Variable& bias = {});
+// Under bf16 autocast (tensor/precision.h) matmul and linear of f32 values
+// run on the bf16 GEMM as torch.autocast runs them: the operands rounded to
+// bf16, the products summed in f32, the result and each gradient rounded to
+// bf16 once (values kept in f32 between ops; backward keeps the bf16 operands).
 
 // ---- element-wise with numpy broadcasting (fn_elementwise.cpp) ----
+// x f32 [...] rounded to bf16 values (kept in f32); backward rounds the
+// gradient the same way: where a bf16 op would round, under autocast.
+Variable round_bf16(const Variable& x);
 Variable add(const Variable& a, const Variable& b);
 Variable sub(const Variable& a, const Variable& b);
 Variable mul(const Variable& a, const Variable& b);

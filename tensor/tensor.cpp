@@ -23,14 +23,8 @@ size_t dtype_size(DType dtype) {
 }
 
 const char* dtype_name(DType dtype) {
-  switch (dtype) {
-    case DType::F32: return "f32";
-    case DType::F64: return "f64";
-    case DType::I32: return "i32";
-    case DType::U8: return "u8";
-    case DType::BF16: return "bf16";
-  }
-  return "?";
+  constexpr const char* kNames[] = {"f32", "f64", "i32", "u8", "bf16"};  // in DType's order
+  return kNames[static_cast<int>(dtype)];
 }
 
 const char* device_name(Device device) { return device == Device::CPU ? "cpu" : "cuda"; }

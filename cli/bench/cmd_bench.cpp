@@ -1,4 +1,4 @@
-// clipgrad bench --model vit-b-32|rn50|... --batch 256 --precision fp32|tf32 --device cpu|cuda
+// clipgrad bench --model vit-b-32|rn50|... --batch 256 --precision fp32|tf32|bf16 --device cpu|cuda
 //
 // Times whole training steps of a named CLIP config on synthetic data:
 // forward of both towers and the CLIP loss, backward, AdamW (CLIP's
@@ -77,7 +77,7 @@ BenchResult run_bench(const BenchOptions& options) {
     throw std::runtime_error("bench: no CUDA device (no GPU, no driver, or a build without CUDA); use --device cpu");
   if (options.batch < 2 || options.steps < 1 || options.warmup < 0)
     throw std::invalid_argument("bench: needs --batch >= 2, --steps >= 1 and --warmup >= 0");
-  set_tf32(options.precision == "tf32");
+  set_precision(parse_precision(options.precision));
   const size_t memory_before = device_memory_in_use(device);
 
   const clip::ClipConfig config = clip::ClipConfig::named(options.model);
@@ -140,9 +140,7 @@ void register_bench(CLI::App& app) {
   command->add_option("--batch", options->batch, "samples per step")
       ->capture_default_str()
       ->check(integer_in(1, kMaxBatch));
-  command->add_option("--precision", options->precision, "fp32, or tf32 (TF32 tensor cores in GEMM and conv)")
-      ->check(CLI::IsMember({"fp32", "tf32"}))
-      ->capture_default_str();
+  add_precision_option(command, options->precision);
   command->add_option("--device", options->device, "cuda or cpu")
       ->check(CLI::IsMember({"cuda", "cpu"}))
       ->capture_default_str();

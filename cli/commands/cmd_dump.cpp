@@ -3,6 +3,8 @@
 #include <memory>
 #include <string>
 
+#include "cli/support/checked_options.h"
+#include "tensor/precision.h"
 #include "cli/support/checkpoint_args.h"
 #include "cli/support/device_option.h"
 #include "cli/commands/commands.h"
@@ -13,7 +15,7 @@ namespace clipgrad::cli {
 
 void register_dump(CLI::App& app) {
   struct Options {
-    std::string model, inputs, out, dtype = "f32", device = "cpu";
+    std::string model, inputs, out, dtype = "f32", device = "cpu", precision = "fp32";
     CheckpointArgs checkpoint;
   };
   auto options = std::make_shared<Options>();
@@ -37,10 +39,12 @@ void register_dump(CLI::App& app) {
       ->capture_default_str();
   command->add_option("--device", options->device, "cpu or cuda: where the step runs (the dump is the same layout)")
       ->capture_default_str();
+  add_precision_option(command, options->precision);
   add_checkpoint_options(command, options->checkpoint);
   command->callback([options] {
     const DType dtype = options->dtype == "f64" ? DType::F64 : DType::F32;
     const Device device = parse_device(options->device);
+    set_precision(parse_precision(options->precision));
     if (options->model.empty()) {
       clip::write_dump(options->out, cleanclip::dump_objective(options->inputs, dtype, device));
     } else {

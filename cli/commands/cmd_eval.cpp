@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tensor/precision.h"
 #include "cleanclip/attack/asr.h"
 #include "cleanclip/defense/classifier_head.h"
 #include "cli/commands/commands.h"
@@ -28,6 +29,7 @@ namespace {
 struct EvalArgs {
   std::string model, labels, classes, json, attack_config, image_key = "image", label_key = "label";
   std::string device = "cpu";
+  std::string precision = "fp32";
   int workers = 2;
   bool strict = false, exact_resize = false;
   CheckpointArgs checkpoint;
@@ -105,6 +107,7 @@ void evaluate(const EvalArgs& args) {
 
 void evaluate_model(const EvalArgs& args) {
   const Device device = parse_device(args.device);
+  set_precision(parse_precision(args.precision));
   auto names = clip::ClassNames::from_file(args.classes);
   std::shared_ptr<clip::ClipModel> model;
   cleanclip::Classifier head;  // empty: zero-shot
@@ -176,6 +179,7 @@ void register_eval(CLI::App& app) {
       ->check(worker_count());
   command->add_option("--device", args->device, "cpu or cuda: where the image and text towers run")
       ->capture_default_str();
+  add_precision_option(command, args->precision);
   command->add_option("--image-key", args->image_key)->capture_default_str();
   command->add_option("--label-key", args->label_key)->capture_default_str();
   command->add_flag("--strict", args->strict, "fail on a missing or corrupt image instead of skipping it");

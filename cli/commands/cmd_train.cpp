@@ -23,7 +23,7 @@ struct TrainArgs {
   std::string data, model = "vit-tiny-28", init, out = "runs/train", resume, device = "cpu";
   std::string delimiter = ",";
   std::string objective = "clip";
-  bool tf32 = false;
+  std::string precision = "fp32";
   bool overwrite = false;
   nlohmann::json objective_config = nlohmann::json::object();
   clip::TrainOptions options;
@@ -59,7 +59,6 @@ void check_out_is_free(const TrainArgs& args) {
 
 void train(const TrainArgs& args, const std::shared_ptr<distributed::Communicator>& world) {
   const Device device = parse_device(args.device);
-  set_tf32(args.tf32);
   // Metrics, progress and messages come from rank 0 alone.
   const bool reports = world->rank() == 0;
   std::function<void(const clip::StepReport&)> progress;
@@ -78,6 +77,7 @@ void train(const TrainArgs& args, const std::shared_ptr<distributed::Communicato
   clip::TrainOptions options = args.options;
   options.delimiter = args.delimiter[0];
   options.device = device;
+  options.precision = parse_precision(args.precision);
   // --init fine-tunes a checkpoint: its weights, with a fresh optimizer and schedule.
   auto model = make_model(args.init.empty() ? args.model : args.init, options.seed, args.checkpoint);
   clip::Trainer trainer(model, args.data, options, args.out, objectives.make(args.objective, args.objective_config),
@@ -139,9 +139,9 @@ void add_optimisation_options(CLI::App* command, const std::shared_ptr<TrainArgs
       ->check(worker_count());
   command->add_option("--device", args->device, "cpu or cuda (a resumed run keeps the device it started on)")
       ->capture_default_str();
-  command->add_flag("--tf32", args->tf32,
-                    "cuda: TF32 tensor cores in GEMM and convolutions (faster, about 1e-3 relative; off: fp32 "
-                    "parity)");
+  add_precision_option(command, args->precision);
+  command->add_flag_callback(
+      "--tf32", [args] { args->precision = "tf32"; }, "the same as --precision tf32");
   command->add_flag("--local-loss", args->options.local_loss,
                     "data parallel: each rank's logits are its rows against all columns (memory linear in "
                     "--batch-size) instead of the whole global batch; the same loss");

@@ -90,4 +90,13 @@ void add_image_limit_options(CLI::App* command) {
   command->parse_complete_callback([limits] { io::set_default_image_limits(*limits); });
 }
 
+CLI::Option* add_precision_option(CLI::App* command, std::string& precision) {
+  return command
+      ->add_option("--precision", precision,
+                   "fp32; tf32 (cuda: TF32 tensor cores in f32 GEMMs and convolutions); or bf16 (torch.autocast's "
+                   "bf16 rounding of linear layers, products and convolutions, docs/ARCHITECTURE.md)")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
+      ->capture_default_str();
+}
+
 }  // namespace clipgrad::cli

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <limits>
+#include <string>
 
 namespace clipgrad::cli {
 
@@ -27,6 +28,8 @@ CLI::Validator real_in(double min, double max, bool min_open = false);
 CLI::Validator output_path();
 // --workers: 0 .. clip::max_loader_workers().
 CLI::Validator worker_count();
+// --precision fp32|tf32|bf16 (tensor/precision.h), shared by train, eval, dump, bench and demo.
+CLI::Option* add_precision_option(CLI::App* command, std::string& precision);
 
 // --max-image-pixels and --max-image-aspect (io::ImageLimits); once the
 // command's flags are parsed they become the process's image limits.

@@ -45,6 +45,7 @@ nlohmann::json TrainOptions::to_json() const {
           {"caption_key", caption_key},
           {"delimiter", std::string(1, delimiter)},
           {"device", device_name(device)},
+          {"precision", precision_name(precision)},
           {"shuffle_buffer", shuffle_buffer},
           {"exact_resize", exact_resize},
           {"accum_freq", accum_freq},
@@ -70,6 +71,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& json) {
   options.delimiter = json.at("delimiter").get<std::string>().at(0);
   // Runs from before the CUDA backend have no "device": they ran on the CPU.
   options.device = json.value("device", std::string("cpu")) == "cuda" ? Device::CUDA : Device::CPU;
+  options.precision = parse_precision(json.value("precision", std::string("fp32")));
   options.shuffle_buffer = json.value("shuffle_buffer", options.shuffle_buffer);
   options.exact_resize = json.value("exact_resize", false);
   options.accum_freq = json.value("accum_freq", int64_t(1));
@@ -509,6 +511,7 @@ std::unique_ptr<BatchSource> Trainer::make_source(uint64_t seed, int64_t global_
 
 void Trainer::run(const std::function<void(const StepReport&)>& on_step,
                   const std::function<void(int64_t completed_epochs)>& on_epoch) {
+  set_precision(options_.precision);
   const int ranks = world_->world_size();
   const int64_t global_batch = options_.batch_size * ranks * options_.accum_freq;  // samples per step
   const int64_t batches = sample_count() / global_batch;

@@ -50,6 +50,7 @@
 
 #include "clip/data/dataset.h"
 #include "clip/model/model.h"
+#include "tensor/precision.h"
 #include "clip/text/tokenizer.h"
 #include "clip/train/objective.h"
 #include "clip/train/train_loop.h"
@@ -83,6 +84,8 @@ struct TrainOptions {
   // Where the model, its gradients and the optimizer state live; batches are
   // uploaded to it through pinned buffers (tensor/device_upload.h).
   Device device = Device::CPU;
+  // Set as the process's precision (tensor/precision.h) by run(); a resumed run keeps its own.
+  Precision precision = Precision::fp32;
 
   nlohmann::json to_json() const;
   static TrainOptions from_json(const nlohmann::json& json);

@@ -2,12 +2,14 @@
 // the stride/padding/kernel/bias grid, batch-norm statistics, and f32-vs-f64.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 
 #include "autograd/functional.h"
 #include "gradcheck.h"
 #include "precision_check.h"
 #include "tensor/ops/conv.h"
+#include "tensor/precision.h"
 
 using namespace clipgrad;
 using clipgrad::testing::expect_f32_matches_f64;
@@ -255,4 +257,24 @@ TEST(FnConv, F32MatchesF64) {
     EXPECT_LE(relative_error(mean32, mean64), 1e-5);
     EXPECT_LE(relative_error(var32, var64), 1e-5);
   }
+}
+
+// Under bf16 autocast a convolution is the f32 convolution of bf16-rounded
+// operands, its output and gradients rounded to bf16 (a bf16 convolution with
+// f32 sums): every value it hands out is a bf16 value, and it is that f32
+// convolution rounded.
+TEST(FnConv2dAutocast, OperandsOutputAndGradientsAreBfloat16Values) {
+  auto rounded = [](const Tensor& t) { return t.to(DType::BF16).to(DType::F32); };
+  const Tensor x = random_f64({2, 3, 6, 6}, 1).to(DType::F32), w = random_f64({4, 3, 3, 3}, 2).to(DType::F32);
+  const Tensor b = random_f64({4}, 3).to(DType::F32);
+  const Tensor expected =
+      rounded(fn::conv2d(Variable(rounded(x)), Variable(rounded(w)), Variable(rounded(b)), 2, 1).value());
+  set_autocast_bf16(true);
+  Variable vx(x, true), vw(w, true), vb(b, true);
+  Variable y = fn::conv2d(vx, vw, vb, 2, 1);
+  y.backward(random_f64(y.shape(), 4).to(DType::F32));
+  set_autocast_bf16(false);
+  EXPECT_EQ(y.value().to_vector<float>(), expected.to_vector<float>());
+  for (const Tensor& t : {vx.grad(), vw.grad(), vb.grad()})
+    for (float value : t.to_vector<float>()) EXPECT_EQ(std::bit_cast<uint32_t>(value) & 0xffffu, 0u) << value;
 }

@@ -216,3 +216,23 @@ TEST(FnLinearAutocast, CudaMatchesTheCpu) {
   for (size_t i = 0; i < cpu.size(); ++i) EXPECT_LE(relative_error(gpu[i], cpu[i]), 0x1p-7) << "result " << i;
 #endif
 }
+
+// matmul under autocast, batched with a shared right operand (the towers'
+// projections are 2-D): bf16 values out and back, near the exact product of
+// the rounded operands.
+TEST(FnLinearAutocast, MatmulRoundsAsLinearDoes) {
+  const Tensor a = random_f64({2, 3, 50}, 11).to(DType::F32), b = random_f64({50, 4}, 12).to(DType::F32);
+  AutocastBf16 autocast;
+  Variable va(a, true), vb(b, true);
+  Variable y = fn::matmul(va, vb);
+  y.backward(random_f64({2, 3, 4}, 13).to(DType::F32));
+  for (const Tensor& t : {y.value(), va.grad(), vb.grad()})
+    for (float value : t.to_vector<float>()) EXPECT_TRUE(is_bf16_value(value)) << value;
+  const std::vector<float> av = a.to_vector<float>(), bv = b.to_vector<float>(), yv = y.value().to_vector<float>();
+  for (int64_t r = 0; r < 6; ++r)
+    for (int64_t j = 0; j < 4; ++j) {
+      double exact = 0;
+      for (int64_t p = 0; p < 50; ++p) exact += double(to_bf16_value(av[r * 50 + p])) * to_bf16_value(bv[p * 4 + j]);
+      EXPECT_NEAR(yv[r * 4 + j], exact, std::abs(exact) * 0x1p-8 + 1e-5);
+    }
+}

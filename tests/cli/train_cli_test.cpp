@@ -96,6 +96,30 @@ TEST(TrainCli, KilledRunResumesToTheSameLosses) {
   fs::remove_all(dir);
 }
 
+// --precision bf16 trains with torch.autocast's roundings (other losses than
+// fp32's, the same for the same seed); --tf32 is --precision tf32 (on the CPU,
+// fp32's bits); bench takes bf16 too; anything else is refused.
+TEST(TrainCli, PrecisionFlag) {
+  fs::path dir = make_dataset();
+  const std::string data = " --data " + (dir / "train.csv").string() + " --epochs 1" + kTrainFlags;
+  for (const char* precision : {"fp32", "bf16", "tf32"})
+    ASSERT_EQ(run("train" + data + " --precision " + precision + " --out " + (dir / precision).string() +
+                  " 2>/dev/null >/dev/null"),
+              0)
+        << precision;
+  ASSERT_EQ(run("train" + data + " --tf32 --out " + (dir / "tf32-flag").string() + " 2>/dev/null >/dev/null"), 0);
+  EXPECT_NE(losses(dir / "bf16"), losses(dir / "fp32"));
+  EXPECT_EQ(losses(dir / "tf32"), losses(dir / "fp32"));  // TF32 is a CUDA switch
+  EXPECT_EQ(losses(dir / "tf32-flag"), losses(dir / "tf32"));
+  const auto refused =
+      clipgrad::testing::run_clipgrad("train" + data + " --precision fp16 --out " + (dir / "fp16").string());
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("fp16 not in {fp32,tf32,bf16}"), std::string::npos) << refused.output;
+  EXPECT_EQ(run("bench --model vit-tiny-28 --device cpu --batch 4 --steps 1 --warmup 0 --precision bf16 >/dev/null"),
+            0);
+  fs::remove_all(dir);
+}
+
 // Every reduction has a fixed order, gradient clipping's norm and every GEMM
 // included (tensor/cpu/gemm.cpp cuts each product into blocks that depend on
 // its shape alone): the same losses and the same weights, bit for bit, on 1,

@@ -9,8 +9,8 @@
 #include <cstring>
 #include <fstream>
 
-#include "io/image.h"
 #include "test_temp_dir.h"
+#include "tiny_training.h"
 #ifdef CLIPGRAD_HAVE_CUDA
 #include "cuda/runtime.h"
 #endif
@@ -32,46 +32,6 @@ void skip_unless_cuda_training_possible() {
 #else
   if (!cuda::available()) GTEST_SKIP() << "no CUDA device";
 #endif
-}
-
-// 16 images of noise-free shapes and shades, captioned by their shade.
-std::string make_dataset(const TempDir& dir) {
-  std::ofstream csv(dir.file("train.csv"));
-  csv << "image,caption\n";
-  for (int i = 0; i < 16; ++i) {
-    std::vector<uint8_t> pixels(28 * 28 * 3);
-    for (size_t p = 0; p < pixels.size(); ++p)
-      pixels[p] = static_cast<uint8_t>((20 + 13 * i + (p % 28 < 14 ? 60 : 0)) % 256);
-    io::write_png(dir.file("img" + std::to_string(i) + ".png"), 28, 28, 3, pixels.data());
-    csv << "img" << i << ".png,a photo of shade " << i << "\n";
-  }
-  return dir.file("train.csv");
-}
-
-std::shared_ptr<ClipModel> tiny_model() {
-  auto model = std::make_shared<ClipModel>(ClipConfig::named("vit-tiny-28"));
-  Generator generator(1);
-  model->init_openai(generator);
-  return model;
-}
-
-TrainOptions tiny_options(Device device) {
-  TrainOptions options;
-  options.epochs = 10;  // 2 steps each: 20 steps
-  options.batch_size = 8;
-  options.lr = 1e-3;
-  options.warmup_steps = 2;
-  options.grad_clip_norm = 1.0;  // exercises sum_squares_of and scale on the device
-  options.seed = 4;
-  options.workers = 1;
-  options.device = device;
-  return options;
-}
-
-std::vector<double> train_losses(Trainer& trainer) {
-  std::vector<double> losses;
-  trainer.run([&](const StepReport& report) { losses.push_back(report.loss); });
-  return losses;
 }
 
 TEST(CudaTraining, TwentyStepsTrackTheCpuRun) {
