@@ -204,6 +204,27 @@ void compute(const Problem& problem, T alpha, T beta, const In* a, const In* b, 
   }
 }
 
+// The product in the problem's types: f32 or f64 throughout, or bf16 A and B into f32 or bf16 C = D.
+void compute_problem(const Problem& problem, const void* alpha, const void* beta, const void* A, const void* B,
+                     const void* C, void* D, const void* bias) {
+  if (problem.bf16_operands && problem.layouts[3]->type == CUDA_R_16BF)
+    compute<float, Bf16, Bf16>(problem, *static_cast<const float*>(alpha), *static_cast<const float*>(beta),
+                               static_cast<const Bf16*>(A), static_cast<const Bf16*>(B), static_cast<const Bf16*>(C),
+                               static_cast<Bf16*>(D), static_cast<const Bf16*>(bias));
+  else if (problem.bf16_operands)
+    compute<float, Bf16, float>(problem, *static_cast<const float*>(alpha), *static_cast<const float*>(beta),
+                                static_cast<const Bf16*>(A), static_cast<const Bf16*>(B), static_cast<const float*>(C),
+                                static_cast<float*>(D), static_cast<const float*>(bias));
+  else if (problem.f64)
+    compute<double>(problem, *static_cast<const double*>(alpha), *static_cast<const double*>(beta),
+                    static_cast<const double*>(A), static_cast<const double*>(B), static_cast<const double*>(C),
+                    static_cast<double*>(D), static_cast<const double*>(bias));
+  else
+    compute<float>(problem, *static_cast<const float*>(alpha), *static_cast<const float*>(beta),
+                   static_cast<const float*>(A), static_cast<const float*>(B), static_cast<const float*>(C),
+                   static_cast<float*>(D), static_cast<const float*>(bias));
+}
+
 }  // namespace
 
 cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t operationDesc,
@@ -322,21 +343,6 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t
                 std::to_string(workspaceSizeInBytes) + " bytes");
 
   use_workspace(workspace, needed);
-  if (problem->bf16_operands && Ddesc->type == CUDA_R_16BF)
-    compute<float, Bf16, Bf16>(*problem, *static_cast<const float*>(alpha), *static_cast<const float*>(beta),
-                               static_cast<const Bf16*>(A), static_cast<const Bf16*>(B), static_cast<const Bf16*>(C),
-                               static_cast<Bf16*>(D), bias ? static_cast<const Bf16*>(computeDesc->bias) : nullptr);
-  else if (problem->bf16_operands)
-    compute<float, Bf16, float>(*problem, *static_cast<const float*>(alpha), *static_cast<const float*>(beta),
-                                static_cast<const Bf16*>(A), static_cast<const Bf16*>(B), static_cast<const float*>(C),
-                                static_cast<float*>(D), bias ? static_cast<const float*>(computeDesc->bias) : nullptr);
-  else if (problem->f64)
-    compute<double>(*problem, *static_cast<const double*>(alpha), *static_cast<const double*>(beta),
-                    static_cast<const double*>(A), static_cast<const double*>(B), static_cast<const double*>(C),
-                    static_cast<double*>(D), bias ? static_cast<const double*>(computeDesc->bias) : nullptr);
-  else
-    compute<float>(*problem, *static_cast<const float*>(alpha), *static_cast<const float*>(beta),
-                   static_cast<const float*>(A), static_cast<const float*>(B), static_cast<const float*>(C),
-                   static_cast<float*>(D), bias ? static_cast<const float*>(computeDesc->bias) : nullptr);
+  compute_problem(*problem, alpha, beta, A, B, C, D, bias ? computeDesc->bias : nullptr);
   return CUBLAS_STATUS_SUCCESS;
 }
