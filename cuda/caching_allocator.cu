@@ -6,17 +6,11 @@ namespace clipgrad::cuda {
 
 namespace {
 
-// Out of memory is an answer (the pool frees its cache and retries); any other
-// failure is an error.
+// Out of memory is an answer: the pool frees its cache and retries.
 void* cuda_malloc_or_null(size_t bytes) {
   void* pointer = nullptr;
   const cudaError_t status = cudaMalloc(&pointer, bytes);
-  if (status == cudaErrorMemoryAllocation) {
-    cudaGetLastError();  // clear it, so the next call does not report it again
-    return nullptr;
-  }
-  CUDA_CHECK(status);
-  return pointer;
+  return allocated_or_null(status, pointer, "cudaMalloc");
 }
 
 // cudaFree synchronises the device, so freed blocks are never in use by queued work.

@@ -15,6 +15,19 @@ namespace clipgrad::cuda {
                            " failed: " + cudaGetErrorString(status));
 }
 
+// What an allocation call returned: the pointer, or null when the device (or
+// the host, for page-locked memory) is out of memory, an answer the caller
+// acts on, with the error cleared so that the next call does not report it
+// again. Any other failure throws.
+inline void* allocated_or_null(cudaError_t status, void* pointer, const char* call) {
+  if (status == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    return nullptr;
+  }
+  if (status != cudaSuccess) throw_cuda_error(status, call, __FILE__, __LINE__);
+  return pointer;
+}
+
 }  // namespace clipgrad::cuda
 
 #define CUDA_CHECK(call)                                                                                \

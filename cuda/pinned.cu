@@ -11,17 +11,11 @@ namespace {
 
 cudaEvent_t as_event(void* event) { return static_cast<cudaEvent_t>(event); }
 
-// Out of memory is an answer (the pool frees its cache and retries); any other
-// failure is an error.
+// Out of memory is an answer: the pool frees its cache and retries.
 void* cuda_host_alloc_or_null(size_t bytes) {
   void* pointer = nullptr;
   const cudaError_t status = cudaHostAlloc(&pointer, bytes, cudaHostAllocDefault);
-  if (status == cudaErrorMemoryAllocation) {
-    cudaGetLastError();  // clear it, so the next call does not report it again
-    return nullptr;
-  }
-  CUDA_CHECK(status);
-  return pointer;
+  return allocated_or_null(status, pointer, "cudaHostAlloc");
 }
 
 void cuda_free_host(void* pointer) { cudaFreeHost(pointer); }

@@ -58,14 +58,7 @@ TEST(CudaTraining, ResumeAfterAKillGivesTheUninterruptedBits) {
   Trainer whole(tiny_model(), csv, options, dir.file("whole"));
   const std::vector<double> whole_losses = train_losses(whole);
 
-  {
-    Trainer killed(tiny_model(), csv, options, dir.file("killed"));
-    struct Kill {};
-    EXPECT_THROW(killed.run([](const StepReport& report) {
-      if (report.step == 4) throw Kill{};  // mid epoch 3: epochs 1 and 2 are checkpointed
-    }),
-                 Kill);
-  }
+  train_until_killed_at_step_4(csv, options, dir.file("killed"));
   Trainer resumed = Trainer::resume(dir.file("killed"));
   EXPECT_EQ(resumed.model().logit_scale.value().device(), Device::CUDA);
   const std::vector<double> resumed_losses = train_losses(resumed);

@@ -72,14 +72,7 @@ TEST(Bf16Training, AResumedRunKeepsItsPrecisionAndTheBits) {
   options.precision = Precision::bf16;
   Trainer whole(tiny_model(), csv, options, dir.file("whole"));
   const std::vector<double> whole_losses = train_losses(whole);
-  {
-    Trainer killed(tiny_model(), csv, options, dir.file("killed"));
-    struct Kill {};
-    EXPECT_THROW(killed.run([](const StepReport& report) {
-      if (report.step == 4) throw Kill{};  // mid epoch 3: epochs 1 and 2 are checkpointed
-    }),
-                 Kill);
-  }
+  train_until_killed_at_step_4(csv, options, dir.file("killed"));
   set_precision(Precision::fp32);  // what a new process starts with: the run must bring its own
   Trainer resumed = Trainer::resume(dir.file("killed"));
   const std::vector<double> resumed_losses = train_losses(resumed);

@@ -2,6 +2,8 @@
 // model with a fixed init, 20-step options (2 steps an epoch), and the run's losses.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <memory>
 #include <string>
@@ -52,6 +54,18 @@ inline std::vector<double> train_losses(Trainer& trainer) {
   std::vector<double> losses;
   trainer.run([&](const StepReport& report) { losses.push_back(report.loss); });
   return losses;
+}
+
+// A run of `options` in `run_dir` stopped at step 4, as a kill would stop it
+// (with the 2-step epochs of tiny_options: mid epoch 3, epochs 1 and 2 checkpointed).
+inline void train_until_killed_at_step_4(const std::string& csv, const TrainOptions& options,
+                                         const std::string& run_dir) {
+  Trainer killed(tiny_model(), csv, options, run_dir);
+  struct Kill {};
+  EXPECT_THROW(killed.run([](const StepReport& report) {
+    if (report.step == 4) throw Kill{};
+  }),
+               Kill);
 }
 
 }  // namespace clipgrad::clip
