@@ -16,10 +16,11 @@ struct MatmulGrads {
   Tensor b;  // b's shape; a shared b sums over the batch
 };
 
-// A gradient's buffer, uninitialised: like `value`, but f32 for a bf16
-// operand (autocast), so that the GEMMs sum into f32 and the caller rounds once.
+// A gradient's dtype: the value's, but f32 for a bf16 operand (autocast), so
+// that the GEMMs sum into f32 and the caller rounds once.
+DType gradient_dtype(const Tensor& value) { return value.dtype() == DType::BF16 ? DType::F32 : value.dtype(); }
 Tensor gradient_buffer(const Tensor& value) {
-  return Tensor::empty(value.shape(), value.dtype() == DType::BF16 ? DType::F32 : value.dtype(), value.device());
+  return Tensor::empty(value.shape(), gradient_dtype(value), value.device());
 }
 
 // The gradient of a in matmul(a, b, ta, tb): a untransposed: g @ op(b)^T; a transposed: op(b) @ g^T.
@@ -111,8 +112,8 @@ MatmulGrads matmul_backward(const Tensor& g, const Tensor& a, const Tensor& b, b
   const ops::MatmulDims d = ops::matmul_dims(a, b, ta, tb);
   MatmulGrads grads;
   if (d.empty()) {
-    if (need_a) grads.a = Tensor::zeros(a.shape(), gradient_buffer(a).dtype(), a.device());
-    if (need_b) grads.b = Tensor::zeros(b.shape(), gradient_buffer(b).dtype(), b.device());
+    if (need_a) grads.a = Tensor::zeros(a.shape(), gradient_dtype(a), a.device());
+    if (need_b) grads.b = Tensor::zeros(b.shape(), gradient_dtype(b), b.device());
     return grads;
   }
   if (need_a) grads.a = matmul_grad_a(d, g, a, b, ta, tb);
@@ -132,9 +133,7 @@ LinearGrads linear_backward(const Tensor& g, const Tensor& x, const Tensor& weig
   const ops::LinearDims d = ops::linear_dims(x, weight, Tensor());
   const bool empty = d.rows * d.in * d.out == 0;
   auto gradient_like = [empty](const Tensor& value) {
-    Tensor buffer = gradient_buffer(value);
-    if (empty) buffer.fill(0);
-    return buffer;
+    return empty ? Tensor::zeros(value.shape(), gradient_dtype(value), value.device()) : gradient_buffer(value);
   };
   LinearGrads grads;
   if (need_x) {
@@ -154,11 +153,9 @@ LinearGrads linear_backward(const Tensor& g, const Tensor& x, const Tensor& weig
 Tensor to_bf16(const Tensor& t) { return ops::convert(t, DType::BF16); }
 Tensor bf16_rounded(const Tensor& t) { return ops::convert(to_bf16(t), DType::F32); }
 
-// Under bf16 autocast (tensor/precision.h), whether a product of these f32
-// operands runs in bf16 (an empty product stays f32: it computes nothing).
-bool autocast_applies(const Tensor& a, bool empty) {
-  return autocast_bf16_enabled() && a.dtype() == DType::F32 && !empty;
-}
+// Under bf16 autocast (tensor/precision.h), whether a product of f32 operands
+// runs in bf16 (the callers keep an empty product in f32: it computes nothing).
+bool autocast_applies(const Tensor& a) { return autocast_bf16_enabled() && a.dtype() == DType::F32; }
 
 // linear under autocast: x, weight and bias to bf16, the output and the
 // gradients rounded to bf16 once (the bias's summed in f32 first).
@@ -198,7 +195,7 @@ Variable matmul_bf16(const Variable& a, const Variable& b, bool trans_a, bool tr
 
 // a [..., M, K] (trans_a: [..., K, M]), b [..., K, N] or [K, N] (trans_b: [..., N, K]) -> [..., M, N]
 Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b) {
-  if (autocast_applies(a.value(), ops::matmul_dims(a.value(), b.value(), trans_a, trans_b).empty()))
+  if (autocast_applies(a.value()) && !ops::matmul_dims(a.value(), b.value(), trans_a, trans_b).empty())
     return matmul_bf16(a, b, trans_a, trans_b);
   Tensor out = ops::matmul(a.value(), b.value(), trans_a, trans_b);
   return make_result(out, {a, b}, [trans_a, trans_b](const Tensor& g, std::vector<Variable>& in) {
@@ -211,8 +208,10 @@ Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b
 
 // x [..., in], weight [out, in], bias [out] or undefined -> [..., out]
 Variable linear(const Variable& x, const Variable& weight, const Variable& bias) {
-  const ops::LinearDims d = ops::linear_dims(x.value(), weight.value(), Tensor());
-  if (autocast_applies(x.value(), d.rows * d.in * d.out == 0)) return linear_bf16(x, weight, bias);
+  if (autocast_applies(x.value())) {
+    const ops::LinearDims d = ops::linear_dims(x.value(), weight.value(), Tensor());
+    if (d.rows * d.in * d.out > 0) return linear_bf16(x, weight, bias);
+  }
   Tensor out = ops::linear(x.value(), weight.value(), bias.defined() ? bias.value() : Tensor());
   std::vector<Variable> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);
